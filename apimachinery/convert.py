@@ -1,0 +1,219 @@
+"""Conversion between Kubernetes-style JSON/YAML dicts and the protobuf messages.
+
+json_format does almost all of it: fields carry Kubernetes' JSON names, and unknown
+fields are rejected. Two Kubernetes idioms need a small descriptor-driven walk:
+
+* IntOrString (``maxSurge: 1`` or ``maxSurge: "25%"``) is a oneof message in the
+  protos, written in YAML as a bare number or string;
+* resource quantities (``cpu: 1``) may be written as numbers, but are strings.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from apimachinery.kinds import KindInfo, UnknownKindError, info_of, resolve_resource, BY_KIND
+
+INT_OR_STRING = "pykube.v1.IntOrString"
+# map<string,string> fields whose values are resource quantities ("250m", 1, "64Mi").
+QUANTITY_MAPS = frozenset({"requests", "limits", "capacity", "allocatable"})
+
+
+class ConversionError(ValueError):
+    """A manifest that cannot become an API object; the message names the problem."""
+
+
+def _json_fields(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
+    fields = {}
+    for f in descriptor.fields:
+        fields[f.json_name] = f
+        fields[f.name] = f
+    return fields
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    return field.message_type is not None and field.message_type.GetOptions().map_entry
+
+
+def _to_proto_json(data: Any, descriptor: Descriptor, path: str) -> Any:
+    """Rewrite Kubernetes idioms in a JSON dict into what json_format expects."""
+    if not isinstance(data, dict):
+        return data
+    fields = _json_fields(descriptor)
+    out = {}
+    for key, value in data.items():
+        field = fields.get(key)
+        here = f"{path}.{key}"
+        if field is None or value is None:
+            out[key] = value  # json_format names unknown fields; null clears a field
+        elif _is_map(field):
+            if not isinstance(value, dict):
+                raise ConversionError(f"{here}: expected a mapping, got {_type_name(value)} {value!r}")
+            value_field = field.message_type.fields_by_name["value"]
+            if field.name in QUANTITY_MAPS:
+                value = {k: (str(v) if _is_number(v) else v) for k, v in value.items()}
+            if value_field.message_type is None:
+                for k, v in value.items():
+                    _check_scalar(v, value_field, f"{here}.{k}")
+            out[key] = value
+        elif field.message_type is None:
+            if field.is_repeated:
+                if not isinstance(value, list):
+                    raise ConversionError(f"{here}: expected a list, got {_type_name(value)} {value!r}")
+                for i, item in enumerate(value):
+                    _check_scalar(item, field, f"{here}[{i}]")
+            else:
+                _check_scalar(value, field, here)
+            out[key] = value
+        elif field.message_type.full_name == INT_OR_STRING:
+            out[key] = _int_or_string_to_proto_json(value, here)
+        elif field.is_repeated:
+            if not isinstance(value, list):
+                raise ConversionError(f"{here}: expected a list, got {_type_name(value)} {value!r}")
+            out[key] = [_to_proto_json(item, field.message_type, f"{here}[{i}]") for i, item in enumerate(value)]
+        else:
+            out[key] = _to_proto_json(value, field.message_type, here)
+    return out
+
+
+_INTEGER_TYPES = frozenset({
+    FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT32,
+    FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SINT64,
+})
+_FLOAT_TYPES = frozenset({FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer",
+            float: "number"}.get(type(value), type(value).__name__)
+
+
+def _check_scalar(value: Any, field: FieldDescriptor, path: str) -> None:
+    """Reject a wrongly typed scalar with a message that names the field."""
+    if field.type in _INTEGER_TYPES:
+        ok, expected = _is_number(value) and float(value).is_integer(), "an integer"
+    elif field.type in _FLOAT_TYPES:
+        ok, expected = _is_number(value), "a number"
+    elif field.type == FieldDescriptor.TYPE_BOOL:
+        ok, expected = isinstance(value, bool), "a boolean (true or false)"
+    elif field.type == FieldDescriptor.TYPE_STRING:
+        ok, expected = isinstance(value, str), "a string"
+    else:
+        return
+    if not ok:
+        raise ConversionError(f"{path}: expected {expected}, got {_type_name(value)} {value!r}")
+
+
+def _int_or_string_to_proto_json(value: Any, path: str) -> dict[str, Any]:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ConversionError(f"{path}: expected an integer or a string, got {_type_name(value)} {value!r}")
+    return {"intVal": value} if isinstance(value, int) else {"strVal": value}
+
+
+def _from_proto_json(data: Any, descriptor: Descriptor) -> Any:
+    """The inverse of _to_proto_json, applied to json_format's output."""
+    if not isinstance(data, dict):
+        return data
+    fields = _json_fields(descriptor)
+    for key, value in data.items():
+        field = fields.get(key)
+        if field is None or field.message_type is None or _is_map(field):
+            continue
+        if field.message_type.full_name == INT_OR_STRING:
+            data[key] = value.get("intVal", value.get("strVal", 0))
+        elif isinstance(value, list):
+            data[key] = [_from_proto_json(item, field.message_type) for item in value]
+        else:
+            data[key] = _from_proto_json(value, field.message_type)
+    return data
+
+
+_UNKNOWN_FIELD = re.compile(r'has no field named "([^"]+)" at "([^"]+)"')
+_AT_PATH = re.compile(r'\s*at "?([\w\[\]]+(?:\.[\w\[\]]+)*)"?\.*$')
+_PARSE_CHAIN = re.compile(r"^(Failed to parse \w+ field: )+")
+
+
+def _explain(err: json_format.ParseError) -> str:
+    """Turn json_format's message into "<path>: <problem>"."""
+    text = str(err).split("\n", 1)[0]
+    m = _UNKNOWN_FIELD.search(text)
+    if m:
+        return f'unknown field "{m.group(1)}" in {m.group(2)}'
+    at = _AT_PATH.search(text)
+    problem = _AT_PATH.sub("", _PARSE_CHAIN.sub("", text)).rstrip(".")
+    return f"{at.group(1)}: {problem}" if at else problem
+
+
+def message_from_dict(data: Any, message_cls: type[Message], root: str) -> Message:
+    """Parse one JSON-shaped dict into message_cls, rejecting unknown fields."""
+    if not isinstance(data, dict):
+        raise ConversionError(f"{root}: expected a mapping, got {type(data).__name__}")
+    message = message_cls()
+    prepared = _to_proto_json(data, message.DESCRIPTOR, root)
+    try:
+        json_format.ParseDict(prepared, message, ignore_unknown_fields=False)
+    except json_format.ParseError as err:
+        raise ConversionError(_explain(err)) from None
+    return message
+
+
+def kind_of_manifest(data: Any) -> KindInfo:
+    """The kind a manifest declares, checking apiVersion like the real API does."""
+    if not isinstance(data, dict):
+        raise ConversionError(f"a manifest must be a mapping, got {type(data).__name__}")
+    kind = data.get("kind")
+    api_version = data.get("apiVersion")
+    if not kind:
+        raise ConversionError("Object 'Kind' is missing")
+    if not api_version:
+        raise ConversionError(f"apiVersion is missing in {kind}")
+    if not isinstance(kind, str) or kind not in BY_KIND:
+        known = ", ".join(BY_KIND)
+        raise ConversionError(f'no matches for kind "{kind}" in version "{api_version}" (known kinds: {known})')
+    info = BY_KIND[kind]
+    if api_version != info.api_version:
+        raise ConversionError(
+            f'no matches for kind "{kind}" in version "{api_version}" (it is served as "{info.api_version}")'
+        )
+    return info
+
+
+def from_dict(data: Any) -> Message:
+    """A manifest (as yaml.safe_load gives it) → typed API object."""
+    info = kind_of_manifest(data)
+    return message_from_dict(data, info.message, info.kind)
+
+
+def to_dict(obj: Message) -> dict[str, Any]:
+    """Typed API object → Kubernetes-style dict (apiVersion and kind always set)."""
+    try:
+        info: KindInfo | None = info_of(obj)
+    except UnknownKindError:
+        info = None
+    data = json_format.MessageToDict(obj)
+    _from_proto_json(data, obj.DESCRIPTOR)
+    if info is not None:
+        head = {"apiVersion": info.api_version, "kind": info.kind}
+        data.pop("apiVersion", None)
+        data.pop("kind", None)
+        data = {**head, **data}
+    return data
+
+
+__all__ = [
+    "ConversionError",
+    "from_dict",
+    "kind_of_manifest",
+    "message_from_dict",
+    "resolve_resource",
+    "to_dict",
+]

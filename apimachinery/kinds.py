@@ -1,0 +1,94 @@
+"""The kinds the API serves, and how each is named (kind, plural, short names)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from google.protobuf.message import Message
+
+from protos import api_pb2, apps_pb2, coordination_pb2, core_pb2
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    kind: str  # "Deployment"
+    api_version: str  # "apps/v1"
+    plural: str  # "deployments"
+    namespaced: bool
+    message: type[Message]
+    oneof_field: str  # the api_pb2.Object field that carries it
+    short_names: tuple[str, ...] = field(default=())
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+
+KINDS: tuple[KindInfo, ...] = (
+    KindInfo("Pod", "v1", "pods", True, core_pb2.Pod, "pod", ("po",)),
+    KindInfo("Node", "v1", "nodes", False, core_pb2.Node, "node", ("no",)),
+    KindInfo("Namespace", "v1", "namespaces", False, core_pb2.Namespace, "namespace", ("ns",)),
+    KindInfo("Event", "v1", "events", True, core_pb2.Event, "event", ("ev",)),
+    KindInfo("Deployment", "apps/v1", "deployments", True, apps_pb2.Deployment, "deployment", ("deploy",)),
+    KindInfo("ReplicaSet", "apps/v1", "replicasets", True, apps_pb2.ReplicaSet, "replica_set", ("rs",)),
+    KindInfo("Lease", "coordination.k8s.io/v1", "leases", True, coordination_pb2.Lease, "lease"),
+)
+
+BY_KIND: dict[str, KindInfo] = {k.kind: k for k in KINDS}
+_BY_ONEOF: dict[str, KindInfo] = {k.oneof_field: k for k in KINDS}
+_BY_ANY_NAME: dict[str, KindInfo] = {}
+for _info in KINDS:
+    for _name in (_info.kind.lower(), _info.singular, _info.plural, *_info.short_names):
+        _BY_ANY_NAME[_name] = _info
+# kubectl also accepts events.events.k8s.io etc.; "event" family spelled both ways.
+
+
+class UnknownKindError(ValueError):
+    pass
+
+
+def kind_info(kind: str) -> KindInfo:
+    """Look up a kind by its exact Kind name ("Pod")."""
+    try:
+        return BY_KIND[kind]
+    except KeyError:
+        known = ", ".join(BY_KIND)
+        raise UnknownKindError(f'no kind "{kind}" is served (known kinds: {known})') from None
+
+
+def resolve_resource(name: str) -> KindInfo:
+    """Resolve what a user types on the command line: "po", "pods", "Pod", "deploy"..."""
+    info = _BY_ANY_NAME.get(name.lower()) or _BY_ANY_NAME.get(name.lower().split(".", 1)[0])
+    if info is None:
+        raise UnknownKindError(f'the server doesn\'t have a resource type "{name}"')
+    return info
+
+
+def wrap(obj: Message) -> api_pb2.Object:
+    """Put a typed object (Pod, Deployment, ...) into the generic api_pb2.Object."""
+    for info in KINDS:
+        if isinstance(obj, info.message):
+            wrapped = api_pb2.Object()
+            getattr(wrapped, info.oneof_field).CopyFrom(obj)
+            return wrapped
+    raise UnknownKindError(f"not an API object: {type(obj).__name__}")
+
+
+def unwrap(wrapped: api_pb2.Object) -> Message:
+    """The typed object inside an api_pb2.Object."""
+    which = wrapped.WhichOneof("kind")
+    if which is None:
+        raise UnknownKindError("empty object: no kind set")
+    return getattr(wrapped, which)
+
+
+def info_of(obj: Message | api_pb2.Object) -> KindInfo:
+    if isinstance(obj, api_pb2.Object):
+        which = obj.WhichOneof("kind")
+        if which is None:
+            raise UnknownKindError("empty object: no kind set")
+        return _BY_ONEOF[which]
+    for info in KINDS:
+        if isinstance(obj, info.message):
+            return info
+    raise UnknownKindError(f"not an API object: {type(obj).__name__}")

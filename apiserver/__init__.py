@@ -1,0 +1,2 @@
+"""pykube-apiserver: the only component that touches the store; everyone else
+List/Watches it over gRPC."""
