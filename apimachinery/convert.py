@@ -85,6 +85,9 @@ _INTEGER_TYPES = frozenset({
     FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT32,
     FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SINT64,
 })
+_INT64_TYPES = frozenset({
+    FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64,
+})
 _FLOAT_TYPES = frozenset({FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE})
 
 
@@ -126,7 +129,12 @@ def _from_proto_json(data: Any, descriptor: Descriptor) -> Any:
     fields = _json_fields(descriptor)
     for key, value in data.items():
         field = fields.get(key)
-        if field is None or field.message_type is None or _is_map(field):
+        if field is None or _is_map(field):
+            continue
+        if field.message_type is None:
+            # proto3 JSON writes 64-bit integers as strings; Kubernetes writes numbers.
+            if field.type in _INT64_TYPES:
+                data[key] = [int(x) for x in value] if isinstance(value, list) else int(value)
             continue
         if field.message_type.full_name == INT_OR_STRING:
             data[key] = value.get("intVal", value.get("strVal", 0))

@@ -1,0 +1,45 @@
+"""Kubernetes resource quantities: "250m" cpu, "64Mi" memory, "1.5", "2G", "1e3"."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+_SUFFIXES: dict[str, Decimal] = {
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
+    "P": Decimal("1e15"), "E": Decimal("1e18"),
+    "Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50), "Ei": Decimal(2**60),
+}
+_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)$")
+
+
+class QuantityError(ValueError):
+    pass
+
+
+def parse_quantity(text: str) -> Decimal:
+    """The value of a quantity in base units (cores, bytes, counts)."""
+    m = _QUANTITY.match(text.strip())
+    if not m:
+        raise QuantityError(
+            f"quantities must match the regular expression "
+            f"'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+        )
+    number, suffix = m.groups()
+    if "e" in number.lower() and suffix:
+        raise QuantityError(f'"{text}" mixes an exponent with a suffix')
+    try:
+        return Decimal(number) * _SUFFIXES[suffix]
+    except InvalidOperation as err:
+        raise QuantityError(str(err)) from None
+
+
+def cpu_millis(text: str) -> int:
+    """A cpu quantity in millicores ("250m" -> 250, "1" -> 1000)."""
+    return int((parse_quantity(text) * 1000).to_integral_value(rounding="ROUND_CEILING"))
+
+
+def to_bytes(text: str) -> int:
+    return int(parse_quantity(text).to_integral_value(rounding="ROUND_CEILING"))

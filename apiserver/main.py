@@ -1,0 +1,137 @@
+"""``pykube-apiserver``: serve the pykube API over gRPC from a durable store.
+
+    pykube-apiserver --listen 127.0.0.1:6443 --data-dir /var/lib/pykube
+
+Runs in the foreground, logs JSON lines to stderr and stops cleanly on SIGTERM or
+Ctrl-C (in-flight calls get a short grace, then the store is closed)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from apiserver.registry.registry import MAX_OBJECT_BYTES, Registry
+from apiserver.service import APIService
+from apiserver.storage import Store
+from apiserver.storage.sqlite import SQLiteStore
+from apiserver.watchcache import WatchCache
+from client.logs import configure_logging
+from protos import api_pb2, api_pb2_grpc
+
+log = structlog.get_logger("apiserver")
+
+# Kubernetes' apiserver refuses request bodies over 3 MiB.
+DEFAULT_MAX_REQUEST_BYTES = 3 * 1024 * 1024
+API_SERVICE_NAME = api_pb2.DESCRIPTOR.services_by_name["API"].full_name
+
+
+@dataclass
+class ServerConfig:
+    listen: str = "127.0.0.1:6443"
+    data_dir: Path | None = None  # None: an in-memory store (tests, hollow clusters)
+    watch_history: int = 10_000
+    bookmark_interval: float = 5.0
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_object_bytes: int = MAX_OBJECT_BYTES
+
+
+class APIServer:
+    """An apiserver bound to an address; start() and stop() from a running event loop."""
+
+    def __init__(self, config: ServerConfig, store: Store | None = None) -> None:
+        self.config = config
+        if store is None:
+            if config.data_dir is None:
+                from apiserver.storage.memory import MemoryStore
+                store = MemoryStore()
+            else:
+                store = SQLiteStore.open_in(config.data_dir)
+        self.store = store
+        self.cache = WatchCache(history_size=config.watch_history)
+        self.registry = Registry(self.store, self.cache, max_object_bytes=config.max_object_bytes)
+        self.server = grpc.aio.server(options=[
+            ("grpc.max_receive_message_length", config.max_request_bytes),
+            ("grpc.max_send_message_length", -1),
+            ("grpc.so_reuseport", 0),
+        ])
+        api_pb2_grpc.add_APIServicer_to_server(
+            APIService(self.registry, self.cache, config.bookmark_interval), self.server)
+        self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.port = self.server.add_insecure_port(config.listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {config.listen}")
+        self.address = f"{config.listen.rsplit(':', 1)[0]}:{self.port}"
+
+    async def start(self) -> None:
+        await self.server.start()
+        for service in ("", API_SERVICE_NAME):
+            result = self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+            if asyncio.iscoroutine(result):
+                await result
+        log.info("apiserver serving", address=self.address, revision=self.cache.revision,
+                 store=type(self.store).__name__)
+
+    async def stop(self, grace: float = 2.0) -> None:
+        await self.server.stop(grace)
+        self.store.close()
+        log.info("apiserver stopped", address=self.address)
+
+
+def parse_args(argv: list[str] | None) -> ServerConfig:
+    parser = argparse.ArgumentParser(prog="pykube-apiserver", description=__doc__.splitlines()[0])
+    parser.add_argument("--listen", default="127.0.0.1:6443", metavar="HOST:PORT",
+                        help="address to serve gRPC on (port 0 picks a free port; default %(default)s)")
+    parser.add_argument("--data-dir", type=Path, metavar="DIR",
+                        help="where the SQLite store lives (created if missing); required unless --in-memory")
+    parser.add_argument("--in-memory", action="store_true", help="keep objects in memory only (nothing survives)")
+    parser.add_argument("--watch-history", type=int, default=10_000, metavar="N",
+                        help="changes kept for watch replay; older resourceVersions get 'too old' (default %(default)s)")
+    parser.add_argument("--bookmark-interval", type=float, default=5.0, metavar="SECONDS",
+                        help="idle time after which watchers that allow bookmarks get one (default %(default)s)")
+    parser.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES, metavar="N",
+                        help="largest request accepted (default %(default)s)")
+    parser.add_argument("--log-format", choices=("json", "console"), default="json")
+    args = parser.parse_args(argv)
+    if args.data_dir is None and not args.in_memory:
+        parser.error("--data-dir DIR is required (or --in-memory)")
+    if args.watch_history < 1:
+        parser.error("--watch-history must be at least 1")
+    configure_logging(args.log_format)
+    return ServerConfig(listen=args.listen, data_dir=None if args.in_memory else args.data_dir,
+                        watch_history=args.watch_history, bookmark_interval=args.bookmark_interval,
+                        max_request_bytes=args.max_request_bytes)
+
+
+async def serve(config: ServerConfig) -> None:
+    server = APIServer(config)
+    await server.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("apiserver stopping", reason="signal")
+    await server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    try:
+        asyncio.run(serve(config))
+    except OSError as err:
+        log.error("apiserver failed to start", error=str(err))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Per-kind strategies and the generic request logic (Registry) that uses them."""

@@ -1,0 +1,158 @@
+"""Field validation helpers, producing Kubernetes' field-error phrasing:
+
+    metadata.name: Invalid value: "Web_1": a lowercase RFC 1123 subdomain must ...
+    spec.containers: Required value
+    spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", ...
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from apimachinery.quantity import QuantityError, parse_quantity
+
+DNS1123_LABEL_MAX = 63
+DNS1123_SUBDOMAIN_MAX = 253
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+
+DNS1123_LABEL_RULE = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
+    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+DNS1123_SUBDOMAIN_RULE = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+    "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+    "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+QUALIFIED_NAME_RULE = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+    "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+LABEL_VALUE_RULE = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+    "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+    "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+
+
+def _quote(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    path: str
+    kind: str  # "Invalid value", "Required value", "Unsupported value", "Duplicate value", "Forbidden"
+    value: Any = None
+    detail: str = ""
+
+    def __str__(self) -> str:
+        if self.kind in ("Required value", "Forbidden"):
+            return f"{self.path}: {self.kind}" + (f": {self.detail}" if self.detail else "")
+        text = f"{self.path}: {self.kind}: {_quote(self.value)}"
+        return text + (f": {self.detail}" if self.detail else "")
+
+
+def required(path: str, detail: str = "") -> FieldError:
+    return FieldError(path, "Required value", detail=detail)
+
+
+def invalid(path: str, value: Any, detail: str) -> FieldError:
+    return FieldError(path, "Invalid value", value, detail)
+
+
+def unsupported(path: str, value: Any, supported: Iterable[str]) -> FieldError:
+    listed = ", ".join(json.dumps(s) for s in supported)
+    return FieldError(path, "Unsupported value", value, f"supported values: {listed}")
+
+
+def forbidden(path: str, detail: str) -> FieldError:
+    return FieldError(path, "Forbidden", detail=detail)
+
+
+def immutable(path: str, value: Any) -> FieldError:
+    return invalid(path, value, "field is immutable")
+
+
+def dns1123_label(path: str, value: str) -> list[FieldError]:
+    errs = []
+    if len(value) > DNS1123_LABEL_MAX:
+        errs.append(invalid(path, value, f"must be no more than {DNS1123_LABEL_MAX} characters"))
+    if not _DNS1123_LABEL.match(value):
+        errs.append(invalid(path, value, DNS1123_LABEL_RULE))
+    return errs
+
+
+def dns1123_subdomain(path: str, value: str) -> list[FieldError]:
+    errs = []
+    if len(value) > DNS1123_SUBDOMAIN_MAX:
+        errs.append(invalid(path, value, f"must be no more than {DNS1123_SUBDOMAIN_MAX} characters"))
+    if not _DNS1123_SUBDOMAIN.match(value):
+        errs.append(invalid(path, value, DNS1123_SUBDOMAIN_RULE))
+    return errs
+
+
+def qualified_name(path: str, key: str) -> list[FieldError]:
+    """A label or annotation key: optional DNS subdomain prefix, "/", a name <= 63 chars."""
+    prefix, _, name = key.rpartition("/")
+    errs = []
+    if prefix:
+        errs += [invalid(path, key, "prefix part " + e.detail) for e in dns1123_subdomain(path, prefix)]
+    if not name:
+        errs.append(invalid(path, key, "name part must be non-empty"))
+    elif len(name) > 63:
+        errs.append(invalid(path, key, "name part must be no more than 63 characters"))
+    elif not _QUALIFIED_NAME.match(name):
+        errs.append(invalid(path, key, QUALIFIED_NAME_RULE))
+    return errs
+
+
+def labels(path: str, values: Mapping[str, str]) -> list[FieldError]:
+    errs: list[FieldError] = []
+    for key, value in values.items():
+        errs += qualified_name(path, key)
+        if len(value) > 63:
+            errs.append(invalid(f"{path}", value, "must be no more than 63 characters"))
+        elif not _LABEL_VALUE.match(value):
+            errs.append(invalid(f"{path}", value, LABEL_VALUE_RULE))
+    return errs
+
+
+def env_var_name(path: str, name: str) -> list[FieldError]:
+    if not name:
+        return [required(path)]
+    if not _ENV_NAME.match(name):
+        return [invalid(path, name, "a valid environment variable name must consist of alphabetic "
+                        "characters, digits, '_', '-', or '.', and must not start with a digit")]
+    return []
+
+
+def quantity(path: str, value: str) -> list[FieldError]:
+    try:
+        amount = parse_quantity(value)
+    except QuantityError as err:
+        return [invalid(path, value, str(err))]
+    if amount < 0:
+        return [invalid(path, value, "must be greater than or equal to 0")]
+    return []
+
+
+def non_negative(path: str, value: int) -> list[FieldError]:
+    return [invalid(path, value, "must be greater than or equal to 0")] if value < 0 else []
+
+
+def port_number(path: str, value: int) -> list[FieldError]:
+    if not 1 <= value <= 65535:
+        return [invalid(path, value, "must be between 1 and 65535, inclusive")]
+    return []

@@ -1,0 +1,122 @@
+"""The gRPC face of the apiserver: pykube.v1.API, a thin adapter over the Registry.
+
+Each unary call runs the registry synchronously on the event loop (see
+registry.py for why that makes compare-and-swap atomic); Watch streams events from
+a watch-cache watcher until the client goes away."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import AsyncIterator, Callable, TypeVar
+
+import grpc
+import structlog
+
+from apimachinery.kinds import UnknownKindError, kind_info, unwrap, wrap
+from apimachinery.selectors import FieldSelector, LabelSelector, SelectorError
+from apiserver import errors
+from apiserver.registry.registry import Registry
+from apiserver.watchcache import BOOKMARK, WatchCache
+from protos import api_pb2, api_pb2_grpc
+
+log = structlog.get_logger("apiserver")
+T = TypeVar("T")
+
+
+def _parse_revision(text: str) -> int | None:
+    """"" and "0" mean "from now, with the current state first"; else a revision."""
+    if text in ("", "0"):
+        return None
+    try:
+        revision = int(text)
+    except ValueError:
+        raise errors.BadRequest(f'invalid resourceVersion "{text}": must be a number') from None
+    if revision < 0:
+        raise errors.BadRequest(f'invalid resourceVersion "{text}": must not be negative')
+    return revision
+
+
+class APIService(api_pb2_grpc.APIServicer):
+    def __init__(self, registry: Registry, cache: WatchCache, bookmark_interval: float = 5.0) -> None:
+        self.registry = registry
+        self.cache = cache
+        self.bookmark_interval = bookmark_interval
+
+    async def _run(self, context: grpc.aio.ServicerContext, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except errors.APIError as err:
+            await context.abort(err.code, err.message)
+        except UnknownKindError as err:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        raise AssertionError("unreachable: abort raises")
+
+    async def Create(self, request: api_pb2.CreateRequest, context: grpc.aio.ServicerContext) -> api_pb2.Object:
+        return await self._run(context, lambda: wrap(self.registry.create(unwrap(request.object), request.dry_run)))
+
+    async def Get(self, request: api_pb2.GetRequest, context: grpc.aio.ServicerContext) -> api_pb2.Object:
+        return await self._run(context, lambda: wrap(self.registry.get(request.kind, request.namespace, request.name)))
+
+    async def List(self, request: api_pb2.ListRequest, context: grpc.aio.ServicerContext) -> api_pb2.ListResponse:
+        def call() -> api_pb2.ListResponse:
+            items, revision = self.registry.list(request.kind, request.namespace, request.label_selector,
+                                                 request.field_selector)
+            return api_pb2.ListResponse(items=[wrap(o) for o in items], resource_version=str(revision))
+        return await self._run(context, call)
+
+    async def Update(self, request: api_pb2.UpdateRequest, context: grpc.aio.ServicerContext) -> api_pb2.Object:
+        return await self._run(context, lambda: wrap(self.registry.update(unwrap(request.object), request.dry_run)))
+
+    async def UpdateStatus(self, request: api_pb2.UpdateRequest, context: grpc.aio.ServicerContext) -> api_pb2.Object:
+        return await self._run(context, lambda: wrap(self.registry.update_status(unwrap(request.object),
+                                                                                 request.dry_run)))
+
+    async def Delete(self, request: api_pb2.DeleteRequest, context: grpc.aio.ServicerContext) -> api_pb2.Object:
+        return await self._run(context, lambda: wrap(self.registry.delete(
+            request.kind, request.namespace, request.name,
+            uid=request.preconditions.uid, resource_version=request.preconditions.resource_version,
+            grace_period_seconds=request.grace_period_seconds if request.HasField("grace_period_seconds") else None,
+            propagation_policy=request.propagation_policy, dry_run=request.dry_run)))
+
+    async def Apply(self, request: api_pb2.ApplyRequest, context: grpc.aio.ServicerContext) -> api_pb2.ApplyResponse:
+        def call() -> api_pb2.ApplyResponse:
+            results = self.registry.apply([unwrap(o) for o in request.objects], request.dry_run)
+            return api_pb2.ApplyResponse(results=[api_pb2.ApplyResult(object=wrap(obj), action=action)
+                                                  for obj, action in results])
+        return await self._run(context, call)
+
+    async def Bind(self, request: api_pb2.BindRequest, context: grpc.aio.ServicerContext) -> api_pb2.Object:
+        return await self._run(context, lambda: wrap(self.registry.bind(request.namespace, request.name,
+                                                                        request.node_name, request.uid)))
+
+    async def Watch(self, request: api_pb2.WatchRequest,
+                    context: grpc.aio.ServicerContext) -> AsyncIterator[api_pb2.WatchEvent]:
+        def start():
+            info = kind_info(request.kind)
+            try:
+                labels = LabelSelector.parse(request.label_selector)
+                fields = FieldSelector.parse(request.field_selector, info.kind)
+            except SelectorError as err:
+                raise errors.BadRequest(str(err)) from None
+            namespace = request.namespace if info.namespaced else ""
+            return info, self.cache.watch(info.kind, namespace, labels, fields,
+                                          _parse_revision(request.resource_version))
+
+        info, watcher = await self._run(context, start)
+        try:
+            while True:
+                if not watcher.buffer and watcher.closed_reason is None:
+                    try:
+                        await asyncio.wait_for(watcher.wakeup.wait(), self.bookmark_interval)
+                    except TimeoutError:
+                        if request.allow_bookmarks:
+                            bookmark = info.message()
+                            bookmark.metadata.resource_version = str(self.cache.revision)
+                            yield api_pb2.WatchEvent(type=BOOKMARK, object=wrap(bookmark))
+                        continue
+                if watcher.closed_reason is not None:
+                    await context.abort(grpc.StatusCode.ABORTED, watcher.closed_reason)
+                for event_type, obj in watcher.drain():
+                    yield api_pb2.WatchEvent(type=event_type, object=wrap(obj))
+        finally:
+            self.cache.stop(watcher)

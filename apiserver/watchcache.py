@@ -1,0 +1,171 @@
+"""The watch cache: the apiserver's in-memory copy of every object, a bounded
+history of recent changes, and the fan-out of those changes to watchers.
+
+Lists and Gets are served from here; Watch replays the history after the client's
+resourceVersion and then streams live changes. Each watcher has its own bounded
+buffer: a change is appended to every interested watcher's buffer without waiting,
+so one slow watcher never delays the others. A watcher whose buffer overflows is
+closed (its client re-watches from the last resourceVersion it saw), as Kubernetes
+closes watchers that cannot keep up. Events are shared, never copied per watcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from google.protobuf.message import Message
+
+from apimachinery.selectors import FieldSelector, LabelSelector
+from apiserver.errors import TooOld
+
+ADDED, MODIFIED, DELETED, BOOKMARK = "ADDED", "MODIFIED", "DELETED", "BOOKMARK"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One committed change. obj is the new state (for DELETED, the last state
+    stamped with the deletion's revision); prev is the state before."""
+
+    type: str
+    kind: str
+    key: str
+    revision: int
+    obj: Message
+    prev: Message | None
+
+
+class Watcher:
+    """One client's watch: its filter and its buffer of pending (type, object) events."""
+
+    def __init__(self, kind: str, namespace: str, labels: LabelSelector, fields: FieldSelector,
+                 capacity: int) -> None:
+        self.kind = kind
+        self.namespace = namespace
+        self.labels = labels
+        self.fields = fields
+        self.capacity = capacity
+        self.buffer: deque[tuple[str, Message]] = deque()
+        self.wakeup = asyncio.Event()
+        self.closed_reason: str | None = None
+
+    def matches(self, obj: Message) -> bool:
+        meta = obj.metadata  # type: ignore[attr-defined]
+        if self.namespace and meta.namespace != self.namespace:
+            return False
+        if not self.labels.empty and not self.labels.matches(meta.labels):
+            return False
+        return self.fields.empty or self.fields.matches(obj)
+
+    def offer(self, change: Change) -> None:
+        """Translate a change through this watcher's filter, as Kubernetes does: an
+        object that starts matching is ADDED, one that stops matching is DELETED."""
+        if self.closed_reason is not None:
+            return
+        now = self.matches(change.obj)
+        before = change.prev is not None and change.type != ADDED and self.matches(change.prev)
+        if change.type == DELETED:
+            event = DELETED if now else None
+        elif now and before:
+            event = MODIFIED
+        elif now:
+            event = ADDED
+        elif before:
+            event = DELETED
+        else:
+            event = None
+        if event is not None:
+            self.push(event, change.obj)
+
+    def push(self, event_type: str, obj: Message) -> None:
+        if len(self.buffer) >= self.capacity:
+            self.close(f"watch closed: the client fell more than {self.capacity} events behind; "
+                       "watch again from the last resourceVersion received")
+            return
+        self.buffer.append((event_type, obj))
+        self.wakeup.set()
+
+    def close(self, reason: str) -> None:
+        self.closed_reason = reason
+        self.buffer.clear()
+        self.wakeup.set()
+
+    def drain(self) -> list[tuple[str, Message]]:
+        events = list(self.buffer)
+        self.buffer.clear()
+        self.wakeup.clear()
+        return events
+
+
+class WatchCache:
+    def __init__(self, history_size: int = 10_000, watcher_capacity: int = 100_000) -> None:
+        self.history: deque[Change] = deque()
+        self.history_size = history_size
+        self.watcher_capacity = watcher_capacity
+        self.objects: dict[str, dict[str, Message]] = {}  # kind -> key -> object
+        self.namespace_counts: Counter[str] = Counter()  # namespaced objects per namespace
+        self.watchers: dict[str, set[Watcher]] = {}
+        self.revision = 0
+        # History holds every change with revision > oldest_revision.
+        self.oldest_revision = 0
+
+    def reset(self, items: Iterable[tuple[str, str, Message]], revision: int) -> None:
+        """Fill from the store at start-up: (kind, key, object) and its revision."""
+        for kind, key, obj in items:
+            self.objects.setdefault(kind, {})[key] = obj
+            if obj.metadata.namespace:  # type: ignore[attr-defined]
+                self.namespace_counts[obj.metadata.namespace] += 1  # type: ignore[attr-defined]
+        self.revision = self.oldest_revision = revision
+
+    def get(self, kind: str, key: str) -> Message | None:
+        return self.objects.get(kind, {}).get(key)
+
+    def items(self, kind: str) -> Iterator[Message]:
+        return iter(self.objects.get(kind, {}).values())
+
+    def apply(self, change: Change) -> None:
+        """Record a committed change and fan it out to the interested watchers."""
+        objects = self.objects.setdefault(change.kind, {})
+        namespace = change.obj.metadata.namespace  # type: ignore[attr-defined]
+        if change.type == DELETED:
+            objects.pop(change.key, None)
+            if namespace:
+                self.namespace_counts[namespace] -= 1
+        else:
+            if change.key not in objects and namespace:
+                self.namespace_counts[namespace] += 1
+            objects[change.key] = change.obj
+        self.revision = change.revision
+        self.history.append(change)
+        if len(self.history) > self.history_size:
+            self.oldest_revision = self.history.popleft().revision
+        for watcher in self.watchers.get(change.kind, ()):
+            watcher.offer(change)
+
+    def watch(self, kind: str, namespace: str, labels: LabelSelector, fields: FieldSelector,
+              from_revision: int | None) -> Watcher:
+        """Register a watcher, primed with what it must see first.
+
+        from_revision None: an ADDED event for every matching object (a fresh start).
+        Otherwise every change after from_revision, or TooOld if history no longer
+        reaches back that far."""
+        watcher = Watcher(kind, namespace, labels, fields, self.watcher_capacity)
+        if from_revision is None:
+            for obj in self.items(kind):
+                if watcher.matches(obj):
+                    watcher.buffer.append((ADDED, obj))
+        else:
+            if from_revision < self.oldest_revision:
+                raise TooOld(f"too old resource version: {from_revision} ({self.oldest_revision})")
+            for change in self.history:
+                if change.revision > from_revision and change.kind == kind:
+                    watcher.offer(change)
+        if watcher.buffer:
+            watcher.wakeup.set()
+        self.watchers.setdefault(kind, set()).add(watcher)
+        return watcher
+
+    def stop(self, watcher: Watcher) -> None:
+        self.watchers.get(watcher.kind, set()).discard(watcher)
