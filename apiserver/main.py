@@ -66,9 +66,13 @@ class APIServer:
             APIService(self.registry, self.cache, config.bookmark_interval), self.server)
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        self.port = self.server.add_insecure_port(config.listen)
+        try:
+            self.port = self.server.add_insecure_port(config.listen)
+        except RuntimeError:  # grpc's way of saying bind() failed
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot listen on {config.listen}")
+            self.store.close()
+            raise OSError(f"cannot listen on {config.listen}: the address is in use or not local")
         self.address = f"{config.listen.rsplit(':', 1)[0]}:{self.port}"
 
     async def start(self) -> None:
@@ -129,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve(config))
     except OSError as err:
         log.error("apiserver failed to start", error=str(err))
+        print(f"pykube-apiserver: {err}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Set up everything pykube needs on a fresh Debian/Ubuntu machine, idempotently:
+# system packages (when missing) and the project's virtualenv in .venv.
+# Sourced by scripts/demo.sh and scripts/test.sh; safe to run on its own.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO_ROOT/.venv"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# System packages. Python >= 3.11 with venv is all the apiserver and pykubectl need.
+need_apt=()
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+if ((${#need_apt[@]})); then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "pykube needs these packages: ${need_apt[*]} (run as root or: sudo apt-get install ${need_apt[*]})" >&2
+        exit 1
+    fi
+    say "installing system packages: ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# The virtualenv, reinstalled only when pyproject.toml changes.
+stamp="$VENV/.pykube-installed"
+want="$(sha256sum "$REPO_ROOT/pyproject.toml" | cut -d' ' -f1)"
+if [ ! -x "$VENV/bin/python" ]; then
+    say "creating virtualenv in .venv"
+    python3 -m venv "$VENV"
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing pykube and its dependencies into .venv"
+    pip_log="$VENV/pip-install.log"
+    if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
+           "$VENV/bin/python" -m pip install -q -e "$REPO_ROOT[test]"; } >"$pip_log" 2>&1; then
+        cat "$pip_log" >&2
+        echo "installing pykube into .venv failed (log above, also in $pip_log)" >&2
+        exit 1
+    fi
+    echo "$want" > "$stamp"
+fi
