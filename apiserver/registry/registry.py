@@ -154,7 +154,7 @@ class Registry:
 
         Returns each written object as stored, stamped with its new resourceVersion
         (for a delete: the last state, stamped with the deletion's revision)."""
-        base = self.store.revision
+        base = self.cache.revision  # the apiserver is the store's only writer: same value, no query
         changes, stamped = [], []
         for i, w in enumerate(writes):
             revision = base + 1 + i
@@ -312,6 +312,7 @@ class Registry:
         new = strategy.prepare_for_status_update(obj, old)
         if new == old:
             return old
+        self._validate(strategy, new, old)  # status has rules too (Node capacity quantities)
         return new if dry_run else self._commit([Write(info, key, new, old)])[0]
 
     # --------------------------------------------------------------- delete
@@ -348,10 +349,12 @@ class Registry:
         if meta.HasField("deletion_timestamp") and grace >= meta.deletion_grace_period_seconds:
             # Already being deleted, no sooner than asked: nothing to change.
             return None if not self._removable(new) else Write(info, key, None, old)
-        if propagation == "Orphan" and ORPHAN_FINALIZER not in meta.finalizers:
-            meta.finalizers.append(ORPHAN_FINALIZER)
-        elif propagation == "Foreground" and FOREGROUND_FINALIZER not in meta.finalizers:
-            meta.finalizers.append(FOREGROUND_FINALIZER)
+        # Orphan and Foreground are carried out by the garbage collector, which the
+        # apiserver tells by a finalizer (as Kubernetes does). With no dependents there
+        # is nothing to orphan or wait for.
+        finalizer = {"Orphan": ORPHAN_FINALIZER, "Foreground": FOREGROUND_FINALIZER}.get(propagation)
+        if finalizer and finalizer not in meta.finalizers and self._has_dependents(meta.uid):
+            meta.finalizers.append(finalizer)
         self._stamp(meta.deletion_timestamp, grace)
         meta.deletion_grace_period_seconds = grace
         if isinstance(new, core_pb2.Namespace):
@@ -360,6 +363,11 @@ class Registry:
                                         and self.cache.namespace_counts[meta.name] > 0):
             return Write(info, key, None, old)
         return Write(info, key, new, old)
+
+    def _has_dependents(self, uid: str) -> bool:
+        return any(ref.uid == uid
+                   for objects in self.cache.objects.values() for obj in objects.values()
+                   for ref in obj.metadata.owner_references)  # type: ignore[attr-defined]
 
     def delete(self, kind: str, namespace: str, name: str, *, uid: str = "", resource_version: str = "",
                grace_period_seconds: int | None = None, propagation_policy: str = "",

@@ -1,0 +1,65 @@
+"""How pykubectl reports failures: one line on stderr, exit code 1, never a traceback.
+
+* a user mistake (bad flag, bad manifest):  ``error: <what is wrong>``
+* the server said no:                        ``Error from server (NotFound): pods "x" not found``
+* no server answered:                        ``error: cannot reach the pykube apiserver at ...``
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from client.connection import short_reason
+
+# The Kubernetes StatusReason kubectl shows for each gRPC code the apiserver uses.
+REASONS: dict[grpc.StatusCode, str] = {
+    grpc.StatusCode.NOT_FOUND: "NotFound",
+    grpc.StatusCode.ALREADY_EXISTS: "AlreadyExists",
+    grpc.StatusCode.ABORTED: "Conflict",
+    grpc.StatusCode.INVALID_ARGUMENT: "Invalid",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "RequestEntityTooLarge",
+    grpc.StatusCode.OUT_OF_RANGE: "Expired",
+    grpc.StatusCode.FAILED_PRECONDITION: "Forbidden",
+    grpc.StatusCode.UNAUTHENTICATED: "Unauthorized",
+    grpc.StatusCode.PERMISSION_DENIED: "Forbidden",
+}
+DEFAULT_REASON = "InternalError"
+GENERIC_SERVER_ERROR = "an error on the server has prevented the request from succeeding"
+
+
+class CliError(Exception):
+    """A failure to print as ``error: <message>`` (exit code 1)."""
+
+
+class UsageError(CliError):
+    """A command line argparse rejected; ``verb`` names the command for the help hint."""
+
+    def __init__(self, message: str, verb: str | None = None) -> None:
+        super().__init__(message)
+        self.verb = verb
+
+
+def reason_for(code: grpc.StatusCode | None) -> str:
+    return REASONS.get(code, DEFAULT_REASON) if code is not None else DEFAULT_REASON
+
+
+def server_error_line(err: grpc.RpcError) -> str:
+    """``Error from server (NotFound): pods "web" not found``"""
+    code = err.code() if hasattr(err, "code") else None
+    details = (err.details() if hasattr(err, "details") else None) or GENERIC_SERVER_ERROR
+    return f"Error from server ({reason_for(code)}): {details}"
+
+
+def unreachable_line(address: str, reason: str) -> str:
+    return (
+        f"error: cannot reach the pykube apiserver at {address}: {reason} "
+        "(is pykube-apiserver running? set --server or $PYKUBECONFIG)"
+    )
+
+
+def unreachable_line_for(address: str, err: grpc.RpcError) -> str:
+    return unreachable_line(address, short_reason(err))
+
+
+def is_not_found(err: grpc.RpcError) -> bool:
+    return hasattr(err, "code") and err.code() == grpc.StatusCode.NOT_FOUND
