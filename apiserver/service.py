@@ -92,7 +92,10 @@ class APIService(api_pb2_grpc.APIServicer):
     async def Watch(self, request: api_pb2.WatchRequest,
                     context: grpc.aio.ServicerContext) -> AsyncIterator[api_pb2.WatchEvent]:
         def start():
-            info = kind_info(request.kind)
+            try:
+                info = kind_info(request.kind)
+            except UnknownKindError as err:  # NOT_FOUND, as Get and List answer
+                raise errors.NotFound(str(err)) from None
             try:
                 labels = LabelSelector.parse(request.label_selector)
                 fields = FieldSelector.parse(request.field_selector, info.kind)

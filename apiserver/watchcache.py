@@ -50,6 +50,8 @@ class Watcher:
         self.buffer: deque[tuple[str, Message]] = deque()
         self.wakeup = asyncio.Event()
         self.closed_reason: str | None = None
+        # Changes at or below this revision were already seen by the client.
+        self.seen_revision = 0
 
     def matches(self, obj: Message) -> bool:
         meta = obj.metadata  # type: ignore[attr-defined]
@@ -62,7 +64,7 @@ class Watcher:
     def offer(self, change: Change) -> None:
         """Translate a change through this watcher's filter, as Kubernetes does: an
         object that starts matching is ADDED, one that stops matching is DELETED."""
-        if self.closed_reason is not None:
+        if self.closed_reason is not None or change.revision <= self.seen_revision:
             return
         now = self.matches(change.obj)
         before = change.prev is not None and change.type != ADDED and self.matches(change.prev)
@@ -159,6 +161,7 @@ class WatchCache:
         else:
             if from_revision < self.oldest_revision:
                 raise TooOld(f"too old resource version: {from_revision} ({self.oldest_revision})")
+            watcher.seen_revision = from_revision  # also skips live changes up to a future revision
             for change in self.history:
                 if change.revision > from_revision and change.kind == kind:
                     watcher.offer(change)

@@ -29,16 +29,26 @@ def last_applied_json(manifest: dict[str, Any]) -> str:
     return json.dumps(clean, sort_keys=True, separators=(",", ":"))
 
 
-def three_way_merge(original: dict[str, Any], modified: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+# Maps Kubernetes marks patchStrategy "retainKeys" (a union: a type plus the member it
+# selects). When the manifest gives one, its keys are the whole truth: switching a
+# Deployment's strategy to Recreate drops the defaulted rollingUpdate.
+RETAIN_KEYS = frozenset({("spec", "strategy")})
+
+
+def three_way_merge(original: dict[str, Any], modified: dict[str, Any], current: dict[str, Any],
+                    path: tuple[str, ...] = ()) -> dict[str, Any]:
     """Merge maps recursively; lists and scalars in modified replace current's."""
     result = dict(current)
     for key in original:
         if key not in modified:
             result.pop(key, None)
+    if path in RETAIN_KEYS:
+        result = {k: v for k, v in result.items() if k in modified}
     for key, value in modified.items():
         if isinstance(value, dict) and isinstance(result.get(key), dict):
             before = original.get(key)
-            result[key] = three_way_merge(before if isinstance(before, dict) else {}, value, result[key])
+            result[key] = three_way_merge(before if isinstance(before, dict) else {}, value, result[key],
+                                          path + (key,))
         else:
             result[key] = value
     return result

@@ -454,9 +454,10 @@ class Registry:
                             "unchanged" if write is None else "configured"))
         if dry_run:
             return [(obj, action) for _, obj, action in planned]
-        writes = [w for w, _, _ in planned if w is not None]
-        committed = iter(self._commit(writes)) if writes else iter(())
-        return [(next(committed) if w is not None else obj, action) for w, obj, action in planned]
+        # Namespaces are written first, so watchers never see an object before its namespace.
+        writes = sorted((w for w, _, _ in planned if w is not None), key=lambda w: w.info.kind != "Namespace")
+        stored = dict(zip((id(w) for w in writes), self._commit(writes))) if writes else {}
+        return [(stored[id(w)] if w is not None else obj, action) for w, obj, action in planned]
 
     def _merge(self, info: KindInfo, current: Message, manifest: dict, annotated: Message) -> Message:
         """Three-way merge of last-applied, the new manifest and the live object."""
