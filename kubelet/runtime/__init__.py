@@ -31,15 +31,15 @@ LABEL_NODE = "io.pykube.node"
 CREATED, RUNNING, EXITED, UNKNOWN = "created", "running", "exited", "unknown"
 
 
-class RuntimeError_(Exception):
+class ContainerRuntimeError(Exception):
     """A runtime operation failed; the message is the runtime's own words."""
 
 
-class ImagePullError(RuntimeError_):
+class ImagePullError(ContainerRuntimeError):
     """The registry refused or could not serve the image (message: the registry's answer)."""
 
 
-class ImageNotPresentError(RuntimeError_):
+class ImageNotPresentError(ContainerRuntimeError):
     """imagePullPolicy Never and the image is not in the node's cache."""
 
 
