@@ -1,0 +1,97 @@
+"""A typed asyncio client of the pykube API, for the long-running components
+(kubelet, scheduler, controllers). Objects go in and come out as the typed
+messages (core_pb2.Pod, apps_pb2.Deployment, ...), never the api_pb2.Object wrapper.
+
+Errors stay grpc.aio.AioRpcError; the helpers below name the cases callers handle.
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import grpc
+from google.protobuf.message import Message
+
+from apimachinery.kinds import unwrap, wrap
+from client.connection import channel_options
+from protos import api_pb2, api_pb2_grpc
+
+
+def is_not_found(err: BaseException) -> bool:
+    return isinstance(err, grpc.RpcError) and err.code() == grpc.StatusCode.NOT_FOUND
+
+
+def is_conflict(err: BaseException) -> bool:
+    """Lost an optimistic-concurrency race: re-read and try again."""
+    return isinstance(err, grpc.RpcError) and err.code() == grpc.StatusCode.ABORTED
+
+
+def is_already_exists(err: BaseException) -> bool:
+    return isinstance(err, grpc.RpcError) and err.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+def is_too_old(err: BaseException) -> bool:
+    """A watch's resourceVersion fell out of the server's history: relist."""
+    return isinstance(err, grpc.RpcError) and err.code() == grpc.StatusCode.OUT_OF_RANGE
+
+
+class AsyncAPI:
+    def __init__(self, address: str, call_timeout: float = 10.0) -> None:
+        self.address = address
+        self.call_timeout = call_timeout
+        self.channel = grpc.aio.insecure_channel(address, options=channel_options())
+        self.stub = api_pb2_grpc.APIStub(self.channel)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def create(self, obj: Message) -> Message:
+        return unwrap(await self.stub.Create(api_pb2.CreateRequest(object=wrap(obj)), timeout=self.call_timeout))
+
+    async def get(self, kind: str, name: str, namespace: str = "") -> Message:
+        return unwrap(await self.stub.Get(api_pb2.GetRequest(kind=kind, namespace=namespace, name=name),
+                                          timeout=self.call_timeout))
+
+    async def list(self, kind: str, namespace: str = "", label_selector: str = "",
+                   field_selector: str = "") -> tuple[list[Message], str]:
+        reply = await self.stub.List(api_pb2.ListRequest(kind=kind, namespace=namespace,
+                                                         label_selector=label_selector,
+                                                         field_selector=field_selector),
+                                     timeout=self.call_timeout)
+        return [unwrap(o) for o in reply.items], reply.resource_version
+
+    async def update(self, obj: Message) -> Message:
+        return unwrap(await self.stub.Update(api_pb2.UpdateRequest(object=wrap(obj)), timeout=self.call_timeout))
+
+    async def update_status(self, obj: Message) -> Message:
+        return unwrap(await self.stub.UpdateStatus(api_pb2.UpdateRequest(object=wrap(obj)),
+                                                   timeout=self.call_timeout))
+
+    async def delete(self, kind: str, name: str, namespace: str = "", *, grace_period_seconds: int | None = None,
+                     uid: str = "", propagation_policy: str = "") -> Message:
+        request = api_pb2.DeleteRequest(kind=kind, namespace=namespace, name=name,
+                                        preconditions=api_pb2.Preconditions(uid=uid),
+                                        propagation_policy=propagation_policy)
+        if grace_period_seconds is not None:
+            request.grace_period_seconds = grace_period_seconds
+        return unwrap(await self.stub.Delete(request, timeout=self.call_timeout))
+
+    async def bind(self, namespace: str, name: str, node_name: str, uid: str = "") -> Message:
+        return unwrap(await self.stub.Bind(api_pb2.BindRequest(namespace=namespace, name=name,
+                                                               node_name=node_name, uid=uid),
+                                           timeout=self.call_timeout))
+
+    async def watch(self, kind: str, resource_version: str, namespace: str = "", label_selector: str = "",
+                    field_selector: str = "", allow_bookmarks: bool = True
+                    ) -> AsyncIterator[tuple[str, Message]]:
+        """(event type, object) pairs until the stream ends; errors raise AioRpcError."""
+        call = self.stub.Watch(api_pb2.WatchRequest(kind=kind, namespace=namespace,
+                                                    label_selector=label_selector,
+                                                    field_selector=field_selector,
+                                                    resource_version=resource_version,
+                                                    allow_bookmarks=allow_bookmarks))
+        try:
+            async for event in call:
+                yield event.type, unwrap(event.object)
+        finally:
+            call.cancel()

@@ -1,0 +1,39 @@
+"""The kubelet's settings, with pykube's defaults (see DESIGN.md: faster than
+Kubernetes where a laptop-sized cluster allows it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class KubeletConfig:
+    node_name: str
+    # Address the Node advertises (InternalIP); the apiserver dials it for logs.
+    node_ip: str = "127.0.0.1"
+    # Where the kubelet's own gRPC service (logs) listens.
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 0
+    # Lease renewal (the node heartbeat); Kubernetes renews every 10 s.
+    lease_interval: float = 2.0
+    lease_duration_seconds: int = 40
+    # Node status is sent when it changes, and at least this often.
+    node_status_interval: float = 60.0
+    # Fallback relist of the runtime, when an event was missed.
+    relist_interval: float = 10.0
+    # Every pod worker re-syncs at least this often, even with nothing new.
+    resync_interval: float = 30.0
+    # Crash-loop back-off: first restart at once, then initial doubling to max;
+    # forgotten after a container ran for reset_after seconds.
+    backoff_initial: float = 10.0
+    backoff_max: float = 300.0
+    backoff_reset_after: float = 600.0
+    # Image pull back-off after a failed pull, same curve.
+    pull_backoff_initial: float = 10.0
+    pull_backoff_max: float = 300.0
+    max_pods: int = 110
+    # Network namespace to run probes from (a node's sealed netns); "" = our own.
+    probe_netns: str = ""
+    # Labels the Node registers with (besides kubernetes.io/hostname, os, arch).
+    node_labels: dict[str, str] | None = None
+    kubelet_version: str = "v0.1.0-pykube"

@@ -1,0 +1,138 @@
+"""The Kubelet: wires the node agent's parts together.
+
+    informer (Pods with spec.nodeName=<this node>) ──┐
+    PLEG (runtime events + relist) ──────────────────┼─> pod workers (one per Pod)
+    prober (liveness/readiness results) ─────────────┘        │ decide → act (runtime)
+                                                              └─> status manager ─> apiserver
+    node status + Lease heartbeats ─────────────────────────────────────────────> apiserver
+
+At start it re-adopts what the runtime already runs: containers carry their Pod's
+uid and attempt number in labels, so a restarted kubelet picks up where it left
+off without restarting anything, and removes containers no Pod owns."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
+
+import structlog
+from google.protobuf.message import Message
+
+from client.api import AsyncAPI, is_not_found
+from client.events import EventRecorder
+from client.informer import Informer
+from kubelet.backoff import BackOff, BackOffPolicy
+from kubelet.config import KubeletConfig
+from kubelet.images import ImageManager
+from kubelet.node_status import NodeStatusReporter
+from kubelet.pleg import PLEG, RuntimeCache
+from kubelet.pod_workers import PodWorker
+from kubelet.prober import Prober
+from kubelet.runtime import Runtime
+from kubelet.status_manager import StatusManager
+from protos import core_pb2
+
+log = structlog.get_logger("kubelet")
+
+
+class Kubelet:
+    def __init__(self, api: AsyncAPI, runtime: Runtime, config: KubeletConfig,
+                 probe_executor: Executor | None = None) -> None:
+        self.api = api
+        self.runtime = runtime
+        self.config = config
+        self.pods = Informer(api, "Pod", field_selector=f"spec.nodeName={config.node_name}")
+        self.pods.add_handler(self._on_pod_event)
+        self.runtime_cache = RuntimeCache()
+        self.pleg = PLEG(runtime, self.runtime_cache, self.wake_pod, config.relist_interval)
+        self.backoff = BackOff(BackOffPolicy(config.backoff_initial, config.backoff_max, config.backoff_reset_after))
+        self.events = EventRecorder(api, "kubelet", config.node_name)
+        self.images = ImageManager(runtime, self.record,
+                                   BackOffPolicy(config.pull_backoff_initial, config.pull_backoff_max))
+        self.prober = Prober(runtime, self.wake_pod, probe_executor)
+        self.status_manager = StatusManager(api, self.pod_by_uid)
+        self.workers: dict[str, PodWorker] = {}
+        self._uid_to_key: dict[str, str] = {}
+        self.tasks: list[asyncio.Task] = []
+        self.port = config.listen_port
+        self.node_reporter: NodeStatusReporter | None = None
+
+    # ---------------------------------------------------------------- lookups
+
+    def pod_by_uid(self, uid: str) -> core_pb2.Pod | None:
+        key = self._uid_to_key.get(uid)
+        pod = self.pods.get(key) if key else None
+        return pod if pod is not None and pod.metadata.uid == uid else None  # type: ignore[return-value]
+
+    def record(self, obj: Message, event_type: str, reason: str, message: str) -> None:
+        self.events.record(obj, event_type, reason, message)
+
+    # ---------------------------------------------------------------- workers
+
+    def _on_pod_event(self, event: str, obj: Message, old: Message | None) -> None:
+        pod: core_pb2.Pod = obj  # type: ignore[assignment]
+        uid = pod.metadata.uid
+        if event == "DELETED":
+            self._uid_to_key.pop(uid, None)
+        else:
+            self._uid_to_key[uid] = f"{pod.metadata.namespace}/{pod.metadata.name}"
+        self.wake_pod(uid)
+
+    def wake_pod(self, uid: str) -> None:
+        if not self.pods.synced.is_set():
+            return  # until the Pods are known, an unknown uid is not yet an orphan; start() wakes all
+        worker = self.workers.get(uid)
+        if worker is None:
+            worker = self.workers[uid] = PodWorker(self, uid)
+            worker.start()
+        worker.wake.set()
+
+    def worker_finished(self, uid: str) -> None:
+        self.workers.pop(uid, None)
+        # The Pod may have come back (same uid never does; a new Pod has a new uid).
+
+    async def confirm_deletion(self, pod: core_pb2.Pod) -> None:
+        """The kubelet's "all stopped" to the apiserver: grace 0 removes the Pod object."""
+        try:
+            await self.api.delete("Pod", pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0,
+                                  uid=pod.metadata.uid)
+        except Exception as err:
+            if not is_not_found(err):
+                raise
+
+    # ---------------------------------------------------------------- running
+
+    async def start(self, port: int) -> None:
+        """Register, adopt what runs, and start every loop. port: the kubelet service's."""
+        self.port = port
+        info = await self.runtime.info()
+        self.node_reporter = NodeStatusReporter(self.api, self.config, info, port)
+        await self.node_reporter.register()
+        await self.pleg.relist()  # what already runs (a restarted kubelet adopts it)
+        self.tasks = [asyncio.create_task(coro, name=name) for name, coro in (
+            ("pod-informer", self.pods.run()),
+            ("events", self.events.run()),
+            ("status-manager", self.status_manager.run()),
+            ("lease", self.node_reporter.run_lease()),
+            ("node-status", self.node_reporter.run_status()),
+        )]
+        await self.pods.synced.wait()
+        # Containers of Pods that are not (or no longer) bound here: their workers find
+        # no Pod and clean up.
+        for uid in self.runtime_cache.pod_uids():
+            if self.pod_by_uid(uid) is None:
+                log.info("removing orphaned pod containers", pod_uid=uid)
+            self.wake_pod(uid)
+        self.tasks += [asyncio.create_task(self.pleg.run_events(), name="pleg-events"),
+                       asyncio.create_task(self.pleg.run_relist(), name="pleg-relist")]
+        log.info("kubelet running", node=self.config.node_name, pods=len(self.pods.cache),
+                 adopted_containers=len(self.runtime_cache.containers))
+
+    async def stop(self) -> None:
+        """Stop the kubelet's loops; containers keep running (as a real kubelet's do)."""
+        self.prober.stop_all()
+        for task in self.tasks + [w.task for w in self.workers.values() if w.task]:
+            task.cancel()
+        await asyncio.gather(*self.tasks, *(w.task for w in self.workers.values() if w.task),
+                             return_exceptions=True)
+        self.tasks.clear()

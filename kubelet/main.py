@@ -1,0 +1,111 @@
+"""``pykubelet``: the node agent, in the foreground.
+
+    pykubelet --server 127.0.0.1:6443 --node-name n1 --podman-url unix:///run/pykube/n1/podman.sock
+
+Stops cleanly on SIGTERM or Ctrl-C, leaving the node's containers running (a
+restarted kubelet adopts them)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+import structlog
+
+from client.api import AsyncAPI
+from client.logs import configure_logging
+from kubelet.config import KubeletConfig
+from kubelet.kubelet import Kubelet
+
+log = structlog.get_logger("kubelet")
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, KubeletConfig]:
+    parser = argparse.ArgumentParser(prog="pykubelet", description=__doc__.splitlines()[0])
+    parser.add_argument("--server", default="127.0.0.1:6443", metavar="HOST:PORT", help="the apiserver")
+    parser.add_argument("--node-name", required=True, help="this node's name (a DNS-1123 subdomain)")
+    parser.add_argument("--runtime", choices=("podman", "fake"), default="podman",
+                        help="podman (real containers) or fake (hollow node: no containers)")
+    parser.add_argument("--podman-url", default="", metavar="unix:///PATH",
+                        help="the node's Podman API socket (podman system service)")
+    parser.add_argument("--node-ip", default="127.0.0.1", help="the address the Node advertises (InternalIP)")
+    parser.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT",
+                        help="where the kubelet's own service (logs) listens (default %(default)s)")
+    parser.add_argument("--probe-netns", default="", metavar="PATH",
+                        help="network namespace to run httpGet/tcpSocket probes from (the node's)")
+    parser.add_argument("--ulimits", default="auto", choices=("auto", "none"),
+                        help="auto: give containers explicit nofile/nproc limits where the host needs it")
+    parser.add_argument("--lease-interval", type=float, default=2.0, metavar="SECONDS")
+    parser.add_argument("--relist-interval", type=float, default=10.0, metavar="SECONDS")
+    parser.add_argument("--backoff-initial", type=float, default=10.0, metavar="SECONDS")
+    parser.add_argument("--backoff-max", type=float, default=300.0, metavar="SECONDS")
+    parser.add_argument("--backoff-reset", type=float, default=600.0, metavar="SECONDS")
+    parser.add_argument("--max-pods", type=int, default=110)
+    parser.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--log-format", choices=("json", "console"), default="json")
+    args = parser.parse_args(argv)
+    if args.runtime == "podman" and not args.podman_url:
+        parser.error("--podman-url is required with --runtime podman")
+    host, _, port = args.listen.rpartition(":")
+    labels = dict(item.split("=", 1) for item in args.node_label if "=" in item)
+    config = KubeletConfig(
+        node_name=args.node_name, node_ip=args.node_ip, listen_host=host or "127.0.0.1", listen_port=int(port or 0),
+        lease_interval=args.lease_interval, relist_interval=args.relist_interval,
+        backoff_initial=args.backoff_initial, backoff_max=args.backoff_max, backoff_reset_after=args.backoff_reset,
+        max_pods=args.max_pods, probe_netns=args.probe_netns, node_labels=labels)
+    configure_logging(args.log_format)
+    return args, config
+
+
+def make_runtime(args: argparse.Namespace, config: KubeletConfig):
+    if args.runtime == "fake":
+        from kubelet.runtime.fake import FakeRuntime
+        return FakeRuntime(node_name=config.node_name)
+    from kubelet.runtime.podman import PodmanRuntime, default_ulimits
+    ulimits = default_ulimits() if args.ulimits == "auto" else None
+    return PodmanRuntime(args.podman_url, config.node_name, ulimits=ulimits)
+
+
+async def serve(args: argparse.Namespace, config: KubeletConfig) -> None:
+    api = AsyncAPI(args.server)
+    runtime = make_runtime(args, config)
+    executor = None
+    if config.probe_netns:
+        from cluster.netns import netns_executor
+        executor = netns_executor(config.probe_netns)
+    kubelet = Kubelet(api, runtime, config, executor)
+    from kubelet.log_server import start_log_server
+    server, port = await start_log_server(runtime, kubelet.find_container,
+                                          f"{config.listen_host}:{config.listen_port}")
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    starting = asyncio.create_task(kubelet.start(port))
+    await asyncio.wait([starting, asyncio.create_task(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if starting.done() and starting.exception():
+        raise starting.exception()  # type: ignore[misc]
+    await stopping.wait()
+    log.info("kubelet stopping", reason="signal")
+    starting.cancel()
+    await kubelet.stop()
+    await server.stop(1.0)
+    await runtime.close()
+    await api.close()
+    log.info("kubelet stopped", node=config.node_name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, config = parse_args(argv)
+    try:
+        asyncio.run(serve(args, config))
+    except OSError as err:
+        print(f"pykubelet: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

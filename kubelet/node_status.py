@@ -1,0 +1,159 @@
+"""Node registration and heartbeats.
+
+On start the kubelet creates its Node (or takes over the existing one, keeping
+what users set in its spec, such as cordoning) with capacity, addresses, system
+info and a Ready condition. Then it renews its Lease in kube-node-lease every
+few seconds: the node lifecycle controller declares a node NotReady when that
+Lease goes stale. The Node's status is re-sent when it changes and, as a slower
+heartbeat, every node_status_interval."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import structlog
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from client.api import AsyncAPI, is_already_exists, is_conflict, is_not_found
+from kubelet.config import KubeletConfig
+from kubelet.runtime import RuntimeInfo
+from protos import coordination_pb2, core_pb2, meta_pb2
+
+log = structlog.get_logger("node-status")
+LEASE_NAMESPACE = "kube-node-lease"
+
+
+def now_timestamp(now: float) -> Timestamp:
+    return Timestamp(seconds=int(now))
+
+
+def node_status(config: KubeletConfig, info: RuntimeInfo, port: int, now: float) -> core_pb2.NodeStatus:
+    capacity = {"cpu": str(info.cpus), "memory": f"{info.memory_bytes // 1024}Ki", "pods": str(config.max_pods)}
+    status = core_pb2.NodeStatus(capacity=capacity, allocatable=capacity)
+    status.addresses.add(type="InternalIP", address=config.node_ip)
+    status.addresses.add(type="Hostname", address=config.node_name)
+    status.node_info.CopyFrom(core_pb2.NodeSystemInfo(
+        kernel_version=info.kernel, os_image=info.os, operating_system="linux",
+        architecture=info.architecture, container_runtime_version=f"{info.name}://{info.version}",
+        kubelet_version=config.kubelet_version))
+    status.daemon_endpoints.kubelet_endpoint.port = port
+    stamp = now_timestamp(now)
+    for type_, value, reason, message in (
+            ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+            ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+            ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+            ("Ready", "True", "KubeletReady", "kubelet is posting ready status")):
+        status.conditions.add(type=type_, status=value, reason=reason, message=message,
+                              last_heartbeat_time=stamp, last_transition_time=stamp)
+    return status
+
+
+def _same_ignoring_heartbeat(a: core_pb2.NodeStatus, b: core_pb2.NodeStatus) -> bool:
+    a2, b2 = core_pb2.NodeStatus(), core_pb2.NodeStatus()
+    a2.CopyFrom(a)
+    b2.CopyFrom(b)
+    for status in (a2, b2):
+        for condition in status.conditions:
+            condition.ClearField("last_heartbeat_time")
+            condition.ClearField("last_transition_time")
+    return a2 == b2
+
+
+@dataclass
+class NodeStatusReporter:
+    api: AsyncAPI
+    config: KubeletConfig
+    info: RuntimeInfo
+    port: int
+
+    def _labels(self) -> dict[str, str]:
+        labels = {"kubernetes.io/hostname": self.config.node_name, "kubernetes.io/os": "linux",
+                  "kubernetes.io/arch": self.info.architecture}
+        labels.update(self.config.node_labels or {})
+        return labels
+
+    async def register(self) -> core_pb2.Node:
+        """Create the Node, or bring an existing one's labels and status up to date."""
+        now = time.time()
+        status = node_status(self.config, self.info, self.port, now)
+        node = core_pb2.Node(metadata=meta_pb2.ObjectMeta(name=self.config.node_name, labels=self._labels()),
+                             status=status)
+        while True:
+            try:
+                created = await self.api.create(node)
+                log.info("node registered", node=self.config.node_name)
+                return created  # type: ignore[return-value]
+            except Exception as err:
+                if not is_already_exists(err):
+                    raise
+            existing: core_pb2.Node = await self.api.get("Node", self.config.node_name)  # type: ignore[assignment]
+            existing.metadata.labels.update(self._labels())
+            try:
+                existing = await self.api.update(existing)  # type: ignore[assignment]
+                await self._send_status(existing, status)
+                log.info("node re-registered", node=self.config.node_name)
+                return existing
+            except Exception as err:
+                if not (is_conflict(err) or is_not_found(err)):
+                    raise
+
+    async def _send_status(self, node: core_pb2.Node, status: core_pb2.NodeStatus) -> None:
+        update = core_pb2.Node()
+        update.CopyFrom(node)
+        update.metadata.resource_version = ""
+        update.status.CopyFrom(status)
+        await self.api.update_status(update)
+
+    async def run_status(self) -> None:
+        """Re-send the Node's status as a slow heartbeat (and when it changed)."""
+        while True:
+            await asyncio.sleep(self.config.node_status_interval)
+            try:
+                node: core_pb2.Node = await self.api.get("Node", self.config.node_name)  # type: ignore[assignment]
+                status = node_status(self.config, self.info, self.port, time.time())
+                for condition in status.conditions:
+                    before = next((c for c in node.status.conditions if c.type == condition.type), None)
+                    if before is not None and before.status == condition.status:
+                        condition.last_transition_time.CopyFrom(before.last_transition_time)
+                await self._send_status(node, status)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                if is_not_found(err):
+                    await self.register()
+                else:
+                    log.warning("node status update failed", error=str(err))
+
+    async def run_lease(self) -> None:
+        """Renew the node's Lease every lease_interval seconds: the heartbeat."""
+        lease: coordination_pb2.Lease | None = None
+        while True:
+            try:
+                lease = await self._renew(lease)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                log.warning("lease renewal failed", error=str(err))
+                lease = None
+            await asyncio.sleep(self.config.lease_interval)
+
+    async def _renew(self, lease: coordination_pb2.Lease | None) -> coordination_pb2.Lease:
+        now = time.time()
+        renew = Timestamp(seconds=int(now), nanos=int((now % 1) * 1e9))
+        if lease is None:
+            try:
+                lease = await self.api.get("Lease", self.config.node_name, LEASE_NAMESPACE)  # type: ignore[assignment]
+            except Exception as err:
+                if not is_not_found(err):
+                    raise
+                fresh = coordination_pb2.Lease(
+                    metadata=meta_pb2.ObjectMeta(name=self.config.node_name, namespace=LEASE_NAMESPACE),
+                    spec=coordination_pb2.LeaseSpec(holder_identity=self.config.node_name,
+                                                    lease_duration_seconds=self.config.lease_duration_seconds,
+                                                    renew_time=renew, acquire_time=renew))
+                return await self.api.create(fresh)  # type: ignore[return-value]
+        lease.spec.renew_time.CopyFrom(renew)
+        lease.spec.holder_identity = self.config.node_name
+        return await self.api.update(lease)  # type: ignore[return-value]

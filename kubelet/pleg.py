@@ -1,0 +1,107 @@
+"""The pod lifecycle event generator: keeps the kubelet's picture of the runtime
+current and tells pod workers when something about their Pod changed.
+
+Two sources, as in Kubernetes' evented PLEG: the runtime's event stream (a
+container died → noticed in a fraction of a second) and, as a fallback for
+anything missed, a periodic relist of every sandbox and container."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Callable
+
+import structlog
+
+from kubelet.reconcile import PodObservation
+from kubelet.runtime import ContainerStatus, Runtime, Sandbox
+
+log = structlog.get_logger("pleg")
+
+
+@dataclass
+class RuntimeCache:
+    """The last known sandboxes and containers, by Pod uid."""
+
+    sandboxes: dict[str, Sandbox] = field(default_factory=dict)  # pod uid -> its current sandbox
+    containers: dict[str, ContainerStatus] = field(default_factory=dict)  # container id -> status
+
+    def observation(self, pod_uid: str) -> PodObservation:
+        return PodObservation(self.sandboxes.get(pod_uid),
+                              tuple(c for c in self.containers.values() if c.pod_uid == pod_uid))
+
+    def pod_uids(self) -> set[str]:
+        return set(self.sandboxes) | {c.pod_uid for c in self.containers.values()}
+
+    def set_container(self, status: ContainerStatus) -> bool:
+        """Record a container's status; True if it changed."""
+        changed = self.containers.get(status.id) != status
+        self.containers[status.id] = status
+        return changed
+
+    def drop_container(self, container_id: str) -> ContainerStatus | None:
+        return self.containers.pop(container_id, None)
+
+    def set_sandbox(self, sandbox: Sandbox) -> None:
+        self.sandboxes[sandbox.pod_uid] = sandbox
+
+    def drop_sandbox(self, pod_uid: str) -> None:
+        self.sandboxes.pop(pod_uid, None)
+
+
+@dataclass
+class PLEG:
+    runtime: Runtime
+    cache: RuntimeCache
+    notify: Callable[[str], None]  # called with a Pod uid whose runtime state changed
+    relist_interval: float = 10.0
+
+    async def relist(self) -> None:
+        sandboxes = await self.runtime.list_sandboxes()
+        containers = await self.runtime.list_containers()
+        changed: set[str] = set()
+        fresh_sandboxes: dict[str, Sandbox] = {}
+        for sandbox in sandboxes:
+            current = fresh_sandboxes.get(sandbox.pod_uid)
+            if current is None or (sandbox.ready and not current.ready):
+                fresh_sandboxes[sandbox.pod_uid] = sandbox
+        for uid in set(fresh_sandboxes) | set(self.cache.sandboxes):
+            if fresh_sandboxes.get(uid) != self.cache.sandboxes.get(uid):
+                changed.add(uid)
+        fresh = {c.id: c for c in containers}
+        for cid in set(fresh) | set(self.cache.containers):
+            old, new = self.cache.containers.get(cid), fresh.get(cid)
+            if old != new:
+                changed.add((new or old).pod_uid)  # type: ignore[union-attr]
+        self.cache.sandboxes = fresh_sandboxes
+        self.cache.containers = fresh
+        for uid in changed:
+            self.notify(uid)
+
+    async def run_relist(self) -> None:
+        while True:
+            await asyncio.sleep(self.relist_interval)
+            try:
+                await self.relist()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                log.warning("relist failed", error=str(err))
+
+    async def run_events(self) -> None:
+        """Follow the runtime's event stream; on any container event, re-read that container."""
+        while True:
+            try:
+                async for event in self.runtime.events():
+                    status = await self.runtime.container_status(event.container_id)
+                    if status is None:
+                        gone = self.cache.drop_container(event.container_id)
+                        if gone is not None:
+                            self.notify(gone.pod_uid)
+                    elif self.cache.set_container(status):
+                        self.notify(status.pod_uid)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                log.warning("runtime event stream failed, reconnecting", error=str(err))
+                await asyncio.sleep(1.0)
