@@ -62,8 +62,8 @@ class APIServer:
             ("grpc.max_send_message_length", -1),
             ("grpc.so_reuseport", 0),
         ])
-        api_pb2_grpc.add_APIServicer_to_server(
-            APIService(self.registry, self.cache, config.bookmark_interval), self.server)
+        self.service = APIService(self.registry, self.cache, config.bookmark_interval)
+        api_pb2_grpc.add_APIServicer_to_server(self.service, self.server)
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         try:
@@ -86,6 +86,7 @@ class APIServer:
 
     async def stop(self, grace: float = 2.0) -> None:
         await self.server.stop(grace)
+        await self.service.logs.close()  # the channels to kubelets
         self.store.close()
         log.info("apiserver stopped", address=self.address)
 

@@ -15,9 +15,10 @@ import structlog
 from apimachinery.kinds import UnknownKindError, kind_info, unwrap, wrap
 from apimachinery.selectors import FieldSelector, LabelSelector, SelectorError
 from apiserver import errors
+from apiserver.logs_proxy import LogsProxy
 from apiserver.registry.registry import Registry
 from apiserver.watchcache import BOOKMARK, WatchCache
-from protos import api_pb2, api_pb2_grpc
+from protos import api_pb2, api_pb2_grpc, kubelet_pb2
 
 log = structlog.get_logger("apiserver")
 T = TypeVar("T")
@@ -37,10 +38,12 @@ def _parse_revision(text: str) -> int | None:
 
 
 class APIService(api_pb2_grpc.APIServicer):
-    def __init__(self, registry: Registry, cache: WatchCache, bookmark_interval: float = 5.0) -> None:
+    def __init__(self, registry: Registry, cache: WatchCache, bookmark_interval: float = 5.0,
+                 logs: LogsProxy | None = None) -> None:
         self.registry = registry
         self.cache = cache
         self.bookmark_interval = bookmark_interval
+        self.logs = logs or LogsProxy(registry)
 
     async def _run(self, context: grpc.aio.ServicerContext, call: Callable[[], T]) -> T:
         try:
@@ -123,3 +126,9 @@ class APIService(api_pb2_grpc.APIServicer):
                     yield api_pb2.WatchEvent(type=event_type, object=wrap(obj))
         finally:
             self.cache.stop(watcher)
+
+    async def Logs(self, request: kubelet_pb2.LogsRequest,
+                   context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.LogChunk]:
+        """A container's output, relayed from its node's kubelet (see logs_proxy.py)."""
+        async for chunk in self.logs.stream(request, context):
+            yield chunk

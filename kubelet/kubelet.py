@@ -24,6 +24,7 @@ from client.informer import Informer
 from kubelet.backoff import BackOff, BackOffPolicy
 from kubelet.config import KubeletConfig
 from kubelet.images import ImageManager
+from kubelet.log_server import LogsError, pick_container, waiting_to_start
 from kubelet.node_status import NodeStatusReporter
 from kubelet.pleg import PLEG, RuntimeCache
 from kubelet.pod_workers import PodWorker
@@ -63,6 +64,23 @@ class Kubelet:
         key = self._uid_to_key.get(uid)
         pod = self.pods.get(key) if key else None
         return pod if pod is not None and pod.metadata.uid == uid else None  # type: ignore[return-value]
+
+    def find_container(self, namespace: str, name: str, container: str, previous: bool) -> str:
+        """The container whose logs `pykubectl logs` wants: the current attempt, or with
+        previous the one before it, of this Pod (by uid, so leftovers of an earlier Pod
+        with the same name never answer)."""
+        pod: core_pb2.Pod | None = self.pods.get(f"{namespace}/{name}")  # type: ignore[assignment]
+        if pod is None:
+            raise waiting_to_start(container, name, "the Pod is not on this node")
+        statuses = self.runtime_cache.observation(pod.metadata.uid).containers
+        worker = self.workers.get(pod.metadata.uid)
+        waiting = worker.waiting.get(container) if worker else None
+        try:
+            return pick_container(statuses, namespace, name, container, previous)
+        except LogsError:
+            if waiting is not None and not previous:
+                raise waiting_to_start(container, name, waiting.reason) from None
+            raise
 
     def record(self, obj: Message, event_type: str, reason: str, message: str) -> None:
         self.events.record(obj, event_type, reason, message)

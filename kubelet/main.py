@@ -78,7 +78,7 @@ async def serve(args: argparse.Namespace, config: KubeletConfig) -> None:
     kubelet = Kubelet(api, runtime, config, executor)
     from kubelet.log_server import start_log_server
     server, port = await start_log_server(runtime, kubelet.find_container,
-                                          f"{config.listen_host}:{config.listen_port}")
+                                          listen=f"{config.listen_host}:{config.listen_port}")
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

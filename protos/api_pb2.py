@@ -25,43 +25,44 @@ _sym_db = _symbol_database.Default()
 from protos import core_pb2 as protos_dot_core__pb2
 from protos import apps_pb2 as protos_dot_apps__pb2
 from protos import coordination_pb2 as protos_dot_coordination__pb2
+from protos import kubelet_pb2 as protos_dot_kubelet__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10protos/api.proto\x12\tpykube.v1\x1a\x11protos/core.proto\x1a\x11protos/apps.proto\x1a\x19protos/coordination.proto\"\x9c\x02\n\x06Object\x12\x1d\n\x03pod\x18\x01 \x01(\x0b\x32\x0e.pykube.v1.PodH\x00\x12\x1f\n\x04node\x18\x02 \x01(\x0b\x32\x0f.pykube.v1.NodeH\x00\x12)\n\tnamespace\x18\x03 \x01(\x0b\x32\x14.pykube.v1.NamespaceH\x00\x12!\n\x05\x65vent\x18\x04 \x01(\x0b\x32\x10.pykube.v1.EventH\x00\x12+\n\ndeployment\x18\x05 \x01(\x0b\x32\x15.pykube.v1.DeploymentH\x00\x12,\n\x0breplica_set\x18\x06 \x01(\x0b\x32\x15.pykube.v1.ReplicaSetH\x00\x12!\n\x05lease\x18\x07 \x01(\x0b\x32\x10.pykube.v1.LeaseH\x00\x42\x06\n\x04kind\"C\n\rCreateRequest\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\";\n\nGetRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"^\n\x0bListRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\"J\n\x0cListResponse\x12 \n\x05items\x18\x01 \x03(\x0b\x32\x11.pykube.v1.Object\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"C\n\rUpdateRequest\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"6\n\rPreconditions\x12\x0b\n\x03uid\x18\x01 \x01(\t\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"\xd8\x01\n\rDeleteRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12/\n\rpreconditions\x18\x04 \x01(\x0b\x32\x18.pykube.v1.Preconditions\x12!\n\x14grace_period_seconds\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x1a\n\x12propagation_policy\x18\x06 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\x42\x17\n\x15_grace_period_seconds\"Z\n\x0c\x41pplyRequest\x12\"\n\x07objects\x18\x01 \x03(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\x12\x15\n\rfield_manager\x18\x03 \x01(\t\"@\n\x0b\x41pplyResult\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\"8\n\rApplyResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.pykube.v1.ApplyResult\"\x92\x01\n\x0cWatchRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\x18\n\x10resource_version\x18\x05 \x01(\t\x12\x17\n\x0f\x61llow_bookmarks\x18\x06 \x01(\x08\"=\n\nWatchEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12!\n\x06object\x18\x02 \x01(\x0b\x32\x11.pykube.v1.Object\"N\n\x0b\x42indRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tnode_name\x18\x03 \x01(\t\x12\x0b\n\x03uid\x18\x04 \x01(\t2\xfb\x03\n\x03\x41PI\x12\x35\n\x06\x43reate\x12\x18.pykube.v1.CreateRequest\x1a\x11.pykube.v1.Object\x12/\n\x03Get\x12\x15.pykube.v1.GetRequest\x1a\x11.pykube.v1.Object\x12\x37\n\x04List\x12\x16.pykube.v1.ListRequest\x1a\x17.pykube.v1.ListResponse\x12\x35\n\x06Update\x12\x18.pykube.v1.UpdateRequest\x1a\x11.pykube.v1.Object\x12;\n\x0cUpdateStatus\x12\x18.pykube.v1.UpdateRequest\x1a\x11.pykube.v1.Object\x12\x35\n\x06\x44\x65lete\x12\x18.pykube.v1.DeleteRequest\x1a\x11.pykube.v1.Object\x12:\n\x05\x41pply\x12\x17.pykube.v1.ApplyRequest\x1a\x18.pykube.v1.ApplyResponse\x12\x39\n\x05Watch\x12\x17.pykube.v1.WatchRequest\x1a\x15.pykube.v1.WatchEvent0\x01\x12\x31\n\x04\x42ind\x12\x16.pykube.v1.BindRequest\x1a\x11.pykube.v1.Objectb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10protos/api.proto\x12\tpykube.v1\x1a\x11protos/core.proto\x1a\x11protos/apps.proto\x1a\x19protos/coordination.proto\x1a\x14protos/kubelet.proto\"\x9c\x02\n\x06Object\x12\x1d\n\x03pod\x18\x01 \x01(\x0b\x32\x0e.pykube.v1.PodH\x00\x12\x1f\n\x04node\x18\x02 \x01(\x0b\x32\x0f.pykube.v1.NodeH\x00\x12)\n\tnamespace\x18\x03 \x01(\x0b\x32\x14.pykube.v1.NamespaceH\x00\x12!\n\x05\x65vent\x18\x04 \x01(\x0b\x32\x10.pykube.v1.EventH\x00\x12+\n\ndeployment\x18\x05 \x01(\x0b\x32\x15.pykube.v1.DeploymentH\x00\x12,\n\x0breplica_set\x18\x06 \x01(\x0b\x32\x15.pykube.v1.ReplicaSetH\x00\x12!\n\x05lease\x18\x07 \x01(\x0b\x32\x10.pykube.v1.LeaseH\x00\x42\x06\n\x04kind\"C\n\rCreateRequest\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\";\n\nGetRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"^\n\x0bListRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\"J\n\x0cListResponse\x12 \n\x05items\x18\x01 \x03(\x0b\x32\x11.pykube.v1.Object\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"C\n\rUpdateRequest\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"6\n\rPreconditions\x12\x0b\n\x03uid\x18\x01 \x01(\t\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"\xd8\x01\n\rDeleteRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12/\n\rpreconditions\x18\x04 \x01(\x0b\x32\x18.pykube.v1.Preconditions\x12!\n\x14grace_period_seconds\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x1a\n\x12propagation_policy\x18\x06 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\x42\x17\n\x15_grace_period_seconds\"Z\n\x0c\x41pplyRequest\x12\"\n\x07objects\x18\x01 \x03(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\x12\x15\n\rfield_manager\x18\x03 \x01(\t\"@\n\x0b\x41pplyResult\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\"8\n\rApplyResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.pykube.v1.ApplyResult\"\x92\x01\n\x0cWatchRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\x18\n\x10resource_version\x18\x05 \x01(\t\x12\x17\n\x0f\x61llow_bookmarks\x18\x06 \x01(\x08\"=\n\nWatchEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12!\n\x06object\x18\x02 \x01(\x0b\x32\x11.pykube.v1.Object\"N\n\x0b\x42indRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tnode_name\x18\x03 \x01(\t\x12\x0b\n\x03uid\x18\x04 \x01(\t2\xb2\x04\n\x03\x41PI\x12\x35\n\x06\x43reate\x12\x18.pykube.v1.CreateRequest\x1a\x11.pykube.v1.Object\x12/\n\x03Get\x12\x15.pykube.v1.GetRequest\x1a\x11.pykube.v1.Object\x12\x37\n\x04List\x12\x16.pykube.v1.ListRequest\x1a\x17.pykube.v1.ListResponse\x12\x35\n\x06Update\x12\x18.pykube.v1.UpdateRequest\x1a\x11.pykube.v1.Object\x12;\n\x0cUpdateStatus\x12\x18.pykube.v1.UpdateRequest\x1a\x11.pykube.v1.Object\x12\x35\n\x06\x44\x65lete\x12\x18.pykube.v1.DeleteRequest\x1a\x11.pykube.v1.Object\x12:\n\x05\x41pply\x12\x17.pykube.v1.ApplyRequest\x1a\x18.pykube.v1.ApplyResponse\x12\x39\n\x05Watch\x12\x17.pykube.v1.WatchRequest\x1a\x15.pykube.v1.WatchEvent0\x01\x12\x31\n\x04\x42ind\x12\x16.pykube.v1.BindRequest\x1a\x11.pykube.v1.Object\x12\x35\n\x04Logs\x12\x16.pykube.v1.LogsRequest\x1a\x13.pykube.v1.LogChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.api_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OBJECT']._serialized_start=97
-  _globals['_OBJECT']._serialized_end=381
-  _globals['_CREATEREQUEST']._serialized_start=383
-  _globals['_CREATEREQUEST']._serialized_end=450
-  _globals['_GETREQUEST']._serialized_start=452
-  _globals['_GETREQUEST']._serialized_end=511
-  _globals['_LISTREQUEST']._serialized_start=513
-  _globals['_LISTREQUEST']._serialized_end=607
-  _globals['_LISTRESPONSE']._serialized_start=609
-  _globals['_LISTRESPONSE']._serialized_end=683
-  _globals['_UPDATEREQUEST']._serialized_start=685
-  _globals['_UPDATEREQUEST']._serialized_end=752
-  _globals['_PRECONDITIONS']._serialized_start=754
-  _globals['_PRECONDITIONS']._serialized_end=808
-  _globals['_DELETEREQUEST']._serialized_start=811
-  _globals['_DELETEREQUEST']._serialized_end=1027
-  _globals['_APPLYREQUEST']._serialized_start=1029
-  _globals['_APPLYREQUEST']._serialized_end=1119
-  _globals['_APPLYRESULT']._serialized_start=1121
-  _globals['_APPLYRESULT']._serialized_end=1185
-  _globals['_APPLYRESPONSE']._serialized_start=1187
-  _globals['_APPLYRESPONSE']._serialized_end=1243
-  _globals['_WATCHREQUEST']._serialized_start=1246
-  _globals['_WATCHREQUEST']._serialized_end=1392
-  _globals['_WATCHEVENT']._serialized_start=1394
-  _globals['_WATCHEVENT']._serialized_end=1455
-  _globals['_BINDREQUEST']._serialized_start=1457
-  _globals['_BINDREQUEST']._serialized_end=1535
-  _globals['_API']._serialized_start=1538
-  _globals['_API']._serialized_end=2045
+  _globals['_OBJECT']._serialized_start=119
+  _globals['_OBJECT']._serialized_end=403
+  _globals['_CREATEREQUEST']._serialized_start=405
+  _globals['_CREATEREQUEST']._serialized_end=472
+  _globals['_GETREQUEST']._serialized_start=474
+  _globals['_GETREQUEST']._serialized_end=533
+  _globals['_LISTREQUEST']._serialized_start=535
+  _globals['_LISTREQUEST']._serialized_end=629
+  _globals['_LISTRESPONSE']._serialized_start=631
+  _globals['_LISTRESPONSE']._serialized_end=705
+  _globals['_UPDATEREQUEST']._serialized_start=707
+  _globals['_UPDATEREQUEST']._serialized_end=774
+  _globals['_PRECONDITIONS']._serialized_start=776
+  _globals['_PRECONDITIONS']._serialized_end=830
+  _globals['_DELETEREQUEST']._serialized_start=833
+  _globals['_DELETEREQUEST']._serialized_end=1049
+  _globals['_APPLYREQUEST']._serialized_start=1051
+  _globals['_APPLYREQUEST']._serialized_end=1141
+  _globals['_APPLYRESULT']._serialized_start=1143
+  _globals['_APPLYRESULT']._serialized_end=1207
+  _globals['_APPLYRESPONSE']._serialized_start=1209
+  _globals['_APPLYRESPONSE']._serialized_end=1265
+  _globals['_WATCHREQUEST']._serialized_start=1268
+  _globals['_WATCHREQUEST']._serialized_end=1414
+  _globals['_WATCHEVENT']._serialized_start=1416
+  _globals['_WATCHEVENT']._serialized_end=1477
+  _globals['_BINDREQUEST']._serialized_start=1479
+  _globals['_BINDREQUEST']._serialized_end=1557
+  _globals['_API']._serialized_start=1560
+  _globals['_API']._serialized_end=2122
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 from protos import core_pb2 as _core_pb2
 from protos import apps_pb2 as _apps_pb2
 from protos import coordination_pb2 as _coordination_pb2
+from protos import kubelet_pb2 as _kubelet_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

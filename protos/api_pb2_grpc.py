@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from protos import api_pb2 as protos_dot_api__pb2
+from protos import kubelet_pb2 as protos_dot_kubelet__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -79,6 +80,11 @@ class APIStub:
                 request_serializer=protos_dot_api__pb2.BindRequest.SerializeToString,
                 response_deserializer=protos_dot_api__pb2.Object.FromString,
                 _registered_method=True)
+        self.Logs = channel.unary_stream(
+                '/pykube.v1.API/Logs',
+                request_serializer=protos_dot_kubelet__pb2.LogsRequest.SerializeToString,
+                response_deserializer=protos_dot_kubelet__pb2.LogChunk.FromString,
+                _registered_method=True)
 
 
 class APIServicer:
@@ -138,6 +144,13 @@ class APIServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Logs(self, request, context):
+        """A container's output, proxied from the kubelet of the Pod's node (kubectl logs).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_APIServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +198,11 @@ def add_APIServicer_to_server(servicer, server):
                     servicer.Bind,
                     request_deserializer=protos_dot_api__pb2.BindRequest.FromString,
                     response_serializer=protos_dot_api__pb2.Object.SerializeToString,
+            ),
+            'Logs': grpc.unary_stream_rpc_method_handler(
+                    servicer.Logs,
+                    request_deserializer=protos_dot_kubelet__pb2.LogsRequest.FromString,
+                    response_serializer=protos_dot_kubelet__pb2.LogChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -430,6 +448,33 @@ class API:
             '/pykube.v1.API/Bind',
             protos_dot_api__pb2.BindRequest.SerializeToString,
             protos_dot_api__pb2.Object.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Logs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/pykube.v1.API/Logs',
+            protos_dot_kubelet__pb2.LogsRequest.SerializeToString,
+            protos_dot_kubelet__pb2.LogChunk.FromString,
             options,
             channel_credentials,
             insecure,

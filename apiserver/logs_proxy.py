@@ -1,0 +1,196 @@
+"""API.Logs: find the Pod's node and stream the container's output from its kubelet.
+
+``pykubectl logs`` talks only to the apiserver, as kubectl does: the apiserver checks
+the request against the Pod (does it exist, which container, is it bound), looks up the
+Node it is bound to, dials that node's kubelet (pykube.v1.Kubelet.ContainerLogs, at the
+address and port the kubelet publishes in its Node status) and relays the chunks.
+
+The kubelet's own answers (waiting to start, no previous container...) pass through
+unchanged, code and message, so the user reads the kubelet's words. Failing to *reach*
+the kubelet is different: relaying UNAVAILABLE would make pykubectl say "cannot reach
+the apiserver", which is false, so that becomes INTERNAL naming the node and address
+(Kubernetes answers 500 "dial tcp ...: connection refused" there too).
+
+One channel per kubelet address is kept and reused (many ``logs -f`` at once share
+one HTTP/2 connection per node). Channels are never closed while the server runs, so a
+failure in one call cannot break another's stream; a short reconnect back-off, and a
+fresh attempt when a request finds the channel failed, make a restarted kubelet
+reachable again at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import AsyncIterator
+
+import grpc
+import structlog
+
+from apiserver import errors
+from apiserver.registry.registry import Registry
+from client.connection import short_reason
+from protos import core_pb2, kubelet_pb2, kubelet_pb2_grpc
+
+log = structlog.get_logger("apiserver.logs")
+
+DEFAULT_DIAL_TIMEOUT = 10.0  # seconds to connect to a kubelet that neither answers nor refuses
+ADDRESS_PREFERENCE = ("InternalIP", "Hostname")
+_DECIDED = frozenset({grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE,
+                      grpc.ChannelConnectivity.SHUTDOWN})
+KUBELET_CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", -1),
+    # A kubelet that restarts should be reachable again within seconds, not after
+    # gRPC's default back-off of up to two minutes.
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+class KubeletUnreachable(errors.APIError):
+    """The node's kubelet did not answer (INTERNAL: the apiserver itself is fine)."""
+
+    code = grpc.StatusCode.INTERNAL
+
+
+# ------------------------------------------------------------------ pure choices
+
+
+def choose_container(pod: core_pb2.Pod, requested: str) -> str:
+    """The container whose logs to read, with Kubernetes' messages for a bad choice."""
+    names = [c.name for c in pod.spec.containers]
+    name = pod.metadata.name
+    if not requested:
+        if len(names) == 1:
+            return names[0]
+        raise errors.BadRequest(
+            f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]")
+    if requested not in names:
+        raise errors.BadRequest(f"container {requested} is not valid for pod {name}")
+    return requested
+
+
+def kubelet_address(node: core_pb2.Node) -> str:
+    """HOST:PORT of the node's kubelet: its first InternalIP (else Hostname) address and
+    the port in ``status.daemonEndpoints.kubeletEndpoint.Port``."""
+    by_type: dict[str, str] = {}
+    for address in node.status.addresses:
+        if address.address:
+            by_type.setdefault(address.type, address.address)
+    host = next((by_type[t] for t in ADDRESS_PREFERENCE if t in by_type), "")
+    if not host:
+        known = " ".join(f"{a.type}={a.address}" for a in node.status.addresses)
+        raise KubeletUnreachable(f'node "{node.metadata.name}" publishes no InternalIP or Hostname address; '
+                                 f"known addresses: [{known}]")
+    port = node.status.daemon_endpoints.kubelet_endpoint.port
+    if port <= 0:
+        raise KubeletUnreachable(f'node "{node.metadata.name}" publishes no kubelet port '
+                                 "(status.daemonEndpoints.kubeletEndpoint.Port)")
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # IPv6
+    return f"{host}:{port}"
+
+
+def check_options(request: kubelet_pb2.LogsRequest) -> None:
+    if request.HasField("tail_lines") and request.tail_lines < 0:
+        raise errors.Invalid(f'PodLogOptions "{request.pod}" is invalid: tailLines: Invalid value: '
+                             f"{request.tail_lines}: must be greater than or equal to 0")
+
+
+# ----------------------------------------------------------------------- proxy
+
+
+class LogsProxy:
+    """Resolves a LogsRequest against the registry and relays the kubelet's stream.
+
+    Lives on the apiserver's event loop (its channels are grpc.aio channels bound to it);
+    ``close()`` when the server stops."""
+
+    def __init__(self, registry: Registry, dial_timeout: float = DEFAULT_DIAL_TIMEOUT) -> None:
+        self.registry = registry
+        self.dial_timeout = dial_timeout
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def resolve(self, request: kubelet_pb2.LogsRequest) -> tuple[str, str, kubelet_pb2.LogsRequest]:
+        """(node name, kubelet address, the request to send it), or an APIError.
+
+        Runs without awaiting, like every registry read (see registry.py)."""
+        pod: core_pb2.Pod = self.registry.get("Pod", request.namespace, request.pod)  # type: ignore[assignment]
+        check_options(request)
+        container = choose_container(pod, request.container)
+        if not pod.spec.node_name:
+            raise errors.BadRequest(f"pod {pod.metadata.name} does not have a host assigned")
+        node: core_pb2.Node = self.registry.get("Node", "", pod.spec.node_name)  # type: ignore[assignment]
+        upstream = kubelet_pb2.LogsRequest()
+        upstream.CopyFrom(request)
+        upstream.namespace = pod.metadata.namespace
+        upstream.container = container
+        return node.metadata.name, kubelet_address(node), upstream
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(address, options=KUBELET_CHANNEL_OPTIONS)
+            self._channels[address] = channel
+        return channel
+
+    async def _dial(self, channel: grpc.aio.Channel) -> bool:
+        """Connect (if not yet) and wait until a connection attempt is decided; False
+        after dial_timeout.
+
+        Decided includes a failure: the fail-fast call that follows then reports the
+        precise reason ("connection refused"). Without this, a host that drops packets
+        would hold the call for gRPC's 20s connect timeout, or forever with -f. A channel
+        already failed (an earlier request's attempt) is given one new attempt first,
+        so a kubelet that is back is not reported down from stale state."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.dial_timeout
+        state = channel.get_state(try_to_connect=True)
+        fresh = state != grpc.ChannelConnectivity.TRANSIENT_FAILURE
+        while not (fresh and state in _DECIDED):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(channel.wait_for_state_change(state), remaining)
+            except TimeoutError:
+                return False
+            fresh = True
+            state = channel.get_state(try_to_connect=True)
+        return True
+
+    async def stream(self, request: kubelet_pb2.LogsRequest,
+                     context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.LogChunk]:
+        """The body of API.Logs: abort with the right status, or relay every chunk."""
+        try:
+            node_name, address, upstream = self.resolve(request)
+        except errors.APIError as err:
+            await context.abort(err.code, err.message)
+        where = f'the kubelet of node "{node_name}" at {address}'
+        channel = self._channel(address)
+        if not await self._dial(channel):
+            log.warning("kubelet unreachable", node=node_name, address=address, reason="dial timeout")
+            await context.abort(grpc.StatusCode.INTERNAL,
+                                f"cannot reach {where}: no answer within {self.dial_timeout:g}s")
+        # The client's deadline, if any, bounds the kubelet call too.
+        call = kubelet_pb2_grpc.KubeletStub(channel).ContainerLogs(upstream, timeout=context.time_remaining())
+        # However this RPC ends (even cancelled while blocked sending a chunk, where no
+        # code of ours runs), the kubelet's stream ends with it.
+        context.add_done_callback(lambda _: call.cancel())
+        try:
+            async for chunk in call:
+                yield chunk
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.UNAVAILABLE:
+                # The kubelet never answers UNAVAILABLE itself: this is the connection.
+                log.warning("kubelet unreachable", node=node_name, address=address, reason=short_reason(err))
+                await context.abort(grpc.StatusCode.INTERNAL, f"cannot reach {where}: {short_reason(err)}")
+            await context.abort(err.code(), err.details() or "")
+        finally:
+            # The client went away (our task is cancelled), or we are done: either way
+            # the kubelet's stream must stop too, or a `logs -f` would leak a follower.
+            call.cancel()
+
+    async def close(self) -> None:
+        channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            await channel.close()
