@@ -35,8 +35,6 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, KubeletConfi
                         help="where the kubelet's own service (logs) listens (default %(default)s)")
     parser.add_argument("--probe-netns", default="", metavar="PATH",
                         help="network namespace to run httpGet/tcpSocket probes from (the node's)")
-    parser.add_argument("--ulimits", default="auto", choices=("auto", "none"),
-                        help="auto: give containers explicit nofile/nproc limits where the host needs it")
     parser.add_argument("--lease-interval", type=float, default=2.0, metavar="SECONDS")
     parser.add_argument("--relist-interval", type=float, default=10.0, metavar="SECONDS")
     parser.add_argument("--backoff-initial", type=float, default=10.0, metavar="SECONDS")
@@ -63,9 +61,10 @@ def make_runtime(args: argparse.Namespace, config: KubeletConfig):
     if args.runtime == "fake":
         from kubelet.runtime.fake import FakeRuntime
         return FakeRuntime(node_name=config.node_name)
-    from kubelet.runtime.podman import PodmanRuntime, default_ulimits
-    ulimits = default_ulimits() if args.ulimits == "auto" else None
-    return PodmanRuntime(args.podman_url, config.node_name, ulimits=ulimits)
+    from kubelet.runtime.podman import PodmanRuntime
+    # Container defaults (ulimits, OCI runtime, cgroup manager) come from the node's
+    # containers.conf, written for this host by cluster.podman_node.
+    return PodmanRuntime(args.podman_url, config.node_name)
 
 
 async def serve(args: argparse.Namespace, config: KubeletConfig) -> None:

@@ -13,6 +13,20 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 need_apt=()
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+# Local cluster nodes (cluster/): rootful Podman with runc, netavark + aardvark-dns networking
+# (iptables inside each node's namespace), catatonit for pod infra containers, Debian's
+# docker-registry standing in for Docker Hub, and busybox-static to build the lab images offline.
+node_pkgs=(podman runc netavark aardvark-dns iptables catatonit docker-registry busybox-static)
+need_node=()
+for pkg in "${node_pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_node+=("$pkg")
+done
+if ((${#need_node[@]})) && [ "$(id -u)" -ne 0 ] && ! ((${#need_apt[@]})); then
+    # Only the nodes need these (and root); the apiserver and pykubectl work without them.
+    echo "note: local cluster nodes need: ${need_node[*]} (install as root: apt-get install ${need_node[*]})" >&2
+    need_node=()
+fi
+need_apt+=("${need_node[@]}")
 if ((${#need_apt[@]})); then
     if [ "$(id -u)" -ne 0 ]; then
         echo "pykube needs these packages: ${need_apt[*]} (run as root or: sudo apt-get install ${need_apt[*]})" >&2

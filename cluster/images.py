@@ -1,0 +1,184 @@
+"""The lab's images, built offline from busybox-static and pushed to the local registry.
+
+No registry on the internet is reachable, so there is no ``docker pull busybox``. Instead a
+tiny root filesystem - the statically linked busybox binary plus a symlink per applet (sh,
+httpd, sleep, wget, cat, echo ...), ``/tmp``, ``/www/index.html`` - is written as a tar in
+memory and piped to ``podman import``, which turns a tar into a one-layer image and lets us set
+``CMD``/``ENV`` (0.1 s, 2 MB). The images are named like Docker Hub's
+(``docker.io/library/...``) because node registries.conf maps docker.io to the local registry.
+
+Building uses a throwaway Podman storage (vfs driver: no mounts at all) and our own configs,
+so the machine's own Podman state is never touched; it is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cluster.podman_node import PodmanConfig
+
+BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
+
+INDEX_HTML = (
+    "<!DOCTYPE html>\n<html><head><title>multi-worker</title></head>\n"
+    "<body><h1>multi-worker</h1><p>Served by busybox httpd from a pykube pod.</p></body></html>\n"
+)
+
+
+@dataclass(frozen=True)
+class LabImage:
+    """An image to build: repository path under docker.io, tag, CMD and optional entrypoint."""
+
+    repository: str            # e.g. "library/busybox"
+    tag: str
+    cmd: list[str]
+    entrypoint: list[str] | None = None
+
+    def reference(self, registry: str = "docker.io") -> str:
+        return f"{registry}/{self.repository}:{self.tag}"
+
+
+LAB_IMAGES: tuple[LabImage, ...] = (
+    # HTTP on 8080 forever: the Deployment workload of the demo (readiness/liveness target).
+    LabImage("library/multi-worker", "1.0", ["httpd", "-f", "-p", "8080", "-h", "/www"]),
+    # A shell image for one-off pods; `command`/`args` override CMD like Docker Hub's busybox.
+    LabImage("library/busybox", "1.36", ["sh"]),
+    # Exits 1 at once, for restartCount / CrashLoopBackOff.
+    LabImage("library/crashloop", "1.0", ["sh", "-c", "echo crashing; exit 1"]),
+)
+
+
+def find_busybox() -> str:
+    for candidate in BUSYBOX_CANDIDATES:
+        if os.path.exists(candidate):
+            try:
+                out = subprocess.run([candidate, "--list"], capture_output=True, text=True,
+                                     timeout=10)
+            except OSError:
+                continue
+            if out.returncode == 0 and "httpd" in out.stdout.split():
+                return candidate
+    raise RuntimeError("a static busybox with httpd is needed: install busybox-static "
+                       "(scripts/bootstrap.sh does)")
+
+
+def _add_dir(tar: tarfile.TarFile, name: str, mode: int = 0o755) -> None:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    info.mode = mode
+    info.mtime = 0
+    tar.addfile(info)
+
+
+def _add_file(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = mode
+    info.mtime = 0
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _add_symlink(tar: tarfile.TarFile, name: str, target: str) -> None:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.SYMTYPE
+    info.linkname = target
+    info.mode = 0o777
+    info.mtime = 0
+    tar.addfile(info)
+
+
+def busybox_rootfs_tar(busybox: str | None = None) -> bytes:
+    """A deterministic (mtime 0) root filesystem tar: busybox, one symlink per applet, /www."""
+    busybox = busybox or find_busybox()
+    applets = subprocess.run([busybox, "--list-full"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "dev", "proc", "sys",
+                  "root", "var", "run", "www"):
+            _add_dir(tar, d)
+        _add_dir(tar, "tmp", 0o1777)
+        _add_dir(tar, "var/tmp", 0o1777)
+        with open(busybox, "rb") as f:
+            _add_file(tar, "bin/busybox", f.read(), 0o755)
+        seen = {"bin/busybox"}
+        for path in applets:  # e.g. "bin/sh", "usr/sbin/httpd"
+            if path in seen or "/" not in path:
+                continue
+            seen.add(path)
+            _add_symlink(tar, path, "/bin/busybox")  # absolute: resolved inside the container
+        _add_file(tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"
+                                     b"nobody:x:65534:65534:nobody:/:/bin/false\n")
+        _add_file(tar, "etc/group", b"root:x:0:\nnogroup:x:65534:\n")
+        _add_file(tar, "www/index.html", INDEX_HTML.encode())
+    return buf.getvalue()
+
+
+class ImageBuilder:
+    """A throwaway Podman (own vfs storage and configs) that imports and pushes images."""
+
+    def __init__(self, work_dir: str | os.PathLike | None = None) -> None:
+        self._own_dir = work_dir is None
+        self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="pykube-imagebuild-")).resolve()
+        self.config = PodmanConfig(self.work_dir, storage_driver="vfs")
+
+    def __enter__(self) -> "ImageBuilder":
+        self.config.write()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def podman(self, *args: str, stdin: bytes | None = None) -> str:
+        env = dict(os.environ)
+        env.update(self.config.env())
+        result = subprocess.run(["podman", *args], input=stdin, capture_output=True, env=env,
+                                timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"podman {' '.join(args)} failed ({result.returncode}): "
+                               f"{result.stderr.decode(errors='replace').strip()}")
+        return result.stdout.decode(errors="replace")
+
+    def import_image(self, rootfs: bytes, reference: str, cmd: list[str],
+                     entrypoint: list[str] | None = None) -> str:
+        changes = [f"CMD {json.dumps(cmd)}",
+                   "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                   "WORKDIR /"]
+        if entrypoint is not None:
+            changes.append(f"ENTRYPOINT {json.dumps(entrypoint)}")
+        args = ["import", "--quiet"]
+        for change in changes:
+            args += ["--change", change]
+        return self.podman(*args, "-", reference, stdin=rootfs).strip()
+
+    def push(self, reference: str) -> None:
+        self.podman("push", "--quiet", "--tls-verify=false", reference)
+
+
+def build_and_push_lab_images(registry, images: tuple[LabImage, ...] = LAB_IMAGES) -> list[str]:
+    """Build the lab images and push them to ``registry`` (a :class:`LocalRegistry` or an
+    ``127.0.0.1:PORT`` string) from the root namespace; return their docker.io references."""
+    address = registry if isinstance(registry, str) else registry.address
+    host = address.rsplit(":", 1)[0]
+    if not (host.startswith("127.") or host in ("localhost", "[::1]")):
+        raise ValueError(f"the lab pushes only to a loopback registry, got {address}")
+    rootfs = busybox_rootfs_tar()
+    refs = []
+    with ImageBuilder() as builder:
+        for image in images:
+            local_ref = image.reference(address)
+            builder.import_image(rootfs, local_ref, image.cmd, image.entrypoint)
+            builder.push(local_ref)
+            refs.append(image.reference("docker.io"))
+    return refs

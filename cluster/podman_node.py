@@ -1,0 +1,543 @@
+"""One lab node's Podman: its own configs, storage, network namespace and API socket.
+
+Several nodes share one machine, yet each must behave like a separate computer: its own image
+cache (pulling on n1 does not help n2), its own containers, IP allocations, events and locks.
+Podman keeps a few of these in machine-wide places, so each node gets:
+
+* ``containers.conf`` (via ``CONTAINERS_CONF``, which *replaces* the system files): detected OCI
+  runtime and cgroup manager, ``events_logger = "file"`` (journald would mix every node's
+  events into one stream), ``log_driver = "k8s-file"`` (podman 4 cannot follow journald logs
+  with file events), explicit ``default_ulimits`` (without them Podman raises limits to the
+  host maximum, which needs CAP_SYS_RESOURCE), a per-node ``tmp_dir`` (alive file, exit files,
+  events) and ``lock_type = "file"`` (the default SHM lock segment ``/dev/shm/libpod_lock`` is
+  machine-wide, and a fresh Podman "refresh" frees every lock in it, other nodes' included);
+* ``storage.conf`` (via ``CONTAINERS_STORAGE_CONF``): graphroot/runroot in the node's state dir,
+  overlay when the kernel allows it here, vfs otherwise;
+* ``registries.conf`` (via ``CONTAINERS_REGISTRIES_CONF``): ``docker.io`` is the local registry,
+  reached through the node's relay on the node's own 127.0.0.1; no short-name search;
+* a process tree ``nsenter --net=<node netns> unshare --mount --propagation private``, in which
+  the node's own directories are bind-mounted over ``/run/containers/networks`` (rootful Podman
+  hard-codes its IPAM database and aardvark-dns config there, "shared by all libpod instances")
+  and ``/run/netns`` (where Podman pins each container's network namespace), and then
+  ``podman system service --time=0 unix://<state>/podman.sock`` runs.
+
+Everything Podman mounts (overlay layers, container ``/dev/shm``, netns pins) therefore lives in
+the node's mount namespace and vanishes with it; :meth:`PodmanNode.cleanup` still unmounts
+anything found under the state dir before deleting it. The kubelet talks to the node only
+through the unix socket (:attr:`PodmanNode.url`); unix sockets ignore network namespaces.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import resource
+import shlex
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cluster import netns as netns_mod
+from cluster.registry import stop_pid
+from cluster.relay import RelayProcess
+
+START_TIMEOUT = 30.0
+NETWORK_RUN_DIR = "/run/containers/networks"  # hard-coded in podman 4 for rootful
+NETNS_RUN_DIR = "/run/netns"
+
+
+# --------------------------------------------------------------------------- host detection
+
+def cgroup_v2() -> bool:
+    """Unified hierarchy mounted at /sys/fs/cgroup (cgroup v2 only, not hybrid)."""
+    return os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+
+
+def systemd_booted() -> bool:
+    """``sd_booted()``: systemd is PID 1 and can manage cgroups for Podman."""
+    return os.path.isdir("/run/systemd/system")
+
+
+def detect_oci_runtime() -> str:
+    """crun where it is at home (cgroup v2), runc otherwise; ``PYKUBE_OCI_RUNTIME`` overrides.
+
+    crun fails on some cgroup v1 hosts without CAP_SYS_RESOURCE where runc works, and on
+    systemd + cgroup v2 machines crun is Podman's own default.
+    """
+    override = os.environ.get("PYKUBE_OCI_RUNTIME")
+    if override:
+        return override
+    crun, runc = shutil.which("crun"), shutil.which("runc")
+    if crun and cgroup_v2():
+        return "crun"
+    if runc:
+        return "runc"
+    if crun:
+        return "crun"
+    raise RuntimeError("no OCI runtime: install runc or crun (scripts/bootstrap.sh installs runc)")
+
+
+def detect_cgroup_manager() -> str:
+    """systemd when systemd runs the machine, cgroupfs otherwise (containers, no-init VMs)."""
+    override = os.environ.get("PYKUBE_CGROUP_MANAGER")
+    if override:
+        return override
+    return "systemd" if systemd_booted() else "cgroupfs"
+
+
+def default_ulimits() -> list[str]:
+    """Container rlimits that need no CAP_SYS_RESOURCE: at most what the Podman service has.
+
+    Without explicit values Podman asks runc for nofile/nproc = 1048576, which only works with
+    CAP_SYS_RESOURCE. The service raises its own nofile to its hard limit but sets its nproc to
+    at most 32768 (seen with podman 4.3), and a container cannot go above conmon's hard limit,
+    so: nofile = our hard limit (max 1048576), nproc = min(our hard limit, 32768). nproc counts
+    every process of the user (root) on the machine, so it must not be small either.
+    """
+    def hard(which: int, cap: int) -> int:
+        value = resource.getrlimit(which)[1]
+        return cap if value == resource.RLIM_INFINITY else min(value, cap)
+
+    nofile = hard(resource.RLIMIT_NOFILE, 1 << 20)
+    nproc = hard(resource.RLIMIT_NPROC, 32768)
+    return [f"nofile={nofile}:{nofile}", f"nproc={nproc}:{nproc}"]
+
+
+_overlay_ok: dict[str, bool] = {}
+
+
+def overlay_supported(work_dir: Path) -> bool:
+    """Can we mount overlayfs on this filesystem? Tried once in a throwaway mount namespace."""
+    key = str(work_dir)
+    if key in _overlay_ok:
+        return _overlay_ok[key]
+    probe = work_dir / ".overlay-probe"
+    shutil.rmtree(probe, ignore_errors=True)
+    for sub in ("lower", "upper", "work", "merged"):
+        (probe / sub).mkdir(parents=True)
+    opts = f"lowerdir={probe}/lower,upperdir={probe}/upper,workdir={probe}/work"
+    result = subprocess.run(["unshare", "--mount", "--propagation", "private", "--",
+                             "mount", "-t", "overlay", "overlay", "-o", opts, str(probe / "merged")],
+                            capture_output=True)
+    shutil.rmtree(probe, ignore_errors=True)
+    _overlay_ok[key] = result.returncode == 0
+    return _overlay_ok[key]
+
+
+# --------------------------------------------------------------------------- config files
+
+def _toml_str(value: str) -> str:
+    return json.dumps(value)
+
+
+def _toml_list(values: list[str]) -> str:
+    return "[" + ", ".join(_toml_str(v) for v in values) + "]"
+
+
+@dataclass
+class PodmanConfig:
+    """The three config files of one Podman instance (a node, or the image builder)."""
+
+    root: Path                       # state dir: storage/, run/, tmp/, networks/ ... live here
+    registry_mirror: str | None = None  # "127.0.0.1:PORT" that docker.io maps to
+    pod_subnet: str | None = None    # default network subnet (None: Podman's 10.88.0.0/16)
+    storage_driver: str | None = None  # None: overlay if it works here, else vfs
+
+    @property
+    def containers_conf(self) -> Path:
+        return self.root / "containers.conf"
+
+    @property
+    def storage_conf(self) -> Path:
+        return self.root / "storage.conf"
+
+    @property
+    def registries_conf(self) -> Path:
+        return self.root / "registries.conf"
+
+    @property
+    def graphroot(self) -> Path:
+        return self.root / "storage"
+
+    @property
+    def runroot(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def network_config_dir(self) -> Path:
+        return self.root / "networks"
+
+    @property
+    def network_run_dir(self) -> Path:
+        """Bound over /run/containers/networks in the node: IPAM db + aardvark-dns config."""
+        return self.root / "network-run"
+
+    @property
+    def netns_run_dir(self) -> Path:
+        """Bound over /run/netns in the node: container netns pins stay private to it."""
+        return self.root / "netns-run"
+
+    def env(self) -> dict[str, str]:
+        """Environment that points podman (service or CLI) at these files."""
+        return {
+            "CONTAINERS_CONF": str(self.containers_conf),
+            "CONTAINERS_STORAGE_CONF": str(self.storage_conf),
+            "CONTAINERS_REGISTRIES_CONF": str(self.registries_conf),
+            # netavark picks firewalld when it runs on the host; inside a node namespace we
+            # want plain per-namespace iptables rules, never host firewall changes.
+            "NETAVARK_FW": "iptables",
+        }
+
+    def render_containers_conf(self) -> str:
+        network = [
+            'network_backend = "netavark"',
+            f"network_config_dir = {_toml_str(str(self.network_config_dir))}",
+        ]
+        if self.pod_subnet:
+            network.append(f"default_subnet = {_toml_str(self.pod_subnet)}")
+        return "\n".join([
+            "# Written by cluster/podman_node.py: one Podman instance of the pykube lab.",
+            "[containers]",
+            f"default_ulimits = {_toml_list(default_ulimits())}",
+            'log_driver = "k8s-file"',
+            "",
+            "[network]",
+            *network,
+            "",
+            "[engine]",
+            f"runtime = {_toml_str(detect_oci_runtime())}",
+            f"cgroup_manager = {_toml_str(detect_cgroup_manager())}",
+            'events_logger = "file"',
+            f"events_logfile_path = {_toml_str(str(self.tmp_dir / 'events' / 'events.log'))}",
+            f"tmp_dir = {_toml_str(str(self.tmp_dir))}",
+            'lock_type = "file"',
+            f"image_copy_tmp_dir = {_toml_str(str(self.tmp_dir))}",
+            'image_default_transport = "docker://"',
+            "",
+        ])
+
+    def render_storage_conf(self, driver: str) -> str:
+        lines = [
+            "# Written by cluster/podman_node.py: this instance's own image cache and state.",
+            "[storage]",
+            f"driver = {_toml_str(driver)}",
+            f"graphroot = {_toml_str(str(self.graphroot))}",
+            f"runroot = {_toml_str(str(self.runroot))}",
+        ]
+        if driver == "overlay":
+            lines += ["", "[storage.options.overlay]", 'mountopt = "nodev"']
+        return "\n".join(lines) + "\n"
+
+    def render_registries_conf(self) -> str:
+        lines = [
+            "# Written by cluster/podman_node.py: docker.io is the lab's local registry.",
+            "unqualified-search-registries = []",
+            'short-name-mode = "disabled"',
+        ]
+        if self.registry_mirror:
+            lines += [
+                "",
+                "[[registry]]",
+                'prefix = "docker.io"',
+                f"location = {_toml_str(self.registry_mirror)}",
+                "insecure = true",
+                "",
+                "[[registry]]",
+                f"location = {_toml_str(self.registry_mirror)}",
+                "insecure = true",
+            ]
+        return "\n".join(lines) + "\n"
+
+    def write(self) -> None:
+        for d in (self.root, self.graphroot, self.runroot, self.tmp_dir, self.network_config_dir,
+                  self.network_run_dir, self.netns_run_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        driver = self.storage_driver or ("overlay" if overlay_supported(self.root) else "vfs")
+        self.storage_driver = driver
+        self.containers_conf.write_text(self.render_containers_conf())
+        self.storage_conf.write_text(self.render_storage_conf(driver))
+        self.registries_conf.write_text(self.render_registries_conf())
+
+
+# --------------------------------------------------------------------------- mounts, processes
+
+def mounts_under(path: str | os.PathLike, mountinfo: str = "/proc/self/mountinfo") -> list[str]:
+    """Mount points at or below ``path`` in a mount namespace (default: ours), deepest first."""
+    prefix = str(Path(path).resolve())
+    found = []
+    try:
+        with open(mountinfo) as f:
+            for line in f:
+                mount_point = line.split()[4].replace("\\040", " ")
+                if mount_point == prefix or mount_point.startswith(prefix + "/"):
+                    found.append(mount_point)
+    except OSError:
+        return []
+    return sorted(set(found), key=lambda p: p.count("/"), reverse=True)
+
+
+def unmount_under(path: str | os.PathLike) -> None:
+    """Detach every mount below ``path`` in our namespace (lazy, so busy mounts go too)."""
+    for mount_point in mounts_under(path):
+        subprocess.run(["umount", "-l", mount_point], capture_output=True)
+
+
+def pids_in_netns(path: str) -> list[int]:
+    """Processes in the namespace pinned at ``path``: the service, netavark, conmon (containers
+    themselves get their own namespaces; see :meth:`PodmanNode.container_pids`)."""
+    try:
+        target = os.stat(path)
+    except OSError:
+        return []
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            st = os.stat(f"/proc/{entry}/ns/net")
+        except OSError:
+            continue
+        if (st.st_ino, st.st_dev) == (target.st_ino, target.st_dev):
+            pids.append(int(entry))
+    return pids
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, socket_path: str, timeout: float = 5.0) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.socket_path)
+        self.sock = sock
+
+
+def unix_http_get(socket_path: str, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    conn = _UnixHTTPConnection(socket_path, timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------- the node
+
+class PodmanNode:
+    """A node's Podman service in its own sealed network namespace and mount namespace.
+
+    ``registry_mirror`` is the local registry's root-namespace address (``127.0.0.1:PORT``);
+    the node gets a relay on the same address inside its namespace, and ``docker.io`` maps to it.
+    """
+
+    def __init__(self, name: str, state_dir: str | os.PathLike, registry_mirror: str | None = None,
+                 *, cluster: str = "local", pod_subnet: str | None = None,
+                 storage_driver: str | None = None) -> None:
+        self.name = name
+        self.cluster = cluster
+        self.state_dir = Path(state_dir).resolve()
+        self.registry_mirror = registry_mirror
+        self.netns_name = netns_mod.netns_name(cluster, name)
+        self.netns_path = netns_mod.netns_path(self.netns_name)
+        self.config = PodmanConfig(self.state_dir, registry_mirror, pod_subnet, storage_driver)
+        self.socket_path = self.state_dir / "podman.sock"
+        self.pid_file = self.state_dir / "podman.pid"
+        self.log_path = self.state_dir / "podman.log"
+        self.proc: subprocess.Popen | None = None
+        self.relay: RelayProcess | None = None
+        if registry_mirror:
+            self.relay = RelayProcess(self.netns_path, registry_mirror, registry_mirror,
+                                      self.state_dir)
+
+    # -- addresses and environment
+
+    @property
+    def url(self) -> str:
+        """The Podman API as podman-py and ``podman --url`` want it."""
+        return f"unix://{self.socket_path}"
+
+    def env(self) -> dict[str, str]:
+        """Variables that point a ``podman`` CLI at this node's configs."""
+        return self.config.env()
+
+    def full_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.env())
+        return env
+
+    def remote(self, *args: str, check: bool = True, timeout: float = 60.0) -> subprocess.CompletedProcess:
+        """Run ``podman --remote --url unix://... <args>`` against this node's service."""
+        result = subprocess.run(["podman", "--remote", "--url", self.url, *args],
+                                capture_output=True, text=True, env=self.full_env(),
+                                timeout=timeout)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"podman --remote {' '.join(args)} failed ({result.returncode}): "
+                               f"{result.stderr.strip()}")
+        return result
+
+    # -- lifecycle
+
+    def service_argv(self) -> list[str]:
+        """nsenter (net) -> unshare (private mounts) -> bind node dirs -> exec podman service."""
+        script = (
+            f"mount --bind {shlex.quote(str(self.config.network_run_dir))} {NETWORK_RUN_DIR} && "
+            f"mount --bind {shlex.quote(str(self.config.netns_run_dir))} {NETNS_RUN_DIR} && "
+            f"exec podman system service --time=0 {shlex.quote(self.url)}"
+        )
+        return [*netns_mod.nsenter_prefix(self.netns_path),
+                "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script]
+
+    def start(self) -> "PodmanNode":
+        """Create the namespace, write configs, start relay + service, wait for ``_ping``."""
+        if shutil.which("podman") is None:
+            raise RuntimeError("podman not found: run scripts/bootstrap.sh (installs podman)")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        netns_mod.create_netns(self.netns_name)
+        self.config.write()
+        if self.relay is not None:
+            self.relay.start()
+        self._start_service()
+        return self
+
+    def _start_service(self) -> None:
+        os.makedirs(NETWORK_RUN_DIR, exist_ok=True)  # mount targets must exist in the root ns
+        os.makedirs(NETNS_RUN_DIR, exist_ok=True)
+        self.socket_path.unlink(missing_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(self.service_argv(), stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=log, env=self.full_env(),
+                                         start_new_session=True)
+        self.pid_file.write_text(str(self.proc.pid))
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"podman service for node {self.name} exited with "
+                                   f"{self.proc.returncode}; log: {self.log_tail()}")
+            if self.ping():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"podman service for node {self.name} did not answer _ping; "
+                           f"log: {self.log_tail()}")
+
+    def ping(self) -> bool:
+        try:
+            status, body = unix_http_get(str(self.socket_path), "/v4.0.0/libpod/_ping", 2.0)
+        except OSError:
+            return False
+        return status == 200 and body.strip() == b"OK"
+
+    def log_tail(self, n: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def service_pid(self) -> int | None:
+        if self.proc is not None:
+            return self.proc.pid
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self) -> None:
+        """Stop the service (by PID; containers keep running, like a real Podman) and relay."""
+        pid = self.service_pid()
+        if pid is not None:
+            stop_pid(pid, must_contain=str(self.socket_path), proc=self.proc)
+        self.proc = None
+        self.pid_file.unlink(missing_ok=True)
+        relay = self.relay
+        if relay is None and (self.state_dir / "relay.pid").exists():
+            # A node object made without the mirror (e.g. by `pykube down`) still stops the relay
+            # a previous process started: the PID file and the netns in its argv identify it.
+            relay = RelayProcess(self.netns_path, "", "", self.state_dir)
+        if relay is not None:
+            relay.stop()
+
+    def remove_all(self) -> None:
+        """Remove every pod and container (and volume) through the API, stopping them at once."""
+        self.remote("pod", "rm", "--all", "--force", "--time", "0", check=False)
+        self.remote("rm", "--all", "--force", "--time", "0", check=False)
+        self.remote("volume", "rm", "--all", "--force", check=False)
+
+    def container_ids(self) -> list[str]:
+        """IDs of every container in this node's storage (running or not)."""
+        ids = []
+        for driver_dir in self.config.graphroot.glob("*-containers"):
+            ids += [p.name for p in driver_dir.iterdir() if len(p.name) == 64]
+        return ids
+
+    def container_pids(self) -> list[int]:
+        """Processes in the cgroups of this node's containers (``libpod-<id>`` for cgroupfs and
+        ``libpod-<id>.scope`` for systemd). Containers have their own network namespaces, so
+        :func:`pids_in_netns` finds their conmon but not them."""
+        ids = self.container_ids()
+        if not ids:
+            return []
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/cgroup") as f:
+                    cgroups = f.read()
+            except OSError:
+                continue
+            if any(f"libpod-{cid}" in cgroups for cid in ids):
+                found.append(int(entry))
+        return found
+
+    def cleanup(self, remove_state: bool = True) -> None:
+        """Leave nothing behind: pods/containers, processes, mounts, the namespace, the state.
+
+        Order matters: containers go first, through the service (which also unmounts their
+        layers and frees their IPs) - restarted for the purpose if it died, since conmon and
+        the containers outlive it. Then the service and relay; then, as a safety net, any
+        process still in the node's namespace or in one of its containers' cgroups (only this
+        node's processes can be there); then stray mounts below the state dir; and only then
+        the files - deleting a mounted overlay's backing dirs corrupts it.
+        """
+        if not self.ping() and netns_mod.netns_exists(self.netns_name) and self.container_ids():
+            try:
+                self._start_service()
+            except (OSError, RuntimeError):
+                pass
+        if self.ping():
+            self.remove_all()
+        self.stop()
+        leftovers = set(self.container_pids())
+        if netns_mod.netns_exists(self.netns_name):
+            leftovers.update(pids_in_netns(self.netns_path))
+        leftovers.discard(os.getpid())
+        for pid in sorted(leftovers):
+            # conmon forwards SIGTERM to its (maybe already dead) container and stays: be brief.
+            stop_pid(pid, timeout=1.0)
+        unmount_under(self.state_dir)
+        netns_mod.delete_netns(self.netns_name)
+        if remove_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def __enter__(self) -> "PodmanNode":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
