@@ -15,6 +15,7 @@ Vocabulary, as in the CRI:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Protocol
 
@@ -29,6 +30,35 @@ LABEL_NODE = "io.pykube.node"
 
 # Container states, as the CRI names them.
 CREATED, RUNNING, EXITED, UNKNOWN = "created", "running", "exited", "unknown"
+
+
+def normalize_image(ref: str) -> str:
+    """The fully qualified reference a Pod's ``image:`` means, as containerd and CRI-O read it.
+
+    Kubernetes inherits Docker's rule: ``nginx`` is ``docker.io/library/nginx:latest``,
+    ``me/app:1`` is ``docker.io/me/app:1``; a first component with a dot or a port, or
+    ``localhost``, is a registry host. Runtimes resolve names this way themselves instead of
+    trusting a node's short-name search list (Podman may refuse or ask which registry), so
+    every node means the same image by the same words. Image ids pass through unchanged.
+    """
+    ref = ref.strip()
+    if re.fullmatch(r"(sha256:)?[0-9a-f]{64}", ref):
+        return ref
+    first, sep, rest = ref.partition("/")
+    if not sep or ("." not in first and ":" not in first and first != "localhost"):
+        host, path = "docker.io", ref
+        if "/" not in path:
+            path = "library/" + path
+    else:
+        host, path = first, rest
+        if host == "index.docker.io":
+            host = "docker.io"
+        if host == "docker.io" and "/" not in path:
+            path = "library/" + path
+    name = path.split("@", 1)[0]
+    if "@" not in path and ":" not in name.rsplit("/", 1)[-1]:
+        path += ":latest"
+    return f"{host}/{path}"
 
 
 class ContainerRuntimeError(Exception):
@@ -107,7 +137,7 @@ class ContainerStatus:
     exit_code: int = 0
     started_at: float | None = None  # epoch seconds
     finished_at: float | None = None
-    reason: str = ""  # e.g. "OOMKilled", "Error", "Completed"
+    reason: str = ""  # e.g. "OOMKilled", "Error", "Completed", "StartError" (exit 128: never ran)
     message: str = ""
 
 
@@ -169,11 +199,16 @@ class Runtime(Protocol):
     async def container_status(self, container_id: str) -> ContainerStatus | None: ...
 
     def events(self) -> AsyncIterator[ContainerEvent]:
-        """Lifecycle events of pykube containers as they happen (runs until cancelled)."""
+        """Lifecycle events of pykube containers as they happen (runs until cancelled).
+
+        Types: "start", "died", "remove" (Podman may add "oom"). Covers everything from the
+        moment of the call, even before the first ``__anext__``; cancelling a pending
+        ``__anext__`` or ``aclose()`` ends the stream."""
         ...
 
     async def exec(self, container_id: str, command: list[str], timeout: float) -> tuple[int, str]:
-        """Run a command in a running container: (exit code, combined output)."""
+        """Run a command in a running container: (exit code, combined output).
+        Raises TimeoutError after timeout seconds, ContainerRuntimeError if not running."""
         ...
 
     def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None) -> AsyncIterator[bytes]:

@@ -1,0 +1,208 @@
+"""What the benchmarks share: percentiles, result records and their table/JSON
+output, and child processes (started and stopped by PID) such as the apiserver."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Sequence
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+HOST = "127.0.0.1"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STOP_TIMEOUT = 10.0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of values; NaN when there are none."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class Timing:
+    """Wall-clock and CPU seconds of one phase: the server process's and this process's."""
+
+    wall: float = 0.0
+    server_cpu: float = math.nan
+    bench_cpu: float = math.nan
+
+
+@dataclass
+class CallStats:
+    """Per-call latencies (seconds) of one phase, and its timing."""
+
+    latencies: list[float] = field(default_factory=list)
+    timing: Timing = field(default_factory=Timing)
+    conflicts: int = 0
+
+    @property
+    def wall(self) -> float:
+        return self.timing.wall
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.wall if self.wall > 0 else math.nan
+
+    @property
+    def server_us_per_op(self) -> float:
+        """Server CPU microseconds per call: how much work one write costs the server."""
+        return self.timing.server_cpu / len(self.latencies) * 1e6 if self.latencies else math.nan
+
+    def ms(self, q: float) -> float:
+        return percentile(self.latencies, q) * 1000
+
+
+@dataclass
+class Record:
+    name: str
+    value: float
+    unit: str
+    peer: str | None = None
+    peer_value: float | None = None
+
+    def as_json(self, params: str, timestamp: str) -> dict[str, Any]:
+        record: dict[str, Any] = {"name": self.name, "value": _round(self.value), "unit": self.unit}
+        if self.peer is not None:
+            record.update(peer=self.peer, peer_value=_round(self.peer_value))
+        record.update(params=params, timestamp=timestamp)
+        return record
+
+
+def _round(value: float | None) -> float | None:
+    if value is None or math.isnan(value):
+        return None
+    return round(value, 3)
+
+
+def call_records(prefix: str, stats: CallStats, peer: str | None = None,
+                 peer_stats: CallStats | None = None) -> list[Record]:
+    """Throughput and p50/p99 of a phase, with the peer's beside it when it ran."""
+    def rec(name: str, unit: str, pick: Callable[[CallStats], float]) -> Record:
+        if peer_stats is None:
+            return Record(f"{prefix}.{name}", pick(stats), unit)
+        return Record(f"{prefix}.{name}", pick(stats), unit, peer, pick(peer_stats))
+    return [rec("throughput", "ops/s", lambda s: s.throughput),
+            rec("p50", "ms", lambda s: s.ms(50)),
+            rec("p99", "ms", lambda s: s.ms(99)),
+            rec("server_cpu_per_op", "us", lambda s: s.server_us_per_op)]
+
+
+def print_table(records: Sequence[Record]) -> None:
+    """The figures, with pykube/peer ratios where a peer ran (for throughput: higher is better)."""
+    header = f"{'figure':<40} {'pykube':>12} {'unit':<8} {'peer':>12} {'pykube/peer':>11}"
+    print()
+    print(header)
+    print("-" * len(header))
+    for r in records:
+        peer, ratio = "", ""
+        if r.peer is not None and r.peer_value is not None:
+            peer = f"{r.peer_value:,.2f}"
+            ratio = f"{r.value / r.peer_value:.2f}" if r.peer_value else "-"
+        print(f"{r.name:<40} {r.value:>12,.2f} {r.unit:<8} {peer:>12} {ratio:>11}")
+    print()
+
+
+def append_results(out_dir: Path, records: Sequence[Record], params: str) -> Path:
+    """Append records to DIR/results.json (a JSON list), keeping what is there."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "results.json"
+    existing: list[Any] = json.loads(path.read_text()) if path.exists() and path.stat().st_size else []
+    if not isinstance(existing, list):
+        raise ValueError(f"{path}: expected a JSON list of records")
+    timestamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    existing.extend(r.as_json(params, timestamp) for r in records)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(existing, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+# ------------------------------------------------------------------ processes
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+class ChildProcess:
+    """A server process we started; stop() sends SIGTERM to its PID, waits, then SIGKILLs."""
+
+    def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                                     cwd=REPO_ROOT)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 15) -> str:
+        self._log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process so far (from /proc; NaN if unavailable)."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return math.nan
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.proc.wait(STOP_TIMEOUT)
+        self._log.close()
+
+
+async def wait_until(ready: Callable[[], Awaitable[bool]], process: ChildProcess, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        process.check_alive()
+        try:
+            if await ready():
+                return
+        except Exception:  # not up yet: connection refused, unavailable, ...
+            pass
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{process.name} not ready after {timeout:.0f} s:\n{process.log_tail()}")
+
+
+def start_apiserver(work: Path) -> tuple[ChildProcess, str]:
+    address = f"{HOST}:{free_port()}"
+    argv = [sys.executable, "-m", "apiserver.main", "--listen", address, "--data-dir", str(work / "apiserver")]
+    return ChildProcess("pykube-apiserver", argv, work / "apiserver.log"), address
+
+
+async def apiserver_healthy(address: str) -> bool:
+    async with grpc.aio.insecure_channel(address) as channel:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
