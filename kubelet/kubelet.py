@@ -135,8 +135,10 @@ class Kubelet:
             ("node-status", self.node_reporter.run_status()),
         )]
         await self.pods.synced.wait()
-        # Containers of Pods that are not (or no longer) bound here: their workers find
-        # no Pod and clean up.
+        # Every Pod bound here gets its worker; so do containers of Pods that are not
+        # (or no longer) bound here: their workers find no Pod and clean up.
+        for pod in self.pods.items():
+            self.wake_pod(pod.metadata.uid)  # type: ignore[attr-defined]
         for uid in self.runtime_cache.pod_uids():
             if self.pod_by_uid(uid) is None:
                 log.info("removing orphaned pod containers", pod_uid=uid)

@@ -1,0 +1,260 @@
+"""Kubelet benchmark on real Podman: how fast a bound Pod runs, and how fast a
+killed container runs again, beside what Podman alone takes on the same node.
+
+    python -m bench.kubelet [--runs N] [--quick] [--out DIR]      (as root)
+
+Set-up: a node lab (local registry, one Podman node with its own storage and
+sealed network namespace), a real pykube-apiserver and a real pykubelet.
+
+1. pod start   N Pods, each created already bound to the node (nodeName set), image
+               in the node's cache: time from the Create call returning to the
+               Running status arriving through a Watch. Peer: `podman run -d` of
+               the same image through the node's API socket, timed until it
+               returns (Podman has started the container).
+2. self-heal   each of those N Pods' container is killed once (`podman kill`
+               through the API): time from the kill to the Pod's status showing the
+               new container running (restartCount 1), through the Watch. A first
+               restart is immediate in Kubernetes' back-off curve, so every kill
+               measures the detection + restart path. Peer: Podman's own restart
+               policy (`--restart=always`), kill → running again, polled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+import grpc
+import podman
+
+from apimachinery.kinds import unwrap, wrap
+from bench.common import (REPO_ROOT, ChildProcess, Record, append_results, apiserver_healthy, percentile,
+                          print_table, start_apiserver, wait_until)
+from cluster.lab import NodeLab, environment_problems
+from protos import api_pb2, api_pb2_grpc, core_pb2, meta_pb2
+
+NODE = "n1"
+IMAGE = "docker.io/library/multi-worker:1.0"
+PHASE_TIMEOUT = 120.0
+
+
+def pod(name: str) -> core_pb2.Pod:
+    p = core_pb2.Pod(metadata=meta_pb2.ObjectMeta(name=name, namespace="default", labels={"bench": "kubelet"}),
+                     spec=core_pb2.PodSpec(node_name=NODE, termination_grace_period_seconds=1))
+    p.spec.containers.add(name="worker", image=IMAGE)
+    return p
+
+
+class PodWatch:
+    """One Watch over the benchmark's Pods; callers wait for a condition on a Pod."""
+
+    def __init__(self, stub: api_pb2_grpc.APIStub) -> None:
+        self.stub = stub
+        self.latest: dict[str, core_pb2.Pod] = {}
+        self.changed = asyncio.Condition()
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        listed = await self.stub.List(api_pb2.ListRequest(kind="Pod", label_selector="bench=kubelet"))
+        self.task = asyncio.create_task(self._run(listed.resource_version))
+
+    async def _run(self, revision: str) -> None:
+        call = self.stub.Watch(api_pb2.WatchRequest(kind="Pod", label_selector="bench=kubelet",
+                                                    resource_version=revision))
+        async for event in call:
+            obj = unwrap(event.object)
+            async with self.changed:
+                self.latest[obj.metadata.name] = obj
+                self.changed.notify_all()
+
+    async def wait(self, name: str, ok, timeout: float = 60.0) -> float:
+        """Wait until ok(pod) holds; return the monotonic time it was observed."""
+        async def until() -> float:
+            async with self.changed:
+                while not (name in self.latest and ok(self.latest[name])):
+                    await self.changed.wait()
+                return time.monotonic()
+        return await asyncio.wait_for(until(), timeout)
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+
+
+def is_running(restarts: int):
+    def ok(p: core_pb2.Pod) -> bool:
+        statuses = p.status.container_statuses
+        return (p.status.phase == "Running" and len(statuses) == 1 and statuses[0].state.HasField("running")
+                and statuses[0].restart_count == restarts)
+    return ok
+
+
+def start_kubelet(work: Path, address: str, lab: NodeLab) -> ChildProcess:
+    node = lab.nodes[NODE]
+    argv = [sys.executable, "-m", "kubelet.main", "--server", address, "--node-name", NODE,
+            "--podman-url", node.url, "--probe-netns", node.netns_path]
+    return ChildProcess("pykubelet", argv, work / "kubelet.log")
+
+
+async def kubelet_phases(address: str, lab: NodeLab, runs: int) -> tuple[list[float], list[float]]:
+    channel = grpc.aio.insecure_channel(address)
+    stub = api_pb2_grpc.APIStub(channel)
+    watch = PodWatch(stub)
+    await watch.start()
+    client = podman.PodmanClient(base_url=lab.nodes[NODE].url)
+    try:
+        await stub.Create(api_pb2.CreateRequest(object=wrap(pod("warm-up"))))  # pulls the image once
+        await watch.wait("warm-up", is_running(0), timeout=PHASE_TIMEOUT)
+        starts = []
+        for i in range(runs):
+            await stub.Create(api_pb2.CreateRequest(object=wrap(pod(f"start-{i}"))))
+            created = time.monotonic()
+            starts.append(await watch.wait(f"start-{i}", is_running(0)) - created)
+        heals = []
+        for i in range(runs):
+            status = watch.latest[f"start-{i}"].status.container_statuses[0]
+            container = client.containers.get(status.container_id.split("://", 1)[1])
+            killed = time.monotonic()
+            await asyncio.to_thread(container.kill)
+            heals.append(await watch.wait(f"start-{i}", is_running(1)) - killed)
+        return starts, heals
+    finally:
+        await watch.stop()
+        client.close()
+        await channel.close()
+
+
+def podman_run_peer(lab: NodeLab, runs: int) -> list[float]:
+    client = podman.PodmanClient(base_url=lab.nodes[NODE].url)
+    times = []
+    try:
+        for i in range(runs):
+            began = time.monotonic()
+            container = client.containers.run(IMAGE, detach=True, name=f"peer-run-{i}")
+            times.append(time.monotonic() - began)
+            container.remove(force=True)
+    finally:
+        client.close()
+    return times
+
+
+def podman_restart_peer(lab: NodeLab, runs: int) -> list[float] | None:
+    """Podman's own --restart=always: kill → running again (None if Podman won't restart it here)."""
+    client = podman.PodmanClient(base_url=lab.nodes[NODE].url)
+    container = client.containers.run(IMAGE, detach=True, name="peer-restart", restart_policy={"Name": "always"})
+    times = []
+    try:
+        for _ in range(runs):
+            container.reload()
+            before = container.attrs["State"]["StartedAt"]
+            killed = time.monotonic()
+            container.kill()
+            deadline = killed + 30
+            while True:
+                container.reload()
+                state = container.attrs["State"]
+                if state.get("Running") and state["StartedAt"] != before:
+                    times.append(time.monotonic() - killed)
+                    break
+                if time.monotonic() > deadline:
+                    return None
+                time.sleep(0.005)
+    finally:
+        container.remove(force=True)
+        client.close()
+    return times
+
+
+def podman_start_peer(lab: NodeLab, runs: int) -> list[float]:
+    """The floor under any restart: kill a container, then `podman start` it at once."""
+    client = podman.PodmanClient(base_url=lab.nodes[NODE].url)
+    container = client.containers.run(IMAGE, detach=True, name="peer-start")
+    times = []
+    try:
+        for _ in range(runs):
+            killed = time.monotonic()
+            container.kill()
+            container.wait(condition="exited")
+            container.start()
+            times.append(time.monotonic() - killed)
+    finally:
+        container.remove(force=True)
+        client.close()
+    return times
+
+
+def summary(label: str, values: Sequence[float]) -> str:
+    return (f"{label:<44} n={len(values):<3} p50 {percentile(values, 50) * 1000:7.1f} ms   "
+            f"p95 {percentile(values, 95) * 1000:7.1f} ms")
+
+
+def records(name: str, ours: Sequence[float], peer: str, theirs: Sequence[float] | None) -> list[Record]:
+    out = []
+    for q in (50, 95):
+        peer_value = percentile(theirs, q) * 1000 if theirs else None
+        out.append(Record(f"{name}.p{q}", percentile(ours, q) * 1000, "ms", peer if theirs else None, peer_value))
+    return out
+
+
+def run(runs: int, out: Path | None) -> int:
+    problems = environment_problems()
+    if problems:
+        print("bench.kubelet cannot run here: " + "; ".join(problems), file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="pkb-") as tmp:
+        work = Path(tmp)
+        lab = NodeLab(work / "lab", node_names=(NODE,)).start()
+        apiserver = kubelet = None
+        try:
+            apiserver, address = start_apiserver(work)
+            asyncio.run(wait_until(lambda: apiserver_healthy(address), apiserver, 20))
+            kubelet = start_kubelet(work, address, lab)
+            try:
+                starts, heals = asyncio.run(asyncio.wait_for(kubelet_phases(address, lab, runs),
+                                                             PHASE_TIMEOUT * 3))
+            except Exception:
+                print(f"kubelet log (tail):\n{kubelet.log_tail(40)}", file=sys.stderr)
+                raise
+            run_times = podman_run_peer(lab, runs)
+            restart_times = podman_restart_peer(lab, runs)
+            start_times = podman_start_peer(lab, runs)
+        finally:
+            for process in (kubelet, apiserver):
+                if process is not None:
+                    process.stop()
+            lab.cleanup()
+    print(summary("pykube: Pod bound → Running (cached image)", starts))
+    print(summary("peer: podman run -d (same image, same node)", run_times))
+    print(summary("pykube: podman kill → Running again", heals))
+    if restart_times is None:
+        print("peer: podman --restart=always did not restart the killed container here; skipped")
+    else:
+        print(summary("peer: podman --restart=always, kill → running", restart_times))
+    print(summary("peer: podman kill, wait, podman start (scripted)", start_times))
+    restart_peer = ("podman --restart=always", restart_times) if restart_times else \
+        ("podman kill+wait+start", start_times)
+    results = (records("kubelet.pod_start", starts, "podman run -d", run_times)
+               + records("kubelet.kill_to_running", heals, *restart_peer))
+    print_table(results)
+    if out is not None:
+        print(f"results appended to {append_results(out, results, f'runs={runs}')}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.kubelet", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20, help="runs per figure (default %(default)s)")
+    parser.add_argument("--quick", action="store_true", help="5 runs per figure")
+    parser.add_argument("--out", type=Path, help="append records to DIR/results.json")
+    args = parser.parse_args(argv)
+    return run(5 if args.quick else args.runs, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The whole kubelet (informer, pod workers, PLEG, status manager, node status,
+events) against a real in-process apiserver, with the fake runtime standing in
+for Podman: the wiring, fast and without containers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable
+
+from apiserver.main import APIServer, ServerConfig
+from client.api import AsyncAPI, is_not_found
+from kubelet.config import KubeletConfig
+from kubelet.kubelet import Kubelet
+from kubelet.runtime.fake import FakeRuntime
+from protos import core_pb2, meta_pb2
+
+IMAGE = "docker.io/library/multi-worker:1.0"
+
+
+def pod(name: str, image: str = IMAGE, node: str = "n1") -> core_pb2.Pod:
+    p = core_pb2.Pod(metadata=meta_pb2.ObjectMeta(name=name, namespace="default"),
+                     spec=core_pb2.PodSpec(node_name=node, termination_grace_period_seconds=1))
+    p.spec.containers.add(name="main", image=image)
+    return p
+
+
+async def eventually(what: str, check: Callable, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def in_cluster(scenario):
+    """Run scenario(api, runtime, start_kubelet) with an apiserver; tear all down."""
+    async def main():
+        server = APIServer(ServerConfig(listen="127.0.0.1:0"))
+        await server.start()
+        api = AsyncAPI(server.address)
+        runtime = FakeRuntime("n1", registry=[IMAGE, "docker.io/library/crash:1"])
+        kubelets: list[Kubelet] = []
+
+        async def start_kubelet() -> Kubelet:
+            kubelet = Kubelet(api, runtime, KubeletConfig(node_name="n1", backoff_initial=0.2, backoff_max=1,
+                                                          relist_interval=0.5, lease_interval=0.2))
+            await kubelet.start(port=10250)
+            kubelets.append(kubelet)
+            return kubelet
+        try:
+            await asyncio.wait_for(scenario(api, runtime, start_kubelet), 30)
+        finally:
+            for kubelet in kubelets:
+                await kubelet.stop()
+            await api.close()
+            await server.stop(0)
+    asyncio.run(main())
+
+
+def running_with(api: AsyncAPI, name: str, restarts: int):
+    async def check():
+        p = await api.get("Pod", name, "default")
+        statuses = p.status.container_statuses
+        ok = p.status.phase == "Running" and statuses and statuses[0].state.HasField("running") \
+            and statuses[0].restart_count == restarts
+        return p if ok else None
+    return check
+
+
+def test_node_registers_and_renews_its_lease():
+    async def scenario(api, runtime, start_kubelet):
+        await start_kubelet()
+        node = await api.get("Node", "n1")
+        assert {c.type: c.status for c in node.status.conditions}["Ready"] == "True"
+        assert node.status.capacity["pods"] == "110"
+        assert node.status.daemon_endpoints.kubelet_endpoint.port == 10250
+        first = (await eventually("lease", lambda: _lease(api))).spec.renew_time
+        await eventually("a renewal", lambda: _renewed(api, first))
+    in_cluster(scenario)
+
+
+async def _lease(api):
+    try:
+        return await api.get("Lease", "n1", "kube-node-lease")
+    except Exception as err:
+        if is_not_found(err):
+            return None
+        raise
+
+
+async def _renewed(api, first):
+    lease = await _lease(api)
+    return lease is not None and lease.spec.renew_time != first
+
+
+def test_pod_bound_before_the_kubelet_starts_runs_and_a_kill_restarts_it():
+    async def scenario(api, runtime, start_kubelet):
+        await api.create(pod("early"))
+        kubelet = await start_kubelet()
+        p = await eventually("early Running", running_with(api, "early", 0))
+        assert runtime.pulls[IMAGE] == 1
+        cid = p.status.container_statuses[0].container_id.split("://")[1]
+        runtime.kill(cid)
+        p = await eventually("early restarted", running_with(api, "early", 1))
+        assert p.status.container_statuses[0].last_state.terminated.exit_code == 137
+        # A second Pod with the same image: no second pull.
+        await api.create(pod("late"))
+        await eventually("late Running", running_with(api, "late", 0))
+        assert runtime.pulls[IMAGE] == 1
+        await kubelet.events.flush()
+        events, _ = await api.list("Event", "default", field_selector="involvedObject.name=late")
+        assert [e.message for e in events if e.reason == "Pulled"] == [
+            f'Container image "{IMAGE}" already present on machine']
+    in_cluster(scenario)
+
+
+def test_graceful_delete_is_confirmed_by_the_kubelet():
+    async def scenario(api, runtime, start_kubelet):
+        await start_kubelet()
+        await api.create(pod("doomed"))
+        await eventually("doomed Running", running_with(api, "doomed", 0))
+        deleted = await api.delete("Pod", "doomed", "default")
+        assert deleted.metadata.HasField("deletion_timestamp")  # bound: the kubelet must confirm
+
+        async def gone():
+            try:
+                await api.get("Pod", "doomed", "default")
+                return False
+            except Exception as err:
+                return is_not_found(err)
+        await eventually("doomed removed", gone)
+        assert not runtime.containers and not runtime.sandboxes
+    in_cluster(scenario)
+
+
+def test_crash_loop_is_reported_as_crash_loop_back_off():
+    async def scenario(api, runtime, start_kubelet):
+        runtime.behave("docker.io/library/crash:1", exit_after=0.0, exit_code=1)
+        await start_kubelet()
+        await api.create(pod("crash", image="docker.io/library/crash:1"))
+
+        async def backing_off():
+            p = await api.get("Pod", "crash", "default")
+            statuses = p.status.container_statuses
+            return statuses and statuses[0].state.waiting.reason == "CrashLoopBackOff" \
+                and statuses[0].restart_count >= 1
+        await eventually("CrashLoopBackOff", backing_off)
+    in_cluster(scenario)
+
+
+def test_pods_of_other_nodes_are_not_run():
+    async def scenario(api, runtime, start_kubelet):
+        await start_kubelet()
+        await api.create(pod("elsewhere", node="n2"))
+        await api.create(pod("here"))
+        await eventually("here Running", running_with(api, "here", 0))
+        assert {c.spec.pod_name for c in runtime.containers.values()} == {"here"}
+    in_cluster(scenario)
