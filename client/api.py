@@ -17,6 +17,13 @@ from client.connection import channel_options
 from protos import api_pb2, api_pb2_grpc
 
 
+def describe(err: BaseException) -> str:
+    """One line for a log: "UNAVAILABLE: failed to connect..." rather than the whole repr."""
+    if isinstance(err, grpc.RpcError) and hasattr(err, "code"):
+        return f"{err.code().name}: {err.details()}"
+    return str(err) or type(err).__name__
+
+
 def is_not_found(err: BaseException) -> bool:
     return isinstance(err, grpc.RpcError) and err.code() == grpc.StatusCode.NOT_FOUND
 

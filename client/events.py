@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from apimachinery.kinds import info_of
-from client.api import AsyncAPI, is_not_found
+from client.api import AsyncAPI, describe, is_not_found
 from protos import core_pb2, meta_pb2
 
 log = structlog.get_logger("events")
@@ -53,7 +53,7 @@ class EventRecorder:
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # an event is best-effort: log and go on
-                log.warning("event not recorded", reason=reason, error=str(err))
+                log.warning("event not recorded", reason=reason, error=describe(err))
 
     async def flush(self, timeout: float = 5.0) -> None:
         """Wait until queued events are written (tests, shutdown)."""

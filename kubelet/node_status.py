@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from client.api import AsyncAPI, is_already_exists, is_conflict, is_not_found
+from client.api import AsyncAPI, describe, is_already_exists, is_conflict, is_not_found
 from kubelet.config import KubeletConfig
 from kubelet.runtime import RuntimeInfo
 from protos import coordination_pb2, core_pb2, meta_pb2
@@ -124,7 +124,7 @@ class NodeStatusReporter:
                 if is_not_found(err):
                     await self.register()
                 else:
-                    log.warning("node status update failed", error=str(err))
+                    log.warning("node status update failed", error=describe(err))
 
     async def run_lease(self) -> None:
         """Renew the node's Lease every lease_interval seconds: the heartbeat."""
@@ -135,7 +135,7 @@ class NodeStatusReporter:
             except asyncio.CancelledError:
                 raise
             except Exception as err:
-                log.warning("lease renewal failed", error=str(err))
+                log.warning("lease renewal failed", error=describe(err))
                 lease = None
             await asyncio.sleep(self.config.lease_interval)
 

@@ -13,6 +13,7 @@ from typing import Callable
 
 import structlog
 
+from client.api import describe
 from kubelet.reconcile import PodObservation
 from kubelet.runtime import ContainerStatus, Runtime, Sandbox
 
@@ -86,7 +87,7 @@ class PLEG:
             except asyncio.CancelledError:
                 raise
             except Exception as err:
-                log.warning("relist failed", error=str(err))
+                log.warning("relist failed", error=describe(err))
 
     async def run_events(self) -> None:
         """Follow the runtime's event stream; on any container event, re-read that container."""
@@ -103,5 +104,5 @@ class PLEG:
             except asyncio.CancelledError:
                 raise
             except Exception as err:
-                log.warning("runtime event stream failed, reconnecting", error=str(err))
+                log.warning("runtime event stream failed, reconnecting", error=describe(err))
                 await asyncio.sleep(1.0)

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import structlog
-from google.protobuf.message import Message
 
-from client.api import AsyncAPI, is_not_found
+from client.api import AsyncAPI, describe, is_not_found
 from protos import core_pb2
 
 log = structlog.get_logger("status-manager")
@@ -69,7 +68,7 @@ class StatusManager:
         except Exception as err:
             if is_not_found(err):
                 return True
-            log.warning("status update failed", pod=pod.metadata.name, error=str(err))
+            log.warning("status update failed", pod=pod.metadata.name, error=describe(err))
             return False
         self.updates_sent += 1
         return True

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+
+import grpc
 from typing import Callable
 
 from apiserver.main import APIServer, ServerConfig
@@ -159,3 +161,44 @@ def test_pods_of_other_nodes_are_not_run():
         await eventually("here Running", running_with(api, "here", 0))
         assert {c.spec.pod_name for c in runtime.containers.values()} == {"here"}
     in_cluster(scenario)
+
+
+def test_apiserver_away_and_back_keeps_containers_and_reconnects(tmp_path):
+    async def main():
+        server = APIServer(ServerConfig(listen="127.0.0.1:0", data_dir=tmp_path))
+        await server.start()
+        address = server.address
+        api = AsyncAPI(address)
+        runtime = FakeRuntime("n1", registry=[IMAGE])
+        kubelet = Kubelet(api, runtime, KubeletConfig(node_name="n1", lease_interval=0.2, relist_interval=0.5))
+        await kubelet.start(port=10250)
+        try:
+            await api.create(pod("steady"))
+            await eventually("steady Running", running_with(api, "steady", 0))
+            await server.stop(0)
+            await asyncio.sleep(1.0)  # the apiserver is away for a while
+            assert [c.state for c in runtime.containers.values()] == ["running"]  # nothing was stopped
+
+            server = APIServer(ServerConfig(listen=address, data_dir=tmp_path))
+            await server.start()
+            user = AsyncAPI(address)
+
+            async def create_after() -> bool:
+                try:  # gRPC may still be backing off from the refused connections
+                    await user.create(pod("after"))
+                    return True
+                except grpc.RpcError as err:
+                    if err.code() != grpc.StatusCode.UNAVAILABLE:
+                        raise
+                    return False
+            await eventually("the apiserver to answer again", create_after, timeout=15)
+            # "after" runs only if the kubelet's own watch found its way back.
+            await eventually("after Running", running_with(user, "after", 0), timeout=15)
+            steady = await user.get("Pod", "steady", "default")
+            await user.close()
+            assert steady.status.container_statuses[0].restart_count == 0
+        finally:
+            await kubelet.stop()
+            await api.close()
+            await server.stop(0)
+    asyncio.run(main())
