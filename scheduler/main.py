@@ -1,0 +1,88 @@
+"""``pykube-scheduler``: place unbound Pods on Nodes, in the foreground.
+
+    pykube-scheduler --server 127.0.0.1:6443 [--config scheduler.yaml] [--log-format json|console]
+
+The config file (YAML) may set the profile and the timings; everything has a default:
+
+    schedulerName: default-scheduler
+    podInitialBackoffSeconds: 1      # an unschedulable Pod waits 1 s, 2 s, 4 s ... up to
+    podMaxBackoffSeconds: 10
+    assumedPodTTLSeconds: 30         # forget an assumed Pod unconfirmed this long after its Bind
+    parallelBinds: 16                # Bind RPCs in flight at once
+    plugins:
+      filter: [NodeReady, TaintToleration, NodeSelector, ResourcesFit, PodSpread]
+      score:
+        - {name: PodSpread, weight: 2}
+        - {name: LeastAllocated, weight: 1}
+        - {name: TaintToleration, weight: 1}
+    pluginConfig:
+      PodSpread: {maxSkew: 1}
+
+Stops cleanly on SIGTERM or Ctrl-C (running Binds get a few seconds to finish)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+import structlog
+
+from client.api import AsyncAPI
+from client.logs import configure_logging
+from scheduler.framework import ConfigError, SchedulerConfig, load_config
+from scheduler.scheduler import Scheduler
+
+log = structlog.get_logger("scheduler")
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, SchedulerConfig]:
+    parser = argparse.ArgumentParser(prog="pykube-scheduler", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.splitlines()[2:]))
+    parser.add_argument("--server", default="127.0.0.1:6443", metavar="HOST:PORT", help="the apiserver")
+    parser.add_argument("--config", default=None, metavar="FILE", help="scheduler configuration (YAML)")
+    parser.add_argument("--log-format", choices=("json", "console"), default="json")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        parser.error(f"--config: {err}")
+    configure_logging(args.log_format)
+    return args, config
+
+
+async def serve(args: argparse.Namespace, config: SchedulerConfig) -> None:
+    api = AsyncAPI(args.server)
+    scheduler = Scheduler(api, config)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    starting = asyncio.create_task(scheduler.start())
+    stop_wait = asyncio.create_task(stopping.wait())
+    await asyncio.wait([starting, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+    if starting.done() and starting.exception():
+        raise starting.exception()  # type: ignore[misc]
+    await stop_wait
+    log.info("scheduler stopping", reason="signal")
+    starting.cancel()
+    await asyncio.gather(starting, return_exceptions=True)
+    await scheduler.stop()
+    await api.close()
+    log.info("scheduler stopped", **dict(scheduler.stats))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, config = parse_args(argv)
+    try:
+        asyncio.run(serve(args, config))
+    except OSError as err:
+        print(f"pykube-scheduler: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""LeastAllocated (score): prefer the node with the most room left, as the mean of its
+free cpu and free memory fractions after placing the Pod (kube-scheduler's
+NodeResourcesFit LeastAllocated strategy). Requests count with Kubernetes' non-zero
+defaults (100m, 200Mi), so Pods without requests are spread as well."""
+
+from __future__ import annotations
+
+from scheduler.framework import MAX_NODE_SCORE, Cycle, Plugin
+from scheduler.nodeinfo import NodeInfo, PodInfo
+
+
+def free_fraction(requested: int, allocatable: int) -> float:
+    if allocatable <= 0 or requested >= allocatable:
+        return 0.0
+    return (allocatable - requested) / allocatable
+
+
+def least_allocated_score(pod: PodInfo, node: NodeInfo) -> float:
+    cpu = free_fraction(node.nonzero_cpu + pod.nonzero_cpu, node.allocatable_cpu)
+    memory = free_fraction(node.nonzero_memory + pod.nonzero_memory, node.allocatable_memory)
+    return MAX_NODE_SCORE * (cpu + memory) / 2
+
+
+class LeastAllocated(Plugin):
+    name = "LeastAllocated"
+
+    def score(self, pod: PodInfo, node: NodeInfo, cycle: Cycle) -> float:
+        return least_allocated_score(pod, node)

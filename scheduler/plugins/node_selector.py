@@ -1,0 +1,24 @@
+"""NodeSelector (filter): a Pod with spec.nodeSelector goes only to nodes whose labels
+carry every key with exactly that value (kube-scheduler's NodeAffinity, selector part)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from scheduler.framework import Cycle, Plugin
+from scheduler.nodeinfo import NodeInfo, PodInfo
+
+MISMATCH = "node(s) didn't match Pod's node affinity/selector"
+
+
+def matches(node_selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in node_selector.items())
+
+
+class NodeSelector(Plugin):
+    name = "NodeSelector"
+
+    def filter(self, pod: PodInfo, node: NodeInfo, cycle: Cycle) -> tuple[str, ...]:
+        if not pod.node_selector or matches(pod.node_selector, node.labels):
+            return ()
+        return (MISMATCH,)

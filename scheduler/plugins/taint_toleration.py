@@ -1,0 +1,64 @@
+"""TaintToleration: a node's NoSchedule and NoExecute taints keep off every Pod that
+does not tolerate them (filter); PreferNoSchedule taints only make a node less
+attractive (score: fewer untolerated soft taints is better).
+
+Toleration matching is Kubernetes': an empty effect matches every effect, an empty
+key with operator Exists matches every taint, Equal compares the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from scheduler.framework import Cycle, Plugin, normalize_lower_is_better
+from scheduler.nodeinfo import NodeInfo, PodInfo, Taint, Toleration
+
+HARD_EFFECTS = ("NoSchedule", "NoExecute")
+
+
+def tolerates(toleration: Toleration, taint: Taint) -> bool:
+    t_key, t_operator, t_value, t_effect = toleration
+    key, value, effect = taint
+    if t_effect and t_effect != effect:
+        return False
+    if t_key and t_key != key:
+        return False
+    if t_operator == "Exists":
+        return True
+    return t_value == value
+
+
+def untolerated_taint(tolerations: tuple[Toleration, ...], taints: Iterable[Taint],
+                      effects: tuple[str, ...] = HARD_EFFECTS) -> Taint | None:
+    """The first taint with one of `effects` that no toleration tolerates."""
+    for taint in taints:
+        if taint[2] in effects and not any(tolerates(t, taint) for t in tolerations):
+            return taint
+    return None
+
+
+def untolerated_taint_reason(taint: Taint) -> str:
+    return f"node(s) had untolerated taint {{{taint[0]}: {taint[1]}}}"
+
+
+def soft_taint_count(tolerations: tuple[Toleration, ...], taints: Iterable[Taint]) -> int:
+    """PreferNoSchedule taints not tolerated by a toleration for that effect (or any effect)."""
+    relevant = tuple(t for t in tolerations if t[3] in ("", "PreferNoSchedule"))
+    return sum(1 for taint in taints
+               if taint[2] == "PreferNoSchedule" and not any(tolerates(t, taint) for t in relevant))
+
+
+class TaintToleration(Plugin):
+    name = "TaintToleration"
+
+    def filter(self, pod: PodInfo, node: NodeInfo, cycle: Cycle) -> tuple[str, ...]:
+        if not node.taints:
+            return ()
+        taint = untolerated_taint(pod.tolerations, node.taints)
+        return (untolerated_taint_reason(taint),) if taint is not None else ()
+
+    def score(self, pod: PodInfo, node: NodeInfo, cycle: Cycle) -> float:
+        return soft_taint_count(pod.tolerations, node.taints) if node.taints else 0
+
+    def normalize(self, scores: list[float]) -> list[int]:
+        return normalize_lower_is_better(scores)
