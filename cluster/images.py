@@ -49,6 +49,8 @@ class LabImage:
 LAB_IMAGES: tuple[LabImage, ...] = (
     # HTTP on 8080 forever: the Deployment workload of the demo (readiness/liveness target).
     LabImage("library/multi-worker", "1.0", ["httpd", "-f", "-p", "8080", "-h", "/www"]),
+    # The next release of the same workload: a rolling update's target.
+    LabImage("library/multi-worker", "2.0", ["httpd", "-f", "-p", "8080", "-h", "/www"]),
     # A shell image for one-off pods; `command`/`args` override CMD like Docker Hub's busybox.
     LabImage("library/busybox", "1.36", ["sh"]),
     # Exits 1 at once, for restartCount / CrashLoopBackOff.

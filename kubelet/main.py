@@ -60,7 +60,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, KubeletConfi
 def make_runtime(args: argparse.Namespace, config: KubeletConfig):
     if args.runtime == "fake":
         from kubelet.runtime.fake import FakeRuntime
-        return FakeRuntime(node_name=config.node_name)
+        return FakeRuntime(node_name=config.node_name, any_image=True, record_calls=False)
     from kubelet.runtime.podman import PodmanRuntime
     # Container defaults (ulimits, OCI runtime, cgroup manager) come from the node's
     # containers.conf, written for this host by cluster.podman_node.

@@ -138,8 +138,11 @@ class FakeRuntime:
         memory_bytes: int = 16 << 30,
         record_calls: bool = True,
         exec_handler: ExecHandler | None = None,
+        any_image: bool = False,
     ) -> None:
+        """any_image: every image can be pulled (a hollow node's fake registry has them all)."""
         self.node_name = node_name
+        self.any_image = any_image
         self.clock = clock
         self.registry: set[str] = {normalize_image(r) for r in registry}
         self.images: dict[str, str] = {normalize_image(r): self._digest(normalize_image(r)) for r in images}
@@ -305,7 +308,7 @@ class FakeRuntime:
         self.pulls[ref] += 1
         if ref in self.pull_errors:
             raise ImagePullError(self.pull_errors[ref])
-        if ref not in self.registry:
+        if ref not in self.registry and not self.any_image:
             repo, _, tag = ref.rpartition(":") if "@" not in ref else ref.partition("@")
             raise ImagePullError(f"initializing source docker://{ref}: reading manifest {tag} in {repo}: "
                                  "manifest unknown: manifest unknown")

@@ -108,3 +108,40 @@ def run_kubectl(address: str, *args: str, stdin: str | None = None, timeout: flo
                           input=stdin, capture_output=True, text=True, env=repo_env(), cwd=REPO_ROOT,
                           timeout=timeout)
     return KubectlResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+class ComponentProcess:
+    """Another pykube component (scheduler, controller-manager, hollow kubelet) started by
+    the test with `python -m MODULE ARGS`, ready once its log shows `ready_event`."""
+
+    def __init__(self, module: str, args: list[str], log_path: Path, ready_event: str) -> None:
+        self.module, self.args, self.log_path, self.ready_event = module, args, log_path, ready_event
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = START_TIMEOUT) -> "ComponentProcess":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args],
+                                     stdout=log, stderr=log, env=repo_env(), cwd=REPO_ROOT)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.module} exited early:\n{self.log_path.read_text()[-3000:]}")
+            with self.log_path.open("rb") as f:
+                f.seek(offset)
+                if f'"{self.ready_event}"'.encode() in f.read():
+                    return self
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.module} not ready:\n{self.log_path.read_text()[-3000:]}")
+
+    def kill(self, sig: int = signal.SIGKILL, timeout: float = 10.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            return self.proc.wait(5)
