@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Protocol
+from typing import Callable
 
 import grpc
 import structlog
@@ -30,10 +30,6 @@ def object_key(obj: Message) -> str:
     """"namespace/name" (or "name" for cluster-scoped objects), as Kubernetes' cache keys."""
     meta = obj.metadata  # type: ignore[attr-defined]
     return f"{meta.namespace}/{meta.name}" if meta.namespace else meta.name
-
-
-class Handler(Protocol):
-    def __call__(self, event: str, obj: Message, old: Message | None) -> None | Awaitable[None]: ...
 
 
 @dataclass
@@ -56,7 +52,10 @@ class Informer:
 
     def _notify(self, event: str, obj: Message, old: Message | None) -> None:
         for handler in self.handlers:
-            handler(event, obj, old)
+            try:
+                handler(event, obj, old)
+            except Exception:  # one bad handler must not stop the informer
+                log.exception("informer handler failed", kind=self.kind, event_type=event)
 
     def get(self, key: str) -> Message | None:
         return self.cache.get(key)

@@ -17,6 +17,7 @@ import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from client.api import AsyncAPI, describe, is_already_exists, is_conflict, is_not_found
+from client.informer import Informer
 from kubelet.config import KubeletConfig
 from kubelet.runtime import RuntimeInfo
 from protos import coordination_pb2, core_pb2, meta_pb2
@@ -107,9 +108,32 @@ class NodeStatusReporter:
         await self.api.update_status(update)
 
     async def run_status(self) -> None:
-        """Re-send the Node's status as a slow heartbeat (and when it changed)."""
+        """Re-send the Node's status as a slow heartbeat, and at once when the apiserver
+        shows it not Ready while this kubelet runs (the node lifecycle controller marks a
+        node Unknown when its Lease went stale, e.g. across a network blip)."""
+        own_node = Informer(self.api, "Node", field_selector=f"metadata.name={self.config.node_name}")
+        marked_not_ready = asyncio.Event()
+
+        def on_node(event: str, node, old) -> None:
+            ready = next((c for c in node.status.conditions if c.type == "Ready"), None)
+            if event != "DELETED" and (ready is None or ready.status != "True"):
+                marked_not_ready.set()
+            elif event == "DELETED":
+                marked_not_ready.set()
+        own_node.add_handler(on_node)
+        watching = asyncio.create_task(own_node.run())
+        try:
+            await self._status_loop(marked_not_ready)
+        finally:
+            watching.cancel()
+
+    async def _status_loop(self, marked_not_ready: asyncio.Event) -> None:
         while True:
-            await asyncio.sleep(self.config.node_status_interval)
+            try:
+                await asyncio.wait_for(marked_not_ready.wait(), self.config.node_status_interval)
+            except asyncio.TimeoutError:
+                pass
+            marked_not_ready.clear()
             try:
                 node: core_pb2.Node = await self.api.get("Node", self.config.node_name)  # type: ignore[assignment]
                 status = node_status(self.config, self.info, self.port, time.time())
