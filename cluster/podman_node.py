@@ -343,7 +343,8 @@ class PodmanNode:
 
     def __init__(self, name: str, state_dir: str | os.PathLike, registry_mirror: str | None = None,
                  *, cluster: str = "local", pod_subnet: str | None = None,
-                 storage_driver: str | None = None) -> None:
+                 storage_driver: str | None = None,
+                 log_dir: str | os.PathLike | None = None) -> None:
         self.name = name
         self.cluster = cluster
         self.state_dir = Path(state_dir).resolve()
@@ -353,12 +354,18 @@ class PodmanNode:
         self.config = PodmanConfig(self.state_dir, registry_mirror, pod_subnet, storage_driver)
         self.socket_path = self.state_dir / "podman.sock"
         self.pid_file = self.state_dir / "podman.pid"
-        self.log_path = self.state_dir / "podman.log"
+        # `pykube up` gathers logs in <state>/logs (<node>-podman.log, <node>-relay.log), so they
+        # outlive the node's own directory; alone, a node logs into its state dir.
+        self.log_dir = Path(log_dir).resolve() if log_dir else None
+        self.log_path = (self.log_dir / f"{name}-podman.log" if self.log_dir
+                         else self.state_dir / "podman.log")
         self.proc: subprocess.Popen | None = None
         self.relay: RelayProcess | None = None
         if registry_mirror:
             self.relay = RelayProcess(self.netns_path, registry_mirror, registry_mirror,
                                       self.state_dir)
+            if self.log_dir:
+                self.relay.log_path = self.log_dir / f"{name}-relay.log"
 
     # -- addresses and environment
 
@@ -403,6 +410,7 @@ class PodmanNode:
         if shutil.which("podman") is None:
             raise RuntimeError("podman not found: run scripts/bootstrap.sh (installs podman)")
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         netns_mod.create_netns(self.netns_name)
         self.config.write()
         if self.relay is not None:

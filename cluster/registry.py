@@ -87,12 +87,14 @@ class _suppress_lookup:
 class LocalRegistry:
     """``docker-registry`` on 127.0.0.1:<port>, storage and config under ``state_dir``."""
 
-    def __init__(self, state_dir: str | os.PathLike, port: int | None = None) -> None:
+    def __init__(self, state_dir: str | os.PathLike, port: int | None = None, *,
+                 log_path: str | os.PathLike | None = None) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.port = port
         self.proc: subprocess.Popen | None = None
         self.pid_file = self.state_dir / "registry.pid"
-        self.log_path = self.state_dir / "registry.log"
+        # `pykube up` gathers every component's log in <state>/logs; alone it sits beside the data.
+        self.log_path = Path(log_path) if log_path else self.state_dir / "registry.log"
         self.config_path = self.state_dir / "config.yml"
 
     @property
@@ -139,6 +141,7 @@ class LocalRegistry:
             raise RuntimeError(f"{REGISTRY_BINARY} not found: install the docker-registry package "
                                "(scripts/bootstrap.sh does)")
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         last_error = ""
         for _attempt in range(3):  # a free port can be taken between probing and binding
             if self.port is None or last_error:

@@ -62,7 +62,7 @@ def web_pod(lab, clients):
 
 
 def test_registry_serves_the_lab_images(lab):
-    assert lab.images == [WEB, BUSYBOX, CRASHLOOP]
+    assert lab.images == [WEB, WEB.replace(":1.0", ":2.0"), BUSYBOX, CRASHLOOP]
     assert set(lab.registry.catalog()) >= {"library/multi-worker", "library/busybox",
                                            "library/crashloop"}
 

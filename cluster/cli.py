@@ -1,0 +1,210 @@
+"""``pykube``: a whole pykube cluster on one machine.
+
+    sudo pykube up --nodes 3                 # registry, apiserver, scheduler, controller-manager,
+                                             # 3 nodes (Podman + relay + pykubelet each); waits for Ready
+    pykube status                            # every component: PID, running/stopped, address, log
+    sudo pykube down [--purge]               # stop everything by PID; --purge deletes the state dir
+    sudo pykube stop-node n2                 # lab helper: lose a node (as by a power cut)
+    sudo pykube start-node n2                # ... and boot it again
+
+Every command takes ``--state-dir DIR`` (default ``$PYKUBE_STATE_DIR``, else ``/var/lib/pykube``). See :mod:`cluster.local_cluster` for what lives there.
+Exit codes: 0 success, 1 failure (one line on stderr saying why), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cluster.local_cluster import (
+    DEFAULT_NAME,
+    OPTIONAL_COMPONENTS,
+    START_TIMEOUT,
+    ClusterError,
+    ComponentStatus,
+    LocalCluster,
+    default_state_dir,
+)
+
+PROG = "pykube"
+
+
+def _err(line: str) -> None:
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:  # stderr closed (e.g. piped into head): progress lines are not worth a failure
+        pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="pykube: a whole pykube cluster on one machine.")
+    state_help = f"where the cluster's PID files, logs and data live (default: {default_state_dir()})"
+    parser.add_argument("--state-dir", type=Path, default=None, metavar="DIR", help=state_help)
+    common = argparse.ArgumentParser(add_help=False)  # the same flag after the command
+    common.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS, metavar="DIR", help=state_help)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", parents=[common], help="start a local cluster (root)",
+                        description="Start a local cluster and wait until every node is Ready.")
+    up.add_argument("--nodes", type=int, default=1, metavar="N", help="real nodes n1..nN (default 1)")
+    up.add_argument("--hollow-nodes", type=int, default=0, metavar="M",
+                    help="hollow nodes hollow-1..hollow-M: kubelets on the fake runtime (default 0)")
+    up.add_argument("--name", default=DEFAULT_NAME,
+                    help="cluster name, part of the nodes' network namespace names "
+                         "pykube-<name>-nI (default %(default)s)")
+    up.add_argument("--port", type=int, default=None,
+                    help="apiserver port on 127.0.0.1 (default 6443 if free, else any free port)")
+    up.add_argument("--skip", action="append", default=[], choices=OPTIONAL_COMPONENTS,
+                    help="do not start this control-plane component (repeatable; for "
+                         "debugging, or while a component is being written)")
+    for component in ("kubelet", "apiserver", "scheduler", "controller-manager"):
+        up.add_argument(f"--{component}-arg", action="append", default=[], metavar="ARG",
+                        dest=f"{component.replace('-', '_')}_args",
+                        help=f"extra argument for every {component} (repeatable; write "
+                             f"--{component}-arg=--flag=value)")
+    up.add_argument("--timeout", type=float, default=START_TIMEOUT, metavar="SECONDS",
+                    help="give up when the cluster is not Ready after this long (default %(default)s)")
+    up.add_argument("--no-user-config", action="store_true",
+                    help="write the pykubectl config only to <state>/config, "
+                         "not to $PYKUBECONFIG / ~/.pykube/config")
+
+    down = sub.add_parser("down", parents=[common], help="stop the local cluster (root)",
+                          description="Stop every component by PID; remove the nodes' containers, "
+                                      "mounts and network namespaces. Keeps logs, the apiserver's "
+                                      "data and the registry's images unless --purge.")
+    down.add_argument("--purge", action="store_true", help="also delete the whole state dir")
+
+    sub.add_parser("status", parents=[common], help="show each component and each node",
+                   description="Each component (PID, running/stopped, address, log) and each "
+                               "Node's status as the apiserver sees it. Exit 0 when every "
+                               "component runs, else 1.")
+
+    for verb, text in (("stop-node", ("lab helper: lose a node as by a power cut: its kubelet, Podman "
+                                     "service, relay and containers are killed (root)")),
+                       ("start-node", "lab helper: boot a stopped node again and wait until it is Ready (root)")):
+        p = sub.add_parser(verb, parents=[common], help=text, description=text)
+        p.add_argument("node", help="node name, e.g. n2")
+    return parser
+
+
+def status_table(cluster: LocalCluster, rows: list[ComponentStatus]) -> str:
+    def rel(path: Path) -> str:
+        try:
+            return str(path.relative_to(cluster.state_dir))
+        except ValueError:
+            return str(path)
+
+    table = [("COMPONENT", "PID", "STATE", "ADDRESS/SOCKET", "LOG")]
+    table += [(r.component, str(r.pid) if r.pid else "-", r.state, r.address, rel(r.log)) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    return "\n".join("   ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "   " + row[-1]
+                     for row in table)
+
+
+def nodes_table(cluster: LocalCluster) -> str:
+    try:
+        states = cluster.node_states(timeout=3)
+    except ClusterError as err:
+        return f"nodes: unknown ({err})"
+    if not states:
+        return "nodes: none registered"
+    width = max(len("NODE"), *(len(n) for n in states))
+    lines = [f"{'NODE'.ljust(width)}   STATUS (as the apiserver sees it)"]
+    lines += [f"{name.ljust(width)}   {state}" for name, state in sorted(states.items())]
+    return "\n".join(lines)
+
+
+def cmd_up(cluster: LocalCluster, args: argparse.Namespace) -> int:
+    spec = cluster.up(
+        args.nodes, port=args.port, hollow_nodes=args.hollow_nodes, skip=args.skip,
+        kubelet_args=args.kubelet_args, apiserver_args=args.apiserver_args,
+        scheduler_args=args.scheduler_args, controller_manager_args=args.controller_manager_args,
+        kubeconfig=False if args.no_user_config else None, timeout=args.timeout)
+    ready = len(spec.all_nodes)
+    print(f'cluster "{spec.name}" is up: apiserver {spec.address}, {ready} node(s) Ready\n')
+    print(status_table(cluster, cluster.status()))
+    print()
+    print(f"state dir:        {cluster.state_dir}   (logs: {cluster.log_dir}/)")
+    configs = [str(cluster.config_path)]
+    if cluster.user_config_path is not None:
+        configs.insert(0, str(cluster.user_config_path))
+    print(f"pykubectl config: {' and '.join(configs)}")
+    if spec.skip:
+        print(f"not started:      {', '.join(spec.skip)} (--skip)")
+    print()
+    hint_env = "" if cluster.user_config_path else f"PYKUBECONFIG={cluster.config_path} "
+    print(f"try:   {hint_env}pykubectl get nodes")
+    if os.environ.get("SUDO_USER") and cluster.user_config_path is not None:
+        print(f"       (as {os.environ['SUDO_USER']}: export PYKUBECONFIG={cluster.config_path})")
+    state = "" if args.state_dir is None else f" --state-dir {cluster.state_dir}"
+    print(f"stop:  pykube down{state}")
+    return 0
+
+
+def cmd_down(cluster: LocalCluster, args: argparse.Namespace) -> int:
+    found = cluster.down(purge=args.purge)
+    if not found:
+        print(f"no cluster in {cluster.state_dir}: nothing to stop")
+    elif args.purge:
+        print(f"cluster stopped; {cluster.state_dir} deleted")
+    else:
+        print(f"cluster stopped; logs and data kept in {cluster.state_dir} "
+              f"(pykube up starts it again, pykube down --purge deletes it)")
+    return 0
+
+
+def cmd_status(cluster: LocalCluster, args: argparse.Namespace) -> int:
+    rows = cluster.status()
+    if not rows:
+        print(f"no cluster in {cluster.state_dir}")
+        return 1
+    print(f"state dir: {cluster.state_dir}")
+    print(status_table(cluster, rows))
+    print()
+    if any(r.component == "apiserver" and r.running for r in rows):
+        print(nodes_table(cluster))
+    else:
+        print("nodes: unknown (the apiserver is not running)")
+    return 0 if all(r.running for r in rows) else 1
+
+
+def cmd_stop_node(cluster: LocalCluster, args: argparse.Namespace) -> int:
+    cluster.stop_node(args.node)
+    print(f"node {args.node} stopped (as by a power cut: kubelet, Podman, containers; its disk is kept)")
+    return 0
+
+
+def cmd_start_node(cluster: LocalCluster, args: argparse.Namespace) -> int:
+    cluster.start_node(args.node)
+    print(f"node {args.node} started and Ready")
+    return 0
+
+
+COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status,
+            "stop-node": cmd_stop_node, "start-node": cmd_start_node}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cluster = LocalCluster(args.state_dir, name=getattr(args, "name", None),
+                           out=lambda line: _err(f"pykube: {line}"))
+    try:
+        return COMMANDS[args.command](cluster, args)
+    except ClusterError as err:
+        _err(f"pykube {args.command}: {err}")
+        if err.detail:
+            _err("--- log tail ---\n" + err.detail)
+        return 1
+    except (RuntimeError, OSError) as err:  # a piece of the machine (podman, registry, ip) failed
+        _err(f"pykube {args.command}: {err}")
+        return 1
+    except KeyboardInterrupt:
+        _err(f"pykube {args.command}: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

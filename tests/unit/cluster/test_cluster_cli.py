@@ -1,0 +1,109 @@
+"""``pykube`` without processes: root check, empty state dirs, what `up` records and writes."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cluster import cli, local_cluster
+from cluster.local_cluster import (
+    ClusterSpec,
+    LocalCluster,
+    pod_subnet,
+    write_pykubectl_config,
+)
+
+
+def test_up_as_non_root_is_one_clear_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(local_cluster.os, "geteuid", lambda: 1000)
+    assert cli.main(["up", "--nodes", "2", "--state-dir", str(tmp_path / "s")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["pykube up: pykube up needs root (network namespaces, rootful Podman): run it with sudo"]
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("verb", ["down", "stop-node", "start-node"])
+def test_other_changing_verbs_need_root_too(monkeypatch, tmp_path, capsys, verb):
+    monkeypatch.setattr(local_cluster.os, "geteuid", lambda: 1000)
+    args = [verb, "--state-dir", str(tmp_path)] + (["n1"] if "node" in verb else [])
+    assert cli.main(args) == 1
+    assert "needs root" in capsys.readouterr().err
+
+
+def test_status_without_a_cluster(tmp_path, capsys):
+    assert cli.main(["status", "--state-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().out.strip() == f"no cluster in {tmp_path.resolve()}"
+
+
+def test_down_without_a_cluster_is_fine(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(local_cluster.os, "geteuid", lambda: 0)
+    assert cli.main(["down", "--state-dir", str(tmp_path / "none")]) == 0
+    assert "nothing to stop" in capsys.readouterr().out
+
+
+def test_stop_node_of_an_unknown_node(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(local_cluster.os, "geteuid", lambda: 0)
+    ClusterSpec(name="x", port=1234, nodes=["n1", "n2"]).save(tmp_path / "cluster.json")
+    assert cli.main(["stop-node", "n7", "--state-dir", str(tmp_path)]) == 1
+    assert "no node n7 in this cluster (nodes: n1, n2)" in capsys.readouterr().err
+
+
+def test_skip_accepts_only_optional_components(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["up", "--skip", "apiserver"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_each_node_gets_its_own_pod_subnet():
+    subnets = [ipaddress.ip_network(pod_subnet(i)) for i in range(1, local_cluster.MAX_NODES + 1)]
+    assert len(set(subnets)) == len(subnets)
+    assert not any(a.overlaps(b) for i, a in enumerate(subnets) for b in subnets[i + 1:])
+
+
+def test_spec_round_trips_and_ignores_unknown_keys(tmp_path):
+    spec = ClusterSpec(name="e2e", port=6443, nodes=["n1"], hollow_nodes=["hollow-1"], skip=["scheduler"],
+                       registry="127.0.0.1:5000", pod_subnets={"n1": "10.88.1.0/24"},
+                       extra_args={"kubelet": ["--backoff-initial=1"]}, started_at=1.5)
+    path = tmp_path / "cluster.json"
+    spec.save(path)
+    assert ClusterSpec.load(path) == spec
+    path.write_text(path.read_text().replace('"name"', '"future_field": 1, "name"'))
+    assert ClusterSpec.load(path) == spec
+    assert spec.address == "127.0.0.1:6443"
+    assert spec.control_plane() == ["apiserver", "controller-manager"]
+    assert spec.all_nodes == ["n1", "hollow-1"]
+
+
+def test_component_command_lines(tmp_path):
+    cluster = LocalCluster(tmp_path)
+    spec = ClusterSpec(name="e2e", port=7000, nodes=["n1"], hollow_nodes=["hollow-1"], registry="127.0.0.1:5000",
+                       extra_args={"kubelet": ["--backoff-initial=1"]})
+    kubelet = cluster._argv(spec, "n1/kubelet")
+    assert kubelet[1:3] == ["-m", "kubelet.main"]
+    assert kubelet[kubelet.index("--podman-url") + 1] == f"unix://{tmp_path.resolve()}/nodes/n1/podman.sock"
+    assert kubelet[kubelet.index("--probe-netns") + 1] == "/run/netns/pykube-e2e-n1"
+    assert kubelet[-1] == "--backoff-initial=1"
+    hollow = cluster._argv(spec, "hollow-1/kubelet")
+    assert hollow[hollow.index("--runtime") + 1] == "fake"
+    # The PID-reuse guard: each marker is a piece of that component's own command line.
+    for component in ("apiserver", "scheduler", "controller-manager", "n1/kubelet", "hollow-1/kubelet"):
+        assert cluster._marker(spec, component) in " ".join(cluster._argv(spec, component)) + " ", component
+
+
+def test_pykubectl_config_keeps_other_keys(tmp_path):
+    path = tmp_path / "sub" / "config"
+    write_pykubectl_config(path, "127.0.0.1:6443")
+    assert yaml.safe_load(path.read_text()) == {"server": "127.0.0.1:6443"}
+    path.write_text("server: 127.0.0.1:1\nnamespace: team\n")
+    write_pykubectl_config(path, "127.0.0.1:7443")
+    assert yaml.safe_load(path.read_text()) == {"server": "127.0.0.1:7443", "namespace": "team"}
+
+
+def test_default_state_dir(monkeypatch):
+    monkeypatch.delenv("PYKUBE_STATE_DIR", raising=False)
+    assert local_cluster.default_state_dir() == Path("/var/lib/pykube")
+    monkeypatch.setenv("PYKUBE_STATE_DIR", "/tmp/elsewhere")
+    assert local_cluster.default_state_dir() == Path("/tmp/elsewhere")
