@@ -254,10 +254,16 @@ def test_event_table_with_repeats() -> None:
         involved_object=meta_pb2.ObjectReference(kind="Pod", name="web", namespace="default"),
         first_timestamp=timestamp(600), last_timestamp=timestamp(120),
     )
+    # kubectl's printEvent: LAST SEEN is the last timestamp alone; the count is in -o wide's
+    # COUNT column ("2m (x3 over 10m)" is describe's Age column, see test_kubectl_describe).
     assert table([event]) == (
-        "LAST SEEN          TYPE      REASON    OBJECT    MESSAGE\n"
-        "2m (x3 over 10m)   Warning   BackOff   pod/web   Back-off restarting failed container\n"
+        "LAST SEEN   TYPE      REASON    OBJECT    MESSAGE\n"
+        "2m          Warning   BackOff   pod/web   Back-off restarting failed container\n"
     )
+    wide = table([event], wide=True).splitlines()
+    assert wide[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "SUBOBJECT", "SOURCE", "MESSAGE",
+                               "FIRST", "SEEN", "COUNT", "NAME"]
+    assert wide[1].endswith("10m          3       web.17a")
 
 
 def test_lease_table() -> None:

@@ -1,0 +1,88 @@
+"""``pykubectl scale``: set the replica count of Deployments and ReplicaSets.
+
+    pykubectl scale deployment/web --replicas 6
+    pykubectl scale deploy web api --replicas 0
+    pykubectl scale rs -l app=web --replicas 2 --current-replicas 3
+
+Only spec.replicas changes; the Deployment controller (or the ReplicaSet controller)
+does the rest. The write is a compare-and-swap on resourceVersion, retried on conflict,
+so scaling never undoes a change someone made a moment earlier.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from google.protobuf.message import Message
+
+from apimachinery.kinds import KindInfo
+from kubectl.context import Context
+from kubectl.errors import CliError
+from kubectl.resources import object_ref, parse_resource_args
+from kubectl.verbs.updating import update_with_retry
+from kubectl.watching import Query, list_objects
+
+SCALABLE = ("Deployment", "ReplicaSet")
+
+
+class PreconditionError(CliError):
+    """kubectl's scale precondition failure: ``Expected replicas to be 3, was 4``."""
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "scale", parents=[common], help="Set a new size for a deployment or replica set",
+        description="Set spec.replicas of deployments (deploy) or replica sets (rs).",
+    )
+    parser.add_argument("resource", nargs="?", metavar="TYPE[/NAME]", help="deployment/web, deploy, rs")
+    parser.add_argument("names", nargs="*", metavar="NAME", help="names of the objects to scale")
+    parser.add_argument("--replicas", type=int, default=None, metavar="COUNT", help="the new number of replicas")
+    parser.add_argument("--current-replicas", type=int, default=-1, metavar="COUNT",
+                        help="only scale if the current replica count is this (-1: no condition)")
+    parser.add_argument("-l", "--selector", default="", help="scale the objects matching this label selector")
+    parser.add_argument("--all", action="store_true", help="scale every object of the type in the namespace")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.replicas is None:
+        raise CliError('required flag(s) "replicas" not set')
+    if args.replicas < 0:
+        raise CliError("The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0")
+    if not args.resource:
+        raise CliError("You must provide one or more resources by argument or filename.")
+    info, names = parse_resource_args(args.resource, args.names)
+    if info.kind not in SCALABLE:
+        raise CliError(f"cannot scale {info.plural}: only deployments and replicasets have a replica count")
+    if names and (args.selector or args.all):
+        raise CliError("name cannot be provided when a selector is specified")
+    if not names:
+        if not (args.selector or args.all):
+            raise CliError("resource(s) were provided, but no name was specified")
+        objects, _ = list_objects(ctx.api, Query(info, ctx.namespace, args.selector))
+        if not objects:
+            ctx.warn(f"No resources found in {ctx.namespace} namespace.")
+            return 0
+        names = [obj.metadata.name for obj in objects]
+    for name in names:
+        scaled = scale(ctx, info, ctx.namespace, name, args.replicas, args.current_replicas)
+        ctx.print(f"{object_ref(scaled)} scaled")
+    return 0
+
+
+def scale(ctx: Context, info: KindInfo, namespace: str, name: str, replicas: int, current: int = -1) -> Message:
+    """Set spec.replicas (checking ``current`` first unless it is -1); returns the object."""
+
+    def change(obj: Message) -> bool:
+        spec = obj.spec  # type: ignore[attr-defined]
+        actual = spec.replicas if spec.HasField("replicas") else 1
+        if current >= 0 and actual != current:
+            raise PreconditionError(f"Expected replicas to be {current}, was {actual}")
+        if spec.HasField("replicas") and actual == replicas:
+            return False  # kubectl still says "scaled"; there is just nothing to write
+        spec.replicas = replicas
+        return True
+
+    obj, _ = update_with_retry(ctx.api, info, namespace, name, change)
+    return obj
