@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import Executor
 
+import grpc
 import structlog
 from google.protobuf.message import Message
 
-from client.api import AsyncAPI, is_not_found
+from client.api import AsyncAPI, describe, is_not_found
 from client.events import EventRecorder
 from client.informer import Informer
 from kubelet.backoff import BackOff, BackOffPolicy
@@ -125,7 +126,17 @@ class Kubelet:
         self.port = port
         info = await self.runtime.info()
         self.node_reporter = NodeStatusReporter(self.api, self.config, info, port)
-        await self.node_reporter.register()
+        delay = 0.2
+        while True:  # the apiserver may not be up yet (or be restarting): wait for it
+            try:
+                await self.node_reporter.register()
+                break
+            except grpc.RpcError as err:
+                if err.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise
+                log.warning("apiserver unreachable, retrying registration", error=describe(err), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         await self.pleg.relist()  # what already runs (a restarted kubelet adopts it)
         self.tasks = [asyncio.create_task(coro, name=name) for name, coro in (
             ("pod-informer", self.pods.run()),

@@ -82,17 +82,22 @@ async def serve(args: argparse.Namespace, config: KubeletConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    starting = asyncio.create_task(kubelet.start(port))
-    await asyncio.wait([starting, asyncio.create_task(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
-    if starting.done() and starting.exception():
-        raise starting.exception()  # type: ignore[misc]
-    await stopping.wait()
-    log.info("kubelet stopping", reason="signal")
-    starting.cancel()
-    await kubelet.stop()
-    await server.stop(1.0)
-    await runtime.close()
-    await api.close()
+    try:
+        starting = asyncio.create_task(kubelet.start(port))
+        waiting = asyncio.create_task(stopping.wait())
+        await asyncio.wait([starting, waiting], return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()  # a failed start ends here, with its error
+            await waiting
+        log.info("kubelet stopping", reason="signal")
+        starting.cancel()
+    finally:
+        await kubelet.stop()
+        await server.stop(1.0)
+        await runtime.close()
+        await api.close()
+        if executor is not None:
+            executor.shutdown(wait=False)
     log.info("kubelet stopped", node=config.node_name)
 
 
