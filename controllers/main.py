@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import socket
 import sys
 
@@ -20,6 +19,7 @@ import structlog
 
 from client.api import AsyncAPI
 from client.logs import configure_logging
+from client.service import run_until_signalled
 from controllers.manager import ALL_CONTROLLERS, ControllerManager, ManagerConfig
 from controllers.node_lifecycle import NodeLifecycleConfig
 
@@ -73,22 +73,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, ManagerConfi
 async def serve(args: argparse.Namespace, config: ManagerConfig) -> None:
     api = AsyncAPI(args.server)
     manager = ControllerManager(api, config)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    starting = asyncio.create_task(manager.start())
-    stop_wait = asyncio.create_task(stopping.wait())
-    await asyncio.wait([starting, stop_wait], return_when=asyncio.FIRST_COMPLETED)
-    if starting.done() and starting.exception() is not None:
-        raise starting.exception()  # type: ignore[misc]
-    await stopping.wait()
-    log.info("controller-manager stopping", reason="signal")
-    starting.cancel()
-    await asyncio.gather(starting, return_exceptions=True)
-    await manager.stop()
-    await api.close()
-    log.info("controller-manager stopped")
+
+    async def stop() -> None:
+        await manager.stop()
+        await api.close()
+        log.info("controller-manager stopped")
+    await run_until_signalled("controller-manager", manager.start, stop)
 
 
 def main(argv: list[str] | None = None) -> int:

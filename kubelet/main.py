@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 
 import structlog
 
 from client.api import AsyncAPI
 from client.logs import configure_logging
+from client.service import run_until_signalled
 from kubelet.config import KubeletConfig
 from kubelet.kubelet import Kubelet
 
@@ -78,27 +78,16 @@ async def serve(args: argparse.Namespace, config: KubeletConfig) -> None:
     from kubelet.log_server import start_log_server
     server, port = await start_log_server(runtime, kubelet.find_container,
                                           listen=f"{config.listen_host}:{config.listen_port}")
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    try:
-        starting = asyncio.create_task(kubelet.start(port))
-        waiting = asyncio.create_task(stopping.wait())
-        await asyncio.wait([starting, waiting], return_when=asyncio.FIRST_COMPLETED)
-        if starting.done():
-            starting.result()  # a failed start ends here, with its error
-            await waiting
-        log.info("kubelet stopping", reason="signal")
-        starting.cancel()
-    finally:
+
+    async def stop() -> None:
         await kubelet.stop()
         await server.stop(1.0)
         await runtime.close()
         await api.close()
         if executor is not None:
             executor.shutdown(wait=False)
-    log.info("kubelet stopped", node=config.node_name)
+        log.info("kubelet stopped", node=config.node_name)
+    await run_until_signalled("kubelet", lambda: kubelet.start(port), stop)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 
 import structlog
 
 from client.api import AsyncAPI
 from client.logs import configure_logging
+from client.service import run_until_signalled
 from scheduler.framework import ConfigError, SchedulerConfig, load_config
 from scheduler.scheduler import Scheduler
 
@@ -56,22 +56,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, SchedulerCon
 async def serve(args: argparse.Namespace, config: SchedulerConfig) -> None:
     api = AsyncAPI(args.server)
     scheduler = Scheduler(api, config)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    starting = asyncio.create_task(scheduler.start())
-    stop_wait = asyncio.create_task(stopping.wait())
-    await asyncio.wait([starting, stop_wait], return_when=asyncio.FIRST_COMPLETED)
-    if starting.done() and starting.exception():
-        raise starting.exception()  # type: ignore[misc]
-    await stop_wait
-    log.info("scheduler stopping", reason="signal")
-    starting.cancel()
-    await asyncio.gather(starting, return_exceptions=True)
-    await scheduler.stop()
-    await api.close()
-    log.info("scheduler stopped", **dict(scheduler.stats))
+
+    async def stop() -> None:
+        await scheduler.stop()
+        await api.close()
+        log.info("scheduler stopped", **dict(scheduler.stats))
+    await run_until_signalled("scheduler", scheduler.start, stop)
 
 
 def main(argv: list[str] | None = None) -> int:
