@@ -75,16 +75,20 @@ class APIServer:
             raise OSError(f"cannot listen on {config.listen}: the address is in use or not local")
         self.address = f"{config.listen.rsplit(':', 1)[0]}:{self.port}"
 
-    async def start(self) -> None:
-        await self.server.start()
+    async def _set_health(self, status: int) -> None:
         for service in ("", API_SERVICE_NAME):
-            result = self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+            result = self.health.set(service, status)
             if asyncio.iscoroutine(result):
                 await result
+
+    async def start(self) -> None:
+        await self.server.start()
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("apiserver serving", address=self.address, revision=self.cache.revision,
                  store=type(self.store).__name__)
 
     async def stop(self, grace: float = 2.0) -> None:
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)  # first, then drain
         await self.server.stop(grace)
         await self.service.logs.close()  # the channels to kubelets
         self.store.close()
