@@ -5,6 +5,8 @@ defaults (100m, 200Mi), so Pods without requests are spread as well."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from scheduler.framework import MAX_NODE_SCORE, Cycle, Plugin
 from scheduler.nodeinfo import NodeInfo, PodInfo
 
@@ -26,3 +28,20 @@ class LeastAllocated(Plugin):
 
     def score(self, pod: PodInfo, node: NodeInfo, cycle: Cycle) -> float:
         return least_allocated_score(pod, node)
+
+    def score_all(self, pod: PodInfo, nodes: Sequence[NodeInfo], cycle: Cycle) -> list[float]:
+        """least_allocated_score for every node, inlined: this runs for every feasible node of every cycle."""
+        pod_cpu, pod_memory = pod.nonzero_cpu, pod.nonzero_memory
+        out = []
+        for node in nodes:
+            cpu_total, memory_total = node.allocatable_cpu, node.allocatable_memory
+            cpu = node.nonzero_cpu + pod_cpu
+            memory = node.nonzero_memory + pod_memory
+            free = (cpu_total - cpu) / cpu_total if cpu < cpu_total else 0.0  # requested >= allocatable (or 0): 0
+            if memory < memory_total:
+                free += (memory_total - memory) / memory_total
+            out.append(MAX_NODE_SCORE * free / 2)  # as least_allocated_score computes it
+        return out
+
+    def normalize(self, scores: list[float]) -> list[int]:
+        return [int(s) for s in scores]  # already 0..100

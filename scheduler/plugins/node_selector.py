@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from scheduler.framework import Cycle, Plugin
+from scheduler.framework import SKIP, Cycle, Plugin
 from scheduler.nodeinfo import NodeInfo, PodInfo
 
 MISMATCH = "node(s) didn't match Pod's node affinity/selector"
@@ -17,6 +17,9 @@ def matches(node_selector: Mapping[str, str], labels: Mapping[str, str]) -> bool
 
 class NodeSelector(Plugin):
     name = "NodeSelector"
+
+    def pre_filter(self, pod: PodInfo, cycle: Cycle) -> str | None:
+        return None if pod.node_selector else SKIP
 
     def filter(self, pod: PodInfo, node: NodeInfo, cycle: Cycle) -> tuple[str, ...]:
         if not pod.node_selector or matches(pod.node_selector, node.labels):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scheduler.framework import Cycle, Plugin, normalize_lower_is_better
+from scheduler.framework import MAX_NODE_SCORE, SKIP, Cycle, Plugin, normalize_lower_is_better
 from scheduler.nodeinfo import NodeInfo, PodInfo
 from scheduler.plugins.node_ready import node_ok
 from scheduler.plugins.node_selector import matches
@@ -58,8 +58,9 @@ class PodSpread(Plugin):
         if self.maxSkew < 1:
             raise TypeError("maxSkew must be >= 1")
 
-    def pre_filter(self, pod: PodInfo, cycle: Cycle) -> None:
-        cycle.data[self.name] = min_count(pod, cycle.nodes) if pod.owner_uid else None
+    def pre_filter(self, pod: PodInfo, cycle: Cycle) -> str | None:
+        lowest = cycle.data[self.name] = min_count(pod, cycle.nodes) if pod.owner_uid else None
+        return SKIP if lowest is None else None  # no owner, or no eligible node: nothing to check
 
     def filter(self, pod: PodInfo, node: NodeInfo, cycle: Cycle) -> tuple[str, ...]:
         lowest = cycle.data.get(self.name)
@@ -68,6 +69,13 @@ class PodSpread(Plugin):
         if violates_skew(node.owner_counts.get(pod.owner_uid, 0), lowest, self.maxSkew):
             return (SKEW,)
         return ()
+
+    def pre_score(self, pod: PodInfo, nodes: Sequence[NodeInfo], cycle: Cycle) -> int | None:
+        return None if pod.owner_uid else MAX_NODE_SCORE  # no owner: every node scores 0 raw, 100 normalized
+
+    def score_all(self, pod: PodInfo, nodes: Sequence[NodeInfo], cycle: Cycle) -> list[float]:
+        owner = pod.owner_uid
+        return [node.owner_counts.get(owner, 0) for node in nodes]
 
     def score(self, pod: PodInfo, node: NodeInfo, cycle: Cycle) -> float:
         return node.owner_counts.get(pod.owner_uid, 0) if pod.owner_uid else 0
