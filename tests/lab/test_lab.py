@@ -1,0 +1,157 @@
+"""The seed's story across real VMs: `vagrant/lab up` boots a master VM and 3 worker VMs,
+the 4-replica multi-worker Deployment is applied from the master with pykubectl, and the
+lab heals a killed container (RESTARTS 1) and a lost worker VM (its Pods come back on the
+others). Everything that talks to a VM runs inside the lab's network namespace
+(`vagrant/lab run ...`): this process, in the host's namespace, never dials a VM address.
+
+Slow (about 10-15 min under software emulation) and heavy (a VM takes ~1.6 GiB of host
+memory), so it runs only when asked: PYKUBE_LAB=1 (as root).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LAB = REPO_ROOT / "vagrant" / "lab"
+WORKERS = int(os.environ.get("PYKUBE_WORKERS", "3"))
+SUBNET = os.environ.get("PYKUBE_LAB_SUBNET", "192.168.77")
+WORKER_NAMES = [f"worker{i}" for i in range(1, WORKERS + 1)]
+NETNS = os.environ.get("PYKUBE_LAB_NETNS", "pykube-lab")
+
+pytestmark = pytest.mark.skipif(os.environ.get("PYKUBE_LAB") != "1",
+                                reason="the VM lab runs only with PYKUBE_LAB=1 (slow: boots 4 VMs)")
+
+
+def lab(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([str(LAB), *args], capture_output=True, text=True, timeout=timeout, check=check,
+                          env={**os.environ, "PYKUBE_WORKERS": str(WORKERS)})
+
+
+class Lab:
+    """Commands in the VMs, through plain ssh (with vagrant's ssh-config) inside the namespace."""
+
+    def __init__(self, ssh_config: Path) -> None:
+        self.ssh_config = ssh_config
+
+    def ssh(self, machine: str, command: str, timeout: float = 60, check: bool = True) -> str:
+        result = lab("run", "ssh", "-F", str(self.ssh_config), "-o", "LogLevel=ERROR", machine, command,
+                     timeout=timeout, check=False)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{machine}$ {command} -> {result.returncode}\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def kubectl(self, *args: str, timeout: float = 60) -> str:
+        return self.ssh("master", "pykubectl " + " ".join(args), timeout=timeout)
+
+    def items(self, kind: str) -> list[dict]:
+        return json.loads(self.kubectl("get", kind, "-o", "json"))["items"]
+
+    def pods(self) -> list[dict]:
+        return [p for p in self.items("pods") if p["metadata"]["name"].startswith("multi-worker-")]
+
+    def wait(self, what: str, predicate, timeout: float, interval: float = 5.0):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                last = predicate()
+            except (AssertionError, json.JSONDecodeError, subprocess.TimeoutExpired) as exc:
+                last = exc
+            else:
+                if last:
+                    return last
+            time.sleep(interval)
+        raise AssertionError(f"timed out waiting for {what}; last: {last!r}\n"
+                             + self.kubectl("get", "pods", "-o", "wide") + self.kubectl("get", "nodes", "-o", "wide"))
+
+
+def running(pods: list[dict]) -> list[dict]:
+    return [p for p in pods if p.get("status", {}).get("phase") == "Running"
+            and not p["metadata"].get("deletionTimestamp")]
+
+
+def ready(node: dict) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in node.get("status", {}).get("conditions", []))
+
+
+@pytest.fixture(scope="module")
+def vm_lab(tmp_path_factory):
+    assert os.geteuid() == 0, "the VM lab needs root (network namespace, libvirtd)"
+    t0 = time.monotonic()
+    try:
+        up = lab("up", timeout=2400, check=False)
+        assert up.returncode == 0, f"lab up failed:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}"
+        print(f"lab up: {time.monotonic() - t0:.0f} s")
+        ssh_config = Path(tmp_path_factory.mktemp("lab")) / "ssh-config"
+        ssh_config.write_text(lab("run", "vagrant", "ssh-config").stdout)
+        yield Lab(ssh_config)
+    finally:
+        down = lab("down", timeout=600, check=False)
+        # Nothing of the lab may survive: no namespace, no daemons.
+        left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert down.returncode == 0, down.stderr
+        assert NETNS not in left.split(), f"namespace {NETNS} left behind"
+        assert "libvirtd: stopped" in lab("status", check=False).stdout
+
+
+def test_seed_story_across_vms(vm_lab: Lab):
+    # The workers registered with their private-network addresses, not the NAT one.
+    def nodes_ready():
+        nodes = {n["metadata"]["name"]: n for n in vm_lab.items("nodes")}
+        return nodes if set(WORKER_NAMES) <= set(nodes) and all(ready(nodes[w]) for w in WORKER_NAMES) else None
+    nodes = vm_lab.wait("every worker Ready", nodes_ready, timeout=300)
+    for i, name in enumerate(WORKER_NAMES, start=1):
+        addresses = {a["type"]: a["address"] for a in nodes[name]["status"]["addresses"]}
+        assert addresses["InternalIP"] == f"{SUBNET}.{10 + i}", addresses
+    print(vm_lab.kubectl("get", "nodes", "-o", "wide"))
+
+    # 4 replicas, Running across the 3 worker VMs (2/1/1).
+    vm_lab.kubectl("apply", "-f", "/pykube/examples/multi-worker.yaml")
+    pods = vm_lab.wait("4 multi-worker Pods Running", lambda: (r := running(vm_lab.pods())) and len(r) == 4 and r,
+                       timeout=600)
+    placement = sorted(p["spec"]["nodeName"] for p in pods)
+    assert set(placement) == set(WORKER_NAMES), placement
+    print(vm_lab.kubectl("get", "pods", "-o", "wide"))
+
+    # Each worker VM pulled the image once (the other Pods on it found it present).
+    pulls: dict[str, int] = {}
+    for event in vm_lab.items("events"):
+        if event.get("reason") == "Pulled" and event.get("message", "").startswith("Successfully pulled"):
+            host = event.get("source", {}).get("host", "")
+            pulls[host] = pulls.get(host, 0) + int(event.get("count", 1))
+    assert pulls == {w: 1 for w in WORKER_NAMES}, pulls
+
+    # Kill one container inside a worker VM: the kubelet restarts it (RESTARTS 1).
+    victim = pods[0]
+    node, name = victim["spec"]["nodeName"], victim["metadata"]["name"]
+    container = vm_lab.ssh(node, f"sudo podman ps -q --filter name=pk_worker_{name}_").split()[0]
+    vm_lab.ssh(node, f"sudo podman kill {container}")
+
+    def restarted():
+        pod = next(p for p in vm_lab.pods() if p["metadata"]["name"] == name)
+        statuses = pod.get("status", {}).get("containerStatuses", [])
+        return statuses and statuses[0].get("restartCount") == 1 and statuses[0].get("ready")
+    vm_lab.wait(f"{name} RESTARTS 1", restarted, timeout=180)
+
+    # Halt a worker VM: its Node goes NotReady, its Pods are recreated on the others.
+    lost = next(w for w in WORKER_NAMES if placement.count(w) == 1)
+    lost_pods = {p["metadata"]["name"] for p in pods if p["spec"]["nodeName"] == lost}
+    lab("run", "vagrant", "halt", "--force", lost, timeout=300)
+    vm_lab.wait(f"{lost} NotReady", lambda: not ready(next(n for n in vm_lab.items("nodes")
+                                                             if n["metadata"]["name"] == lost)), timeout=120)
+
+    def healed():
+        r = running(vm_lab.pods())
+        names = {p["metadata"]["name"] for p in r}
+        return (len(r) == 4 and not names & lost_pods
+                and all(p["spec"]["nodeName"] != lost for p in r) and r)
+    healed_pods = vm_lab.wait("4 Pods Running on the remaining workers", healed, timeout=300)
+    assert {p["spec"]["nodeName"] for p in healed_pods} <= set(WORKER_NAMES) - {lost}
+    print(vm_lab.kubectl("get", "pods", "-o", "wide"))

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Provision one lab VM (run by vagrant as root inside the VM; idempotent).
+#   provision.sh master|worker NAME NODE_IP MASTER_IP INDEX
+# Installs pykube into /opt/pykube/venv offline, from the wheelhouse the host prepared in the
+# synced folder (/pykube/vagrant/.wheelhouse: its dependencies and its own wheel), and runs
+# the components as systemd units:
+#   master: pykube-registry (the lab registry, :5000, with the lab images), pykube-apiserver
+#           (:6443 on every address), pykube-scheduler, pykube-controller-manager
+#   worker: podman.socket and pykubelet (advertises NODE_IP, dials MASTER_IP:6443; images come
+#           from the registry on the master, mapped in for docker.io)
+set -euo pipefail
+ROLE="$1" NAME="$2" NODE_IP="$3" MASTER_IP="$4" INDEX="$5"
+VENV=/opt/pykube/venv
+WHEELS=/pykube/vagrant/.wheelhouse
+t0=$SECONDS
+say() { echo "pykube-provision[$NAME]: $*"; }
+
+# A public box (PYKUBE_BOX, on a machine with internet) lacks what the local box carries.
+if ! command -v podman >/dev/null || ! command -v docker-registry >/dev/null; then
+    say "installing podman and friends from Debian (public box)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends podman crun runc conmon catatonit netavark aardvark-dns \
+        iptables python3-venv docker-registry busybox-static libnss-myhostname rsync >/dev/null
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+fi
+
+# --- pykube, offline --------------------------------------------------------------------------
+# The host built pykube's own wheel too (vagrant/lab wheelhouse): here we only unpack wheels,
+# no build step (a build under software emulation costs minutes).
+wheel="$(ls "$WHEELS"/pykube-*.whl 2>/dev/null | head -1)"
+[ -n "$wheel" ] || { echo "no pykube wheel in $WHEELS: run 'vagrant/lab wheelhouse' on the host" >&2; exit 1; }
+stamp="$(sha256sum "$wheel" | cut -d' ' -f1)"
+if [ "$(cat "$VENV/.pykube-wheel" 2>/dev/null)" != "$stamp" ]; then
+    say "installing pykube into $VENV (offline, from $WHEELS)"
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --no-index --find-links "$WHEELS" --disable-pip-version-check "$wheel"
+    if [ -f "$VENV/.pykube-wheel" ]; then
+        # Re-provisioning: the same version with changed sources; replace pykube itself.
+        "$VENV/bin/pip" install -q --no-index --disable-pip-version-check --force-reinstall --no-deps "$wheel"
+    fi
+    echo "$stamp" > "$VENV/.pykube-wheel"
+    say "pykube installed after $((SECONDS - t0)) s"
+fi
+for cmd in pykubectl pykube-apiserver pykube-scheduler pykube-controller-manager pykubelet; do
+    ln -sf "$VENV/bin/$cmd" "/usr/local/bin/$cmd"
+done
+for home in /root /home/vagrant; do
+    install -d "$home/.pykube"
+    echo "server: $MASTER_IP:6443" > "$home/.pykube/config"
+done
+chown -R vagrant:vagrant /home/vagrant/.pykube
+mkdir -p /var/lib/pykube /etc/pykube
+
+unit() {  # unit NAME DESCRIPTION EXECSTART [AFTER]
+    cat > "/etc/systemd/system/$1.service" <<EOF
+[Unit]
+Description=$2
+After=network-online.target ${4:-}
+Wants=${4:-}
+
+[Service]
+ExecStart=$3
+Restart=always
+RestartSec=2
+KillMode=mixed
+
+[Install]
+WantedBy=multi-user.target
+EOF
+}
+
+if [ "$ROLE" = master ]; then
+    # The lab registry (Debian's docker-registry), standing in for Docker Hub.
+    cat > /etc/pykube/registry.yml <<'EOF'
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: /var/lib/pykube/registry}
+  delete: {enabled: true}
+http: {addr: ":5000"}
+EOF
+    unit pykube-registry "pykube lab registry" "/usr/bin/docker-registry serve /etc/pykube/registry.yml"
+    # The lab images (built offline from busybox-static), pushed once into the registry.
+    cat > /etc/pykube/push-lab-images.sh <<EOF
+#!/bin/sh
+set -e
+for i in \$(seq 100); do
+    $VENV/bin/python -c 'import urllib.request as u; u.urlopen("http://127.0.0.1:5000/v2/")' 2>/dev/null && break
+    sleep 0.3
+done
+$VENV/bin/python -c 'from cluster.images import build_and_push_lab_images as b; print(b("127.0.0.1:5000"))'
+touch /var/lib/pykube/lab-images.done
+EOF
+    chmod +x /etc/pykube/push-lab-images.sh
+    cat > /etc/systemd/system/pykube-lab-images.service <<EOF
+[Unit]
+Description=pykube lab images into the lab registry
+After=pykube-registry.service
+Requires=pykube-registry.service
+ConditionPathExists=!/var/lib/pykube/lab-images.done
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/etc/pykube/push-lab-images.sh
+
+[Install]
+WantedBy=multi-user.target
+EOF
+    unit pykube-apiserver "pykube apiserver" \
+        "$VENV/bin/pykube-apiserver --listen 0.0.0.0:6443 --data-dir /var/lib/pykube/apiserver --log-format console"
+    unit pykube-scheduler "pykube scheduler" \
+        "$VENV/bin/pykube-scheduler --server 127.0.0.1:6443 --log-format console" pykube-apiserver.service
+    unit pykube-controller-manager "pykube controller-manager" \
+        "$VENV/bin/pykube-controller-manager --server 127.0.0.1:6443 --log-format console" pykube-apiserver.service
+    units=(pykube-registry pykube-lab-images pykube-apiserver pykube-scheduler pykube-controller-manager)
+else
+    # docker.io is the lab registry on the master; nothing else is reachable.
+    cat > /etc/containers/registries.conf <<EOF
+# Written by pykube's vagrant/provision.sh: docker.io is the lab registry on the master.
+unqualified-search-registries = []
+short-name-mode = "disabled"
+
+[[registry]]
+prefix = "docker.io"
+location = "$MASTER_IP:5000"
+insecure = true
+
+[[registry]]
+location = "$MASTER_IP:5000"
+insecure = true
+EOF
+    # Each worker its own Pod subnet, so Pod IPs are unique across the lab.
+    cat > /etc/containers/containers.conf <<EOF
+# Written by pykube's vagrant/provision.sh
+[network]
+default_subnet = "10.88.$INDEX.0/24"
+EOF
+    systemctl enable --now podman.socket
+    unit pykubelet "pykube kubelet" \
+        "$VENV/bin/pykubelet --server $MASTER_IP:6443 --node-name $NAME --node-ip $NODE_IP --listen $NODE_IP:10250 --podman-url unix:///run/podman/podman.sock --log-format console" \
+        podman.socket
+    units=(pykubelet)
+fi
+systemctl daemon-reload
+systemctl enable "${units[@]}" >/dev/null 2>&1
+systemctl restart "${units[@]}"
+say "$ROLE provisioned in $((SECONDS - t0)) s: ${units[*]}"
