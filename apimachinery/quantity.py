@@ -24,8 +24,8 @@ def parse_quantity(text: str) -> Decimal:
     m = _QUANTITY.match(text.strip())
     if not m:
         raise QuantityError(
-            f"quantities must match the regular expression "
-            f"'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+            "quantities must match the regular expression "
+            "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
         )
     number, suffix = m.groups()
     if "e" in number.lower() and suffix:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ import grpc
 import podman
 
 from apimachinery.kinds import unwrap, wrap
-from bench.common import (REPO_ROOT, ChildProcess, Record, append_results, apiserver_healthy, percentile,
+from bench.common import (ChildProcess, Record, append_results, apiserver_healthy, percentile,
                           print_table, start_apiserver, wait_until)
 from cluster.lab import NodeLab, environment_problems
 from protos import api_pb2, api_pb2_grpc, core_pb2, meta_pb2

@@ -36,7 +36,7 @@ from typing import Sequence
 
 import grpc
 
-from bench.common import (HOST, ChildProcess, Record, append_results, apiserver_healthy, percentile,
+from bench.common import (ChildProcess, Record, append_results, apiserver_healthy, percentile,
                           print_table, start_apiserver, wait_until)
 from protos import api_pb2, api_pb2_grpc, core_pb2, meta_pb2
 from client.api import unwrap, wrap

@@ -29,7 +29,7 @@ from apiserver.registry.cluster import (SYSTEM_NAMESPACES, EventStrategy, LeaseS
                                         NamespaceStrategy, NodeStrategy)
 from apiserver.registry.pod import PodStrategy
 from apiserver.registry.workloads import DeploymentStrategy, ReplicaSetStrategy
-from apiserver.storage import (ANY_REVISION, MUST_NOT_EXIST, Change, KeyExistsError,
+from apiserver.storage import (MUST_NOT_EXIST, Change, KeyExistsError,
                                KeyNotFoundError, RevisionMismatchError, Store)
 from apiserver.watchcache import ADDED, DELETED, MODIFIED, Change as CacheChange, WatchCache
 from protos import api_pb2, core_pb2
@@ -62,12 +62,6 @@ def _copy(obj: Message) -> Message:
     clone = type(obj)()
     clone.CopyFrom(obj)
     return clone
-
-
-def _same_ignoring_revision(a: Message, b: Message) -> bool:
-    a2, b2 = _copy(a), _copy(b)
-    a2.metadata.resource_version = b2.metadata.resource_version = ""  # type: ignore[attr-defined]
-    return a2 == b2
 
 
 @dataclass
