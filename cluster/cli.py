@@ -6,6 +6,8 @@
     sudo pykube down [--purge]               # stop everything by PID; --purge deletes the state dir
     sudo pykube stop-node n2                 # lab helper: lose a node (as by a power cut)
     sudo pykube start-node n2                # ... and boot it again
+    sudo pykube up --nodes 0 --hollow-nodes 200   # hollow-1..hollow-200: real kubelets on the fake
+                                             # runtime, all in one process (component hollow-nodes)
 
 Every command takes ``--state-dir DIR`` (default ``$PYKUBE_STATE_DIR``, else ``/var/lib/pykube``). See :mod:`cluster.local_cluster` for what lives there.
 Exit codes: 0 success, 1 failure (one line on stderr saying why), 130 interrupted.
@@ -51,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Start a local cluster and wait until every node is Ready.")
     up.add_argument("--nodes", type=int, default=1, metavar="N", help="real nodes n1..nN (default 1)")
     up.add_argument("--hollow-nodes", type=int, default=0, metavar="M",
-                    help="hollow nodes hollow-1..hollow-M: kubelets on the fake runtime (default 0)")
+                    help="hollow nodes hollow-1..hollow-M: real kubelets on the fake runtime, all "
+                         "in one process (component hollow-nodes; default 0)")
     up.add_argument("--name", default=DEFAULT_NAME,
                     help="cluster name, part of the nodes' network namespace names "
                          "pykube-<name>-nI (default %(default)s)")
@@ -86,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "service, relay and containers are killed (root)")),
                        ("start-node", "lab helper: boot a stopped node again and wait until it is Ready (root)")):
         p = sub.add_parser(verb, parents=[common], help=text, description=text)
-        p.add_argument("node", help="node name, e.g. n2")
+        p.add_argument("node", help="node name, e.g. n2 or hollow-7 (a hollow node: only its kubelet, "
+                                    "inside the hollow-nodes process)")
     return parser
 
 
@@ -173,7 +177,12 @@ def cmd_status(cluster: LocalCluster, args: argparse.Namespace) -> int:
 
 def cmd_stop_node(cluster: LocalCluster, args: argparse.Namespace) -> int:
     cluster.stop_node(args.node)
-    print(f"node {args.node} stopped (as by a power cut: kubelet, Podman, containers; its disk is kept)")
+    spec = cluster.spec()
+    if spec is not None and args.node in spec.hollow_nodes:
+        print(f"hollow node {args.node} stopped (as by a power cut: its kubelet and fake containers; "
+              f"the other hollow nodes run on)")
+    else:
+        print(f"node {args.node} stopped (as by a power cut: kubelet, Podman, containers; its disk is kept)")
     return 0
 
 

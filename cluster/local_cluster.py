@@ -11,15 +11,20 @@ name), possibly by another process (``pykube down`` runs long after ``pykube up`
 * per node ``nI``: its Podman service in a sealed network namespace with its own storage and a
   pod subnet of its own (``10.88.I.0/24``, so Pod IPs are unique cluster-wide), the relay that
   carries the registry into the namespace, and a ``pykubelet`` pointed at that Podman;
-* optionally hollow nodes ``hollow-I``: a ``pykubelet --runtime fake`` each (no containers).
+* optionally hollow nodes ``hollow-1..hollow-M``: one process for all of them,
+  ``python -m kubelet.hollow --nodes M`` (component ``hollow-nodes``, see :mod:`kubelet.hollow`):
+  M real kubelets on fake runtimes (no containers) sharing one event loop and one channel to
+  the apiserver, as kubemark runs them; ~0.1 MB per node rather than a ~45 MB process each.
 
 The state dir (``--state-dir``; default ``$PYKUBE_STATE_DIR``, else ``/var/lib/pykube``)::
 
     cluster.json          what `up` started: name, apiserver port, nodes, registry, extra args
     config                the pykubectl config for this cluster (server: 127.0.0.1:<port>)
     .lock                 flock: one up/down/stop-node/start-node at a time
-    pids/<c>.pid          apiserver, scheduler, controller-manager, <node>-kubelet
+    pids/<c>.pid          apiserver, scheduler, controller-manager, <node>-kubelet, hollow-nodes
     logs/<c>.log          every component's log, including registry, <node>-podman, <node>-relay
+    hollow-stopped        the hollow nodes stop-node powered off, one a line (the hollow-nodes
+                          process re-reads it on SIGHUP); gone after `down`
     apiserver/pykube.db   the cluster's objects (SQLite)
     registry/             the registry's config, storage (the pushed images) and registry.pid
     nodes/<node>/         the node's Podman: configs, storage (image cache), podman.sock,
@@ -69,7 +74,10 @@ MODULES = {
     "scheduler": "scheduler.main",
     "controller-manager": "controllers.main",
     "kubelet": "kubelet.main",
+    "hollow-nodes": "kubelet.hollow",
 }
+HOLLOW = "hollow-nodes"         # the one process that runs every hollow node
+HOLLOW_PREFIX = "hollow-"
 START_TIMEOUT = 60.0            # everything up and every node Ready
 RUNNING_EVENT_TIMEOUT = 10.0    # scheduler / controller-manager: "<component> running" logged
 UNIX_PATH_MAX = 107             # sockaddr_un.sun_path, minus the NUL
@@ -335,6 +343,20 @@ class LocalCluster:
     def registry_dir(self) -> Path:
         return self.state_dir / "registry"
 
+    @property
+    def hollow_stopped_path(self) -> Path:
+        """The hollow nodes `stop-node` powered off, one a line (see :mod:`kubelet.hollow`)."""
+        return self.state_dir / "hollow-stopped"
+
+    def hollow_stopped(self) -> set[str]:
+        from kubelet.hollow import read_stopped_file
+        return read_stopped_file(self.hollow_stopped_path)
+
+    def _write_hollow_stopped(self, names: set[str]) -> None:
+        tmp = self.hollow_stopped_path.with_name(self.hollow_stopped_path.name + ".tmp")
+        tmp.write_text("".join(f"{n}\n" for n in sorted(names)))
+        tmp.replace(self.hollow_stopped_path)  # atomic: the process never reads half a file
+
     def log_path(self, component: str) -> Path:
         return self.log_dir / f"{component.replace('/', '-')}.log"
 
@@ -371,11 +393,14 @@ class LocalCluster:
                     "--listen", spec.address, *extra.get("apiserver", [])]
         if component in OPTIONAL_COMPONENTS:
             return [*py, MODULES[component], "--server", spec.address, *extra.get(component, [])]
+        if component == HOLLOW:
+            # --kubelet-arg reaches the hollow kubelets too (kubelet.hollow takes the kubelet's
+            # settings; a flag only real kubelets have fails `up` with its log tail).
+            return [*py, MODULES[HOLLOW], "--server", spec.address, "--nodes", str(len(spec.hollow_nodes)),
+                    "--prefix", HOLLOW_PREFIX, "--node-ip", NODE_IP,
+                    "--stopped-file", str(self.hollow_stopped_path), *extra.get("kubelet", [])]
         node, _, what = component.partition("/")
-        assert what == "kubelet", component
-        if node in spec.hollow_nodes:
-            return [*py, MODULES["kubelet"], "--server", spec.address, "--node-name", node,
-                    "--runtime", "fake", "--node-ip", NODE_IP, *extra.get("kubelet", [])]
+        assert what == "kubelet" and node not in spec.hollow_nodes, component
         podman = self.podman_node(spec, node)
         return [*py, MODULES["kubelet"], "--podman-url", podman.url, "--server", spec.address,
                 "--node-name", node, "--probe-netns", podman.netns_path, "--node-ip", NODE_IP,
@@ -387,8 +412,10 @@ class LocalCluster:
             return f"--data-dir {self.state_dir / 'apiserver'} "
         if component in OPTIONAL_COMPONENTS:
             return f"{MODULES[component]} --server {spec.address} "
+        if component == HOLLOW:
+            return f"{MODULES[HOLLOW]} --server {spec.address} "
         node = component.partition("/")[0]
-        if node in spec.hollow_nodes:
+        if node in spec.hollow_nodes:  # a state dir from before hollow nodes shared a process
             return f"--server {spec.address} --node-name {node} --runtime fake "
         return f"--podman-url {self.podman_node(spec, node).url} "
 
@@ -433,11 +460,15 @@ class LocalCluster:
             rows.append(ComponentStatus(component, self._pid_of(spec, component),
                                         self._alive(spec, component), f"node {node}",
                                         self.log_path(component)))
-        for node in spec.hollow_nodes:
-            component = f"{node}/kubelet"
-            rows.append(ComponentStatus(component, self._pid_of(spec, component),
-                                        self._alive(spec, component), f"hollow node {node}",
-                                        self.log_path(component)))
+        if spec.hollow_nodes:
+            stopped = self.hollow_stopped() & set(spec.hollow_nodes)
+            rows.append(ComponentStatus(HOLLOW, self._pid_of(spec, HOLLOW), self._alive(spec, HOLLOW),
+                                        _hollow_range(spec.hollow_nodes, len(stopped)),
+                                        self.log_path(HOLLOW)))
+            # A powered-off hollow node is a stopped kubelet, as a stopped real node's is.
+            rows += [ComponentStatus(f"{node}/kubelet", None, False, "hollow node, powered off",
+                                     self.log_path(HOLLOW))
+                     for node in spec.hollow_nodes if node in stopped]
         return rows
 
     def running_components(self) -> list[ComponentStatus]:
@@ -551,7 +582,7 @@ class LocalCluster:
     def _leftovers(self) -> bool:
         """PID files, node dirs or namespaces that a clean `down` would have removed."""
         if any(self.pid_dir.glob("*.pid")) or (self.registry_dir / "registry.pid").exists() \
-                or any(self.node_root.glob("*")):
+                or any(self.node_root.glob("*")) or self.hollow_stopped_path.exists():
             return True
         spec = self.spec()
         return spec is not None and any(
@@ -598,7 +629,10 @@ class LocalCluster:
         self.out(f"apiserver serving on {spec.address} ({time.monotonic() - t0:.1f}s)")
 
         others = [self._start_process(spec, c) for c in spec.control_plane()[1:]]
-        kubelets = [self._start_process(spec, f"{n}/kubelet") for n in spec.all_nodes]
+        kubelets = [self._start_process(spec, f"{n}/kubelet") for n in spec.nodes]
+        if spec.hollow_nodes:
+            self.hollow_stopped_path.unlink(missing_ok=True)  # every hollow node starts powered on
+            kubelets.append(self._start_process(spec, HOLLOW))
         self._wait_kubelets(spec, kubelets, deadline, since=spec.started_at)
         self.out(f"{len(spec.all_nodes)} node(s) Ready ({time.monotonic() - t0:.1f}s)")
         with contextlib.suppress(ClusterError):
@@ -640,24 +674,26 @@ class LocalCluster:
 
     def _wait_kubelets(self, spec: ClusterSpec, kubelets: list[Started], deadline: float,
                        since: float) -> None:
-        """Every kubelet alive and its Node Ready with a heartbeat from this run (a Node kept
-        from an earlier run says Ready until its kubelet writes again)."""
-        names = [k.component.partition("/")[0] for k in kubelets]
+        """Every kubelet (or the hollow-nodes process) alive, and each of its Nodes Ready with
+        a heartbeat from this run (a Node kept from an earlier run says Ready until its kubelet
+        writes again)."""
+        runs = {k.component: (spec.hollow_nodes if k.component == HOLLOW else [k.component.partition("/")[0]])
+                for k in kubelets}
+        names = [n for k in kubelets for n in runs[k.component]]
         states: dict[str, tuple[str, int]] = {}
         while time.monotonic() < deadline:
             for started in kubelets:
                 if started.exited():
                     raise started.failure("")
-            if all(k.log.seen(lambda event: event == "kubelet running") for k in kubelets):
+            if all(k.log.seen(_running_event(k.component).__eq__) for k in kubelets):
                 with contextlib.suppress(ClusterError):
-                    states = self._nodes(timeout=2)
-                if all(states.get(n, ("", 0))[0] == "Ready" and states[n][1] >= int(since) - 1
-                       for n in names):
+                    states = self._nodes(timeout=5)
+                if _all_ready(states, names, since):
                     return
-            time.sleep(0.1)
+            time.sleep(0.1 if len(names) < 100 else 0.5)
         waiting = [n for n in names if states.get(n, ("", 0))[0] != "Ready"]
-        first = next(k for k in kubelets if k.component.partition("/")[0] in (waiting or names))
-        raise first.failure(f"node(s) {', '.join(waiting or names)} not Ready in time")
+        first = next(k for k in kubelets if set(runs[k.component]) & set(waiting or names))
+        raise first.failure(f"node(s) {_some(waiting or names)} not Ready in time")
 
     def _wait_running_event(self, started: list[Started], deadline: float) -> None:
         """scheduler / controller-manager log "<component> running" once their informers synced."""
@@ -735,12 +771,14 @@ class LocalCluster:
             # A PID file from an earlier spec (other port): still ours only if the module and
             # this state dir's identity match.
             marker = self._marker(spec, component) if spec.port else module
-            (kubelets if component.endswith("/kubelet") else control).append((pid, marker, pid_file))
+            agent = component.endswith("/kubelet") or component == HOLLOW
+            (kubelets if agent else control).append((pid, marker, pid_file))
         _stop_all([(p, m) for p, m, _ in kubelets])
         for order in ("controller-manager", "scheduler", "apiserver"):
             _stop_all([(p, m) for p, m, f in control if f.stem == order])
         for _, _, pid_file in kubelets + control:
             pid_file.unlink(missing_ok=True)
+        self.hollow_stopped_path.unlink(missing_ok=True)  # the next `up` boots every hollow node
         # 2. The nodes: containers, Podman service, relay, leftovers, mounts, netns, node dir.
         names = sorted(set(node_dirs) | set(spec.nodes))
         errors = []
@@ -770,10 +808,17 @@ class LocalCluster:
 
         The control plane notices only what it would notice in a real cluster: the node's
         Lease is no longer renewed, so the node lifecycle controller marks it NotReady.
+
+        A hollow node is powered off inside the hollow-nodes process (its kubelet stops, its
+        fake containers die; the process and the other hollow nodes run on), through the
+        ``hollow-stopped`` file and SIGHUP: see :meth:`_power_hollow`.
         """
         require_root("stop-node")
         with self._locked():
             spec = self._spec_with_node(node)
+            if node in spec.hollow_nodes:
+                self._power_hollow(spec, node, on=False)
+                return
             component = f"{node}/kubelet"
             pid = self._pid_of(spec, component)
             if pid is not None:
@@ -788,10 +833,14 @@ class LocalCluster:
 
         The kubelet then does what it does after a reboot: restarts the containers of Pods
         still bound to the node (RESTARTS goes up) and removes those of Pods that are gone.
+        A hollow node boots the same way, inside the running hollow-nodes process.
         """
         require_root("start-node")
         with self._locked():
             spec = self._spec_with_node(node)
+            if node in spec.hollow_nodes:
+                self._power_hollow(spec, node, on=True, timeout=timeout)
+                return
             component = f"{node}/kubelet"
             if self._alive(spec, component):
                 raise ClusterError(f"node {node}'s kubelet is running (pykube stop-node {node} first)")
@@ -807,13 +856,82 @@ class LocalCluster:
             if kubelet.exited():
                 raise kubelet.failure("")
 
+    def _power_hollow(self, spec: ClusterSpec, node: str, on: bool, timeout: float = 30.0) -> None:
+        """Power hollow node ``node`` off or on inside the running hollow-nodes process: write
+        the stopped file, SIGHUP the process (by PID), wait for its ``hollow nodes reconfigured``
+        line to say so, and when powering on, for the Node to be Ready with a fresh heartbeat.
+
+        Off is a power cut for that node only (its kubelet stops without a goodbye, its fake
+        containers die); the process and the other hollow nodes run on. Needs the process: if
+        it is gone, say so (`pykube down` and `up` start it again) rather than start one."""
+        pid = self._pid_of(spec, HOLLOW)
+        marker = self._marker(spec, HOLLOW)
+        if pid is None or not pid_alive(pid, marker):
+            raise ClusterError(f"the hollow-nodes process that runs {node} is not running "
+                               f"(see pykube status; pykube down and up start it again)")
+        stopped = self.hollow_stopped()
+        if on and node not in stopped:
+            raise ClusterError(f"node {node}'s kubelet is running (pykube stop-node {node} first)")
+        if not on and node in stopped:
+            return  # already off, as stop-node of a stopped real node is
+        since = time.time()
+        follower = LogFollower(self.log_path(HOLLOW))
+        self._write_hollow_stopped((stopped - {node}) if on else (stopped | {node}))
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+
+        def applied() -> bool:
+            return any(r.get("event") == "hollow nodes reconfigured"
+                       and (node in r.get("stopped", ())) != on for r in follower.events())
+
+        def failure(what: str) -> ClusterError:
+            return ClusterError(f"{HOLLOW} (pid {pid}) {what} (log: {follower.path})", tail(follower.path))
+        while not applied():
+            if not pid_alive(pid, marker):
+                raise failure("exited")
+            if time.monotonic() > deadline:
+                raise failure(f"did not power {'on' if on else 'off'} {node} in time")
+            time.sleep(0.05)
+        if not on:
+            return
+        states: dict[str, tuple[str, int]] = {}
+        while not _all_ready(states, [node], since):
+            if not pid_alive(pid, marker):
+                raise failure("exited")
+            if time.monotonic() > deadline:
+                raise failure(f"started {node} but it is not Ready in time")
+            time.sleep(0.1)
+            with contextlib.suppress(ClusterError):
+                states = self._nodes(timeout=5)
+
     def _spec_with_node(self, node: str) -> ClusterSpec:
         spec = self.spec()
         if spec is None:
             raise ClusterError(f"no cluster in {self.state_dir} (run pykube up)")
         if node not in spec.all_nodes:
-            raise ClusterError(f"no node {node} in this cluster (nodes: {', '.join(spec.all_nodes)})")
+            raise ClusterError(f"no node {node} in this cluster (nodes: {_some(spec.all_nodes)})")
         return spec
+
+
+def _running_event(component: str) -> str:
+    """What a node agent logs once it runs (the hollow-nodes process: once all of its do)."""
+    return "hollow nodes running" if component == HOLLOW else "kubelet running"
+
+
+def _all_ready(states: dict[str, tuple[str, int]], names: Sequence[str], since: float) -> bool:
+    return all(states.get(n, ("", 0))[0] == "Ready" and states[n][1] >= int(since) - 1 for n in names)
+
+
+def _some(names: Sequence[str], limit: int = 10) -> str:
+    """A list of node names short enough for one line (there may be thousands of hollow ones)."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _hollow_range(names: Sequence[str], stopped: int) -> str:
+    """The hollow-nodes row's ADDRESS cell: which nodes the process runs."""
+    span = names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
+    return f"{len(names)} hollow node(s) {span}" + (f", {stopped} powered off" if stopped else "")
 
 
 VOLATILE_NODE_DIRS = ("run", "tmp", "network-run", "netns-run")  # PodmanConfig: what /run would hold

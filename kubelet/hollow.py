@@ -1,19 +1,38 @@
 """Hollow nodes: many real kubelets in one process, on the fake runtime (like kubemark).
 
     python -m kubelet.hollow --server 127.0.0.1:6443 --nodes 1000 [--prefix hollow-]
+                             [--stopped-file PATH]
 
 Each hollow node is a real ``kubelet.kubelet.Kubelet``: it registers its Node, renews
 its Lease, watches the Pods bound to it (its own informer, field selector
 ``spec.nodeName=<node>``), runs them through its pod workers against its own
-``FakeRuntime`` (any image pulls, nothing is recorded) and reports their status.
+``FakeRuntime`` (any image pulls, nothing is recorded; node number I hands out Pod IPs
+from its own ``10.(128 + I // 256).(I % 256).0/24``) and reports their status.
 What they share is the process, the event loop and one gRPC channel to the
 apiserver (one ``AsyncAPI``): N kubelets cost N sets of Python objects and 2 N
 watch streams on one HTTP/2 connection, not N processes and N connections.
+``pykube up --hollow-nodes N`` runs this one process for all of its hollow nodes.
 
 No log server: a hollow node has no container output worth serving; its Node
 advertises the kubelet port it would have (10250). Starts are staggered a little
 so that registration and the first Leases do not arrive as one burst, and so the
 Lease heartbeats of N nodes spread over the interval instead of beating together.
+
+Power cuts (``pykube stop-node hollow-K``): ``--stopped-file PATH`` names a text file
+listing node names, one a line (``#`` comments and blank lines ignored; a missing file
+lists none). A listed node is powered off: at start it is not started, and on SIGHUP
+(the file is re-read then) a running one loses power: its kubelet's loops stop with no
+goodbye (its Lease is no longer renewed, so the node lifecycle controller marks the Node
+NotReady, as for a real node) and its fake containers die (exit 137, sandboxes gone
+not-ready), as a Podman service finds them after a reboot. A node taken off the list
+boots again: a fresh ``Kubelet`` on the same ``FakeRuntime`` re-registers, adopts the
+dead containers and restarts those of Pods still bound to it (RESTARTS goes up).
+Each re-read logs ``hollow nodes reconfigured`` with the stopped names, which is what
+``pykube stop-node`` waits for.
+
+The process's own lines (``hollow nodes running`` with the nodes count and the RSS per
+node, ``hollow nodes reconfigured``, ``hollow nodes stopped``) are logged at info
+whatever ``--log-level`` says; the N kubelets log at ``--log-level`` (default warning).
 
 Stops cleanly on SIGTERM or Ctrl-C."""
 
@@ -21,8 +40,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
+import signal
 import sys
+from collections.abc import Iterable
+from pathlib import Path
 
 import structlog
 
@@ -33,7 +56,9 @@ from kubelet.config import KubeletConfig
 from kubelet.kubelet import Kubelet
 from kubelet.runtime.fake import FakeRuntime
 
-log = structlog.get_logger("hollow")
+# The process's own few lifecycle lines: always at info, however quiet the kubelets are.
+log = structlog.wrap_logger(None, wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+                            logger_factory_args=("hollow",))
 
 HOLLOW_KUBELET_PORT = 10250
 
@@ -42,20 +67,67 @@ def node_names(count: int, prefix: str = "hollow-", first: int = 1) -> list[str]
     return [f"{prefix}{i}" for i in range(first, first + count)]
 
 
+def hollow_pod_cidr(number: int) -> str:
+    """Hollow node number ``number``'s pod subnet: a /24 of its own in 10.128.0.0/9 (real
+    nodes have 10.88.I.0/24), so Pod IPs are unique cluster-wide, as they are with real nodes."""
+    if not 0 <= number < 127 * 256:
+        raise ValueError(f"no pod subnet for hollow node number {number}")
+    return f"10.{128 + number // 256}.{number % 256}.0/24"
+
+
+def read_stopped_file(path: str | Path | None) -> set[str]:
+    """The node names a stopped file lists (one a line, ``#`` comments); none if it is missing."""
+    if not path:
+        return set()
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return set()
+    names = set()
+    for line in text.splitlines():
+        name = line.split("#", 1)[0].strip()
+        if name:
+            names.add(name)
+    return names
+
+
+def rss_bytes() -> int:
+    """This process's resident set size (0 where /proc is not there)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 class HollowNodes:
-    """N kubelets on fake runtimes sharing one AsyncAPI and one event loop."""
+    """N kubelets on fake runtimes sharing one AsyncAPI and one event loop.
+
+    ``runtimes`` holds every node's FakeRuntime (its "machine", which outlives a power
+    cut); ``kubelets`` the kubelets that run now (a powered-off node has none: dropping
+    the object is the power cut, and costs nothing while it lasts)."""
 
     def __init__(self, api: AsyncAPI, names: list[str], *, config_template: KubeletConfig | None = None,
-                 start_concurrency: int = 50) -> None:
+                 start_concurrency: int = 50, stopped: Iterable[str] = (), first: int = 1) -> None:
+        """first: the number of the first node (its pod subnet is ``hollow_pod_cidr(first)``)."""
         self.api = api
-        self.kubelets: list[Kubelet] = []
-        template = config_template or KubeletConfig(node_name="")
-        for name in names:
-            config = KubeletConfig(**{**vars(template), "node_name": name})
-            runtime = FakeRuntime(node_name=name, any_image=True, record_calls=False)
-            self.kubelets.append(Kubelet(api, runtime, config))
+        self.names = list(names)
+        self._template = config_template or KubeletConfig(node_name="")
+        self.runtimes: dict[str, FakeRuntime] = {
+            name: FakeRuntime(node_name=name, any_image=True, record_calls=False,
+                              pod_cidr=hollow_pod_cidr(number))
+            for number, name in enumerate(self.names, first)}
+        self.stopped: set[str] = set(stopped) & set(self.names)
+        self.kubelets: dict[str, Kubelet] = {
+            name: self._new_kubelet(name) for name in self.names if name not in self.stopped}
         self._slots = asyncio.Semaphore(start_concurrency)
+        self._lock = asyncio.Lock()  # one start / reconfigure at a time
         self.started = 0
+        self._rss_before = rss_bytes()
+
+    def _new_kubelet(self, name: str) -> Kubelet:
+        config = KubeletConfig(**{**vars(self._template), "node_name": name})
+        return Kubelet(self.api, self.runtimes[name], config)
 
     async def _start_one(self, kubelet: Kubelet, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -64,16 +136,55 @@ class HollowNodes:
         self.started += 1
 
     async def start(self) -> None:
-        """Start every kubelet (registration, informers, Leases); returns when all run."""
-        n = len(self.kubelets)
-        # Spread the first Lease renewals over one interval: their loops keep that phase.
-        spread = min(self.kubelets[0].config.lease_interval, 0.002 * n) if n else 0.0
-        await asyncio.gather(*(self._start_one(k, random.uniform(0, spread)) for k in self.kubelets))
-        log.info("hollow nodes running", nodes=n)
+        """Start every kubelet not listed as stopped (registration, informers, Leases);
+        returns when all run."""
+        async with self._lock:
+            n = len(self.kubelets)
+            # Spread the first Lease renewals over one interval: their loops keep that phase.
+            spread = min(self._template.lease_interval, 0.002 * n) if n else 0.0
+            await asyncio.gather(*(self._start_one(k, random.uniform(0, spread))
+                                   for k in list(self.kubelets.values())))
+        rss = rss_bytes()
+        log.info("hollow nodes running", nodes=len(self.names), running=n, stopped=sorted(self.stopped),
+                 rss_mb=round(rss / 2**20, 1),
+                 per_node_kb=round((rss - self._rss_before) / 1024 / max(1, len(self.names)), 1))
+
+    async def power_off(self, name: str) -> None:
+        """Node ``name`` loses power: its kubelet's loops stop (no status, no Lease, no
+        goodbye) and its containers die, as a power cut leaves them for the next boot."""
+        kubelet = self.kubelets.pop(name, None)
+        self.stopped.add(name)
+        if kubelet is not None:
+            await kubelet.stop()
+        runtime = self.runtimes[name]
+        for sandbox_id in list(runtime.sandboxes):
+            await runtime.stop_sandbox(sandbox_id)  # every container exits 137, sandbox not ready
+
+    async def power_on(self, name: str) -> None:
+        """Boot node ``name`` again: a new kubelet on the node's runtime (what a reboot runs)."""
+        self.stopped.discard(name)
+        if name in self.kubelets:
+            return
+        kubelet = self.kubelets[name] = self._new_kubelet(name)
+        await kubelet.start(HOLLOW_KUBELET_PORT)
+
+    async def set_stopped(self, wanted: Iterable[str]) -> None:
+        """Make exactly the nodes in ``wanted`` powered off (names not ours are ignored)."""
+        wanted = set(wanted)
+        unknown = sorted(wanted - set(self.names))
+        if unknown:
+            log.warning("hollow nodes: ignoring unknown names in the stopped file", names=unknown[:20])
+        wanted &= set(self.names)
+        async with self._lock:
+            for name in sorted(wanted - self.stopped):
+                await self.power_off(name)
+            await asyncio.gather(*(self.power_on(name) for name in sorted(self.stopped - wanted)))
+        log.info("hollow nodes reconfigured", nodes=len(self.names), running=len(self.kubelets),
+                 stopped=sorted(self.stopped))
 
     async def stop(self) -> None:
-        await asyncio.gather(*(k.stop() for k in self.kubelets), return_exceptions=True)
-        await asyncio.gather(*(k.runtime.close() for k in self.kubelets), return_exceptions=True)
+        await asyncio.gather(*(k.stop() for k in self.kubelets.values()), return_exceptions=True)
+        await asyncio.gather(*(r.close() for r in self.runtimes.values()), return_exceptions=True)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -82,34 +193,68 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--nodes", type=int, required=True, metavar="N", help="how many hollow nodes")
     parser.add_argument("--prefix", default="hollow-", help="node names are PREFIX1..PREFIXN (default %(default)s)")
     parser.add_argument("--first", type=int, default=1, metavar="I", help="number of the first node (default 1)")
+    parser.add_argument("--stopped-file", default="", metavar="PATH",
+                        help="names of powered-off nodes, one a line; re-read on SIGHUP")
     parser.add_argument("--node-ip", default="127.0.0.1", help="the address the Nodes advertise")
+    # The kubelet's own settings, so that `pykube up --kubelet-arg=...` reaches hollow nodes too.
     parser.add_argument("--lease-interval", type=float, default=2.0, metavar="SECONDS")
     parser.add_argument("--relist-interval", type=float, default=10.0, metavar="SECONDS")
+    parser.add_argument("--backoff-initial", type=float, default=10.0, metavar="SECONDS")
+    parser.add_argument("--backoff-max", type=float, default=300.0, metavar="SECONDS")
+    parser.add_argument("--backoff-reset", type=float, default=600.0, metavar="SECONDS")
     parser.add_argument("--max-pods", type=int, default=110)
+    parser.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--log-format", choices=("json", "console"), default="json")
-    parser.add_argument("--log-level", default="warning", help="(default %(default)s: N kubelets are chatty)")
+    parser.add_argument("--log-level", default="warning",
+                        help="the kubelets' (default %(default)s: N kubelets are chatty)")
     args = parser.parse_args(argv)
-    if args.nodes < 1:
-        parser.error("--nodes must be >= 1")
+    if args.nodes < 1 or args.first < 0 or args.first + args.nodes > 127 * 256:
+        parser.error("--nodes must be >= 1, and --first + --nodes at most 32512 (pod subnets)")
     return args
+
+
+def config_template(args: argparse.Namespace) -> KubeletConfig:
+    labels = dict(item.split("=", 1) for item in args.node_label if "=" in item)
+    return KubeletConfig(node_name="", node_ip=args.node_ip, lease_interval=args.lease_interval,
+                         relist_interval=args.relist_interval, backoff_initial=args.backoff_initial,
+                         backoff_max=args.backoff_max, backoff_reset_after=args.backoff_reset,
+                         max_pods=args.max_pods, node_labels=labels or None)
 
 
 async def serve(args: argparse.Namespace) -> None:
     api = AsyncAPI(args.server)
-    template = KubeletConfig(node_name="", node_ip=args.node_ip, lease_interval=args.lease_interval,
-                             relist_interval=args.relist_interval, max_pods=args.max_pods)
-    hollow = HollowNodes(api, node_names(args.nodes, args.prefix, args.first), config_template=template)
+    hollow = HollowNodes(api, node_names(args.nodes, args.prefix, args.first), first=args.first,
+                         config_template=config_template(args), stopped=read_stopped_file(args.stopped_file))
+
+    # SIGHUP: re-read the stopped file. Installed before anything starts (the default action
+    # of SIGHUP would end the process); reloads queue behind a start in progress.
+    reload = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload.set)
+
+    async def reloader() -> None:
+        while True:
+            await reload.wait()
+            reload.clear()
+            if not args.stopped_file:
+                log.warning("hollow nodes: SIGHUP without --stopped-file, nothing to re-read")
+                continue
+            try:
+                await hollow.set_stopped(read_stopped_file(args.stopped_file))
+            except Exception:  # one bad reload must not end N nodes
+                log.exception("hollow nodes: reconfiguring failed")
+    reloading = asyncio.create_task(reloader(), name="stopped-file")
 
     async def stop() -> None:
+        reloading.cancel()
+        await asyncio.gather(reloading, return_exceptions=True)
         await hollow.stop()
         await api.close()
-        log.warning("hollow nodes stopped", nodes=args.nodes)
+        log.info("hollow nodes stopped", nodes=len(hollow.names), rss_mb=round(rss_bytes() / 2**20, 1))
     await run_until_signalled("hollow-kubelets", hollow.start, stop)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import logging
     configure_logging(args.log_format, getattr(logging, args.log_level.upper(), logging.WARNING))
     try:
         asyncio.run(serve(args))

@@ -1,9 +1,11 @@
 """``pykube up / status / stop-node / start-node / down`` with real processes and real Podman.
 
-One cluster for the module (2 nodes, a temporary state dir, a pykubectl config in a temporary
-file through $PYKUBECONFIG); the tests run in file order: up → status → get nodes → a Pod bound
-to n1 runs → a second up is refused → n1 loses power and comes back → down leaves nothing
-running, mounted or namespaced → up again works (the Pod comes back) → down --purge.
+One cluster for the module (2 nodes and 2 hollow nodes, which run in one ``hollow-nodes``
+process; a temporary state dir, a pykubectl config in a temporary file through $PYKUBECONFIG);
+the tests run in file order: up → status → get nodes → a Pod bound to n1 runs → a second up is
+refused → n1 loses power and comes back → so does hollow-1, inside the running hollow-nodes
+process → down leaves nothing running, mounted or namespaced → up again works (the Pod comes
+back) → down --purge.
 
 Needs root (network namespaces, rootful Podman): fails, never skips, when it is missing.
 While ``scheduler.main`` / ``controllers.main`` are not written yet, ``up`` runs with
@@ -32,6 +34,8 @@ from cluster.podman_node import mounts_under, pids_in_netns
 from cluster.registry import pid_alive
 
 NODES = ("n1", "n2")
+HOLLOW = ("hollow-1", "hollow-2")
+ALL_READY = sorted([name, "Ready"] for name in NODES + HOLLOW)
 POD_MANIFEST = """\
 apiVersion: v1
 kind: Pod
@@ -46,6 +50,7 @@ spec:
       ports:
         - containerPort: 8080
 """
+HOLLOW_POD_MANIFEST = POD_MANIFEST.replace("name: web", "name: web-h").replace("nodeName: n1", "nodeName: hollow-1")
 
 
 def missing_components() -> list[str]:
@@ -86,7 +91,8 @@ class Lab:
 
     def up(self) -> subprocess.CompletedProcess:
         skips = [arg for component in self.skip for arg in ("--skip", component)]
-        return self.pykube("up", "--nodes", str(len(NODES)), "--name", self.name, *skips)
+        return self.pykube("up", "--nodes", str(len(NODES)), "--hollow-nodes", str(len(HOLLOW)),
+                           "--name", self.name, *skips)
 
     def pykubectl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         # No --server: the config `pykube up` wrote must be what finds the apiserver.
@@ -102,7 +108,7 @@ class Lab:
         rows = {}
         for line in out.splitlines():
             cells = line.split()
-            if cells and (cells[0] in ("registry", "apiserver", "scheduler", "controller-manager")
+            if cells and (cells[0] in ("registry", "apiserver", "scheduler", "controller-manager", "hollow-nodes")
                           or "/" in cells[0]) and len(cells) >= 4:
                 rows[cells[0]] = cells[1:]
         return rows
@@ -110,6 +116,14 @@ class Lab:
     def pod(self, name: str = "web") -> dict | None:
         result = self.pykubectl("get", "pod", name, "-o", "json")
         return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def lease_renew_time(self, node: str) -> int:
+        from apimachinery.kinds import unwrap
+        from client.connection import connect
+        from protos import api_pb2
+        with connect(self.cluster().address, call_timeout=5) as conn:
+            lease = unwrap(conn.stub.Get(api_pb2.GetRequest(kind="Lease", namespace="kube-node-lease", name=node)))
+        return lease.spec.renew_time.ToNanoseconds()
 
     def all_pids(self) -> set[int]:
         """Every process the cluster owns now: components, plus what lives in the nodes."""
@@ -129,7 +143,8 @@ class Lab:
 
 def expected_components(skip: list[str]) -> set[str]:
     control = {"registry", "apiserver", "scheduler", "controller-manager"} - set(skip)
-    return control | {f"{node}/{part}" for node in NODES for part in ("podman", "relay", "kubelet")}
+    return control | {f"{node}/{part}" for node in NODES for part in ("podman", "relay", "kubelet")} \
+        | {"hollow-nodes"}
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +173,9 @@ def test_up_starts_every_component(lab):
         assert cells[1] == "running", f"{component}: {cells}"
         assert pid_alive(int(cells[0])), component
     node_lines = {tuple(line.split()) for line in status.stdout.splitlines()}
-    assert {("n1", "Ready"), ("n2", "Ready")} <= node_lines, status.stdout
+    assert {(node, "Ready") for node in NODES + HOLLOW} <= node_lines, status.stdout
+    # Every hollow node in one process: one PID, one log.
+    assert "2 hollow node(s) hollow-1..hollow-2" in status.stdout, status.stdout
     for component in rows:
         assert (lab.state / "logs" / f"{component.replace('/', '-')}.log").exists(), component
     for name in lab.netns_names():
@@ -173,7 +190,7 @@ def test_pykubectl_finds_the_cluster_through_the_written_config(lab):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:2] == ["NAME", "STATUS"]
-    assert sorted(line.split()[:2] for line in lines[1:]) == [["n1", "Ready"], ["n2", "Ready"]]
+    assert sorted(line.split()[:2] for line in lines[1:]) == ALL_READY
 
 
 def test_a_pod_bound_to_n1_runs_there(lab):
@@ -215,6 +232,37 @@ def test_stop_node_and_start_node(lab):
              and p["status"]["containerStatuses"][0].get("ready"))
 
 
+def test_stop_node_and_start_node_of_a_hollow_node(lab):
+    """hollow-1 loses power inside the hollow-nodes process: its Lease stops, the process and
+    hollow-2 run on; booted again, its kubelet restarts the Pod's (fake) container."""
+    result = lab.pykubectl("apply", "-f", "-", stdin=HOLLOW_POD_MANIFEST)
+    assert result.returncode == 0, result.stderr
+    wait_for("pod web-h Running", lambda: (p := lab.pod("web-h")) and p["status"].get("phase") == "Running")
+    hollow_pid = lab.status_rows()["hollow-nodes"][0]
+
+    result = lab.pykube("stop-node", "hollow-1")
+    assert result.returncode == 0, result.stderr
+    rows = lab.status_rows()
+    assert rows["hollow-1/kubelet"][1] == "stopped" and "hollow-2/kubelet" not in rows, rows
+    assert rows["hollow-nodes"][:2] == [hollow_pid, "running"], rows
+    assert lab.pykube("status").returncode == 1  # not everything runs
+    frozen, other = lab.lease_renew_time("hollow-1"), lab.lease_renew_time("hollow-2")
+    wait_for("hollow-2 renews its Lease", lambda: lab.lease_renew_time("hollow-2") > other)
+    wait_for("another round of Leases", lambda: lab.lease_renew_time("hollow-2") > other + 2_000_000_000, 10)
+    assert lab.lease_renew_time("hollow-1") == frozen
+
+    result = lab.pykube("start-node", "hollow-1")
+    assert result.returncode == 0, result.stderr
+    assert "hollow-1 started and Ready" in result.stdout
+    assert lab.pykube("status").returncode == 0
+    assert lab.status_rows()["hollow-nodes"][0] == hollow_pid  # the same process all along
+    wait_for("web-h restarted on hollow-1", lambda: (p := lab.pod("web-h"))
+             and p["status"].get("phase") == "Running"
+             and p["status"]["containerStatuses"][0].get("restartCount") == 1)
+    again = lab.pykube("start-node", "hollow-1")
+    assert again.returncode == 1 and "kubelet is running" in again.stderr
+
+
 def test_down_leaves_nothing_running_mounted_or_namespaced(lab):
     pids = lab.all_pids()
     assert len(pids) >= 2 + 3 * len(NODES)
@@ -238,7 +286,7 @@ def test_up_again_after_down_brings_the_cluster_back(lab):
     result = lab.up()
     assert result.returncode == 0, f"second pykube up failed:\n{result.stderr}\n{result.stdout}"
     nodes = lab.pykubectl("get", "nodes").stdout
-    assert sorted(line.split()[:2] for line in nodes.splitlines()[1:]) == [["n1", "Ready"], ["n2", "Ready"]]
+    assert sorted(line.split()[:2] for line in nodes.splitlines()[1:]) == ALL_READY
     # The Pod was kept in the apiserver's store; n1's new kubelet runs it on the fresh node.
     cluster = lab.cluster()
     podman = cluster.podman_node(cluster.spec(), "n1")

@@ -86,10 +86,14 @@ def test_component_command_lines(tmp_path):
     assert kubelet[kubelet.index("--podman-url") + 1] == f"unix://{tmp_path.resolve()}/nodes/n1/podman.sock"
     assert kubelet[kubelet.index("--probe-netns") + 1] == "/run/netns/pykube-e2e-n1"
     assert kubelet[-1] == "--backoff-initial=1"
-    hollow = cluster._argv(spec, "hollow-1/kubelet")
-    assert hollow[hollow.index("--runtime") + 1] == "fake"
+    # Every hollow node in one process, which reads the stopped file stop-node writes.
+    hollow = cluster._argv(spec, "hollow-nodes")
+    assert hollow[1:3] == ["-m", "kubelet.hollow"]
+    assert hollow[hollow.index("--nodes") + 1] == "1" and hollow[hollow.index("--prefix") + 1] == "hollow-"
+    assert hollow[hollow.index("--stopped-file") + 1] == str(tmp_path.resolve() / "hollow-stopped")
+    assert hollow[-1] == "--backoff-initial=1"
     # The PID-reuse guard: each marker is a piece of that component's own command line.
-    for component in ("apiserver", "scheduler", "controller-manager", "n1/kubelet", "hollow-1/kubelet"):
+    for component in ("apiserver", "scheduler", "controller-manager", "n1/kubelet", "hollow-nodes"):
         assert cluster._marker(spec, component) in " ".join(cluster._argv(spec, component)) + " ", component
 
 
