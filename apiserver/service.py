@@ -1,8 +1,9 @@
 """The gRPC face of the apiserver: pykube.v1.API, a thin adapter over the Registry.
 
 Each unary call runs the registry synchronously on the event loop (see
-registry.py for why that makes compare-and-swap atomic); Watch streams events from
-a watch-cache watcher until the client goes away."""
+registry.py for why that makes compare-and-swap atomic); Batch runs several such
+calls in one round trip; Watch and WatchBatches stream events from a watch-cache
+watcher until the client goes away."""
 
 from __future__ import annotations
 
@@ -11,17 +12,26 @@ from typing import AsyncIterator, Callable, TypeVar
 
 import grpc
 import structlog
+from google.protobuf.message import Message
 
 from apimachinery.kinds import UnknownKindError, kind_info, unwrap, wrap
 from apimachinery.selectors import FieldSelector, LabelSelector, SelectorError
 from apiserver import errors
 from apiserver.logs_proxy import LogsProxy
 from apiserver.registry.registry import Registry
-from apiserver.watchcache import BOOKMARK, WatchCache
+from apiserver.watchcache import BOOKMARK, PendingEvent, WatchCache
 from protos import api_pb2, api_pb2_grpc, kubelet_pb2
 
 log = structlog.get_logger("apiserver")
 T = TypeVar("T")
+
+# Events per WatchBatches message: big enough that a burst costs few messages, small
+# enough that a relist-sized backlog does not become one huge message.
+WATCH_BATCH_LIMIT = 500
+
+
+def encode_event(event_type: str, obj: Message) -> bytes:
+    return api_pb2.WatchEvent(type=event_type, object=wrap(obj)).SerializeToString()
 
 
 def _parse_revision(text: str) -> int | None:
@@ -75,11 +85,7 @@ class APIService(api_pb2_grpc.APIServicer):
                                                                                  request.dry_run)))
 
     async def Delete(self, request: api_pb2.DeleteRequest, context: grpc.aio.ServicerContext) -> api_pb2.Object:
-        return await self._run(context, lambda: wrap(self.registry.delete(
-            request.kind, request.namespace, request.name,
-            uid=request.preconditions.uid, resource_version=request.preconditions.resource_version,
-            grace_period_seconds=request.grace_period_seconds if request.HasField("grace_period_seconds") else None,
-            propagation_policy=request.propagation_policy, dry_run=request.dry_run)))
+        return await self._run(context, lambda: wrap(self._delete(request)))
 
     async def Apply(self, request: api_pb2.ApplyRequest, context: grpc.aio.ServicerContext) -> api_pb2.ApplyResponse:
         def call() -> api_pb2.ApplyResponse:
@@ -92,8 +98,47 @@ class APIService(api_pb2_grpc.APIServicer):
         return await self._run(context, lambda: wrap(self.registry.bind(request.namespace, request.name,
                                                                         request.node_name, request.uid)))
 
-    async def Watch(self, request: api_pb2.WatchRequest,
-                    context: grpc.aio.ServicerContext) -> AsyncIterator[api_pb2.WatchEvent]:
+    def _call(self, op: Callable[[], T]) -> T:
+        """Run a registry call, turning kind errors into API errors as _run does."""
+        try:
+            return op()
+        except UnknownKindError as err:
+            raise errors.BadRequest(str(err)) from None
+
+    def _batch_op(self, op: api_pb2.BatchOp) -> api_pb2.BatchResult:
+        which = op.WhichOneof("op")
+        calls: dict[str, Callable[[], Message]] = {
+            "create": lambda: self.registry.create(unwrap(op.create.object), op.create.dry_run),
+            "update": lambda: self.registry.update(unwrap(op.update.object), op.update.dry_run),
+            "update_status": lambda: self.registry.update_status(unwrap(op.update_status.object),
+                                                                 op.update_status.dry_run),
+            "delete": lambda: self._delete(op.delete),
+            "bind": lambda: self.registry.bind(op.bind.namespace, op.bind.name, op.bind.node_name, op.bind.uid),
+        }
+        if which is None:
+            return api_pb2.BatchResult(code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message="empty batch op")
+        try:
+            return api_pb2.BatchResult(object=wrap(self._call(calls[which])))
+        except errors.APIError as err:
+            return api_pb2.BatchResult(code=err.code.value[0], message=err.message)
+
+    async def Batch(self, request: api_pb2.BatchRequest, context: grpc.aio.ServicerContext) -> api_pb2.BatchResponse:
+        """Each op as its own call would run it, in order, in one turn of the event
+        loop (so, like a single call, atomic with respect to other requests each)."""
+        return api_pb2.BatchResponse(results=[self._batch_op(op) for op in request.ops])
+
+    def _delete(self, request: api_pb2.DeleteRequest) -> Message:
+        return self.registry.delete(
+            request.kind, request.namespace, request.name,
+            uid=request.preconditions.uid, resource_version=request.preconditions.resource_version,
+            grace_period_seconds=request.grace_period_seconds if request.HasField("grace_period_seconds") else None,
+            propagation_policy=request.propagation_policy, dry_run=request.dry_run)
+
+    async def _events(self, request: api_pb2.WatchRequest, context: grpc.aio.ServicerContext,
+                      batch_limit: int | None) -> AsyncIterator[list[PendingEvent]]:
+        """The body of Watch and WatchBatches: batches of pending events (at most
+        batch_limit each) until the client goes away; a BOOKMARK after each quiet
+        bookmark interval when the client allows them."""
         def start():
             try:
                 info = kind_info(request.kind)
@@ -118,14 +163,24 @@ class APIService(api_pb2_grpc.APIServicer):
                         if request.allow_bookmarks:
                             bookmark = info.message()
                             bookmark.metadata.resource_version = str(self.cache.revision)
-                            yield api_pb2.WatchEvent(type=BOOKMARK, object=wrap(bookmark))
+                            yield [PendingEvent(BOOKMARK, bookmark)]
                         continue
                 if watcher.closed_reason is not None:
                     await context.abort(grpc.StatusCode.ABORTED, watcher.closed_reason)
-                for event_type, obj in watcher.drain():
-                    yield api_pb2.WatchEvent(type=event_type, object=wrap(obj))
+                yield watcher.drain(batch_limit)
         finally:
             self.cache.stop(watcher)
+
+    async def Watch(self, request: api_pb2.WatchRequest,
+                    context: grpc.aio.ServicerContext) -> AsyncIterator[api_pb2.WatchEvent]:
+        async for batch in self._events(request, context, None):
+            for event in batch:
+                yield api_pb2.WatchEvent(type=event.type, object=wrap(event.obj))
+
+    async def WatchBatches(self, request: api_pb2.WatchRequest,
+                           context: grpc.aio.ServicerContext) -> AsyncIterator[api_pb2.WatchEventBatch]:
+        async for batch in self._events(request, context, WATCH_BATCH_LIMIT):
+            yield api_pb2.WatchEventBatch(events=[event.encode(encode_event) for event in batch])
 
     async def Logs(self, request: kubelet_pb2.LogsRequest,
                    context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.LogChunk]:

@@ -6,15 +6,17 @@ resourceVersion and then streams live changes. Each watcher has its own bounded
 buffer: a change is appended to every interested watcher's buffer without waiting,
 so one slow watcher never delays the others. A watcher whose buffer overflows is
 closed (its client re-watches from the last resourceVersion it saw), as Kubernetes
-closes watchers that cannot keep up. Events are shared, never copied per watcher.
+closes watchers that cannot keep up. Events are shared, never copied per watcher:
+a change is also encoded at most once per event type (see Change.encoded), and every
+watcher that streams it sends those same bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from dataclasses import dataclass
-from typing import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
 
 from google.protobuf.message import Message
 
@@ -35,6 +37,27 @@ class Change:
     revision: int
     obj: Message
     prev: Message | None
+    # Event type -> this change encoded as a WatchEvent of that type, filled on first
+    # use (a change is ADDED for one watcher and MODIFIED for another).
+    encoded: dict[str, bytes] = field(default_factory=dict, compare=False)
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    """An event waiting in a watcher's buffer: its type, the object, and the shared
+    encoding cache of the change it came from (None for a fresh watch's initial ADDED)."""
+
+    type: str
+    obj: Message
+    encoded: dict[str, bytes] | None = None
+
+    def encode(self, encoder: Callable[[str, Message], bytes]) -> bytes:
+        if self.encoded is None:
+            return encoder(self.type, self.obj)
+        data = self.encoded.get(self.type)
+        if data is None:
+            data = self.encoded[self.type] = encoder(self.type, self.obj)
+        return data
 
 
 class Watcher:
@@ -47,7 +70,7 @@ class Watcher:
         self.labels = labels
         self.fields = fields
         self.capacity = capacity
-        self.buffer: deque[tuple[str, Message]] = deque()
+        self.buffer: deque[PendingEvent] = deque()
         self.wakeup = asyncio.Event()
         self.closed_reason: str | None = None
         # Changes at or below this revision were already seen by the client.
@@ -79,14 +102,14 @@ class Watcher:
         else:
             event = None
         if event is not None:
-            self.push(event, change.obj)
+            self.push(event, change.obj, change.encoded)
 
-    def push(self, event_type: str, obj: Message) -> None:
+    def push(self, event_type: str, obj: Message, encoded: dict[str, bytes] | None = None) -> None:
         if len(self.buffer) >= self.capacity:
             self.close(f"watch closed: the client fell more than {self.capacity} events behind; "
                        "watch again from the last resourceVersion received")
             return
-        self.buffer.append((event_type, obj))
+        self.buffer.append(PendingEvent(event_type, obj, encoded))
         self.wakeup.set()
 
     def close(self, reason: str) -> None:
@@ -94,10 +117,15 @@ class Watcher:
         self.buffer.clear()
         self.wakeup.set()
 
-    def drain(self) -> list[tuple[str, Message]]:
-        events = list(self.buffer)
-        self.buffer.clear()
-        self.wakeup.clear()
+    def drain(self, limit: int | None = None) -> list[PendingEvent]:
+        """Take up to limit (default: all) pending events, oldest first."""
+        if limit is None or limit >= len(self.buffer):
+            events = list(self.buffer)
+            self.buffer.clear()
+        else:
+            events = [self.buffer.popleft() for _ in range(limit)]
+        if not self.buffer:
+            self.wakeup.clear()
         return events
 
 
@@ -157,7 +185,7 @@ class WatchCache:
         if from_revision is None:
             for obj in self.items(kind):
                 if watcher.matches(obj):
-                    watcher.buffer.append((ADDED, obj))
+                    watcher.buffer.append(PendingEvent(ADDED, obj))
         else:
             if from_revision < self.oldest_revision:
                 raise TooOld(f"too old resource version: {from_revision} ({self.oldest_revision})")

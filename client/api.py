@@ -37,6 +37,25 @@ def is_already_exists(err: BaseException) -> bool:
     return isinstance(err, grpc.RpcError) and err.code() == grpc.StatusCode.ALREADY_EXISTS
 
 
+_STATUS_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+
+
+class BatchOpError(grpc.RpcError):
+    """One op of a Batch failed: the status its own call would have raised, so the
+    helpers above (is_conflict, is_not_found, describe) treat it the same way."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self._code = _STATUS_BY_NUMBER.get(code, grpc.StatusCode.UNKNOWN)
+        self._details = message
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
 def is_too_old(err: BaseException) -> bool:
     """A watch's resourceVersion fell out of the server's history: relist."""
     return isinstance(err, grpc.RpcError) and err.code() == grpc.StatusCode.OUT_OF_RANGE
@@ -88,17 +107,27 @@ class AsyncAPI:
                                                                node_name=node_name, uid=uid),
                                            timeout=self.call_timeout))
 
+    async def batch(self, ops: list[api_pb2.BatchOp]) -> list[Message | BatchOpError]:
+        """Several writes in one round trip: per op, its object or the error its own
+        call would have raised (see BatchRequest in protos/api.proto)."""
+        reply = await self.stub.Batch(api_pb2.BatchRequest(ops=ops), timeout=self.call_timeout)
+        return [unwrap(r.object) if r.code == 0 else BatchOpError(r.code, r.message) for r in reply.results]
+
     async def watch(self, kind: str, resource_version: str, namespace: str = "", label_selector: str = "",
                     field_selector: str = "", allow_bookmarks: bool = True
                     ) -> AsyncIterator[tuple[str, Message]]:
-        """(event type, object) pairs until the stream ends; errors raise AioRpcError."""
-        call = self.stub.Watch(api_pb2.WatchRequest(kind=kind, namespace=namespace,
-                                                    label_selector=label_selector,
-                                                    field_selector=field_selector,
-                                                    resource_version=resource_version,
-                                                    allow_bookmarks=allow_bookmarks))
+        """(event type, object) pairs until the stream ends; errors raise AioRpcError.
+        Uses WatchBatches: a burst of events arrives as a few messages, not one each."""
+        call = self.stub.WatchBatches(api_pb2.WatchRequest(kind=kind, namespace=namespace,
+                                                           label_selector=label_selector,
+                                                           field_selector=field_selector,
+                                                           resource_version=resource_version,
+                                                           allow_bookmarks=allow_bookmarks))
+        decode = api_pb2.WatchEvent.FromString
         try:
-            async for event in call:
-                yield event.type, unwrap(event.object)
+            async for batch in call:
+                for data in batch.events:
+                    event = decode(data)
+                    yield event.type, unwrap(event.object)
         finally:
             call.cancel()

@@ -80,6 +80,16 @@ class APIStub:
                 request_serializer=protos_dot_api__pb2.BindRequest.SerializeToString,
                 response_deserializer=protos_dot_api__pb2.Object.FromString,
                 _registered_method=True)
+        self.WatchBatches = channel.unary_stream(
+                '/pykube.v1.API/WatchBatches',
+                request_serializer=protos_dot_api__pb2.WatchRequest.SerializeToString,
+                response_deserializer=protos_dot_api__pb2.WatchEventBatch.FromString,
+                _registered_method=True)
+        self.Batch = channel.unary_unary(
+                '/pykube.v1.API/Batch',
+                request_serializer=protos_dot_api__pb2.BatchRequest.SerializeToString,
+                response_deserializer=protos_dot_api__pb2.BatchResponse.FromString,
+                _registered_method=True)
         self.Logs = channel.unary_stream(
                 '/pykube.v1.API/Logs',
                 request_serializer=protos_dot_kubelet__pb2.LogsRequest.SerializeToString,
@@ -144,6 +154,19 @@ class APIServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchBatches(self, request, context):
+        """Watch, with events batched (see WatchEventBatch): what the informers use.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Batch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Logs(self, request, context):
         """A container's output, proxied from the kubelet of the Pod's node (kubectl logs).
         """
@@ -198,6 +221,16 @@ def add_APIServicer_to_server(servicer, server):
                     servicer.Bind,
                     request_deserializer=protos_dot_api__pb2.BindRequest.FromString,
                     response_serializer=protos_dot_api__pb2.Object.SerializeToString,
+            ),
+            'WatchBatches': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchBatches,
+                    request_deserializer=protos_dot_api__pb2.WatchRequest.FromString,
+                    response_serializer=protos_dot_api__pb2.WatchEventBatch.SerializeToString,
+            ),
+            'Batch': grpc.unary_unary_rpc_method_handler(
+                    servicer.Batch,
+                    request_deserializer=protos_dot_api__pb2.BatchRequest.FromString,
+                    response_serializer=protos_dot_api__pb2.BatchResponse.SerializeToString,
             ),
             'Logs': grpc.unary_stream_rpc_method_handler(
                     servicer.Logs,
@@ -448,6 +481,60 @@ class API:
             '/pykube.v1.API/Bind',
             protos_dot_api__pb2.BindRequest.SerializeToString,
             protos_dot_api__pb2.Object.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchBatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/pykube.v1.API/WatchBatches',
+            protos_dot_api__pb2.WatchRequest.SerializeToString,
+            protos_dot_api__pb2.WatchEventBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Batch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pykube.v1.API/Batch',
+            protos_dot_api__pb2.BatchRequest.SerializeToString,
+            protos_dot_api__pb2.BatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

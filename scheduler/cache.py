@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from protos import core_pb2
+from scheduler.framework import NodeSummary
 from scheduler.nodeinfo import NodeInfo, PodInfo, controller_uid, is_counted
 
 DEFAULT_ASSUMED_TTL = 30.0
@@ -44,6 +45,7 @@ class SchedulerCache:
         self._nodes: dict[str, NodeInfo] = {}
         self._pods: dict[str, _PodState] = {}  # uid -> where it counts
         self._ordered: list[NodeInfo] | None = None  # real nodes by name, rebuilt on add/remove
+        self._summary: NodeSummary | None = None  # rebuilt when a node is added, removed or changes
 
     # ------------------------------------------------------------- snapshot
 
@@ -52,6 +54,13 @@ class SchedulerCache:
         if self._ordered is None:
             self._ordered = sorted((n for n in self._nodes.values() if n.node is not None), key=lambda n: n.name)
         return self._ordered
+
+    def node_summary(self) -> NodeSummary:
+        """Whether all nodes are usable and whether any has taints: plugins ask once
+        per cycle instead of looking at every node."""
+        if self._summary is None:
+            self._summary = NodeSummary.of(self.node_infos())
+        return self._summary
 
     def node_info(self, name: str) -> NodeInfo | None:
         return self._nodes.get(name)
@@ -68,7 +77,10 @@ class SchedulerCache:
         info.set_node(node)
         if not was_real:
             self._ordered = None
-        return info.scheduling_signature() != before
+        changed = info.scheduling_signature() != before
+        if changed:
+            self._summary = None
+        return changed
 
     def remove_node(self, name: str) -> None:
         info = self._nodes.get(name)
@@ -78,6 +90,7 @@ class SchedulerCache:
         if not info.pods:
             del self._nodes[name]
         self._ordered = None
+        self._summary = None
 
     # ------------------------------------------------- pods from the informer
 

@@ -8,7 +8,7 @@ The config file (YAML) may set the profile and the timings; everything has a def
     podInitialBackoffSeconds: 1      # an unschedulable Pod waits 1 s, 2 s, 4 s ... up to
     podMaxBackoffSeconds: 10
     assumedPodTTLSeconds: 30         # forget an assumed Pod unconfirmed this long after its Bind
-    parallelBinds: 16                # Bind RPCs in flight at once
+    parallelBinds: 2                 # Batch calls of Binds in flight at once (each up to 500 Binds)
     plugins:
       filter: [NodeReady, TaintToleration, NodeSelector, ResourcesFit, PodSpread]
       score:

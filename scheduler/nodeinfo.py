@@ -120,9 +120,13 @@ class NodeInfo:
     nonzero_memory: int = 0
     pods: dict[str, PodInfo] = field(default_factory=dict)  # uid -> PodInfo
     owner_counts: dict[str, int] = field(default_factory=dict)  # controller uid -> Pods here
+    # Score plugins' per-node results for a kind of Pod, valid until this node changes
+    # (a Pod added or removed, the Node updated): cleared then.
+    score_cache: dict[tuple, float] = field(default_factory=dict)
 
     def set_node(self, node: core_pb2.Node | None) -> None:
         self.node = node
+        self.score_cache.clear()
         if node is None:
             self.ready = False
             return
@@ -143,6 +147,7 @@ class NodeInfo:
 
     def add_pod(self, pod: PodInfo) -> None:
         self.pods[pod.uid] = pod
+        self.score_cache.clear()
         self.requested_cpu += pod.cpu
         self.requested_memory += pod.memory
         self.nonzero_cpu += pod.nonzero_cpu
@@ -154,6 +159,7 @@ class NodeInfo:
         pod = self.pods.pop(uid, None)
         if pod is None:
             return None
+        self.score_cache.clear()
         self.requested_cpu -= pod.cpu
         self.requested_memory -= pod.memory
         self.nonzero_cpu -= pod.nonzero_cpu

@@ -8,6 +8,8 @@ that already counts the previous one, and many Binds are in flight together.
 
 Per Pod the work is O(nodes) through cheap plugins, with no API reads (the
 informers' caches are the only source); the only writes are the Bind and an Event.
+Binds go through a Batcher: under a burst, the Binds of many Pods travel in one
+Batch call (each still answered on its own), as the recorder batches Events.
 
 When a Bind fails the assumption is forgotten. ABORTED ("already assigned", a
 changed uid, "being deleted") means someone else settled the Pod's fate and the
@@ -24,6 +26,7 @@ import structlog
 from google.protobuf.message import Message
 
 from client.api import AsyncAPI, describe, is_conflict, is_not_found
+from client.batcher import Batcher
 from client.events import NORMAL, WARNING, EventRecorder
 from client.informer import Informer
 from controllers.base import SharedInformers
@@ -55,10 +58,10 @@ class Scheduler:
         self.recorder = recorder or EventRecorder(api, component=self.profile.scheduler_name,
                                                   host=socket.gethostname())
         self.event_workers = event_workers
+        self.binder = Batcher(api, max_batch=500, max_in_flight=self.config.parallel_binds)
         self.stats: Counter = Counter()  # scheduled, unschedulable, bind_errors, bind_conflicts, expired
         self._in_flight: dict[str, QueuedPod] = {}  # uid -> the Pod whose Bind is running
         self._binds: set[asyncio.Task] = set()
-        self._bind_slots = asyncio.Semaphore(self.config.parallel_binds)  # binds to a loop on first use
         self._tasks: list[asyncio.Task] = []  # the scheduling loop and the expirer
         self._event_tasks: list[asyncio.Task] = []
 
@@ -91,6 +94,7 @@ class Scheduler:
         for task in [*self._event_tasks, *self._binds]:
             task.cancel()
         await asyncio.gather(*self._event_tasks, *self._binds, return_exceptions=True)
+        await self.binder.close()
         self._event_tasks.clear()
         if self._own_informers:
             await self.informers.stop()
@@ -175,8 +179,7 @@ class Scheduler:
     async def _bind(self, entry: QueuedPod, info: PodInfo, node: str) -> None:
         meta = info.pod.metadata
         try:
-            async with self._bind_slots:
-                await self.api.bind(meta.namespace, meta.name, node, meta.uid)
+            await self.binder.bind(meta.namespace, meta.name, node, meta.uid)
         except asyncio.CancelledError:
             self.cache.forget(info.uid)
             self._in_flight.pop(info.uid, None)

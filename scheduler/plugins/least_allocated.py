@@ -30,17 +30,23 @@ class LeastAllocated(Plugin):
         return least_allocated_score(pod, node)
 
     def score_all(self, pod: PodInfo, nodes: Sequence[NodeInfo], cycle: Cycle) -> list[float]:
-        """least_allocated_score for every node, inlined: this runs for every feasible node of every cycle."""
+        """least_allocated_score for every node, inlined, and remembered per node for
+        Pods that request the same (a ReplicaSet's Pods all do): a node's score only
+        changes when a Pod lands on it or leaves it, which clears node.score_cache."""
         pod_cpu, pod_memory = pod.nonzero_cpu, pod.nonzero_memory
+        key = (self.name, pod_cpu, pod_memory)
         out = []
         for node in nodes:
-            cpu_total, memory_total = node.allocatable_cpu, node.allocatable_memory
-            cpu = node.nonzero_cpu + pod_cpu
-            memory = node.nonzero_memory + pod_memory
-            free = (cpu_total - cpu) / cpu_total if cpu < cpu_total else 0.0  # requested >= allocatable (or 0): 0
-            if memory < memory_total:
-                free += (memory_total - memory) / memory_total
-            out.append(MAX_NODE_SCORE * free / 2)  # as least_allocated_score computes it
+            score = node.score_cache.get(key)
+            if score is None:
+                cpu_total, memory_total = node.allocatable_cpu, node.allocatable_memory
+                cpu = node.nonzero_cpu + pod_cpu
+                memory = node.nonzero_memory + pod_memory
+                free = (cpu_total - cpu) / cpu_total if cpu < cpu_total else 0.0  # requested >= allocatable (or 0): 0
+                if memory < memory_total:
+                    free += (memory_total - memory) / memory_total
+                score = node.score_cache[key] = MAX_NODE_SCORE * free / 2  # as least_allocated_score computes it
+            out.append(score)
         return out
 
     def normalize(self, scores: list[float]) -> list[int]:

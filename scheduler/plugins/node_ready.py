@@ -8,6 +8,8 @@ node that carries a taint the Pod does not tolerate is reported by that taint;
 
 from __future__ import annotations
 
+from collections import Counter
+
 from scheduler.framework import Cycle, Plugin
 from scheduler.nodeinfo import NodeInfo, PodInfo
 from scheduler.plugins.taint_toleration import (
@@ -40,3 +42,8 @@ class NodeReady(Plugin):
             return ()
         reason = reject_reason(pod, node)
         return (reason,) if reason else ()
+
+    def filter_all(self, pod: PodInfo, nodes: list[NodeInfo], cycle: Cycle, reasons: Counter) -> list[NodeInfo]:
+        if cycle.summary().all_usable:  # the common case
+            return nodes
+        return super().filter_all(pod, nodes, cycle, reasons)

@@ -14,6 +14,7 @@ burst of Pods queued before any Bind returns still spreads.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -69,6 +70,16 @@ class PodSpread(Plugin):
         if violates_skew(node.owner_counts.get(pod.owner_uid, 0), lowest, self.maxSkew):
             return (SKEW,)
         return ()
+
+    def filter_all(self, pod: PodInfo, nodes: list[NodeInfo], cycle: Cycle, reasons: Counter) -> list[NodeInfo]:
+        lowest = cycle.data.get(self.name)
+        if lowest is None:
+            return nodes
+        owner, limit = pod.owner_uid, lowest + self.maxSkew - 1  # violates_skew, solved for the count
+        passed = [n for n in nodes if n.owner_counts.get(owner, 0) <= limit]
+        if len(passed) < len(nodes):
+            reasons[SKEW] += len(nodes) - len(passed)
+        return passed
 
     def pre_score(self, pod: PodInfo, nodes: Sequence[NodeInfo], cycle: Cycle) -> int | None:
         return None if pod.owner_uid else MAX_NODE_SCORE  # no owner: every node scores 0 raw, 100 normalized

@@ -6,6 +6,8 @@ resource the Pod does not request is not checked."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from scheduler.framework import Cycle, Plugin
 from scheduler.nodeinfo import NodeInfo, PodInfo
 
@@ -30,3 +32,16 @@ class ResourcesFit(Plugin):
 
     def filter(self, pod: PodInfo, node: NodeInfo, cycle: Cycle) -> tuple[str, ...]:
         return insufficient(pod, node)
+
+    def filter_all(self, pod: PodInfo, nodes: list[NodeInfo], cycle: Cycle, reasons: Counter) -> list[NodeInfo]:
+        cpu, memory = pod.cpu, pod.memory
+        passed = [n for n in nodes
+                  if len(n.pods) < n.allocatable_pods
+                  and (not cpu or cpu <= n.allocatable_cpu - n.requested_cpu)
+                  and (not memory or memory <= n.allocatable_memory - n.requested_memory)]
+        if len(passed) < len(nodes):  # rare: say why for the others
+            fit = set(map(id, passed))
+            for node in nodes:
+                if id(node) not in fit:
+                    reasons.update(insufficient(pod, node))
+        return passed

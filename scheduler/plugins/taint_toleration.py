@@ -8,6 +8,8 @@ key with operator Exists matches every taint, Equal compares the value.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from collections.abc import Iterable
 
 from collections.abc import Sequence
@@ -59,8 +61,15 @@ class TaintToleration(Plugin):
         taint = untolerated_taint(pod.tolerations, node.taints)
         return (untolerated_taint_reason(taint),) if taint is not None else ()
 
+    def filter_all(self, pod: PodInfo, nodes: list[NodeInfo], cycle: Cycle, reasons: Counter) -> list[NodeInfo]:
+        if not cycle.summary().any_taints:  # the common case: nothing to tolerate
+            return nodes
+        return super().filter_all(pod, nodes, cycle, reasons)
+
     def pre_score(self, pod: PodInfo, nodes: Sequence[NodeInfo], cycle: Cycle) -> int | None:
         # No taints on any candidate (the common case): every node scores 0 raw, 100 normalized.
+        if not cycle.summary().any_taints:
+            return MAX_NODE_SCORE
         return None if any(node.taints for node in nodes) else MAX_NODE_SCORE
 
     def score(self, pod: PodInfo, node: NodeInfo, cycle: Cycle) -> float:

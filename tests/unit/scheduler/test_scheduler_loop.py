@@ -10,6 +10,7 @@ import grpc
 from grpc.aio import AioRpcError, Metadata
 from scheduler_testlib import node, pod
 
+from client.api import BatchOpError
 from scheduler.framework import SchedulerConfig
 from scheduler.scheduler import Scheduler
 
@@ -19,7 +20,9 @@ def rpc_error(code: grpc.StatusCode, details: str) -> AioRpcError:
 
 
 class FakeAPI:
-    """Bind waits until released, then answers with what `outcomes` says for that Pod."""
+    """Bind waits until released, then answers with what `outcomes` says for that Pod.
+    The scheduler sends its Binds in Batch calls (client/batcher.py): batch runs each
+    op's Bind concurrently and answers per op, as the apiserver does."""
 
     call_timeout = 1.0
 
@@ -36,6 +39,14 @@ class FakeAPI:
         if failures:
             raise failures.pop(0)
         self.bound[name] = node_name
+
+    async def batch(self, ops):
+        async def one(op):
+            try:
+                return await self.bind(op.bind.namespace, op.bind.name, op.bind.node_name, op.bind.uid)
+            except grpc.RpcError as err:
+                return BatchOpError(err.code().value[0], err.details())
+        return await asyncio.gather(*(one(op) for op in ops))
 
 
 class FakeRecorder:
@@ -80,8 +91,10 @@ def test_a_burst_spreads_before_any_bind_returns():
         for i in range(4):
             scheduler.on_pod("ADDED", pod(f"web-abc-{i}", "rs-web", created=100), None)
         await settle(scheduler)
-        assert len(api.started) == 4 and not api.bound  # every Bind in flight at once
-        assert Counter(n for _, n in api.started) == {"n1": 2, "n2": 1, "n3": 1}
+        # All four are placed (assumed in the cache) and their Binds handed to the
+        # binder before any Bind returns; the binder sends them in up to 2 Batch calls.
+        assert len(scheduler._in_flight) == 4 and not api.bound
+        assert {n: len(scheduler.cache.node_info(n).pods) for n in ("n1", "n2", "n3")} == {"n1": 2, "n2": 1, "n3": 1}
         api.release.set()
         await asyncio.gather(*scheduler._binds)
         assert Counter(api.bound.values()) == {"n1": 2, "n2": 1, "n3": 1}
@@ -97,7 +110,9 @@ def test_ten_replicas_land_four_three_three():
         for i in range(10):
             scheduler.on_pod("ADDED", pod(f"web-abc-{i}", "rs-web", created=100), None)
         await settle(scheduler)
-        assert sorted(Counter(n for _, n in api.started).values()) == [3, 3, 4]
+        api.release.set()
+        await asyncio.gather(*scheduler._binds)
+        assert sorted(Counter(api.bound.values()).values()) == [3, 3, 4]
     with_scheduler(scenario)
 
 
