@@ -1,5 +1,7 @@
-"""Cluster benchmark on real Podman: the seed's story timed end to end, beside
-`podman kube play` of the same manifest on the same machine.
+"""Cluster benchmark on real Podman: the seed's story beside `podman kube play` and 4 parallel `podman run`.
+
+The seed's story timed end to end over >= 10 runs (p50/p95), with both peers timed in
+the same run on the same machine, and node loss.
 
     sudo .venv/bin/python -m bench.cluster [--runs N] [--node-loss-runs M] [--quick] [--out DIR]
 
@@ -11,6 +13,10 @@
                          Podman API socket (it starts the 4 replicas and returns), then
                          `podman kube down`; without the containerPort declaration, which
                          Podman 4.3 would publish on the host 4 times over.
+                         Second peer: 4 `podman run -d` of the same image (same memory
+                         limit) started in parallel through that node's Podman API socket,
+                         until all 4 return; then removed. What the containers alone cost
+                         on one node, with no pods, API or scheduling around them.
 2. node loss             with the Deployment running, a node with Pods loses power
                          (`LocalCluster.stop_node`: kubelet, Podman and containers killed)
                          and the time until 4 Pods run again on the other nodes is measured;
@@ -27,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -42,6 +49,7 @@ from protos import api_pb2, api_pb2_grpc
 
 MANIFEST = REPO_ROOT / "examples" / "multi-worker.yaml"
 SELECTOR = "component=worker"
+PODMAN_RUN_PEER = "4 parallel podman run"
 
 
 def running_pods(stub: api_pb2_grpc.APIStub) -> list:
@@ -109,6 +117,28 @@ def kube_play_runs(cluster: LocalCluster, runs: int, work: Path) -> list[float]:
     return times
 
 
+def podman_run_runs(cluster: LocalCluster, runs: int) -> list[float]:
+    """4 parallel `podman run -d` of the manifest's image on one node, timed until all returned."""
+    node = cluster.podman_node(cluster.spec(), "n1")
+    container = yaml.safe_load(MANIFEST.read_text())["spec"]["template"]["spec"]["containers"][0]
+    limit = container.get("resources", {}).get("limits", {}).get("memory")
+    replicas = int(yaml.safe_load(MANIFEST.read_text())["spec"]["replicas"])
+    names = [f"peer-run-{i}" for i in range(replicas)]
+
+    def start(name: str) -> None:
+        memory = ["--memory", limit.replace("Mi", "m").replace("Gi", "g")] if limit else []
+        node.remote("run", "-d", "--name", name, *memory, container["image"], timeout=120)
+
+    times = []
+    with ThreadPoolExecutor(max_workers=replicas) as pool:
+        for _ in range(runs):
+            began = time.monotonic()
+            list(pool.map(start, names))  # re-raises the first failure
+            times.append(time.monotonic() - began)
+            node.remote("rm", "-f", "-t", "0", *names, timeout=120)
+    return times
+
+
 def summary(label: str, values: Sequence[float]) -> str:
     return (f"{label:<52} n={len(values):<3} p50 {percentile(values, 50):6.2f} s   "
             f"p95 {percentile(values, 95):6.2f} s")
@@ -134,13 +164,18 @@ def run(runs: int, node_loss_runs: int, out: Path | None) -> int:
                         timeout=10)
             wait("everything gone", lambda: not running_pods(stub))
             plays = kube_play_runs(cluster, runs, work)
+            podman_runs = podman_run_runs(cluster, runs)
         finally:
             cluster.down(purge=True)
     print(summary("pykube: apply → 4/4 Running on 3 nodes", applies))
     print(summary("peer: podman kube play (4 replicas, one node)", plays))
+    print(summary("peer: 4 parallel podman run -d (one node)", podman_runs))
     print(summary("pykube: node loss → replacements Running", losses))
     results = [Record(f"cluster.apply_to_running.p{q}", percentile(applies, q), "s", "podman kube play",
                       percentile(plays, q)) for q in (50, 95)]
+    # The same pykube figures again, beside the second peer (a record holds one peer).
+    results += [Record(f"cluster.apply_vs_podman_run.p{q}", percentile(applies, q), "s", PODMAN_RUN_PEER,
+                       percentile(podman_runs, q)) for q in (50, 95)]
     results += [Record(f"cluster.node_loss_to_running.p{q}", percentile(losses, q), "s") for q in (50, 95)]
     print_table(results)
     if out is not None:

@@ -206,3 +206,46 @@ async def apiserver_healthy(address: str) -> bool:
     async with grpc.aio.insecure_channel(address) as channel:
         reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
         return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+# ------------------------------------------------------- cluster pieces (appended for startup/memory)
+
+
+def start_component(work: Path, name: str, module: str, address: str, *extra: str) -> ChildProcess:
+    """A pykube service (``python -m MODULE --server ADDRESS ...``) as a child process, logging to WORK/NAME.log."""
+    argv = [sys.executable, "-m", module, "--server", address, *extra]
+    return ChildProcess(name, argv, work / f"{name}.log")
+
+
+def log_says(process: ChildProcess, text: str) -> Callable[[], Awaitable[bool]]:
+    """A wait_until check: the process has logged TEXT (e.g. "scheduler running")."""
+    async def check() -> bool:
+        return text in process.log_path.read_text(errors="replace")
+    return check
+
+
+def proc_memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS (resident now) and VmHWM (resident peak) of a process, in MiB, from
+    /proc/PID/status; NaN for what cannot be read (the process is gone)."""
+    found = {"VmRSS": math.nan, "VmHWM": math.nan}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in found:
+                found[key] = int(value.split()[0]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return found
+
+
+async def ready_node_names(stub: Any, prefix: str = "") -> set[str]:
+    """Names of the Nodes (starting with PREFIX) whose Ready condition is True."""
+    from protos import api_pb2  # the protos are only needed by the benchmarks that call this
+    reply = await stub.List(api_pb2.ListRequest(kind="Node"), timeout=30)
+    ready = set()
+    for item in reply.items:
+        node = item.node
+        if node.metadata.name.startswith(prefix) and any(
+                c.type == "Ready" and c.status == "True" for c in node.status.conditions):
+            ready.add(node.metadata.name)
+    return ready

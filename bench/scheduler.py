@@ -12,7 +12,10 @@ Ready condition and capacity (4 cpu, 16 Gi, 110 pods): no kubelets are needed to
 measure placement. Then a Pod watch is opened and M Pods (one container, requests
 100m / 64Mi, owned 100 at a time by a ReplicaSet-like owner so spreading has work to
 do) are created at once by C concurrent clients, and the benchmark waits until the
-watch has shown every Pod with ``spec.nodeName`` set.
+watch has shown every Pod with ``spec.nodeName`` set. The clients send their Creates
+in Batch calls of B (``--create-batch``, default 50, as ``pykubectl apply`` of many
+objects sends one call): one gRPC call per Pod would cost the apiserver more than
+scheduling the Pod does (``--create-batch 1`` measures that).
 
 Figures: pods/s from the first Create sent to the last Pod seen bound (the issue's
 "created at once → all bound"); the binding rate alone (first bind → last bind);
@@ -53,7 +56,8 @@ class Settings:
     nodes: int = 1000
     pods: int = 10000
     clients: int = 8
-    in_flight: int = 32  # Creates in flight per client
+    in_flight: int = 32  # Create calls in flight per client
+    create_batch: int = 50  # Creates per Batch call (1: one Create call per Pod)
     timeout: float = 300.0
 
 
@@ -91,17 +95,27 @@ def split(items: Sequence, parts: int) -> list[list]:
 
 
 async def create_all(stubs: list[api_pb2_grpc.APIStub], objects: Sequence, in_flight: int,
-                     sent: dict[str, float] | None = None) -> None:
-    """Create objects with len(stubs) clients, in_flight calls each at once."""
+                     sent: dict[str, float] | None = None, batch: int = 1) -> None:
+    """Create objects with len(stubs) clients, in_flight calls each at once; with
+    batch > 1 each call is a Batch of that many Creates (every one must succeed)."""
     async def client(stub: api_pb2_grpc.APIStub, mine: list) -> None:
         slots = asyncio.Semaphore(in_flight)
 
-        async def one(obj) -> None:
+        async def one(objs: list) -> None:
             async with slots:
                 if sent is not None:
-                    sent[obj.metadata.name] = time.monotonic()
-                await stub.Create(api_pb2.CreateRequest(object=wrap(obj)), timeout=60)
-        await asyncio.gather(*(one(o) for o in mine))
+                    now = time.monotonic()
+                    for obj in objs:
+                        sent[obj.metadata.name] = now
+                if batch == 1:
+                    await stub.Create(api_pb2.CreateRequest(object=wrap(objs[0])), timeout=60)
+                    return
+                reply = await stub.Batch(api_pb2.BatchRequest(ops=[
+                    api_pb2.BatchOp(create=api_pb2.CreateRequest(object=wrap(o))) for o in objs]), timeout=60)
+                failed = [r.message for r in reply.results if r.code != 0]
+                if failed:
+                    raise RuntimeError(f"{len(failed)} of {len(objs)} Creates failed: {failed[0]}")
+        await asyncio.gather(*(one(mine[i:i + batch]) for i in range(0, len(mine), batch)))
     await asyncio.gather(*(client(s, part) for s, part in zip(stubs, split(objects, len(stubs)))))
 
 
@@ -140,21 +154,25 @@ class Results:
 
 async def watch_bound(stub: api_pb2_grpc.APIStub, rv: str, results: Results, want: int,
                       ready: asyncio.Event, done: asyncio.Event) -> None:
-    call = stub.Watch(api_pb2.WatchRequest(kind="Pod", namespace=NAMESPACE, resource_version=rv,
-                                           allow_bookmarks=True))
+    """Note when each Pod is first seen bound (WatchBatches, as the informers watch)."""
+    call = stub.WatchBatches(api_pb2.WatchRequest(kind="Pod", namespace=NAMESPACE, resource_version=rv,
+                                                  allow_bookmarks=True))
     ready.set()
     try:
-        async for event in call:
-            if event.type not in ("ADDED", "MODIFIED"):
-                continue
-            pod = unwrap(event.object)
-            name = pod.metadata.name
-            if pod.spec.node_name and name not in results.bound:
-                results.bound[name] = time.monotonic()
-                results.placement[pod.spec.node_name] += 1
-                if len(results.bound) >= want:
-                    done.set()
-                    return
+        async for batch in call:
+            now = time.monotonic()
+            for data in batch.events:
+                event = api_pb2.WatchEvent.FromString(data)
+                if event.type not in ("ADDED", "MODIFIED"):
+                    continue
+                pod = unwrap(event.object)
+                name = pod.metadata.name
+                if pod.spec.node_name and name not in results.bound:
+                    results.bound[name] = now
+                    results.placement[pod.spec.node_name] += 1
+            if len(results.bound) >= want:
+                done.set()
+                return
     finally:
         call.cancel()
 
@@ -199,7 +217,8 @@ async def run_once(work: Path, settings: Settings) -> Results:
         await ready.wait()
         pods = [make_pod(i) for i in range(settings.pods)]
         sched_cpu0, api_cpu0 = scheduler.cpu_seconds(), apiserver.cpu_seconds()
-        creating = asyncio.create_task(create_all(stubs[1:], pods, settings.in_flight, results.sent))
+        creating = asyncio.create_task(create_all(stubs[1:], pods, settings.in_flight, results.sent,
+                                                  settings.create_batch))
         try:
             await asyncio.wait_for(creating, settings.timeout)
             results.created_at = time.monotonic()
@@ -250,7 +269,8 @@ async def run(settings: Settings, out: Path | None) -> int:
           f"(Creates done after {results.created_at - results.first_sent:.2f} s)")
     print_table(records)
     if out is not None:
-        params = f"nodes={settings.nodes} pods={settings.pods} clients={settings.clients}"
+        params = (f"nodes={settings.nodes} pods={settings.pods} clients={settings.clients} "
+                  f"create_batch={settings.create_batch}")
         print(f"appended {len(records)} records to {append_results(out, records, params)}")
     return 0
 
@@ -260,14 +280,17 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path | None]:
     parser.add_argument("--nodes", type=int, metavar="N", help="Nodes (default 1000; --quick 100)")
     parser.add_argument("--pods", type=int, metavar="M", help="Pods created at once (default 10000; --quick 1000)")
     parser.add_argument("--clients", type=int, metavar="C", help="concurrent creating clients (default 8)")
+    parser.add_argument("--create-batch", type=int, metavar="B",
+                        help="Creates per Batch call (default 50; 1: one Create call per Pod, as most clients do)")
     parser.add_argument("--quick", action="store_true", help="100 nodes, 1000 Pods (a few seconds)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="append records to DIR/results.json")
     args = parser.parse_args(argv)
     base = QUICK if args.quick else Settings()
     settings = Settings(nodes=args.nodes or base.nodes, pods=args.pods or base.pods,
-                        clients=args.clients or base.clients, timeout=base.timeout)
-    if settings.nodes < 1 or settings.pods < 1 or settings.clients < 1:
-        parser.error("--nodes, --pods and --clients must be >= 1")
+                        clients=args.clients or base.clients, timeout=base.timeout,
+                        create_batch=args.create_batch or base.create_batch)
+    if settings.nodes < 1 or settings.pods < 1 or settings.clients < 1 or settings.create_batch < 1:
+        parser.error("--nodes, --pods, --clients and --create-batch must be >= 1")
     return settings, args.out
 
 

@@ -38,9 +38,12 @@ if ((${#need_apt[@]})); then
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-# The virtualenv, reinstalled only when pyproject.toml changes.
+# The virtualenv, reinstalled only when pyproject.toml or the extras installed change
+# (the stamp holds a hash of both). Extras: test (pytest), bench (matplotlib, for the
+# benchmark report's plots).
+extras="test,bench"
 stamp="$VENV/.pykube-installed"
-want="$(sha256sum "$REPO_ROOT/pyproject.toml" | cut -d' ' -f1)"
+want="$({ cat "$REPO_ROOT/pyproject.toml"; echo "extras=$extras"; } | sha256sum | cut -d' ' -f1)"
 if [ ! -x "$VENV/bin/python" ]; then
     say "creating virtualenv in .venv"
     python3 -m venv "$VENV"
@@ -49,7 +52,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     say "installing pykube and its dependencies into .venv"
     pip_log="$VENV/pip-install.log"
     if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
-           "$VENV/bin/python" -m pip install -q -e "$REPO_ROOT[test]"; } >"$pip_log" 2>&1; then
+           "$VENV/bin/python" -m pip install -q -e "$REPO_ROOT[$extras]"; } >"$pip_log" 2>&1; then
         cat "$pip_log" >&2
         echo "installing pykube into .venv failed (log above, also in $pip_log)" >&2
         exit 1

@@ -1,0 +1,251 @@
+"""bench.report and bench.targets on a small fake results list: which record counts,
+how targets are judged (met, missed by how much, not measured), the tables, and that
+rendering into a document keeps every hand-written line outside the markers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import report
+from bench.targets import GE, LE, RATIO_LE, TARGETS, Target, convert, evaluate
+
+MACHINE = {"nproc": "2", "cpu": "Test CPU", "ram": "4.0 GiB", "kernel": "Linux 6.0",
+           "python": "3.11.0", "podman": "4.3.1"}
+
+
+def rec(name: str, value: float | None, unit: str, ts: str = "2026-01-01T00:00:00+00:00",
+        peer: str | None = None, peer_value: float | None = None, params: str = "quick") -> dict:
+    r: dict = {"name": name, "value": value, "unit": unit}
+    if peer is not None:
+        r.update(peer=peer, peer_value=peer_value)
+    r.update(params=params, timestamp=ts)
+    return r
+
+
+FAKE = [
+    rec("scheduler.throughput", 300.0, "pods/s", ts="2026-01-01T00:00:00+00:00"),
+    rec("cluster.apply_to_running.p50", 0.6, "s", peer="podman kube play", peer_value=1.2),
+    rec("cluster.apply_to_running.p95", 1.5, "s", peer="podman kube play", peer_value=1.0),
+    rec("kubelet.kill_to_running.p50", 250.0, "ms", peer="podman kill+wait+start", peer_value=200.0),
+    rec("kubelet.kill_to_running.p99", 852.0, "ms", peer="podman kill+wait+start", peer_value=400.0),
+    rec("startup.latency.p99", 420.0, "ms"),  # target in s: converted
+    rec("memory.kubelet", 45.0, "MB"),
+    # a later run of the scheduler: this one counts
+    rec("scheduler.throughput", 1200.0, "pods/s", ts="2026-01-02T00:00:00+00:00", params="full"),
+]
+
+
+def target(name: str) -> Target:
+    return next(t for t in TARGETS if t.record == name)
+
+
+def outcomes_by_name(records: list[dict]) -> dict:
+    return {o.target.record: o for o in report.evaluate_targets(report.latest_records(records))}
+
+
+def test_latest_record_per_name_by_timestamp_then_position() -> None:
+    latest = report.latest_records(FAKE)
+    assert latest["scheduler.throughput"]["value"] == 1200.0
+    # order of first appearance is kept
+    assert list(latest)[:2] == ["scheduler.throughput", "cluster.apply_to_running.p50"]
+    older_last = [rec("a.x", 2.0, "s", ts="2026-01-02T00:00:00+00:00"), rec("a.x", 1.0, "s", ts="2026-01-01T00:00:00+00:00")]
+    assert report.latest_records(older_last)["a.x"]["value"] == 2.0
+    same_time = [rec("a.x", 1.0, "s"), rec("a.x", 3.0, "s")]
+    assert report.latest_records(same_time)["a.x"]["value"] == 3.0
+
+
+def test_targets_cover_the_issue_and_use_known_comparisons() -> None:
+    names = [t.record for t in TARGETS]
+    assert len(names) == len(set(names))
+    for wanted in ("cluster.apply_to_running.p50", "kubelet.kill_to_running.p50", "kubelet.kill_to_running.p99",
+                   "cluster.node_loss_to_running.p95", "scheduler.throughput", "startup.latency.p99",
+                   "startup.api_mutating.p99", "memory.control_plane.1000pods", "memory.kubelet"):
+        assert wanted in names
+    assert target("scheduler.throughput").comparison == GE
+    assert target("cluster.apply_to_running.p50").comparison == RATIO_LE
+    assert target("memory.kubelet").comparison == LE
+    with pytest.raises(ValueError):
+        Target("x.y", "<", 1.0, "s", "bad comparison")
+
+
+def test_met_missed_and_by_how_much() -> None:
+    got = outcomes_by_name(FAKE)
+    assert got["scheduler.throughput"].met is True
+    assert got["scheduler.throughput"].verdict == "met with 20% to spare"
+    # ratio targets: value / peer_value
+    assert got["cluster.apply_to_running.p50"].measured == pytest.approx(0.5)
+    assert got["cluster.apply_to_running.p50"].met is True
+    assert got["cluster.apply_to_running.p95"].met is False
+    assert got["cluster.apply_to_running.p95"].verdict == "missed by 50%"
+    # 852 ms against ≤ 600 ms: 42% over
+    assert got["kubelet.kill_to_running.p99"].met is False
+    assert got["kubelet.kill_to_running.p99"].verdict == "missed by 42%"
+    # unit conversion: 420 ms against ≤ 0.5 s
+    assert got["startup.latency.p99"].measured == pytest.approx(0.42)
+    assert got["startup.latency.p99"].met is True
+    # never measured
+    for name in ("memory.control_plane.1000pods", "startup.api_mutating.p99", "cluster.node_loss_to_running.p50"):
+        assert got[name].met is None and got[name].verdict == "not measured"
+
+
+def test_throughput_short_of_target_and_far_misses() -> None:
+    short = evaluate(target("scheduler.throughput"), rec("scheduler.throughput", 448.0, "pods/s"))
+    assert short.met is False and short.verdict == "missed by 55% (2.2× short)"
+    far = evaluate(target("memory.kubelet"), rec("memory.kubelet", 150.0, "MB"))
+    assert far.verdict == "missed by 150% (2.5× the target)"
+    exact = evaluate(target("memory.kubelet"), rec("memory.kubelet", 60.0, "MB"))
+    assert exact.met is True and exact.verdict == "met"
+
+
+def test_unusable_records_are_not_measured() -> None:
+    t = target("cluster.apply_to_running.p50")
+    assert evaluate(t, rec(t.record, 0.6, "s")).verdict == "not measured (no peer figure)"
+    assert evaluate(target("memory.kubelet"), rec("memory.kubelet", None, "MB")).met is None
+    wrong_unit = evaluate(target("memory.kubelet"), rec("memory.kubelet", 5.0, "s"))
+    assert wrong_unit.met is None and "not comparable" in wrong_unit.verdict
+
+
+def test_convert_units() -> None:
+    assert convert(250.0, "ms", "s") == pytest.approx(0.25)
+    assert convert(1.0, "MiB", "MB") == pytest.approx(1.048576)
+    assert convert(1.0, "s", "MB") is None
+    assert convert(3.0, "pods/s", "pods/s") == 3.0
+
+
+def test_section_tables() -> None:
+    section = report.render_section(FAKE, MACHINE, recorded=True, plots=[("targets", "bench/targets.png")])
+    assert "| 2 | Test CPU | 4.0 GiB | Linux 6.0 | 3.11.0 | 4.3.1 |" in section
+    assert "Machine recorded with the results" in section
+    # the latest scheduler figure only, with its params
+    assert "| `scheduler.throughput` | 1,200 | pods/s | full |" in section
+    assert "300.0" not in section
+    # peers and ratio
+    assert "| `kubelet.kill_to_running.p99` | 852.0 | ms | podman kill+wait+start | 400.0 | 2.13 | quick |" in section
+    # targets table rows
+    assert "| `kubelet.kill_to_running.p99` | ≤ 600 ms | 852.0 ms | **missed by 42%** | quick |" in section
+    assert "| `memory.control_plane.1000pods` | ≤ 300 MB | – | not measured |  |" in section
+    assert "| `cluster.apply_to_running.p50` | pykube/peer ≤ 1 | 0.50 (0.600 vs 1.20 s) | **met** with 50% to spare | quick |" \
+        in section
+    assert "![targets](bench/targets.png)" in section
+    # deterministic: same input, same text
+    assert section == report.render_section(list(FAKE), dict(MACHINE), recorded=True,
+                                            plots=[("targets", "bench/targets.png")])
+
+
+HAND_WRITTEN = """# Benchmarks
+
+Intro paragraph, hand-written; it may quote the markers inline: `<!-- bench-report:begin -->`.
+
+## apiserver
+
+Hand-written analysis | with a pipe.
+
+## kubelet
+
+More hand-written text.
+"""
+
+
+def test_markers_inserted_after_intro_and_hand_text_kept() -> None:
+    once = report.splice(HAND_WRITTEN, "GENERATED ONE\n")
+    assert once.index("Intro paragraph") < once.index(f"\n{report.BEGIN}\n") < once.index("## apiserver")
+    assert once.replace(f"{report.BEGIN}\nGENERATED ONE\n{report.END}\n\n", "") == HAND_WRITTEN
+    # a second report replaces only what is between the markers
+    twice = report.splice(once, "GENERATED TWO\n")
+    assert "GENERATED ONE" not in twice and "GENERATED TWO" in twice
+    assert twice.replace(f"{report.BEGIN}\nGENERATED TWO\n{report.END}\n\n", "") == HAND_WRITTEN
+    # markers moved by hand stay where they are
+    moved = HAND_WRITTEN + f"\n{report.BEGIN}\nold\n{report.END}\ntrailer\n"
+    out = report.splice(moved, "new\n")
+    assert out == HAND_WRITTEN + f"\n{report.BEGIN}\nnew\n{report.END}\ntrailer\n"
+
+
+def test_markers_without_headings_and_broken_markers() -> None:
+    assert report.splice("# Title\n\nText.\n", "G\n") == f"# Title\n\nText.\n\n{report.BEGIN}\nG\n{report.END}\n"
+    with pytest.raises(ValueError):
+        report.splice(f"# T\n{report.BEGIN}\nonly a begin\n", "G\n")
+    with pytest.raises(ValueError):
+        report.splice(f"# T\n{report.END}\n{report.BEGIN}\n", "G\n")
+
+
+def test_latency_groups_collect_percentiles_in_ms() -> None:
+    records = FAKE + [rec("cluster.apply_vs_podman_run.p50", 0.6, "s", peer="4 parallel podman run", peer_value=0.5),
+                      rec("apiserver.watch.delivery_p50", 4.0, "ms"), rec("apiserver.watch.delivery_p99", 15.0, "ms"),
+                      rec("apiserver.create.throughput", 2000.0, "ops/s")]
+    groups = report.latency_groups(report.latest_records(records))
+    assert [g.name for g in groups["cluster"]] == ["cluster.apply_to_running"]
+    assert groups["cluster"][0].percentiles == {50: 600.0, 95: 1500.0}
+    assert groups["apiserver"][0].percentiles == {50: 4.0, 99: 15.0}
+    assert "scheduler" not in groups and "memory" not in groups
+
+
+def test_report_command_renders_doc_without_touching_hand_text(tmp_path: Path) -> None:
+    results = tmp_path / "out" / "results.json"
+    results.parent.mkdir()
+    results.write_text(json.dumps(FAKE))
+    (results.parent / "machine.json").write_text(json.dumps(MACHINE))
+    doc = tmp_path / "docs" / "benchmarks.md"
+    doc.parent.mkdir()
+    doc.write_text(HAND_WRITTEN)
+    assert report.main([str(results), "--doc", str(doc), "--no-plots"]) == 0
+    first = doc.read_text()
+    assert "Test CPU" in first and "missed by 42%" in first
+    begin = first.index(f"\n{report.BEGIN}\n") + 1  # the marker line, not the quote in the intro
+    end = first.index(f"\n{report.END}") + 1 + len(report.END)
+    assert first[:begin] + first[end:].lstrip("\n") == HAND_WRITTEN
+    report.main([str(results), "--doc", str(doc), "--no-plots"])
+    assert doc.read_text() == first
+
+
+def test_plots_are_written_and_linked(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    plots = tmp_path / "docs" / "bench"
+    links = report.render_plots(FAKE, plots, tmp_path / "docs")
+    names = sorted(p.name for p in plots.iterdir())
+    assert names == ["latency-cluster.png", "latency-kubelet.png", "latency-startup.png", "peers.png", "targets.png"]
+    assert ("target attainment", "bench/targets.png") in links
+    assert all((tmp_path / "docs" / link).read_bytes().startswith(b"\x89PNG") for _, link in links)
+    first = (plots / "targets.png").read_bytes()
+    report.render_plots(FAKE, plots, tmp_path / "docs")
+    assert (plots / "targets.png").read_bytes() == first  # same input, same bytes
+
+
+def test_suite_order_and_report_at_the_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """python -m bench: startup and memory run after scheduler; a crashing benchmark makes the
+    exit code non-zero without stopping the others; --report renders what was measured."""
+    pytest.importorskip("matplotlib")  # --report draws the plots too
+    import bench.__main__ as suite
+    names = [name for name, _ in suite.BENCHMARKS]
+    assert names.index("scheduler") < names.index("startup") < names.index("memory")
+    assert dict(suite.BENCHMARKS)["startup"] is False and dict(suite.BENCHMARKS)["memory"] is False
+
+    ran: list[str] = []
+
+    def fake_run(name: str, argv: list[str]) -> int:
+        ran.append(name)
+        if name == "startup":
+            raise RuntimeError("boom")
+        out = Path(argv[argv.index("--out") + 1])
+        assert "--quick" in argv
+        from bench.common import Record, append_results
+        append_results(out, [Record(f"{name}.figure", 1.0, "s")], "quick")
+        return 0
+
+    monkeypatch.setattr(suite, "_run_one", fake_run)
+    monkeypatch.setattr(suite, "_podman_ok", lambda: False)
+    monkeypatch.setattr("bench.report.probe_machine", lambda: dict(MACHINE))
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(HAND_WRITTEN)
+    out = tmp_path / "out"
+    code = suite.main(["--quick", "--out", str(out), "--report", "--report-doc", str(doc),
+                       "--report-plots", str(tmp_path / "plots")])
+    assert code == 1
+    assert ran == ["apiserver", "scheduler", "startup", "memory"]  # kubelet, cluster skipped (no Podman)
+    text = doc.read_text()
+    assert "`memory.figure`" in text and "Test CPU" in text and "Hand-written analysis" in text
+    assert json.loads((out / "machine.json").read_text())["cpu"] == "Test CPU"
+    with pytest.raises(SystemExit):
+        suite.main(["--report"])  # --report needs --out
