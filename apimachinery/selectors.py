@@ -136,14 +136,23 @@ FIELD_SELECTABLE: dict[str, frozenset[str]] = {
 _ALWAYS_SELECTABLE = frozenset({"metadata.name", "metadata.namespace"})
 
 
+_FIELD_NAMES: dict[str, dict[str, str]] = {}  # message type -> JSON name -> field name
+
+
+def _field_names(message: Message) -> dict[str, str]:
+    descriptor = message.DESCRIPTOR
+    names = _FIELD_NAMES.get(descriptor.full_name)
+    if names is None:
+        names = _FIELD_NAMES[descriptor.full_name] = {f.json_name: f.name for f in descriptor.fields}
+    return names
+
+
 def field_value(obj: Message, path: str) -> str:
     """The string value of a dotted JSON path ("spec.nodeName") in a message."""
     current: object = obj
     for part in path.split("."):
         assert isinstance(current, Message)
-        by_json = {f.json_name: f for f in current.DESCRIPTOR.fields}
-        field = by_json[part]
-        current = getattr(current, field.name)
+        current = getattr(current, _field_names(current)[part])
     if isinstance(current, bool):
         return "true" if current else "false"
     if isinstance(current, Message):
@@ -156,6 +165,13 @@ def field_value(obj: Message, path: str) -> str:
 @dataclass(frozen=True)
 class FieldSelector:
     terms: tuple[tuple[str, bool, str], ...] = ()  # (path, equal?, value)
+
+    def required_value(self, path: str) -> str | None:
+        """The value path must equal for a match (a "path=value" term), if any."""
+        for term_path, equal, value in self.terms:
+            if equal and term_path == path:
+                return value
+        return None
 
     @classmethod
     def parse(cls, text: str, kind: str) -> "FieldSelector":

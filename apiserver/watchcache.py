@@ -25,6 +25,11 @@ from apiserver.errors import TooOld
 
 ADDED, MODIFIED, DELETED, BOOKMARK = "ADDED", "MODIFIED", "DELETED", "BOOKMARK"
 
+# Watchers of Pods that select one node (every kubelet's "spec.nodeName=<node>") are
+# indexed by that node: a Pod change is offered only to the watchers of the node(s) it
+# is, or was, on, instead of being matched against every kubelet's watch.
+NODE_FIELD = "spec.nodeName"
+
 
 @dataclass(frozen=True, slots=True)
 class Change:
@@ -136,7 +141,9 @@ class WatchCache:
         self.watcher_capacity = watcher_capacity
         self.objects: dict[str, dict[str, Message]] = {}  # kind -> key -> object
         self.namespace_counts: Counter[str] = Counter()  # namespaced objects per namespace
-        self.watchers: dict[str, set[Watcher]] = {}
+        self.watchers: dict[str, set[Watcher]] = {}  # kind -> every watcher of it
+        self._pod_watchers_by_node: dict[str, set[Watcher]] = {}  # spec.nodeName=X watchers by X
+        self._pod_watchers_unindexed: set[Watcher] = set()  # the other Pod watchers
         self.revision = 0
         # History holds every change with revision > oldest_revision.
         self.oldest_revision = 0
@@ -171,8 +178,20 @@ class WatchCache:
         self.history.append(change)
         if len(self.history) > self.history_size:
             self.oldest_revision = self.history.popleft().revision
-        for watcher in self.watchers.get(change.kind, ()):
+        if change.kind != "Pod":
+            for watcher in self.watchers.get(change.kind, ()):
+                watcher.offer(change)
+            return
+        for watcher in self._pod_watchers_unindexed:
             watcher.offer(change)
+        node = change.obj.spec.node_name  # type: ignore[attr-defined]
+        for watcher in self._pod_watchers_by_node.get(node, ()):
+            watcher.offer(change)
+        if change.prev is not None:
+            before = change.prev.spec.node_name  # type: ignore[attr-defined]
+            if before != node:
+                for watcher in self._pod_watchers_by_node.get(before, ()):
+                    watcher.offer(change)
 
     def watch(self, kind: str, namespace: str, labels: LabelSelector, fields: FieldSelector,
               from_revision: int | None) -> Watcher:
@@ -196,7 +215,22 @@ class WatchCache:
         if watcher.buffer:
             watcher.wakeup.set()
         self.watchers.setdefault(kind, set()).add(watcher)
+        if kind == "Pod":
+            node = fields.required_value(NODE_FIELD)
+            if node is None:
+                self._pod_watchers_unindexed.add(watcher)
+            else:
+                self._pod_watchers_by_node.setdefault(node, set()).add(watcher)
         return watcher
 
     def stop(self, watcher: Watcher) -> None:
         self.watchers.get(watcher.kind, set()).discard(watcher)
+        if watcher.kind == "Pod":
+            self._pod_watchers_unindexed.discard(watcher)
+            node = watcher.fields.required_value(NODE_FIELD)
+            if node is not None:
+                watchers = self._pod_watchers_by_node.get(node)
+                if watchers is not None:
+                    watchers.discard(watcher)
+                    if not watchers:
+                        del self._pod_watchers_by_node[node]

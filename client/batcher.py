@@ -51,7 +51,11 @@ class Batcher:
         assert self._queue is not None and self._slots is not None
         while True:
             first = await self._queue.get()
-            await self._slots.acquire()  # wait for a free slot; meanwhile more ops queue up
+            try:
+                await self._slots.acquire()  # wait for a free slot; meanwhile more ops queue up
+            except asyncio.CancelledError:  # closing: the op taken is no longer in the queue
+                first[1].cancel()
+                raise
             batch = [first]
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())

@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 import structlog
 from google.protobuf.message import Message
 
+from apimachinery.kinds import wrap
 from apimachinery.selectors import LabelSelector, SelectorError
 from client.api import AsyncAPI, describe, is_conflict, is_not_found
 from client.events import NORMAL, WARNING, EventRecorder
 from client.informer import object_key
 from controllers.base import Controller, SharedInformers
 from controllers.expectations import Expectations
-from protos import apps_pb2, core_pb2, meta_pb2
+from protos import api_pb2, apps_pb2, core_pb2, meta_pb2
 
 log = structlog.get_logger("replicaset-controller")
 
@@ -413,13 +414,14 @@ class ReplicaSetController(Controller):
             raise errors[0]
 
     async def _create(self, rs: apps_pb2.ReplicaSet, key: str, count: int) -> None:
-        """Create `count` Pods in slow-start batches; expectations first, so that the
-        informer events these creates cause cannot trigger more."""
+        """Create `count` Pods in slow-start batches (1, 2, 4, ...; each batch one Batch
+        call, its Creates answered one by one); expectations first, so that the informer
+        events these creates cause cannot trigger more."""
         self.expectations.expect_creations(key, count)
         remaining, batch = count, SLOW_START_INITIAL_BATCH
         while remaining > 0:
             size = min(batch, remaining)
-            results = await asyncio.gather(*(self._create_one(rs) for _ in range(size)), return_exceptions=True)
+            results = await self._create_batch(rs, size)
             remaining -= size
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
@@ -429,13 +431,19 @@ class ReplicaSetController(Controller):
                 raise failures[0]
             batch *= 2
 
-    async def _create_one(self, rs: apps_pb2.ReplicaSet) -> None:
+    async def _create_batch(self, rs: apps_pb2.ReplicaSet, size: int) -> list[Message | BaseException]:
+        ops = [api_pb2.BatchOp(create=api_pb2.CreateRequest(object=wrap(pod_from_template(rs))))
+               for _ in range(size)]
         try:
-            pod = await self.api.create(pod_from_template(rs))
-        except Exception as err:
-            self.recorder.record(rs, WARNING, "FailedCreate", f"Error creating: {describe(err)}")
-            raise
-        self.recorder.record(rs, NORMAL, "SuccessfulCreate", f"Created pod: {pod.metadata.name}")  # type: ignore[attr-defined]
+            results: list[Message | BaseException] = list(await self.api.batch(ops))
+        except Exception as err:  # the call as a whole failed: so did every Create in it
+            results = [err] * size
+        for result in results:
+            if isinstance(result, BaseException):
+                self.recorder.record(rs, WARNING, "FailedCreate", f"Error creating: {describe(result)}")
+            else:
+                self.recorder.record(rs, NORMAL, "SuccessfulCreate", f"Created pod: {result.metadata.name}")  # type: ignore[attr-defined]
+        return results
 
     async def _delete(self, rs: apps_pb2.ReplicaSet, key: str, pods: list[core_pb2.Pod]) -> None:
         self.expectations.expect_deletions(key, [object_key(p) for p in pods])

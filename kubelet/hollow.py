@@ -50,6 +50,7 @@ from pathlib import Path
 import structlog
 
 from client.api import AsyncAPI
+from client.batcher import Batcher
 from client.logs import configure_logging
 from client.service import run_until_signalled
 from kubelet.config import KubeletConfig
@@ -111,6 +112,7 @@ class HollowNodes:
                  start_concurrency: int = 50, stopped: Iterable[str] = (), first: int = 1) -> None:
         """first: the number of the first node (its pod subnet is ``hollow_pod_cidr(first)``)."""
         self.api = api
+        self.batcher = Batcher(api, max_batch=200)  # every hollow node's status writes, batched together
         self.names = list(names)
         self._template = config_template or KubeletConfig(node_name="")
         self.runtimes: dict[str, FakeRuntime] = {
@@ -127,7 +129,7 @@ class HollowNodes:
 
     def _new_kubelet(self, name: str) -> Kubelet:
         config = KubeletConfig(**{**vars(self._template), "node_name": name})
-        return Kubelet(self.api, self.runtimes[name], config)
+        return Kubelet(self.api, self.runtimes[name], config, batcher=self.batcher)
 
     async def _start_one(self, kubelet: Kubelet, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -184,6 +186,7 @@ class HollowNodes:
 
     async def stop(self) -> None:
         await asyncio.gather(*(k.stop() for k in self.kubelets.values()), return_exceptions=True)
+        await self.batcher.close()
         await asyncio.gather(*(r.close() for r in self.runtimes.values()), return_exceptions=True)
 
 

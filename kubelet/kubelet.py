@@ -20,6 +20,7 @@ import structlog
 from google.protobuf.message import Message
 
 from client.api import AsyncAPI, describe, is_not_found
+from client.batcher import Batcher
 from client.events import EventRecorder
 from client.informer import Informer
 from kubelet.backoff import BackOff, BackOffPolicy
@@ -39,8 +40,13 @@ log = structlog.get_logger("kubelet")
 
 class Kubelet:
     def __init__(self, api: AsyncAPI, runtime: Runtime, config: KubeletConfig,
-                 probe_executor: Executor | None = None) -> None:
+                 probe_executor: Executor | None = None, batcher: Batcher | None = None) -> None:
+        """batcher: where Pod status writes gather into Batch calls; hollow nodes share
+        one (a status change on many nodes at once is then one call), a kubelet of its own
+        makes its own."""
         self.api = api
+        self._own_batcher = batcher is None
+        self.batcher = batcher or Batcher(api, max_batch=100)
         self.runtime = runtime
         self.config = config
         self.pods = Informer(api, "Pod", field_selector=f"spec.nodeName={config.node_name}")
@@ -52,7 +58,7 @@ class Kubelet:
         self.images = ImageManager(runtime, self.record,
                                    BackOffPolicy(config.pull_backoff_initial, config.pull_backoff_max))
         self.prober = Prober(runtime, self.wake_pod, probe_executor)
-        self.status_manager = StatusManager(api, self.pod_by_uid)
+        self.status_manager = StatusManager(api, self.pod_by_uid, batcher=self.batcher)
         self.workers: dict[str, PodWorker] = {}
         self._uid_to_key: dict[str, str] = {}
         self.tasks: list[asyncio.Task] = []
@@ -167,3 +173,5 @@ class Kubelet:
         await asyncio.gather(*self.tasks, *(w.task for w in self.workers.values() if w.task),
                              return_exceptions=True)
         self.tasks.clear()
+        if self._own_batcher:
+            await self.batcher.close()

@@ -1,7 +1,9 @@
 """The status manager: sends each Pod's status to the apiserver only when it
 differs from what the apiserver has, through UpdateStatus (so it can never touch
 the spec). Pod workers hand in statuses at any rate; at most one write per Pod is
-in flight and only the newest status is sent."""
+in flight and only the newest status is sent. Writes go through a Batcher: the
+statuses of Pods that change together (a node's Pods after a restart, many hollow
+nodes' Pods) travel in one Batch call."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from typing import Callable
 
 import structlog
 
+from apimachinery.kinds import wrap
 from client.api import AsyncAPI, describe, is_not_found
-from protos import core_pb2
+from client.batcher import Batcher
+from protos import api_pb2, core_pb2
 
 log = structlog.get_logger("status-manager")
 
@@ -26,6 +30,7 @@ class StatusManager:
     _pending: dict[str, core_pb2.PodStatus] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     updates_sent: int = 0
+    batcher: Batcher | None = None  # None: one UpdateStatus call per write
 
     def set(self, pod_uid: str, status: core_pb2.PodStatus) -> None:
         """Hand in the status a Pod should have; sent if it differs from the apiserver's."""
@@ -62,7 +67,10 @@ class StatusManager:
         update.metadata.resource_version = ""  # status is the kubelet's alone: no compare-and-swap
         update.status.CopyFrom(status)
         try:
-            await self.api.update_status(update)
+            if self.batcher is None:
+                await self.api.update_status(update)
+            else:
+                await self.batcher.submit(api_pb2.BatchOp(update_status=api_pb2.UpdateRequest(object=wrap(update))))
         except asyncio.CancelledError:
             raise
         except Exception as err:

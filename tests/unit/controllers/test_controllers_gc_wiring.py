@@ -62,21 +62,32 @@ def test_foreground_deletion_removes_the_pods_first():
                     rs_gone_with_pods.append(len(await cluster.pods()))
                     return
                 await asyncio.sleep(0.01)
+        # Every change to the Pods from here on, in order (a watch, not polling: the
+        # fake runtime stops containers at once, so Terminating may last only a moment).
+        _, since = await cluster.api.list("Pod", "default")
+        pod_events: list[tuple[str, str, bool]] = []
+        async def watch_pods():
+            async for event, pod in cluster.api.watch("Pod", since, "default"):
+                if event != "BOOKMARK":
+                    pod_events.append((event, pod.metadata.name, pod.metadata.HasField("deletion_timestamp")))
+        pod_watch = asyncio.create_task(watch_pods())
+        names = {p.metadata.name for p in await cluster.pods()}
         await cluster.api.delete("ReplicaSet", "web", "default", propagation_policy="Foreground")
         rs = await rs_exists(cluster)
         assert rs is not None and rs.metadata.HasField("deletion_timestamp")
         assert list(rs.metadata.finalizers) == ["foregroundDeletion"]
         watcher = asyncio.create_task(watch_order())
-        # The Pods are deleted gracefully (the kubelet stops them): Terminating first,
-        # and the ReplicaSet is still there meanwhile.
-        async def terminating():
-            pods = await cluster.pods()
-            return pods and all(p.metadata.HasField("deletion_timestamp") for p in pods)
-        await eventually("pods terminating", terminating)
-        assert await rs_exists(cluster) is not None
         await eventually("pods gone", pod_count(cluster, 0))
         await asyncio.wait_for(watcher, 10)
-        assert rs_gone_with_pods == [0]
+        assert rs_gone_with_pods == [0]  # the ReplicaSet went only after its Pods
+        pod_watch.cancel()
+        await asyncio.gather(pod_watch, return_exceptions=True)
+        # The Pods were deleted gracefully (the kubelet stopped them): each was marked
+        # Terminating before it was removed.
+        for name in names:
+            mine = [(event, terminating) for event, n, terminating in pod_events if n == name]
+            assert mine and mine[-1][0] == "DELETED", (name, mine)
+            assert ("MODIFIED", True) in mine[:-1], (name, mine)
     in_cluster(scenario)
 
 
