@@ -39,8 +39,8 @@ from typing import Sequence
 
 import grpc
 
-from bench.common import (ChildProcess, Record, append_results, apiserver_healthy, percentile,
-                          print_table, start_apiserver, wait_until)
+from bench.common import (ChildProcess, Record, append_results, apiserver_healthy, log_says, percentile,
+                          print_table, proc_memory_mb, start_apiserver, start_component, wait_until)
 from protos import api_pb2, api_pb2_grpc, core_pb2, meta_pb2
 from client.api import unwrap, wrap
 
@@ -177,22 +177,6 @@ async def watch_bound(stub: api_pb2_grpc.APIStub, rv: str, results: Results, wan
         call.cancel()
 
 
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return math.nan
-
-
-def scheduler_running(scheduler: ChildProcess):
-    async def check() -> bool:
-        return "scheduler running" in scheduler.log_path.read_text(errors="replace")
-    return check
-
-
 async def run_once(work: Path, settings: Settings) -> Results:
     results = Results(settings)
     apiserver, address = start_apiserver(work)
@@ -205,9 +189,8 @@ async def run_once(work: Path, settings: Settings) -> Results:
         t0 = time.monotonic()
         await create_all(stubs[1:], [make_node(f"node-{i:05d}") for i in range(settings.nodes)], settings.in_flight)
         print(f"  {settings.nodes} Nodes created in {time.monotonic() - t0:.1f} s")
-        scheduler = ChildProcess("pykube-scheduler", [sys.executable, "-m", "scheduler.main", "--server", address],
-                                 work / "scheduler.log")
-        await wait_until(scheduler_running(scheduler), scheduler, START_TIMEOUT)
+        scheduler = start_component(work, "scheduler", "scheduler.main", address)
+        await wait_until(log_says(scheduler, "scheduler running"), scheduler, START_TIMEOUT)
         print(f"  scheduler running (pid {scheduler.pid}); creating {settings.pods} Pods "
               f"with {settings.clients} clients × {settings.in_flight} in flight")
         listed = await stubs[0].List(api_pb2.ListRequest(kind="Pod", namespace=NAMESPACE), timeout=30)
@@ -231,7 +214,7 @@ async def run_once(work: Path, settings: Settings) -> Results:
             await asyncio.gather(watcher, return_exceptions=True)
         results.scheduler_cpu = scheduler.cpu_seconds() - sched_cpu0
         results.apiserver_cpu = apiserver.cpu_seconds() - api_cpu0
-        results.scheduler_rss_mb = rss_mb(scheduler.pid)
+        results.scheduler_rss_mb = proc_memory_mb(scheduler.pid)["VmRSS"]
         scheduler.check_alive()
         return results
     finally:
