@@ -3,6 +3,7 @@ Kubernetes where a laptop-sized cluster allows it)."""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 
@@ -37,3 +38,25 @@ class KubeletConfig:
     # Labels the Node registers with (besides kubernetes.io/hostname, os, arch).
     node_labels: dict[str, str] | None = None
     kubelet_version: str = "v0.1.0-pykube"
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """The kubelet's settings as flags, shared by pykubelet and the hollow nodes (so
+    that `pykube up --kubelet-arg=...` reaches both)."""
+    parser.add_argument("--node-ip", default="127.0.0.1", help="the address the Node advertises (InternalIP)")
+    parser.add_argument("--lease-interval", type=float, default=2.0, metavar="SECONDS")
+    parser.add_argument("--relist-interval", type=float, default=10.0, metavar="SECONDS")
+    parser.add_argument("--backoff-initial", type=float, default=10.0, metavar="SECONDS")
+    parser.add_argument("--backoff-max", type=float, default=300.0, metavar="SECONDS")
+    parser.add_argument("--backoff-reset", type=float, default=600.0, metavar="SECONDS")
+    parser.add_argument("--max-pods", type=int, default=110)
+    parser.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE")
+
+
+def config_from_flags(args: argparse.Namespace, node_name: str, **more: object) -> KubeletConfig:
+    """A KubeletConfig from the flags add_settings_flags defined, plus any other fields."""
+    labels = dict(item.split("=", 1) for item in args.node_label if "=" in item)
+    return KubeletConfig(node_name=node_name, node_ip=args.node_ip, lease_interval=args.lease_interval,
+                         relist_interval=args.relist_interval, backoff_initial=args.backoff_initial,
+                         backoff_max=args.backoff_max, backoff_reset_after=args.backoff_reset,
+                         max_pods=args.max_pods, node_labels=labels or None, **more)  # type: ignore[arg-type]

@@ -53,7 +53,7 @@ from client.api import AsyncAPI
 from client.batcher import Batcher
 from client.logs import configure_logging
 from client.service import run_until_signalled
-from kubelet.config import KubeletConfig
+from kubelet.config import KubeletConfig, add_settings_flags, config_from_flags
 from kubelet.kubelet import Kubelet
 from kubelet.runtime.fake import FakeRuntime
 
@@ -198,15 +198,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--first", type=int, default=1, metavar="I", help="number of the first node (default 1)")
     parser.add_argument("--stopped-file", default="", metavar="PATH",
                         help="names of powered-off nodes, one a line; re-read on SIGHUP")
-    parser.add_argument("--node-ip", default="127.0.0.1", help="the address the Nodes advertise")
-    # The kubelet's own settings, so that `pykube up --kubelet-arg=...` reaches hollow nodes too.
-    parser.add_argument("--lease-interval", type=float, default=2.0, metavar="SECONDS")
-    parser.add_argument("--relist-interval", type=float, default=10.0, metavar="SECONDS")
-    parser.add_argument("--backoff-initial", type=float, default=10.0, metavar="SECONDS")
-    parser.add_argument("--backoff-max", type=float, default=300.0, metavar="SECONDS")
-    parser.add_argument("--backoff-reset", type=float, default=600.0, metavar="SECONDS")
-    parser.add_argument("--max-pods", type=int, default=110)
-    parser.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE")
+    add_settings_flags(parser)  # the kubelet's own settings: `pykube up --kubelet-arg=...` reaches these too
     parser.add_argument("--log-format", choices=("json", "console"), default="json")
     parser.add_argument("--log-level", default="warning",
                         help="the kubelets' (default %(default)s: N kubelets are chatty)")
@@ -217,11 +209,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def config_template(args: argparse.Namespace) -> KubeletConfig:
-    labels = dict(item.split("=", 1) for item in args.node_label if "=" in item)
-    return KubeletConfig(node_name="", node_ip=args.node_ip, lease_interval=args.lease_interval,
-                         relist_interval=args.relist_interval, backoff_initial=args.backoff_initial,
-                         backoff_max=args.backoff_max, backoff_reset_after=args.backoff_reset,
-                         max_pods=args.max_pods, node_labels=labels or None)
+    return config_from_flags(args, node_name="")
 
 
 async def serve(args: argparse.Namespace) -> None:

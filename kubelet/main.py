@@ -16,7 +16,7 @@ import structlog
 from client.api import AsyncAPI
 from client.logs import configure_logging
 from client.service import run_until_signalled
-from kubelet.config import KubeletConfig
+from kubelet.config import KubeletConfig, add_settings_flags, config_from_flags
 from kubelet.kubelet import Kubelet
 
 log = structlog.get_logger("kubelet")
@@ -30,29 +30,18 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, KubeletConfi
                         help="podman (real containers) or fake (hollow node: no containers)")
     parser.add_argument("--podman-url", default="", metavar="unix:///PATH",
                         help="the node's Podman API socket (podman system service)")
-    parser.add_argument("--node-ip", default="127.0.0.1", help="the address the Node advertises (InternalIP)")
     parser.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT",
                         help="where the kubelet's own service (logs) listens (default %(default)s)")
     parser.add_argument("--probe-netns", default="", metavar="PATH",
                         help="network namespace to run httpGet/tcpSocket probes from (the node's)")
-    parser.add_argument("--lease-interval", type=float, default=2.0, metavar="SECONDS")
-    parser.add_argument("--relist-interval", type=float, default=10.0, metavar="SECONDS")
-    parser.add_argument("--backoff-initial", type=float, default=10.0, metavar="SECONDS")
-    parser.add_argument("--backoff-max", type=float, default=300.0, metavar="SECONDS")
-    parser.add_argument("--backoff-reset", type=float, default=600.0, metavar="SECONDS")
-    parser.add_argument("--max-pods", type=int, default=110)
-    parser.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE")
+    add_settings_flags(parser)
     parser.add_argument("--log-format", choices=("json", "console"), default="json")
     args = parser.parse_args(argv)
     if args.runtime == "podman" and not args.podman_url:
         parser.error("--podman-url is required with --runtime podman")
     host, _, port = args.listen.rpartition(":")
-    labels = dict(item.split("=", 1) for item in args.node_label if "=" in item)
-    config = KubeletConfig(
-        node_name=args.node_name, node_ip=args.node_ip, listen_host=host or "127.0.0.1", listen_port=int(port or 0),
-        lease_interval=args.lease_interval, relist_interval=args.relist_interval,
-        backoff_initial=args.backoff_initial, backoff_max=args.backoff_max, backoff_reset_after=args.backoff_reset,
-        max_pods=args.max_pods, probe_netns=args.probe_netns, node_labels=labels)
+    config = config_from_flags(args, args.node_name, listen_host=host or "127.0.0.1", listen_port=int(port or 0),
+                               probe_netns=args.probe_netns)
     configure_logging(args.log_format)
     return args, config
 
