@@ -249,3 +249,12 @@ async def ready_node_names(stub: Any, prefix: str = "") -> set[str]:
                 c.type == "Ready" and c.status == "True" for c in node.status.conditions):
             ready.add(node.metadata.name)
     return ready
+
+
+def run_benchmark(run: Callable[[Any, Path | None], Awaitable[int]], settings: Any, out: Path | None) -> int:
+    """A benchmark's main: run it; a timeout is a one-line abort with exit code 2."""
+    try:
+        return asyncio.run(run(settings, out))
+    except TimeoutError as err:
+        print(f"benchmark aborted: {err}", file=sys.stderr)
+        return 2

@@ -40,7 +40,8 @@ from typing import Sequence
 import grpc
 
 from bench.common import (ChildProcess, Record, append_results, apiserver_healthy, log_says, percentile,
-                          print_table, proc_memory_mb, start_apiserver, start_component, wait_until)
+                          print_table, proc_memory_mb, run_benchmark, start_apiserver, start_component,
+                          wait_until)
 from protos import api_pb2, api_pb2_grpc, core_pb2, meta_pb2
 from client.api import unwrap, wrap
 
@@ -278,12 +279,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path | None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings, out = parse_args(argv)
-    try:
-        return asyncio.run(run(settings, out))
-    except TimeoutError as err:
-        print(f"benchmark aborted: {err}", file=sys.stderr)
-        return 2
+    return run_benchmark(run, *parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ from bench.common import (
     percentile,
     print_table,
     ready_node_names,
+    run_benchmark,
     start_apiserver,
     start_component,
     wait_until,
@@ -447,12 +448,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path | None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings, out = parse_args(argv)
-    try:
-        return asyncio.run(run(settings, out))
-    except TimeoutError as err:
-        print(f"benchmark aborted: {err}", file=sys.stderr)
-        return 2
+    return run_benchmark(run, *parse_args(argv))
 
 
 if __name__ == "__main__":
