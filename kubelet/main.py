@@ -18,6 +18,7 @@ from client.logs import configure_logging
 from client.service import run_until_signalled
 from kubelet.config import KubeletConfig, add_settings_flags, config_from_flags
 from kubelet.kubelet import Kubelet
+from kubelet.netns import netns_executor
 
 log = structlog.get_logger("kubelet")
 
@@ -61,7 +62,6 @@ async def serve(args: argparse.Namespace, config: KubeletConfig) -> None:
     runtime = make_runtime(args, config)
     executor = None
     if config.probe_netns:
-        from cluster.netns import netns_executor
         executor = netns_executor(config.probe_netns)
     kubelet = Kubelet(api, runtime, config, executor)
     from kubelet.log_server import start_log_server
