@@ -7,12 +7,10 @@ standing in for the scheduler)."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
 
 from apiserver.main import APIServer, ServerConfig
 from client.api import AsyncAPI, is_conflict, is_not_found
@@ -183,10 +181,6 @@ def test_deployment_gets_its_replica_set_and_a_template_change_rolls_over():
     in_cluster(scenario)
 
 
-HAVE_RS_CONTROLLER = importlib.util.find_spec("controllers.replicaset") is not None
-
-
-@pytest.mark.skipif(not HAVE_RS_CONTROLLER, reason="controllers.replicaset not written yet")
 def test_deployment_with_replicaset_controller_and_hollow_kubelet():
     from controllers.replicaset import ReplicaSetController
     from kubelet.config import KubeletConfig

@@ -147,8 +147,6 @@ def deployment(name: str = "web", replicas: int = 3):
 def test_whole_manager_deployment_to_pods_and_cascading_delete(propagation):
     """All four controllers in one manager: Deployment → ReplicaSet → Pods, then a
     delete of the Deployment takes the ReplicaSet and its Pods along."""
-    pytest.importorskip("controllers.deployment")
-
     async def scenario():
         server = APIServer(ServerConfig(listen="127.0.0.1:0"))
         await server.start()
