@@ -170,7 +170,6 @@ def test_deployment_gets_its_replica_set_and_a_template_change_rolls_over():
         assert d.metadata.annotations[rollout.REVISION_ANNOTATION] == "3"
 
         await recorder.flush()
-        await asyncio.sleep(0.1)
         events, _ = await api.list("Event", "default", field_selector="reason=ScalingReplicaSet")
         messages = {e.message for e in events}
         assert f"Scaled up replica set {first} to 4" in messages
