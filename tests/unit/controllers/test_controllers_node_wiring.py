@@ -20,7 +20,7 @@ from controllers.node_lifecycle import (
 from controllers.replicaset import ReplicaSetController
 from protos import core_pb2
 
-GRACE = 1.0
+GRACE = 2.0  # ten lease intervals: a loaded machine delays a renewal, never by this much
 MONITOR_PERIOD = 0.1  # how often the node lifecycle controller looks at every Node
 CONFIG = NodeLifecycleConfig(monitor_period=MONITOR_PERIOD, grace_period=GRACE, pod_eviction_timeout=0,
                              terminating_pod_gc_delay=1.0, orphaned_pod_gc_delay=0.5)
