@@ -32,6 +32,7 @@ from client.api import AsyncAPI
 from client.logs import configure_logging
 from client.service import run_until_signalled
 from scheduler.framework import ConfigError, SchedulerConfig, load_config
+from scheduler.plugins import REGISTRY
 from scheduler.scheduler import Scheduler
 
 log = structlog.get_logger("scheduler")
@@ -46,7 +47,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, SchedulerCon
     parser.add_argument("--log-format", choices=("json", "console"), default="json")
     args = parser.parse_args(argv)
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, REGISTRY)
     except ConfigError as err:
         parser.error(f"--config: {err}")
     configure_logging(args.log_format)
