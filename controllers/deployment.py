@@ -31,9 +31,9 @@ from google.protobuf.message import Message
 from apimachinery.selectors import LabelSelector
 from client.api import AsyncAPI, describe, is_already_exists, is_conflict, is_not_found
 from client.events import EventRecorder
-from client.informer import object_key
+from client.informer import SharedInformers, object_key
 from controllers import rollout
-from controllers.base import Controller, SharedInformers
+from controllers.base import Controller
 from protos import apps_pb2, core_pb2
 
 log = structlog.get_logger("deployment-controller")

@@ -32,8 +32,8 @@ from google.protobuf.message import Message
 
 from client.api import AsyncAPI, describe, is_conflict, is_not_found
 from client.events import EventRecorder
-from client.informer import Informer, object_key
-from controllers.base import Controller, SharedInformers
+from client.informer import Informer, SharedInformers, object_key
+from controllers.base import Controller
 from protos import meta_pb2
 
 log = structlog.get_logger("garbage-collector")

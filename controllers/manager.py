@@ -22,7 +22,8 @@ import structlog
 
 from client.api import AsyncAPI, describe
 from client.events import EventRecorder
-from controllers.base import Controller, SharedInformers
+from client.informer import SharedInformers
+from controllers.base import Controller
 from controllers.node_lifecycle import NodeLifecycleConfig
 
 log = structlog.get_logger("controller-manager")

@@ -39,8 +39,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from apimachinery.taints import taint_of, tolerates, toleration_of
 from client.api import AsyncAPI, describe, is_conflict, is_not_found
 from client.events import NORMAL, WARNING, EventRecorder
-from client.informer import object_key
-from controllers.base import Controller, SharedInformers
+from client.informer import SharedInformers, object_key
+from controllers.base import Controller
 from protos import core_pb2, meta_pb2
 
 log = structlog.get_logger("node-controller")

@@ -34,8 +34,8 @@ from apimachinery.kinds import wrap
 from apimachinery.selectors import LabelSelector, SelectorError
 from client.api import AsyncAPI, describe, is_conflict, is_not_found
 from client.events import NORMAL, WARNING, EventRecorder
-from client.informer import object_key
-from controllers.base import Controller, SharedInformers
+from client.informer import SharedInformers, object_key
+from controllers.base import Controller
 from controllers.expectations import Expectations
 from protos import api_pb2, apps_pb2, core_pb2, meta_pb2
 

@@ -23,7 +23,6 @@ from it. The profile comes from a YAML file (--config) on top of the defaults be
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -28,8 +28,7 @@ from google.protobuf.message import Message
 from client.api import AsyncAPI, describe, is_conflict, is_not_found
 from client.batcher import Batcher
 from client.events import NORMAL, WARNING, EventRecorder
-from client.informer import Informer
-from controllers.base import SharedInformers
+from client.informer import Informer, SharedInformers
 from protos import core_pb2
 from scheduler.cache import SchedulerCache
 from scheduler.framework import Framework, Profile, SchedulerConfig, ScheduleResult

@@ -18,7 +18,7 @@ from apiserver.main import APIServer, ServerConfig
 from client.api import AsyncAPI, is_conflict, is_not_found
 from client.events import EventRecorder
 from controllers import rollout
-from controllers.base import SharedInformers
+from client.informer import SharedInformers
 from controllers.deployment import DeploymentController
 from controllers.hashing import POD_TEMPLATE_HASH_LABEL, template_hash
 from protos import apps_pb2, meta_pb2
