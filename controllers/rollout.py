@@ -29,6 +29,7 @@ from typing import TypeVar
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from apimachinery.objects import controller_ref, is_deleting
 from apimachinery.selectors import LabelSelector
 from controllers.hashing import POD_TEMPLATE_HASH_LABEL, template_hash
 from protos import apps_pb2, core_pb2, meta_pb2
@@ -104,20 +105,9 @@ def has_revision_history_limit(d: apps_pb2.Deployment) -> bool:
     return d.spec.HasField("revision_history_limit") and d.spec.revision_history_limit != MAX_INT32
 
 
-def controller_ref(obj: Message) -> meta_pb2.OwnerReference | None:
-    for ref in obj.metadata.owner_references:  # type: ignore[attr-defined]
-        if ref.controller:
-            return ref
-    return None
-
-
 def new_controller_ref(d: apps_pb2.Deployment) -> meta_pb2.OwnerReference:
     return meta_pb2.OwnerReference(api_version="apps/v1", kind="Deployment", name=d.metadata.name,
                                    uid=d.metadata.uid, controller=True, block_owner_deletion=True)
-
-
-def is_deleting(obj: Message) -> bool:
-    return obj.metadata.HasField("deletion_timestamp")  # type: ignore[attr-defined]
 
 
 def creation_key(rs: apps_pb2.ReplicaSet) -> tuple[int, int, str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from apimachinery.objects import controller_ref
 from apimachinery.quantity import QuantityError, cpu_millis, to_bytes
 from apimachinery.taints import Taint, Toleration, taint_of
 from protos import core_pb2
@@ -47,10 +48,8 @@ def _count(text: str) -> int:
 
 def controller_uid(pod: core_pb2.Pod) -> str:
     """The uid of the Pod's managing controller (its ReplicaSet), or "" if it has none."""
-    for ref in pod.metadata.owner_references:
-        if ref.controller:
-            return ref.uid
-    return ""
+    ref = controller_ref(pod)
+    return ref.uid if ref is not None else ""
 
 
 def is_counted(pod: core_pb2.Pod) -> bool:

@@ -20,9 +20,10 @@ import grpc
 from google.protobuf.message import Message
 
 from apimachinery.kinds import info_of, unwrap, wrap
+from client.api import is_not_found
 from component_base.flags import duration_arg
 from kubectl.context import Context
-from kubectl.errors import CliError, is_not_found
+from kubectl.errors import CliError
 from kubectl.manifest import load_objects
 from kubectl.resources import object_ref, set_default_namespace
 from kubectl.verbs.options import add_dry_run_flag, add_filename_flags, dry_run_suffix

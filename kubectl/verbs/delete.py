@@ -20,10 +20,11 @@ import grpc
 from google.protobuf.message import Message
 
 from apimachinery.kinds import KindInfo, info_of, unwrap
+from client.api import is_not_found
 from client.connection import is_unreachable
 from component_base.flags import duration_arg
 from kubectl.context import Context
-from kubectl.errors import CliError, is_not_found, server_error_line
+from kubectl.errors import CliError, server_error_line
 from kubectl.manifest import load_objects
 from kubectl.resources import kind_ref, parse_resource_args, resource_ref, set_default_namespace
 from kubectl.verbs.options import add_dry_run_flag, add_filename_flags, dry_run_suffix

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from apimachinery.objects import controller_ref
 from controllers import rollout
 from controllers.hashing import POD_TEMPLATE_HASH_LABEL, template_hash
 from protos import apps_pb2, core_pb2, meta_pb2
@@ -607,7 +608,7 @@ def test_claim_adopts_matching_orphans_and_releases_strays():
     assert [rs.metadata.name for rs in owned] == ["mine"]
     assert [rs.metadata.name for rs in adopt] == ["orphan"]
     assert [rs.metadata.name for rs in release] == ["stray"]
-    ref = rollout.controller_ref(rollout.adopted(orphan, d))
+    ref = controller_ref(rollout.adopted(orphan, d))
     assert ref is not None and ref.uid == d.metadata.uid and ref.block_owner_deletion
     assert not rollout.released(stray, d).metadata.owner_references
     d.metadata.deletion_timestamp.seconds = 1  # a Deployment going away adopts nothing
