@@ -40,15 +40,14 @@ class ControllerEntry:
 
 
 CONTROLLERS: dict[str, ControllerEntry] = {
-    "deployment": ControllerEntry(
-        "deployment-controller", lambda api, informers, recorder, config: DeploymentController(api, informers, recorder)),
-    "replicaset": ControllerEntry(
-        "replicaset-controller", lambda api, informers, recorder, config: ReplicaSetController(api, informers, recorder)),
-    "nodelifecycle": ControllerEntry(
-        "node-controller",
-        lambda api, informers, recorder, config: NodeLifecycleController(api, informers, recorder, config.node)),
-    "garbagecollector": ControllerEntry(
-        "garbage-collector", lambda api, informers, recorder, config: GarbageCollector(api, informers, recorder)),
+    "deployment": ControllerEntry("deployment-controller", lambda api, informers, recorder, config:
+                                  DeploymentController(api, informers, recorder)),
+    "replicaset": ControllerEntry("replicaset-controller", lambda api, informers, recorder, config:
+                                  ReplicaSetController(api, informers, recorder)),
+    "nodelifecycle": ControllerEntry("node-controller", lambda api, informers, recorder, config:
+                                     NodeLifecycleController(api, informers, recorder, config.node)),
+    "garbagecollector": ControllerEntry("garbage-collector", lambda api, informers, recorder, config:
+                                        GarbageCollector(api, informers, recorder)),
 }
 ALL_CONTROLLERS = tuple(CONTROLLERS)
 
