@@ -14,7 +14,7 @@ gone first. The ReplicaSet controller then makes Pods match each ReplicaSet and
 reports their counts, which this controller reads back to decide the next step
 and to compute the Deployment's status and conditions.
 
-As in Kubernetes, the decisions live in one pure module (controllers/rollout.py)
+As in Kubernetes, the decisions live in one pure package (controllers/rollout/)
 that is tested without processes; this module only gathers inputs from the
 caches and carries the plan out. A write that loses a race (the cache lagged
 our own earlier write) ends the sync quietly and the key comes back shortly.

@@ -14,6 +14,20 @@ import pytest
 from apimachinery.objects import controller_ref
 from controllers import rollout
 from controllers.hashing import POD_TEMPLATE_HASH_LABEL, template_hash
+from controllers.rollout.progress import get_condition
+from controllers.rollout.util import (
+    CHANGE_CAUSE_ANNOTATION,
+    DESIRED_REPLICAS_ANNOTATION,
+    LAST_APPLIED_ANNOTATION,
+    MAX_REPLICAS_ANNOTATION,
+    RESTARTED_AT_ANNOTATION,
+    REVISION_ANNOTATION,
+    REVISION_HISTORY_ANNOTATION,
+    find_new_replica_set,
+    max_surge,
+    max_unavailable,
+    scaled_value,
+)
 from protos import apps_pb2, core_pb2, meta_pb2
 
 IMAGE_V1 = "docker.io/library/multi-worker:1.0"
@@ -120,7 +134,7 @@ class Sim:
     # ------------------------------------------------------------------ views
 
     def new_rs(self) -> apps_pb2.ReplicaSet:
-        found = rollout.find_new_replica_set(self.d, self.rss.values())
+        found = find_new_replica_set(self.d, self.rss.values())
         assert found is not None
         return found
 
@@ -128,7 +142,7 @@ class Sim:
         return {name: rs.spec.replicas for name, rs in self.rss.items()}
 
     def condition(self, kind: str) -> meta_pb2.Condition:
-        cond = rollout.get_condition(self.d.status, kind)
+        cond = get_condition(self.d.status, kind)
         assert cond is not None, f"no {kind} condition"
         return cond
 
@@ -156,14 +170,14 @@ def rolled_out(surge: int | str = "25%", unavailable: int | str = "25%", replica
     ("25%", 4, True, 1), ("25%", 4, False, 1), ("25%", 10, True, 3), ("25%", 10, False, 2),
     ("25%", 1, True, 1), ("25%", 1, False, 0), (2, 10, True, 2), ("0%", 10, True, 0), ("100%", 3, False, 3)])
 def test_scaled_values_round_surge_up_and_unavailable_down(value, total, up, expected):
-    assert rollout.scaled_value(int_or_str(value), total, up) == expected
+    assert scaled_value(int_or_str(value), total, up) == expected
 
 
 def test_fenceposts_never_both_zero():
     d = deployment(replicas=1, surge="0%", unavailable="25%")  # 25% of 1 rounds down to 0
-    assert (rollout.max_surge(d), rollout.max_unavailable(d)) == (0, 1)
-    assert rollout.max_unavailable(deployment(replicas=0)) == 0
-    assert rollout.max_surge(deployment(strategy="Recreate")) == 0
+    assert (max_surge(d), max_unavailable(d)) == (0, 1)
+    assert max_unavailable(deployment(replicas=0)) == 0
+    assert max_surge(deployment(strategy="Recreate")) == 0
 
 
 # ------------------------------------------------------------ the new ReplicaSet
@@ -186,11 +200,11 @@ def test_first_sync_creates_the_new_replica_set():
     (ref,) = rs.metadata.owner_references
     assert (ref.api_version, ref.kind, ref.name, ref.uid, ref.controller, ref.block_owner_deletion) == (
         "apps/v1", "Deployment", "web", "uid-web", True, True)
-    assert dict(rs.metadata.annotations) == {rollout.REVISION_ANNOTATION: "1",
-                                             rollout.DESIRED_REPLICAS_ANNOTATION: "4",
-                                             rollout.MAX_REPLICAS_ANNOTATION: "5"}
+    assert dict(rs.metadata.annotations) == {REVISION_ANNOTATION: "1",
+                                             DESIRED_REPLICAS_ANNOTATION: "4",
+                                             MAX_REPLICAS_ANNOTATION: "5"}
     assert write.events == [("Normal", "ScalingReplicaSet", f"Scaled up replica set web-{pod_hash} to 4")]
-    assert plan.deployment_update.metadata.annotations[rollout.REVISION_ANNOTATION] == "1"
+    assert plan.deployment_update.metadata.annotations[REVISION_ANNOTATION] == "1"
     assert plan.deployment_update.spec == d.spec
     conditions = {c.type: c for c in plan.status.conditions}
     assert (conditions["Progressing"].status, conditions["Progressing"].reason,
@@ -202,19 +216,19 @@ def test_first_sync_creates_the_new_replica_set():
 
 def test_deployment_annotations_are_copied_to_the_replica_set_but_not_bookkeeping():
     d = deployment()
-    d.metadata.annotations[rollout.CHANGE_CAUSE_ANNOTATION] = "kubectl set image"
-    d.metadata.annotations[rollout.LAST_APPLIED_ANNOTATION] = "{}"
-    d.metadata.annotations[rollout.REVISION_ANNOTATION] = "7"
+    d.metadata.annotations[CHANGE_CAUSE_ANNOTATION] = "kubectl set image"
+    d.metadata.annotations[LAST_APPLIED_ANNOTATION] = "{}"
+    d.metadata.annotations[REVISION_ANNOTATION] = "7"
     rs = rollout.plan_sync(d, [], {}, START, {}).writes[0].rs
-    assert rs.metadata.annotations[rollout.CHANGE_CAUSE_ANNOTATION] == "kubectl set image"
-    assert rollout.LAST_APPLIED_ANNOTATION not in rs.metadata.annotations
-    assert rs.metadata.annotations[rollout.REVISION_ANNOTATION] == "1"
+    assert rs.metadata.annotations[CHANGE_CAUSE_ANNOTATION] == "kubectl set image"
+    assert LAST_APPLIED_ANNOTATION not in rs.metadata.annotations
+    assert rs.metadata.annotations[REVISION_ANNOTATION] == "1"
 
 
 def test_settled_deployment_is_complete_and_quiet():
     sim = rolled_out()
     (rs,) = sim.rss.values()
-    assert rs.spec.replicas == 4 and sim.d.metadata.annotations[rollout.REVISION_ANNOTATION] == "1"
+    assert rs.spec.replicas == 4 and sim.d.metadata.annotations[REVISION_ANNOTATION] == "1"
     s = sim.d.status
     assert (s.replicas, s.updated_replicas, s.ready_replicas, s.available_replicas, s.unavailable_replicas) == (
         4, 4, 4, 4, 0)
@@ -259,7 +273,7 @@ def test_own_unclaimed_replica_set_with_the_name_is_reused_not_a_collision():
 def test_rolling_update_keeps_within_surge_and_unavailability(surge, unavailable, replicas):
     sim = rolled_out(surge, unavailable, replicas)
     old_name = next(iter(sim.rss))
-    max_surge, max_unavailable = rollout.max_surge(sim.d), rollout.max_unavailable(sim.d)
+    surge_limit, unavailable_limit = max_surge(sim.d), max_unavailable(sim.d)
     sim.change_template(image=IMAGE_V2)
     steps = 0
     while True:
@@ -267,18 +281,18 @@ def test_rolling_update_keeps_within_surge_and_unavailability(surge, unavailable
         assert steps < 100, f"rollout did not finish: {sim.sizes()}"
         plan = sim.sync()
         total = sum(sim.sizes().values())
-        assert total <= replicas + max_surge, f"step {steps}: {sim.sizes()}"
+        assert total <= replicas + surge_limit, f"step {steps}: {sim.sizes()}"
         sim.rs_controller()
         available = sum(rs.status.available_replicas for rs in sim.rss.values())
-        assert available >= replicas - max_unavailable, f"step {steps}: {sim.sizes()} available {available}"
+        assert available >= replicas - unavailable_limit, f"step {steps}: {sim.sizes()} available {available}"
         if steps % 2 == 0:  # Pods take a sync or two to become available
             sim.pods_ready()
         if not plan.writes and plan.status is None and sim.condition("Progressing").reason == "NewReplicaSetAvailable":
             break
     new = sim.new_rs()
     assert sim.sizes() == {old_name: 0, new.metadata.name: replicas}
-    assert new.metadata.annotations[rollout.REVISION_ANNOTATION] == "2"
-    assert sim.d.metadata.annotations[rollout.REVISION_ANNOTATION] == "2"
+    assert new.metadata.annotations[REVISION_ANNOTATION] == "2"
+    assert sim.d.metadata.annotations[REVISION_ANNOTATION] == "2"
     assert sim.d.status.updated_replicas == sim.d.status.available_replicas == replicas
 
 
@@ -325,11 +339,11 @@ def test_unhealthy_old_replicas_are_cleaned_up_first():
 def test_restart_is_a_template_annotation_change_and_rolls_a_new_replica_set():
     sim = rolled_out()
     old = next(iter(sim.rss))
-    sim.change_template(annotations={rollout.RESTARTED_AT_ANNOTATION: "2024-05-01T10:00:00Z"})
+    sim.change_template(annotations={RESTARTED_AT_ANNOTATION: "2024-05-01T10:00:00Z"})
     sim.settle()
     new = sim.new_rs()
     assert new.metadata.name != old and sim.sizes() == {old: 0, new.metadata.name: 4}
-    assert new.spec.template.metadata.annotations[rollout.RESTARTED_AT_ANNOTATION] == "2024-05-01T10:00:00Z"
+    assert new.spec.template.metadata.annotations[RESTARTED_AT_ANNOTATION] == "2024-05-01T10:00:00Z"
 
 
 # -------------------------------------------------------------------- Recreate
@@ -360,7 +374,7 @@ def test_recreate_scales_old_to_zero_and_waits_for_their_pods_before_the_new():
     sim.sync()
     new = sim.new_rs()
     assert sim.sizes() == {old.metadata.name: 0, new.metadata.name: 4}  # all at once
-    assert new.metadata.annotations[rollout.MAX_REPLICAS_ANNOTATION] == "4"
+    assert new.metadata.annotations[MAX_REPLICAS_ANNOTATION] == "4"
     sim.settle()
     assert sim.condition("Progressing").reason == "NewReplicaSetAvailable"
 
@@ -385,7 +399,7 @@ def test_scaling_without_a_rollout_scales_the_one_replica_set():
     sim.sync()
     assert sim.sizes() == {name: 6}
     annotations = sim.rss[name].metadata.annotations
-    assert (annotations[rollout.DESIRED_REPLICAS_ANNOTATION], annotations[rollout.MAX_REPLICAS_ANNOTATION]) == (
+    assert (annotations[DESIRED_REPLICAS_ANNOTATION], annotations[MAX_REPLICAS_ANNOTATION]) == (
         "6", "8")
     assert sim.events[-1] == f"Scaled up replica set {name} to 6"
     sim.settle()
@@ -411,7 +425,7 @@ def test_scaling_mid_rollout_is_proportional():
     assert sim.sizes() == {old: 11, new: 7}
     assert sum(sim.sizes().values()) == 15 + 3
     for rs in sim.rss.values():
-        assert rs.metadata.annotations[rollout.DESIRED_REPLICAS_ANNOTATION] == "15"
+        assert rs.metadata.annotations[DESIRED_REPLICAS_ANNOTATION] == "15"
     sim.scale(5)  # and back down, again in proportion
     sim.sync()
     assert sum(sim.sizes().values()) == 5 + 3
@@ -442,7 +456,7 @@ def test_history_beyond_the_limit_is_deleted_oldest_first():
         names.append(sim.new_rs().metadata.name)
     # Revisions 1..5 were made; 5 is current, and only two old ones (3, 4) are kept.
     assert sorted(sim.rss) == sorted(names[2:])
-    assert {rs.metadata.annotations[rollout.REVISION_ANNOTATION] for rs in sim.rss.values()} == {"3", "4", "5"}
+    assert {rs.metadata.annotations[REVISION_ANNOTATION] for rs in sim.rss.values()} == {"3", "4", "5"}
     assert sim.sizes()[names[-1]] == 4
 
 
@@ -453,7 +467,7 @@ def test_history_cleanup_spares_replica_sets_not_settled():
         rs.metadata.name, rs.metadata.uid = f"web-old{i}", f"uid-old{i}"
         rs.metadata.creation_timestamp.seconds = i
         rs.metadata.generation = generation
-        rs.metadata.annotations[rollout.REVISION_ANNOTATION] = str(i)
+        rs.metadata.annotations[REVISION_ANNOTATION] = str(i)
         rs.spec.replicas, rs.status.replicas, rs.status.observed_generation = 0, status_replicas, observed
         rs.spec.template.metadata.labels["app"] = "web"
         rs.spec.template.spec.containers.add(name="main", image=f"old:{i}")
@@ -470,7 +484,7 @@ def test_rollback_revives_the_old_replica_set_with_a_new_revision():
     sim.change_template(image=IMAGE_V2)
     sim.settle()
     v2 = sim.new_rs().metadata.name
-    assert sim.d.metadata.annotations[rollout.REVISION_ANNOTATION] == "2"
+    assert sim.d.metadata.annotations[REVISION_ANNOTATION] == "2"
     # `rollout undo`: the client copies revision 1's template (without the hash label) back.
     sim.d.spec.template.CopyFrom(v1_template)
     sim.d.metadata.generation += 1
@@ -478,9 +492,9 @@ def test_rollback_revives_the_old_replica_set_with_a_new_revision():
     assert all(w.op != "create" for w in plan.writes)
     assert sim.new_rs().metadata.name == v1
     annotations = sim.rss[v1].metadata.annotations
-    assert annotations[rollout.REVISION_ANNOTATION] == "3"
-    assert annotations[rollout.REVISION_HISTORY_ANNOTATION] == "1"
-    assert sim.d.metadata.annotations[rollout.REVISION_ANNOTATION] == "3"
+    assert annotations[REVISION_ANNOTATION] == "3"
+    assert annotations[REVISION_HISTORY_ANNOTATION] == "1"
+    assert sim.d.metadata.annotations[REVISION_ANNOTATION] == "3"
     sim.settle()
     assert sim.sizes() == {v1: 4, v2: 0}
     assert sim.condition("Progressing").message == f'ReplicaSet "{v1}" has successfully progressed.'
@@ -573,7 +587,7 @@ def test_replica_failure_is_surfaced():
     assert (failure.status, failure.reason) == ("True", "FailedCreate")
     del sim.rss[name].status.conditions[:]
     sim.sync()
-    assert rollout.get_condition(sim.d.status, "ReplicaFailure") is None
+    assert get_condition(sim.d.status, "ReplicaFailure") is None
 
 
 def test_status_not_rewritten_when_unchanged_and_observed_generation_follows():
@@ -619,11 +633,11 @@ def test_adopted_replica_set_with_the_same_template_is_the_new_one():
     d = deployment()
     orphan = rollout.plan_sync(d, [], {}, START, {}).writes[0].rs
     orphan.metadata.uid = "uid-orphan"
-    del orphan.metadata.annotations[rollout.REVISION_ANNOTATION]
+    del orphan.metadata.annotations[REVISION_ANNOTATION]
     orphan.status.replicas = orphan.status.available_replicas = 4
     plan = rollout.plan_sync(d, [rollout.adopted(orphan, d)], {}, START, {orphan.metadata.name: orphan})
     assert [w.op for w in plan.writes] == ["update"]
-    assert plan.writes[0].rs.metadata.annotations[rollout.REVISION_ANNOTATION] == "1"
+    assert plan.writes[0].rs.metadata.annotations[REVISION_ANNOTATION] == "1"
     assert plan.status.available_replicas == 4
 
 
