@@ -18,7 +18,6 @@ from apiserver.main import APIServer, ServerConfig
 from client.api import AsyncAPI, is_conflict, is_not_found
 from client.events import EventRecorder
 from client.informer import SharedInformers
-from controllers import rollout
 from controllers.deployment import DeploymentController
 from controllers.hashing import POD_TEMPLATE_HASH_LABEL, template_hash
 from controllers.rollout.progress import get_condition
