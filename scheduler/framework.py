@@ -88,7 +88,8 @@ def parse_config(data: dict[str, Any] | None, registry: Registry) -> SchedulerCo
     config.max_backoff = _number(data, "podMaxBackoffSeconds", config.max_backoff, config.initial_backoff)
     config.assumed_ttl = _number(data, "assumedPodTTLSeconds", config.assumed_ttl, 0)
     config.parallel_binds = int(_number(data, "parallelBinds", config.parallel_binds, 1))
-    config.percentage_of_nodes_to_score = int(_number(data, "percentageOfNodesToScore", 0, 0))
+    config.percentage_of_nodes_to_score = int(_number(data, "percentageOfNodesToScore",
+                                                     config.percentage_of_nodes_to_score, 0))
     if config.percentage_of_nodes_to_score > 100:
         raise ConfigError("percentageOfNodesToScore: must be 0..100")
     plugins = data.get("plugins") or {}
