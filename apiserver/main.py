@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from apiserver.watchcache import WatchCache
 from client.connection import DEFAULT_ADDRESS
 from component_base.flags import add_config_flag
 from component_base.logs import add_log_format_flag, configure_logging
+from component_base.service import run_until_signalled
 from protos import api_pb2, api_pb2_grpc
 
 log = structlog.get_logger("apiserver")
@@ -124,14 +124,7 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
 
 async def serve(config: ServerConfig) -> None:
     server = APIServer(config)
-    await server.start()
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    await stopping.wait()
-    log.info("apiserver stopping", reason="signal")
-    await server.stop()
+    await run_until_signalled("apiserver", server.start, server.stop)
 
 
 def main(argv: list[str] | None = None) -> int:
