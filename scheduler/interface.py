@@ -147,9 +147,6 @@ class Registry:
         self.factories = dict(factories)
         self._aliases = {name.lower(): name for name in self.factories}
 
-    def __iter__(self):
-        return iter(self.factories)
-
     def canonical_name(self, name: Any, role: str = "") -> str:
         """"taint_toleration", "TaintToleration" -> "TaintToleration"; checks the plugin can play `role`."""
         key = str(name).replace("_", "").replace("-", "").lower()
