@@ -15,9 +15,9 @@ import grpc
 
 from apimachinery.kinds import UnknownKindError
 from client.connection import ServerUnreachable, connect, is_unreachable
+from component_base.flags import duration_arg
 from kubectl.config import ConfigError, Settings, load_settings
 from kubectl.context import Context
-from kubectl.duration import parse_duration
 from kubectl.errors import CliError, UsageError, server_error_line, unreachable_line, unreachable_line_for
 from kubectl.verbs import apply, cordon, delete, describe, drain, get, logs, rollout, scale
 
@@ -35,19 +35,12 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message, verb=self.prog)
 
 
-def _request_timeout(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
 def add_global_flags(parser: argparse.ArgumentParser, default: Any) -> None:
     """Flags every command takes, before or after the verb (``default`` is SUPPRESS after it)."""
     parser.add_argument("--server", "-s", default=default, metavar="HOST:PORT",
                         help="the apiserver to talk to (default: $PYKUBECONFIG's server, else 127.0.0.1:6443)")
     parser.add_argument("-n", "--namespace", default=default, help="the namespace for this request")
-    parser.add_argument("--request-timeout", type=_request_timeout, default=default, metavar="DURATION",
+    parser.add_argument("--request-timeout", type=duration_arg, default=default, metavar="DURATION",
                         help=f"give up on a request after this long, e.g. 30s; 0: never "
                              f"(default {DEFAULT_REQUEST_TIMEOUT:g}s)")
 

@@ -26,8 +26,9 @@ from apimachinery.convert import to_dict
 from apimachinery.kinds import KindInfo, info_of, kind_info
 from apimachinery.quantity import QuantityError, parse_quantity
 from apimachinery.selectors import LabelSelector
+from client.api import is_not_found
 from kubectl.context import Context
-from kubectl.errors import CliError, is_not_found
+from kubectl.errors import CliError
 from kubectl.printers import (
     NONE,
     PrefixWriter,

@@ -16,8 +16,9 @@ from google.protobuf.message import Message
 
 from apimachinery.convert import to_dict
 from apimachinery.kinds import KINDS, KindInfo, resolve_resource, unwrap
+from client.api import is_not_found
 from kubectl.context import Context
-from kubectl.errors import CliError, is_not_found, server_error_line
+from kubectl.errors import CliError, server_error_line
 from kubectl.printers import (
     TableOptions,
     TableWriter,

@@ -14,7 +14,8 @@ from typing import Any
 from apiserver.main import APIServer, ServerConfig
 from client.api import AsyncAPI, is_conflict, is_not_found
 from client.events import EventRecorder
-from controllers.base import Controller, SharedInformers
+from client.informer import SharedInformers
+from controllers.base import Controller
 from kubelet.config import KubeletConfig
 from kubelet.kubelet import Kubelet
 from kubelet.runtime.fake import FakeRuntime
