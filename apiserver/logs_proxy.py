@@ -126,14 +126,14 @@ class LogsProxy:
         upstream.container = container
         return node.metadata.name, kubelet_address(node), upstream
 
-    def _channel(self, address: str) -> grpc.aio.Channel:
+    def channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
             channel = grpc.aio.insecure_channel(address, options=KUBELET_CHANNEL_OPTIONS)
             self._channels[address] = channel
         return channel
 
-    async def _dial(self, channel: grpc.aio.Channel) -> bool:
+    async def dial(self, channel: grpc.aio.Channel) -> bool:
         """Connect (if not yet) and wait until a connection attempt is decided; False
         after dial_timeout.
 
@@ -166,8 +166,8 @@ class LogsProxy:
         except errors.APIError as err:
             await context.abort(err.code, err.message)
         where = f'the kubelet of node "{node_name}" at {address}'
-        channel = self._channel(address)
-        if not await self._dial(channel):
+        channel = self.channel(address)
+        if not await self.dial(channel):
             log.warning("kubelet unreachable", node=node_name, address=address, reason="dial timeout")
             await context.abort(grpc.StatusCode.INTERNAL,
                                 f"cannot reach {where}: no answer within {self.dial_timeout:g}s")

@@ -152,6 +152,33 @@ class ContainerEvent:
     time: float
 
 
+class ExecSession(Protocol):
+    """One ``kubectl exec`` command running in a container, its streams open both ways."""
+
+    def output(self) -> AsyncIterator[tuple[str, bytes]]:
+        """("stdout" | "stderr", bytes) as the command writes them; ends when it has exited
+        (with a TTY everything is "stdout", as on a terminal)."""
+        ...
+
+    async def write_stdin(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None:
+        """End of input (the command reads EOF)."""
+        ...
+
+    async def resize(self, width: int, height: int) -> None:
+        """The client's terminal changed size (TTY only; otherwise ignored)."""
+        ...
+
+    async def wait(self) -> int:
+        """The command's exit code, once it has exited."""
+        ...
+
+    async def close(self) -> None:
+        """Stop the command if it still runs (the client went away) and free everything."""
+        ...
+
+
 class Runtime(Protocol):
     async def info(self) -> RuntimeInfo: ...
 
@@ -209,6 +236,12 @@ class Runtime(Protocol):
     async def exec(self, container_id: str, command: list[str], timeout: float) -> tuple[int, str]:
         """Run a command in a running container: (exit code, combined output).
         Raises TimeoutError after timeout seconds, ContainerRuntimeError if not running."""
+        ...
+
+    async def exec_session(self, container_id: str, command: list[str], *, stdin: bool, tty: bool,
+                           width: int = 0, height: int = 0) -> ExecSession:
+        """Start a command in a running container for ``kubectl exec`` (stdin, a TTY of
+        width x height). Raises ContainerRuntimeError when it cannot be started."""
         ...
 
     def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None) -> AsyncIterator[bytes]:

@@ -64,6 +64,7 @@ from kubelet.runtime import (
     SandboxSpec,
     normalize_image,
 )
+from kubelet.runtime.podman_exec import PodmanExecSession
 from kubelet.runtime.podman_mapping import (
     STATES,
     create_kwargs,
@@ -513,6 +514,15 @@ class PodmanRuntime:
             raise TimeoutError(f"command {command!r} timed out after {timeout}s") from None
         finally:
             pipe.close()
+
+    async def exec_session(self, container_id: str, command: list[str], *, stdin: bool, tty: bool,
+                           width: int = 0, height: int = 0) -> PodmanExecSession:
+        """``kubectl exec``: ``podman exec`` against this node's service (see ``podman_exec``)."""
+        status = await self.container_status(container_id)
+        if status is None or status.state != RUNNING:
+            raise ContainerRuntimeError("can only create exec sessions on running containers: container state improper")
+        return await PodmanExecSession.start(self.url, container_id, list(command), stdin=stdin, tty=tty,
+                                             width=width, height=height)
 
     def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None) -> AsyncIterator[bytes]:
         """The container's output as Podman stored it (stdout and stderr interleaved, in order).
