@@ -128,6 +128,26 @@ class LocalCluster(StateDir, NodePower):
         return PodmanNode(node, self.node_root / node, spec.registry or None, cluster=spec.name,
                           pod_subnet=spec.pod_subnets.get(node), log_dir=self.log_dir)
 
+    def node_podman(self, node: str) -> PodmanNode:
+        """Node ``node``'s Podman (for ``pykube podman NODE ...``), or a one-line ClusterError."""
+        spec = self.spec()
+        if spec is None:
+            raise ClusterError(f"no cluster in {self.state_dir} (run pykube up)")
+        if node not in spec.nodes:
+            hollow = " (a hollow node runs no containers, so it has no Podman)" if node in spec.hollow_nodes else ""
+            raise ClusterError(f"no node {node} with a Podman in this cluster{hollow} "
+                               f"(nodes: {some(spec.nodes) or 'none'})")
+        return self.podman_node(spec, node)
+
+    def registry_address(self) -> str:
+        """``127.0.0.1:PORT`` of the cluster's running registry (where ``image load`` pushes)."""
+        spec = self.spec()
+        registry = LocalRegistry(self.registry_dir)
+        pid = read_pid(registry.pid_file)
+        if spec is None or not spec.registry or pid is None or not pid_alive(pid, str(registry.config_path)):
+            raise ClusterError(f"the cluster's registry is not running (no cluster up in {self.state_dir}?)")
+        return spec.registry
+
     # -- identities of the processes (the command-line check guards against PID reuse)
 
     def _argv(self, spec: ClusterSpec, component: str) -> list[str]:
