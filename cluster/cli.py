@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                              f"--{component}-arg=--flag=value)")
     up.add_argument("--timeout", type=float, default=START_TIMEOUT, metavar="SECONDS",
                     help="give up when the cluster is not Ready after this long (default %(default)s)")
+    up.add_argument("--registry-upstream", default=None, metavar="URL",
+                    help="make the cluster's registry a pull-through cache of this registry "
+                         "(e.g. https://registry-1.docker.io): images not in the lab are fetched once")
     up.add_argument("--no-user-config", action="store_true",
                     help="write the pykubectl config only to <state>/config, "
                          "not to $PYKUBECONFIG / ~/.pykube/config")
@@ -145,7 +148,8 @@ def cmd_up(cluster: LocalCluster, args: argparse.Namespace) -> int:
         args.nodes, port=args.port, hollow_nodes=args.hollow_nodes, skip=args.skip,
         kubelet_args=args.kubelet_args, apiserver_args=args.apiserver_args,
         scheduler_args=args.scheduler_args, controller_manager_args=args.controller_manager_args,
-        kubeconfig=False if args.no_user_config else None, timeout=args.timeout)
+        kubeconfig=False if args.no_user_config else None, timeout=args.timeout,
+        registry_upstream=args.registry_upstream)
     ready = len(spec.all_nodes)
     print(f'cluster "{spec.name}" is up: apiserver {spec.address}, {ready} node(s) Ready\n')
     print(status_table(cluster, cluster.status()))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import sys
@@ -126,6 +127,7 @@ class LocalCluster(StateDir, NodePower):
 
     def podman_node(self, spec: ClusterSpec, node: str) -> PodmanNode:
         return PodmanNode(node, self.node_root / node, spec.registry or None, cluster=spec.name,
+                          registry_cache=spec.registry_cache or None,
                           pod_subnet=spec.pod_subnets.get(node), log_dir=self.log_dir)
 
     def node_podman(self, node: str) -> PodmanNode:
@@ -204,6 +206,13 @@ class LocalCluster(StateDir, NodePower):
         rows.append(ComponentStatus("registry", reg_pid,
                                     reg_pid is not None and pid_alive(reg_pid, str(registry.config_path)),
                                     spec.registry or "-", self.log_path("registry")))
+        if spec.registry_upstream:
+            cache = LocalRegistry(self.registry_cache_dir)
+            cache_pid = read_pid(cache.pid_file)
+            rows.append(ComponentStatus("registry-cache", cache_pid,
+                                        cache_pid is not None and pid_alive(cache_pid, str(cache.config_path)),
+                                        f"{spec.registry_cache or '-'} caching {spec.registry_upstream}",
+                                        self.log_path("registry-cache")))
         for component in spec.control_plane():
             rows.append(ComponentStatus(component, self._pid_of(spec, component),
                                         self._alive(spec, component),
@@ -275,14 +284,19 @@ class LocalCluster(StateDir, NodePower):
            skip: Sequence[str] = (), kubelet_args: Sequence[str] = (),
            apiserver_args: Sequence[str] = (), scheduler_args: Sequence[str] = (),
            controller_manager_args: Sequence[str] = (), kubeconfig: str | os.PathLike | None | bool = None,
-           timeout: float = START_TIMEOUT) -> ClusterSpec:
+           timeout: float = START_TIMEOUT, registry_upstream: str | None = None) -> ClusterSpec:
         """Start the whole cluster and return once the apiserver answers and every node is Ready.
 
         ``kubeconfig``: where to write the pykubectl config besides ``<state>/config``: None
         means ``$PYKUBECONFIG`` or ``~/.pykube/config`` (like pykubectl reads), False nowhere
-        else. Raises ClusterError (after stopping whatever it started) when a piece fails.
+        else. ``registry_upstream``: a registry URL (``https://registry-1.docker.io``) the cluster's
+        registry falls back to, through a pull-through cache. Raises ClusterError (after stopping
+        whatever it started) when a piece fails.
         """
         require_root("up")
+        if registry_upstream and not re.fullmatch(r"https?://[^/\s]+/?", registry_upstream):
+            raise ClusterError(f"--registry-upstream must be a registry URL like https://registry-1.docker.io, "
+                               f"not {registry_upstream!r}")
         if not 0 <= nodes <= MAX_NODES or not 0 <= hollow_nodes <= 10_000 or nodes + hollow_nodes == 0:
             raise ClusterError(f"--nodes must be 0..{MAX_NODES} and --hollow-nodes >= 0, not both 0")
         unknown = set(skip) - set(OPTIONAL_COMPONENTS)
@@ -315,6 +329,7 @@ class LocalCluster(StateDir, NodePower):
                 extra_args={k: list(v) for k, v in (
                     ("kubelet", kubelet_args), ("apiserver", apiserver_args),
                     ("scheduler", scheduler_args), ("controller-manager", controller_manager_args)) if v},
+                registry_upstream=(registry_upstream or "").rstrip("/"),
                 started_at=time.time())
             for d in (self.log_dir, self.pid_dir, self.node_root):
                 d.mkdir(parents=True, exist_ok=True)
@@ -334,6 +349,7 @@ class LocalCluster(StateDir, NodePower):
     def _leftovers(self) -> bool:
         """PID files, node dirs or namespaces that a clean `down` would have removed."""
         if any(self.pid_dir.glob("*.pid")) or (self.registry_dir / "registry.pid").exists() \
+                or (self.registry_cache_dir / "registry.pid").exists() \
                 or any(self.node_root.glob("*")) or self.hollow_stopped_path.exists():
             return True
         spec = self.spec()
@@ -362,6 +378,12 @@ class LocalCluster(StateDir, NodePower):
         spec.save(self.spec_path)
         build_and_push_lab_images(registry)
         self.out(f"registry on {registry.address} with the lab images ({time.monotonic() - t0:.1f}s)")
+        if spec.registry_upstream:
+            cache = LocalRegistry(self.registry_cache_dir, log_path=self.log_path("registry-cache"),
+                                  proxy_remote=spec.registry_upstream).start()
+            spec.registry_cache = cache.address
+            spec.save(self.spec_path)
+            self.out(f"registry cache on {cache.address}: a pull-through cache of {spec.registry_upstream}")
 
         if spec.nodes:
             with ThreadPoolExecutor(max_workers=min(8, len(spec.nodes))) as pool:
@@ -505,7 +527,8 @@ class LocalCluster(StateDir, NodePower):
         node_dirs = sorted(p.name for p in self.node_root.glob("*") if p.is_dir()) \
             if self.node_root.exists() else []
         if spec is None and not node_dirs and not any(self.pid_dir.glob("*.pid")) \
-                and not (self.registry_dir / "registry.pid").exists():
+                and not (self.registry_dir / "registry.pid").exists() \
+                and not (self.registry_cache_dir / "registry.pid").exists():
             return False
         spec = spec or ClusterSpec(name=self._name or DEFAULT_NAME, port=0, nodes=[])
         # 1. The agents and the control plane (kubelets first: they leave containers running).
@@ -544,8 +567,9 @@ class LocalCluster(StateDir, NodePower):
                         future.result()
                     except Exception as exc:  # noqa: BLE001 - the other nodes must go too
                         errors.append(f"{node}: {exc}")
-        # 3. The registry (its storage, i.e. the pushed images, stays).
+        # 3. The registry and its cache (their storage, i.e. the pushed and cached images, stays).
         LocalRegistry(self.registry_dir).stop()
+        LocalRegistry(self.registry_cache_dir).stop()
         if errors:
             raise ClusterError("cleanup failed: " + "; ".join(errors))
         return True
