@@ -16,14 +16,10 @@ import contextlib
 from typing import AsyncIterator
 
 import grpc
-import structlog
 
 from apiserver import errors
 from apiserver.logs_proxy import LogsProxy, kubelet_address
-from client.connection import short_reason
 from protos import core_pb2, kubelet_pb2, kubelet_pb2_grpc
-
-log = structlog.get_logger("apiserver.exec")
 
 
 def exec_container(pod: core_pb2.Pod, requested: str) -> str:
@@ -70,13 +66,8 @@ class ExecProxy:
             node_name, address, upstream = self.resolve(first.start)
         except errors.APIError as err:
             await context.abort(err.code, err.message)
-        where = f'the kubelet of node "{node_name}" at {address}'
-        channel = self.logs.channel(address)
-        if not await self.logs.dial(channel):
-            await context.abort(grpc.StatusCode.INTERNAL,
-                                f"cannot reach {where}: no answer within {self.logs.dial_timeout:g}s")
+        channel = await self.logs.open_channel(node_name, address, context)
         call = kubelet_pb2_grpc.KubeletStub(channel).Exec(timeout=context.time_remaining())
-        context.add_done_callback(lambda _: call.cancel())
 
         async def forward() -> None:
             await call.write(kubelet_pb2.ExecInput(start=upstream))
@@ -86,15 +77,9 @@ class ExecProxy:
 
         forwarder = asyncio.create_task(forward())
         try:
-            async for output in call:
+            async for output in self.logs.relay(call, node_name, address, context):
                 yield output
-        except grpc.aio.AioRpcError as err:
-            if err.code() == grpc.StatusCode.UNAVAILABLE:
-                log.warning("kubelet unreachable", node=node_name, address=address, reason=short_reason(err))
-                await context.abort(grpc.StatusCode.INTERNAL, f"cannot reach {where}: {short_reason(err)}")
-            await context.abort(err.code(), err.details() or "")
         finally:
             forwarder.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await forwarder
-            call.cancel()
