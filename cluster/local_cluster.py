@@ -42,7 +42,8 @@ from pathlib import Path
 from cluster import netns as netns_mod
 from cluster.node_power import NodePower
 from cluster.podman_node import PodmanNode
-from cluster.registry import LocalRegistry, free_port, pid_alive
+from cluster.cluster_registries import ClusterRegistries
+from cluster.registry import free_port, pid_alive
 from cluster.state_dir import (
     DEFAULT_NAME,
     OPTIONAL_COMPONENTS,
@@ -143,12 +144,7 @@ class LocalCluster(StateDir, NodePower):
 
     def registry_address(self) -> str:
         """``127.0.0.1:PORT`` of the cluster's running registry (where ``image load`` pushes)."""
-        spec = self.spec()
-        registry = LocalRegistry(self.registry_dir)
-        pid = read_pid(registry.pid_file)
-        if spec is None or not spec.registry or pid is None or not pid_alive(pid, str(registry.config_path)):
-            raise ClusterError(f"the cluster's registry is not running (no cluster up in {self.state_dir}?)")
-        return spec.registry
+        return ClusterRegistries(self).address(self.spec())
 
     # -- identities of the processes (the command-line check guards against PID reuse)
 
@@ -200,19 +196,7 @@ class LocalCluster(StateDir, NodePower):
         spec = self.spec()
         if spec is None:
             return []
-        rows: list[ComponentStatus] = []
-        registry = LocalRegistry(self.registry_dir)
-        reg_pid = read_pid(registry.pid_file)
-        rows.append(ComponentStatus("registry", reg_pid,
-                                    reg_pid is not None and pid_alive(reg_pid, str(registry.config_path)),
-                                    spec.registry or "-", self.log_path("registry")))
-        if spec.registry_upstream:
-            cache = LocalRegistry(self.registry_cache_dir)
-            cache_pid = read_pid(cache.pid_file)
-            rows.append(ComponentStatus("registry-cache", cache_pid,
-                                        cache_pid is not None and pid_alive(cache_pid, str(cache.config_path)),
-                                        f"{spec.registry_cache or '-'} caching {spec.registry_upstream}",
-                                        self.log_path("registry-cache")))
+        rows: list[ComponentStatus] = ClusterRegistries(self).rows(spec)
         for component in spec.control_plane():
             rows.append(ComponentStatus(component, self._pid_of(spec, component),
                                         self._alive(spec, component),
@@ -348,8 +332,7 @@ class LocalCluster(StateDir, NodePower):
 
     def _leftovers(self) -> bool:
         """PID files, node dirs or namespaces that a clean `down` would have removed."""
-        if any(self.pid_dir.glob("*.pid")) or (self.registry_dir / "registry.pid").exists() \
-                or (self.registry_cache_dir / "registry.pid").exists() \
+        if any(self.pid_dir.glob("*.pid")) or ClusterRegistries(self).leftovers() \
                 or any(self.node_root.glob("*")) or self.hollow_stopped_path.exists():
             return True
         spec = self.spec()
@@ -372,18 +355,7 @@ class LocalCluster(StateDir, NodePower):
         deadline = t0 + timeout
         apiserver = self._start_process(spec, "apiserver")
 
-        from cluster.images import build_and_push_lab_images
-        registry = LocalRegistry(self.registry_dir, log_path=self.log_path("registry")).start()
-        spec.registry = registry.address
-        spec.save(self.spec_path)
-        build_and_push_lab_images(registry)
-        self.out(f"registry on {registry.address} with the lab images ({time.monotonic() - t0:.1f}s)")
-        if spec.registry_upstream:
-            cache = LocalRegistry(self.registry_cache_dir, log_path=self.log_path("registry-cache"),
-                                  proxy_remote=spec.registry_upstream).start()
-            spec.registry_cache = cache.address
-            spec.save(self.spec_path)
-            self.out(f"registry cache on {cache.address}: a pull-through cache of {spec.registry_upstream}")
+        ClusterRegistries(self).start(spec, lambda line: self.out(f"{line} ({time.monotonic() - t0:.1f}s)"))
 
         if spec.nodes:
             with ThreadPoolExecutor(max_workers=min(8, len(spec.nodes))) as pool:
@@ -527,8 +499,7 @@ class LocalCluster(StateDir, NodePower):
         node_dirs = sorted(p.name for p in self.node_root.glob("*") if p.is_dir()) \
             if self.node_root.exists() else []
         if spec is None and not node_dirs and not any(self.pid_dir.glob("*.pid")) \
-                and not (self.registry_dir / "registry.pid").exists() \
-                and not (self.registry_cache_dir / "registry.pid").exists():
+                and not ClusterRegistries(self).leftovers():
             return False
         spec = spec or ClusterSpec(name=self._name or DEFAULT_NAME, port=0, nodes=[])
         # 1. The agents and the control plane (kubelets first: they leave containers running).
@@ -568,8 +539,7 @@ class LocalCluster(StateDir, NodePower):
                     except Exception as exc:  # noqa: BLE001 - the other nodes must go too
                         errors.append(f"{node}: {exc}")
         # 3. The registry and its cache (their storage, i.e. the pushed and cached images, stays).
-        LocalRegistry(self.registry_dir).stop()
-        LocalRegistry(self.registry_cache_dir).stop()
+        ClusterRegistries(self).stop()
         if errors:
             raise ClusterError("cleanup failed: " + "; ".join(errors))
         return True
