@@ -20,12 +20,11 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from apiserver_process import REPO_ROOT
-from node_env_fixtures import environment_problems
+from node_env_fixtures import environment_problems, wait_for
 
 from cluster.images import LabImage, build_and_push_lab_images, busybox_rootfs_tar
 from cluster.registry import LocalRegistry
@@ -50,17 +49,6 @@ spec:
 def pod_manifest(name: str, image: str) -> str:
     return (f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  terminationGracePeriodSeconds: 1\n"
             f"  containers:\n    - name: main\n      image: {image}\n")
-
-
-def wait_for(what: str, check: Callable[[], object], timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 class Lab:
