@@ -30,9 +30,10 @@ from typing import Any, Iterator
 
 import grpc
 
+from client.api import is_not_found
 from client.connection import is_unreachable
 from kubectl.context import Context
-from kubectl.errors import CliError, is_not_found, server_error_line
+from kubectl.errors import CliError, server_error_line
 from kubectl.verbs.logs import ByteSink, pod_name
 from protos import api_pb2, kubelet_pb2
 

@@ -47,7 +47,7 @@ ALLOWED = {
     ("bench.memory", "cluster.lab"): "the benchmarks start the clusters they measure",
     ("cluster.netns", "kubelet.netns"):
         "cluster builds nodes and enters their namespaces with the node side's one setns helper",
-    ("cluster.local_cluster", "kubelet.hollow"):
+    ("cluster.state_dir", "kubelet.hollow"):
         "reads the hollow nodes' powered-off file, whose format kubelet.hollow owns",
     ("cluster.local_cluster", "kubectl.config"): "writes the pykubectl config where pykubectl looks for it",
 }
@@ -56,10 +56,7 @@ ALLOWED = {
 KNOWN_CYCLES: list[set[str]] = []
 KNOWN_WRONG_WAY: set[tuple[str, str]] = set()
 KNOWN_LONG_FILES: set[str] = {
-    "kubelet/runtime/podman.py",
-    "cluster/local_cluster.py",
     "kubectl/verbs/describe.py",
-    "tests/integration/test_podman_runtime.py",
 }
 
 
