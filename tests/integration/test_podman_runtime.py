@@ -11,7 +11,7 @@ from typing import Any, AsyncIterator, Callable
 
 import pytest
 
-podman = pytest.importorskip("podman")
+import podman
 
 from kubelet.runtime import (  # noqa: E402
     CREATED,
@@ -268,6 +268,16 @@ def test_follow_logs_streams_until_the_container_exits(service: PodmanService) -
     run(service, scenario)
 
 
+async def _stream_thread(prefix: str, timeout: float = 5.0) -> None:
+    import threading
+
+    deadline = time.monotonic() + timeout
+    while not any(t.name.startswith(prefix) for t in threading.enumerate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {prefix} thread after {timeout}s")
+        await asyncio.sleep(0.05)
+
+
 async def _no_stream_threads(prefix: str, timeout: float = 3.0) -> None:
     import threading
 
@@ -383,7 +393,7 @@ def test_events_iterator_closes_cleanly(service: PodmanService) -> None:
                 pass
 
         task = asyncio.create_task(consume())
-        await asyncio.sleep(0.3)
+        await _stream_thread("podman-events-")  # the stream is open: closing it now is the test
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
