@@ -19,10 +19,28 @@ from kubectl.config import ConfigError, Settings, load_settings
 from kubectl.context import Context
 from kubectl.duration import parse_duration
 from kubectl.errors import CliError, UsageError, server_error_line, unreachable_line, unreachable_line_for
-from kubectl.verbs import apply, cordon, delete, describe, drain, get, logs, rollout, scale
+from kubectl.verbs import (
+    api_resources,
+    apply,
+    cordon,
+    create,
+    delete,
+    describe,
+    drain,
+    events,
+    get,
+    label,
+    logs,
+    rollout,
+    run,
+    scale,
+    version,
+    wait,
+)
 
 PROG = "pykubectl"
-VERBS = (apply, get, describe, delete, logs, scale, rollout, cordon, drain)
+VERBS = (apply, create, run, get, describe, delete, logs, events, label, scale, rollout, wait, cordon, drain,
+         api_resources, version)
 DEFAULT_REQUEST_TIMEOUT = 30.0  # seconds a request may take once the server is reached
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a server that neither answers nor refuses
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
@@ -52,6 +70,16 @@ def add_global_flags(parser: argparse.ArgumentParser, default: Any) -> None:
                              f"(default {DEFAULT_REQUEST_TIMEOUT:g}s)")
 
 
+def split_at_dashes(words: list[str]) -> tuple[list[str], list[str] | None]:
+    """``run web --image=busybox -- sh -c 'echo hi'``: the words before the first ``--``, and
+    those after it (None without ``--``), as cobra's ArgsLenAtDash gives kubectl. argparse
+    alone cannot take a trailing command once options stand between it and the name."""
+    if "--" not in words:
+        return words, None
+    at = words.index("--")
+    return words[:at], words[at + 1:]
+
+
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="pykubectl controls a pykube cluster.")
     add_global_flags(parser, default=None)
@@ -64,6 +92,16 @@ def build_parser() -> Parser:
     return parser
 
 
+def parse_command_line(argv: Sequence[str]) -> argparse.Namespace:
+    """The parsed command; ``args.command`` holds the words after ``--`` for verbs that take them."""
+    head, command = split_at_dashes(list(argv))
+    args = build_parser().parse_args(head)
+    if command is not None and not getattr(args, "takes_command", False):
+        raise UsageError(f"unexpected arguments after --: {' '.join(command)}", verb=f"{PROG} {args.verb}")
+    args.command = command or []
+    return args
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -74,10 +112,9 @@ def main(
 ) -> int:
     out, err = stdout or sys.stdout, stderr or sys.stderr
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parse_command_line(sys.argv[1:] if argv is None else argv)
         if args.verb is None:
-            parser.print_help(out)
+            build_parser().print_help(out)
             return EXIT_OK
         settings = load_settings(args.server, args.namespace, env)
     except SystemExit as exit_:  # --help

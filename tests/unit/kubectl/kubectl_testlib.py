@@ -161,9 +161,9 @@ class Harness:
 
 def run_verb(harness: Harness, *argv: str) -> int:
     """Parse argv as pykubectl would and run the verb on the harness's Context."""
-    from kubectl.main import build_parser
+    from kubectl.main import parse_command_line
 
-    args = build_parser().parse_args(list(argv))
+    args = parse_command_line(argv)
     return args.run(args, harness.ctx)
 
 
