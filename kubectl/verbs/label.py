@@ -111,22 +111,22 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     for name in names:
         if args.dry_run == "client":
             obj = get_object(ctx.api, info, namespace, name)
-            message = _apply(obj, changes, field, args.overwrite, ctx)
+            _, message = _apply(obj, changes, field, args.overwrite, ctx)
         else:
             message = ""
 
             def change(obj: Message) -> bool:
                 nonlocal message
-                message = _apply(obj, changes, field, args.overwrite, ctx)
-                return message != field.unchanged
+                changed, message = _apply(obj, changes, field, args.overwrite, ctx)
+                return changed
 
             obj, _ = update_with_retry(ctx.api, info, namespace, name, change, dry_run=args.dry_run == "server")
         ctx.print(f"{object_ref(obj)} {message}{dry_run_suffix(args.dry_run)}")
     return 0
 
 
-def _apply(obj: Message, changes: Changes, field: Field, overwrite: bool, ctx: Context) -> str:
-    """Change ``obj``'s map in place; the word kubectl prints for what happened."""
+def _apply(obj: Message, changes: Changes, field: Field, overwrite: bool, ctx: Context) -> tuple[bool, str]:
+    """Change ``obj``'s map in place: whether anything changed, and the word kubectl prints."""
     values = getattr(obj.metadata, field.attribute)
     before = dict(values)
     for key, value in changes.set.items():
@@ -139,5 +139,5 @@ def _apply(obj: Message, changes: Changes, field: Field, overwrite: bool, ctx: C
         elif field is LABELS:
             ctx.print(f'label "{key}" not found.')
     if dict(values) == before:
-        return field.unchanged
-    return field.removed if len(values) < len(before) and not overwrite else field.done
+        return False, field.unchanged
+    return True, field.removed if len(values) < len(before) and not overwrite else field.done
