@@ -11,27 +11,12 @@ from typing import Any
 
 import grpc
 import pytest
-from kubectl_testlib import FakeAPI, FakeRpcError
+from kubectl_testlib import FakeAPI, FakeConnection, FakeRpcError
 
 import kubectl.main
 from kubectl.main import main
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-class FakeConnection:
-    def __init__(self, api: FakeAPI) -> None:
-        self.stub = api
-        self.dialled = False
-
-    def dial(self, timeout: float) -> None:
-        self.dialled = True
-
-    def __enter__(self) -> FakeConnection:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        pass
 
 
 NO_CONFIG = {"PYKUBECONFIG": "/nonexistent/pykube/config"}
