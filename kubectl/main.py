@@ -95,7 +95,14 @@ def build_parser() -> Parser:
 def parse_command_line(argv: Sequence[str]) -> argparse.Namespace:
     """The parsed command; ``args.command`` holds the words after ``--`` for verbs that take them."""
     head, command = split_at_dashes(list(argv))
-    args = build_parser().parse_args(head)
+    args, extras = build_parser().parse_known_args(head)
+    # argparse fills all positionals from the first run of them, so in ``label pods -l app=web
+    # tier=db`` the change comes after the list closed; verbs naming a list in ``extra_words`` get it.
+    extra_words = getattr(args, "extra_words", None)
+    if extras and (extra_words is None or any(word.startswith("-") for word in extras)):
+        raise UsageError(f"unrecognized arguments: {' '.join(extras)}", verb=PROG)
+    if extras:
+        getattr(args, extra_words).extend(extras)
     if command is not None and not getattr(args, "takes_command", False):
         raise UsageError(f"unexpected arguments after --: {' '.join(command)}", verb=f"{PROG} {args.verb}")
     args.command = command or []

@@ -57,7 +57,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         parser.add_argument("-l", "--selector", default="", help="change the objects matching this label selector")
         parser.add_argument("--all", action="store_true", help="change every object of the type in the namespace")
         add_dry_run_flag(parser)
-        parser.set_defaults(run=run, field=field)
+        parser.set_defaults(run=run, field=field, extra_words="arguments")
 
 
 @dataclass(frozen=True)
