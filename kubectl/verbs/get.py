@@ -23,6 +23,7 @@ from kubectl.errors import CliError, is_not_found, server_error_line
 from kubectl.output import Output, OutputFormat, parse_output, parse_sort_by, sort_objects
 from kubectl.printers import TableOptions
 from kubectl.resources import parse_resource_args
+from kubectl.verbs.options import no_resources_found
 from kubectl.watching import Query, follow, list_objects
 from protos import api_pb2
 
@@ -105,10 +106,6 @@ def _output(args: argparse.Namespace, ctx: Context, info: KindInfo, with_kind: b
     return Output(ctx, info, output_format, options, show_headers=not args.no_headers)
 
 
-def no_resources_message(namespace: str) -> str:
-    return f"No resources found in {namespace} namespace." if namespace else "No resources found"
-
-
 def _get(ctx: Context, query: Query, name: str) -> Message:
     request = api_pb2.GetRequest(kind=query.info.kind, namespace=query.namespace, name=name)
     return unwrap(ctx.api.Get(request))
@@ -151,7 +148,7 @@ def _get_and_show(ctx: Context, args: argparse.Namespace, infos: Sequence[KindIn
         _show_tables(ctx, args, results)
     if not names and not anything and not structured:
         namespaced = any(info.namespaced for info in infos) and not args.all_namespaces
-        ctx.warn(no_resources_message(ctx.namespace if namespaced else ""))
+        ctx.warn(no_resources_found(ctx.namespace if namespaced else ""))
     for line in errors:
         ctx.warn(line)
     return 1 if errors else 0
@@ -184,7 +181,7 @@ def _watch(ctx: Context, query: Query, names: Sequence[str], output: Output) -> 
         if objects:
             output.show_each(objects)
         elif not output.format.document:
-            ctx.warn(no_resources_message(query.namespace))
+            ctx.warn(no_resources_found(query.namespace))
         for _event_type, obj in follow(ctx.api, query, objects, resource_version):
             output.show_each([obj])
     except KeyboardInterrupt:

@@ -23,9 +23,14 @@ from google.protobuf.message import Message
 from kubectl.context import Context
 from kubectl.errors import CliError
 from kubectl.resources import object_ref, parse_resource_args
-from kubectl.verbs.options import add_dry_run_flag, dry_run_suffix
+from kubectl.verbs.options import (
+    add_dry_run_flag,
+    add_selection_flags,
+    dry_run_suffix,
+    no_resources_found,
+    selected_names,
+)
 from kubectl.verbs.updating import get_object, update_with_retry
-from kubectl.watching import Query, list_objects
 
 
 @dataclass(frozen=True)
@@ -54,8 +59,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         parser.add_argument("arguments", nargs="*", metavar="NAME|KEY=VALUE|KEY-",
                             help=f"names of the objects, then the {field.attribute} to set or remove")
         parser.add_argument("--overwrite", action="store_true", help="allow changing a key that has a value")
-        parser.add_argument("-l", "--selector", default="", help="change the objects matching this label selector")
-        parser.add_argument("--all", action="store_true", help="change every object of the type in the namespace")
+        add_selection_flags(parser, "change")
         add_dry_run_flag(parser)
         parser.set_defaults(run=run, field=field, extra_words="arguments")
 
@@ -97,17 +101,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise CliError("one or more resources must be specified as <resource> <name> or <resource>/<name>")
     names, changes = parse_changes(args.arguments, field)
     info, names = parse_resource_args(args.resource, names)
-    if names and (args.selector or args.all):
-        raise CliError("name cannot be provided when a selector is specified")
     namespace = ctx.namespace if info.namespaced else ""
+    names = selected_names(ctx, info, namespace, names, args)
     if not names:
-        if not (args.selector or args.all):
-            raise CliError("resource(s) were provided, but no name was specified")
-        objects, _ = list_objects(ctx.api, Query(info, namespace, args.selector))
-        if not objects:
-            ctx.warn(f"No resources found in {namespace} namespace." if namespace else "No resources found")
-            return 0
-        names = [obj.metadata.name for obj in objects]
+        ctx.warn(no_resources_found(namespace))
+        return 0
     for name in names:
         if args.dry_run == "client":
             obj = get_object(ctx.api, info, namespace, name)

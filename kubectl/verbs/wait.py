@@ -34,7 +34,8 @@ from kubectl.errors import CliError, is_not_found
 from kubectl.jsonpath import JsonPathError, parse, relaxed, to_text
 from kubectl.resources import kind_ref, parse_resource_args, resource_ref
 from kubectl.verbs.updating import get_object
-from kubectl.watching import DELETED, Query, follow, list_objects
+from kubectl.verbs.options import add_selection_flags, selected_names
+from kubectl.watching import DELETED, Query, follow
 
 DEFAULT_TIMEOUT = 30.0
 WEEK = 7 * 24 * 3600.0
@@ -60,8 +61,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                         help="delete, condition=NAME[=VALUE] or jsonpath='{PATH}'[=VALUE]")
     parser.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT, metavar="DURATION",
                         help="give up on each object after this long (default 30s; 0: check once)")
-    parser.add_argument("-l", "--selector", default="", help="wait for the objects matching this label selector")
-    parser.add_argument("--all", action="store_true", help="wait for every object of the type in the namespace")
+    add_selection_flags(parser, "wait for")
     parser.set_defaults(run=run)
 
 
@@ -139,16 +139,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise CliError("resource(s) were provided, but no name was specified" if args.names
                        else "You must provide one or more resources by argument or filename.")
     info, names = parse_resource_args(args.resource, args.names)
-    if names and (args.selector or args.all):
-        raise CliError("name cannot be provided when a selector is specified")
     namespace = ctx.namespace if info.namespaced else ""
+    names = selected_names(ctx, info, namespace, names, args)
     if not names:
-        if not (args.selector or args.all):
-            raise CliError("resource(s) were provided, but no name was specified")
-        objects, _ = list_objects(ctx.api, Query(info, namespace, args.selector))
-        if not objects:
-            raise CliError("no matching resources found")
-        names = [obj.metadata.name for obj in objects]
+        raise CliError("no matching resources found")
     for name in names:
         if not wait_for(ctx, info, namespace, name, wanted, args.timeout):
             raise CliError(f"timed out waiting for the condition on {resource_ref(info)}/{name}")

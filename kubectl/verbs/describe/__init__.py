@@ -28,6 +28,7 @@ from kubectl.verbs.describe.generic import describe_generic, describe_namespace
 from kubectl.verbs.describe.nodes import describe_node
 from kubectl.verbs.describe.pods import describe_pod
 from kubectl.verbs.describe.workloads import describe_deployment, describe_replica_set
+from kubectl.verbs.options import no_resources_found
 from kubectl.verbs.updating import get_object
 from kubectl.watching import Query, list_objects
 from protos import core_pb2
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if not names:
         objects, _ = list_objects(ctx.api, Query(info, namespace, args.selector))
         if not objects:
-            ctx.warn(f"No resources found in {namespace} namespace." if namespace else "No resources found")
+            ctx.warn(no_resources_found(namespace))
             return 0
         ctx.out.write("\n\n".join(describe(ctx, obj, args.show_events) for obj in objects))
         ctx.out.flush()
