@@ -87,7 +87,7 @@ class Filter:
 
 
 @dataclass(frozen=True)
-class Union_:
+class Branches:
     """``[0,2]`` or ``['a','b']``: the results of each branch, one after the other."""
 
     branches: tuple[tuple[Node, ...], ...]
@@ -100,7 +100,7 @@ class Keyword:
     name: str
 
 
-Node = Union[Text, Field, Index, Wildcard, Recursive, Literal, Filter, Union_, Keyword]
+Node = Union[Text, Field, Index, Wildcard, Recursive, Literal, Filter, Branches, Keyword]
 
 
 @dataclass(frozen=True)
@@ -270,7 +270,7 @@ def _parse_steps(text: str) -> list[Node]:
 def _bracket_steps(inner: str) -> list[Node]:
     """What ``[inner]`` means: a union, a quoted key, or an index/slice."""
     if "," in inner:
-        return [Union_(tuple(tuple(_bracket_steps(part.strip())) for part in inner.split(",")))]
+        return [Branches(tuple(tuple(_bracket_steps(part.strip())) for part in inner.split(",")))]
     key = _DICT_KEY.match(inner)
     if key:
         return [Field(name) for name in key.group(1).split(".")] if key.group(1) else [Field("")]
@@ -438,7 +438,7 @@ def _step(step: Node, values: list[Any]) -> list[Any]:
         return [item for value in values for item in _descendants(value)]
     if isinstance(step, Index):
         return [item for value in values if value is not None for item in _slice(value, step)]
-    if isinstance(step, Union_):
+    if isinstance(step, Branches):
         return [item for branch in step.branches for item in _each(branch, values)]
     if isinstance(step, Filter):
         return [item for value in values if value is not None for item in _filter(value, step)]

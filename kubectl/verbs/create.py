@@ -1,8 +1,9 @@
-"""``pykubectl create deployment|namespace``: make one object from flags, as kubectl's generators do.
+"""``pykubectl create``: make objects from flags, as kubectl's generators do, or from files.
 
     pykubectl create deployment web --image=nginx:1.25 --replicas=3 --port=80
     pykubectl create namespace team-a
     pykubectl create deployment web --image=nginx --dry-run=client -o yaml   # a manifest to edit
+    pykubectl create -f deploy.yaml          # like apply, but an existing object is an error
 
 The Deployment is kubectl's: labels, selector and template labels ``app=NAME``, one
 container per ``--image`` named after the image (``nginx`` for ``docker.io/nginx:1.25``).
@@ -22,9 +23,10 @@ from apimachinery.convert import to_dict
 from apimachinery.kinds import unwrap, wrap
 from kubectl.context import Context
 from kubectl.errors import CliError
+from kubectl.manifest import load_objects
 from kubectl.printers import to_json, to_yaml
 from kubectl.resources import object_ref, set_default_namespace
-from kubectl.verbs.options import add_dry_run_flag, dry_run_suffix
+from kubectl.verbs.options import add_dry_run_flag, add_filename_flags, dry_run_suffix
 from protos import api_pb2, apps_pb2, core_pb2, meta_pb2
 
 OUTPUT_CHOICES = ("yaml", "json", "name")
@@ -35,6 +37,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "create", parents=[common], help="Create a resource from flags",
         description="Create a deployment or a namespace from command-line flags.",
     )
+    add_filename_flags(parser, "create")
+    add_output_flags(parser)
     kinds = parser.add_subparsers(dest="what", metavar="KIND")
     deployment = kinds.add_parser("deployment", aliases=["deploy"], parents=[common],
                                   help="Create a deployment with the specified name")
@@ -49,11 +53,21 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     namespace.add_argument("name", metavar="NAME")
     add_output_flags(namespace)
     namespace.set_defaults(run=run_namespace)
-    parser.set_defaults(run=lambda args, ctx: _no_kind())
+    parser.set_defaults(run=run_files)
 
 
-def _no_kind() -> int:
-    raise CliError("must specify what to create: deployment NAME --image=IMAGE, or namespace NAME")
+def run_files(args: argparse.Namespace, ctx: Context) -> int:
+    """``create -f``: one Create per object, in order; the first that exists stops the command."""
+    if not args.filename:
+        raise CliError("must specify one of -f and -k, or what to create: deployment NAME --image=IMAGE, "
+                       "or namespace NAME")
+    objects = load_objects(args.filename, args.recursive, ctx.stdin)
+    if not objects:
+        raise CliError("no objects passed to create")
+    set_default_namespace(objects, ctx.namespace, enforce=ctx.settings.namespace_from_flag)
+    for obj in objects:
+        create_and_report(ctx, args, obj)
+    return 0
 
 
 def add_output_flags(parser: argparse.ArgumentParser) -> None:

@@ -143,9 +143,30 @@ def test_create_namespace_and_already_exists(cluster: ClusterFake, on: MakeHarne
         run_verb(on(), "create", "ns", "team-a")
 
 
-def test_create_without_a_kind(on: MakeHarness) -> None:
-    with pytest.raises(CliError, match="must specify what to create"):
+def test_create_without_a_kind_or_file(on: MakeHarness) -> None:
+    with pytest.raises(CliError, match="must specify one of -f and -k, or what to create"):
         run_verb(on(), "create")
+
+
+MANIFESTS = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-b}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: solo}
+spec: {containers: [{name: c, image: busybox}]}
+"""
+
+
+def test_create_from_files_creates_each_and_refuses_existing(cluster: ClusterFake, on: MakeHarness) -> None:
+    h = on(stdin=MANIFESTS)
+    assert run_verb(h, "create", "-f", "-") == 0
+    assert h.stdout == "namespace/team-b created\npod/solo created\n"
+    assert cluster.get("Pod", "solo").metadata.namespace == "default"
+    with pytest.raises(FakeRpcError, match='namespaces "team-b" already exists'):
+        run_verb(on(stdin=MANIFESTS), "create", "-f", "-")
 
 
 # ------------------------------------------------------------------------- run
