@@ -229,3 +229,19 @@ def test_events_none_found(on: MakeHarness) -> None:
     assert (h.stdout, h.stderr) == ("", "No events found in default namespace.\n")
     with pytest.raises(CliError, match="valid --types are Normal or Warning"):
         run_verb(on(), "events", "--types=Error")
+
+
+def test_events_watch_prints_new_events_as_rows(events: ClusterFake, on: MakeHarness) -> None:
+    events.watch_script = [[event("ADDED", an_event("e5", "Pod", "web", "Started", 1))]]
+    h = on()
+    assert run_verb(h, "events", "--for=pod/web", "-w") == 0  # the fake's Ctrl-C ends the watch
+    assert [line.split()[2] for line in h.stdout.splitlines()[1:]] == ["Scheduled", "Pulled", "Started"]
+    assert events.requests("Watch")[0].field_selector == "involvedObject.kind=Pod,involvedObject.name=web"
+
+
+def test_get_watch_with_a_jsonpath_prints_each_change(cluster: ClusterFake, on: MakeHarness) -> None:
+    cluster.add(a_pod())
+    cluster.watch_script = [[event("MODIFIED", a_pod(phase="Running"))]]
+    h = on()
+    assert run_verb(h, "get", "pods", "-w", "-o", 'jsonpath={.metadata.name}={.status.phase}{"\\n"}') == 0
+    assert h.stdout == "web=Pending\nweb=Running\n"
