@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,10 @@ from apiserver.service import APIService
 from apiserver.storage import Store
 from apiserver.storage.sqlite import SQLiteStore
 from apiserver.watchcache import WatchCache
-from client.logs import configure_logging
+from client.connection import DEFAULT_ADDRESS
+from component_base.flags import add_config_flag
+from component_base.logs import add_log_format_flag, configure_logging
+from component_base.service import run_until_signalled
 from protos import api_pb2, api_pb2_grpc
 
 log = structlog.get_logger("apiserver")
@@ -35,7 +37,7 @@ API_SERVICE_NAME = api_pb2.DESCRIPTOR.services_by_name["API"].full_name
 
 @dataclass
 class ServerConfig:
-    listen: str = "127.0.0.1:6443"
+    listen: str = DEFAULT_ADDRESS
     data_dir: Path | None = None  # None: an in-memory store (tests, hollow clusters)
     watch_history: int = 10_000
     bookmark_interval: float = 5.0
@@ -97,18 +99,18 @@ class APIServer:
 
 def parse_args(argv: list[str] | None) -> ServerConfig:
     parser = argparse.ArgumentParser(prog="pykube-apiserver", description=__doc__.splitlines()[0])
-    parser.add_argument("--listen", default="127.0.0.1:6443", metavar="HOST:PORT",
-                        help="address to serve gRPC on (port 0 picks a free port; default %(default)s)")
+    add_config_flag(parser, "--listen", ServerConfig, "listen", metavar="HOST:PORT",
+                    help="address to serve gRPC on (port 0 picks a free port)")
     parser.add_argument("--data-dir", type=Path, metavar="DIR",
                         help="where the SQLite store lives (created if missing); required unless --in-memory")
     parser.add_argument("--in-memory", action="store_true", help="keep objects in memory only (nothing survives)")
-    parser.add_argument("--watch-history", type=int, default=10_000, metavar="N",
-                        help="changes kept for watch replay; older resourceVersions get 'too old' (default %(default)s)")
-    parser.add_argument("--bookmark-interval", type=float, default=5.0, metavar="SECONDS",
-                        help="idle time after which watchers that allow bookmarks get one (default %(default)s)")
-    parser.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES, metavar="N",
-                        help="largest request accepted (default %(default)s)")
-    parser.add_argument("--log-format", choices=("json", "console"), default="json")
+    add_config_flag(parser, "--watch-history", ServerConfig, "watch_history", metavar="N",
+                    help="changes kept for watch replay; older resourceVersions get 'too old'")
+    add_config_flag(parser, "--bookmark-interval", ServerConfig, "bookmark_interval", metavar="SECONDS",
+                    help="idle time after which watchers that allow bookmarks get one")
+    add_config_flag(parser, "--max-request-bytes", ServerConfig, "max_request_bytes", metavar="N",
+                    help="largest request accepted")
+    add_log_format_flag(parser)
     args = parser.parse_args(argv)
     if args.data_dir is None and not args.in_memory:
         parser.error("--data-dir DIR is required (or --in-memory)")
@@ -122,14 +124,7 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
 
 async def serve(config: ServerConfig) -> None:
     server = APIServer(config)
-    await server.start()
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    await stopping.wait()
-    log.info("apiserver stopping", reason="signal")
-    await server.stop()
+    await run_until_signalled("apiserver", server.start, server.stop)
 
 
 def main(argv: list[str] | None = None) -> int:

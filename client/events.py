@@ -60,12 +60,17 @@ class EventRecorder:
                 raise
             except Exception as err:  # an event is best-effort: log and go on
                 log.warning("events not recorded", count=len(items), error=describe(err))
+            finally:
+                for _ in items:
+                    self.queue.task_done()
 
     async def flush(self, timeout: float = 5.0) -> None:
-        """Wait until queued events are written (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        while not self.queue.empty() and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        """Wait until every event recorded so far is written, or given up on (tests,
+        shutdown); at most timeout seconds."""
+        try:
+            await asyncio.wait_for(self.queue.join(), timeout)
+        except asyncio.TimeoutError:
+            log.warning("events still unwritten after flush", queued=self.queue.qsize(), timeout=timeout)
 
     async def _write_batch(self, items: list[tuple]) -> None:
         # The same event on the same object several times in this batch: one write,

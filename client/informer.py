@@ -9,6 +9,9 @@ cache (and so whatever the component runs) as it was.
 
 Handlers receive objects; by convention they only enqueue a key into a workqueue,
 and the real work happens in reconcile(key), which reads the cache.
+
+SharedInformers keeps one informer per kind for a whole process (the controller
+manager's controllers, the scheduler), as client-go's SharedInformerFactory.
 """
 
 from __future__ import annotations
@@ -117,3 +120,29 @@ class Informer:
                                 error=err.details(), retry_in=delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.retry_max)
+
+
+@dataclass
+class SharedInformers:
+    """One informer per kind, shared by every controller in the process."""
+
+    api: AsyncAPI
+    informers: dict[str, Informer] = field(default_factory=dict)
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def get(self, kind: str) -> Informer:
+        if kind not in self.informers:
+            self.informers[kind] = Informer(self.api, kind)
+        return self.informers[kind]
+
+    def start(self) -> None:
+        for kind, informer in self.informers.items():
+            self.tasks.append(asyncio.create_task(informer.run(), name=f"informer-{kind}"))
+
+    async def wait_synced(self) -> None:
+        await asyncio.gather(*(i.synced.wait() for i in self.informers.values()))
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -92,6 +92,11 @@ class WorkQueue:
     def __len__(self) -> int:
         return len(self._queue)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nothing being processed (keys waiting out a delay do not count)."""
+        return not self._queue and not self._processing
+
     def shut_down(self) -> None:
         self.shutting_down = True
         if self._timer is not None:

@@ -5,17 +5,10 @@ has only ``lo`` up and no routes: whatever runs there (Podman, its bridge, the p
 the node's own addresses and nothing else. That is the lab's safety property, so this module
 never adds a route or a link to the outside.
 
-The kubelet stays in the root namespace (it dials the apiserver on 127.0.0.1 and its Podman
-over a unix socket), but probes must reach pod IPs, which exist only inside the node's
-namespace. Linux lets a single *thread* switch network namespace with ``setns(2)``; sockets
-keep the namespace they were created in, whatever thread later uses them. So:
-
-* :func:`enter_netns` moves only the calling thread (``os.setns`` is Python 3.12+; we are on
-  3.11, hence ctypes);
-* :func:`netns_executor` gives a thread pool whose workers all live in the node's namespace,
-  for HTTP/TCP probes;
-* :func:`in_netns` switches the current thread temporarily, and :func:`socket_in_netns`
-  creates a socket there (e.g. a listener) for code that otherwise runs in the root namespace.
+Python code acts inside a namespace from threads that switched into it with ``setns(2)``:
+``kubelet.netns`` (the node side) has :func:`~kubelet.netns.enter_netns` and the probe
+executor; here :func:`socket_in_netns` creates a socket there (e.g. the registry relay's
+listener) for code that otherwise runs in the root namespace.
 
 Why not ``ip netns exec``: it also remounts ``/sys`` for the child, which breaks runc's cgroup
 lookup; use ``nsenter --net=<path>`` for child processes instead (:func:`nsenter_prefix`).
@@ -23,24 +16,17 @@ lookup; use ``nsenter --net=<path>`` for child processes instead (:func:`nsenter
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import re
 import socket
 import subprocess
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
+
+from kubelet.netns import enter_netns
 
 NETNS_DIR = Path("/run/netns")
-CLONE_NEWNET = 0x40000000
 _NAME_OK = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
-_libc.setns.restype = ctypes.c_int
 
 
 def netns_name(cluster: str, node: str) -> str:
@@ -109,41 +95,6 @@ def nsenter_prefix(path: str) -> list[str]:
     return ["nsenter", f"--net={path}", "--"]
 
 
-def enter_netns(path: str) -> None:
-    """Move the *calling thread* (only it) into the network namespace at ``path``."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if _libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns({path}): {os.strerror(err)}")
-    finally:
-        os.close(fd)
-
-
-def _current_netns_path() -> str:
-    return f"/proc/self/task/{threading.get_native_id()}/ns/net"
-
-
-@contextlib.contextmanager
-def in_netns(path: str) -> Iterator[None]:
-    """Run a block with the current thread in ``path``'s namespace, then switch back.
-
-    Keep the block short and free of awaits/callbacks from other code: everything this thread
-    creates inside (sockets, child processes) belongs to the node's network.
-    """
-    home = os.open(_current_netns_path(), os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        enter_netns(path)
-        try:
-            yield
-        finally:
-            if _libc.setns(home, CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"setns back to the original namespace: {os.strerror(err)}")
-    finally:
-        os.close(home)
-
-
 def socket_in_netns(path: str, family: int = socket.AF_INET,
                     type: int = socket.SOCK_STREAM) -> socket.socket:
     """A new socket that belongs to ``path``'s namespace, created from a short-lived thread.
@@ -179,14 +130,3 @@ def listen_in_netns(path: str, host: str, port: int, backlog: int = 128) -> sock
         sock.close()
         raise
     return sock
-
-
-def netns_executor(path: str, max_workers: int = 4,
-                   thread_name_prefix: str = "netns") -> ThreadPoolExecutor:
-    """A thread pool whose every worker runs inside ``path``'s namespace (for probes).
-
-    Workers never switch back, so anything submitted (``urllib``, ``socket.create_connection``)
-    sees the node's network: pod IPs are reachable, the root namespace's 127.0.0.1 is not.
-    """
-    return ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=thread_name_prefix,
-                              initializer=enter_netns, initargs=(path,))

@@ -1,5 +1,6 @@
-"""What every controller shares: informers from one shared set, a key-only work
-queue, and workers that call reconcile(key) until the queue is empty.
+"""What every controller shares: informers from one shared set (client.informer's
+SharedInformers), a key-only work queue, and workers that call reconcile(key)
+until the queue is empty.
 
 The pattern (client-go's): informer event → handler enqueues the object's key
 (or its owner's) → a worker takes the key → reconcile(key) reads the caches,
@@ -9,43 +10,16 @@ through the API. A reconcile that raises is retried with per-key back-off."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
 import structlog
 from google.protobuf.message import Message
 
 from client.api import AsyncAPI, describe
 from client.events import EventRecorder
-from client.informer import Informer, object_key
+from client.informer import SharedInformers, object_key
 from client.workqueue import WorkQueue
 
 log = structlog.get_logger("controller")
-
-
-@dataclass
-class SharedInformers:
-    """One informer per kind, shared by every controller in the process."""
-
-    api: AsyncAPI
-    informers: dict[str, Informer] = field(default_factory=dict)
-    tasks: list[asyncio.Task] = field(default_factory=list)
-
-    def get(self, kind: str) -> Informer:
-        if kind not in self.informers:
-            self.informers[kind] = Informer(self.api, kind)
-        return self.informers[kind]
-
-    def start(self) -> None:
-        for kind, informer in self.informers.items():
-            self.tasks.append(asyncio.create_task(informer.run(), name=f"informer-{kind}"))
-
-    async def wait_synced(self) -> None:
-        await asyncio.gather(*(i.synced.wait() for i in self.informers.values()))
-
-    async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 class Controller:

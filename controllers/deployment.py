@@ -14,7 +14,7 @@ gone first. The ReplicaSet controller then makes Pods match each ReplicaSet and
 reports their counts, which this controller reads back to decide the next step
 and to compute the Deployment's status and conditions.
 
-As in Kubernetes, the decisions live in one pure module (controllers/rollout.py)
+As in Kubernetes, the decisions live in one pure package (controllers/rollout/)
 that is tested without processes; this module only gathers inputs from the
 caches and carries the plan out. A write that loses a race (the cache lagged
 our own earlier write) ends the sync quietly and the key comes back shortly.
@@ -28,12 +28,13 @@ from collections.abc import Callable
 import structlog
 from google.protobuf.message import Message
 
+from apimachinery.objects import controller_ref, is_deleting
 from apimachinery.selectors import LabelSelector
 from client.api import AsyncAPI, describe, is_already_exists, is_conflict, is_not_found
 from client.events import EventRecorder
-from client.informer import object_key
+from client.informer import SharedInformers, object_key
 from controllers import rollout
-from controllers.base import Controller, SharedInformers
+from controllers.base import Controller
 from protos import apps_pb2, core_pb2
 
 log = structlog.get_logger("deployment-controller")
@@ -86,13 +87,13 @@ class DeploymentController(Controller):
 
     def _on_replica_set(self, event: str, rs: apps_pb2.ReplicaSet, old: apps_pb2.ReplicaSet | None) -> None:  # type: ignore[override]
         ns = rs.metadata.namespace
-        ref = rollout.controller_ref(rs)
-        if event == "DELETED" or (event == "ADDED" and rollout.is_deleting(rs)):
+        ref = controller_ref(rs)
+        if event == "DELETED" or (event == "ADDED" and is_deleting(rs)):
             if (d := self._resolve(ns, ref)) is not None:
                 self.enqueue(d)
             return
         if event == "MODIFIED" and old is not None:
-            old_ref = rollout.controller_ref(old)
+            old_ref = controller_ref(old)
             ref_changed = (old_ref.uid if old_ref else "") != (ref.uid if ref else "")
             if ref_changed and (d := self._resolve(ns, old_ref)) is not None:
                 self.enqueue(d)  # its former owner lost it
@@ -117,15 +118,15 @@ class DeploymentController(Controller):
         if event == "ADDED":
             return
         if event == "MODIFIED" and old is not None and pod.status.phase == old.status.phase \
-                and rollout.is_deleting(pod) == rollout.is_deleting(old):
+                and is_deleting(pod) == is_deleting(old):
             return
-        ref = rollout.controller_ref(pod)
+        ref = controller_ref(pod)
         if ref is None or ref.kind != "ReplicaSet":
             return
         rs = self.replica_sets.get(f"{pod.metadata.namespace}/{ref.name}")
         if rs is None or rs.metadata.uid != ref.uid:  # type: ignore[attr-defined]
             return
-        if (d := self._resolve(pod.metadata.namespace, rollout.controller_ref(rs))) is not None:
+        if (d := self._resolve(pod.metadata.namespace, controller_ref(rs))) is not None:
             self.enqueue(d)
 
     # --------------------------------------------------------------- reconcile
@@ -161,7 +162,7 @@ class DeploymentController(Controller):
         # Adopt only if the Deployment is still the one we cached and not going away
         # (client-go's RecheckDeletionTimestamp): a quorum read, not the cache.
         fresh = await self.api.get("Deployment", d.metadata.name, d.metadata.namespace)
-        if fresh.metadata.uid != d.metadata.uid or rollout.is_deleting(fresh):  # type: ignore[attr-defined]
+        if fresh.metadata.uid != d.metadata.uid or is_deleting(fresh):  # type: ignore[attr-defined]
             return []
         out = []
         for rs in candidates:

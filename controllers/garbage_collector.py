@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 import structlog
 from google.protobuf.message import Message
 
+from apimachinery.objects import is_deleting
 from client.api import AsyncAPI, describe, is_conflict, is_not_found
 from client.events import EventRecorder
-from client.informer import Informer, object_key
-from controllers.base import Controller, SharedInformers
+from client.informer import Informer, SharedInformers, object_key
+from controllers.base import Controller
 from protos import meta_pb2
 
 log = structlog.get_logger("garbage-collector")
@@ -78,10 +79,6 @@ def item_key(kind: str, obj_or_key: Message | str) -> str:
 def split_item_key(key: str) -> tuple[str, str]:
     kind, _, rest = key.partition("/")
     return kind, rest
-
-
-def is_deleting(obj: Message) -> bool:
-    return obj.metadata.HasField("deletion_timestamp")  # type: ignore[attr-defined]
 
 
 def state_of_owner(owner: Message | None) -> OwnerState:

@@ -18,37 +18,32 @@ import sys
 import structlog
 
 from client.api import AsyncAPI
-from client.logs import configure_logging
-from client.service import run_until_signalled
+from client.connection import DEFAULT_ADDRESS
+from component_base.flags import add_config_flag, field_default, non_negative_duration_arg
+from component_base.logs import add_log_format_flag, configure_logging
+from component_base.service import run_until_signalled
 from controllers.manager import ALL_CONTROLLERS, ControllerManager, ManagerConfig
 from controllers.node_lifecycle import NodeLifecycleConfig
 
 log = structlog.get_logger("controller-manager")
 
 
-def _seconds(text: str) -> float:
-    value = float(text.rstrip("s"))  # "8" or "8s"
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, ManagerConfig]:
     parser = argparse.ArgumentParser(prog="pykube-controller-manager", description=__doc__.splitlines()[0])
-    parser.add_argument("--server", default="127.0.0.1:6443", metavar="HOST:PORT", help="the apiserver")
-    parser.add_argument("--controllers", default=",".join(ALL_CONTROLLERS), metavar="NAME,...",
-                        help="controllers to run (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=4, help="workers per controller (default %(default)s)")
-    parser.add_argument("--node-monitor-period", type=_seconds, default=1.0, metavar="SECONDS",
-                        help="how often node health is checked (default %(default)s)")
-    parser.add_argument("--node-monitor-grace-period", type=_seconds, default=8.0, metavar="SECONDS",
-                        help="silence after which a node is NotReady (default %(default)s)")
-    parser.add_argument("--pod-eviction-timeout", type=_seconds, default=0.0, metavar="SECONDS",
-                        help="how long Pods stay on a NotReady node before deletion (default %(default)s)")
-    parser.add_argument("--terminating-pod-gc-delay", type=_seconds, default=10.0, metavar="SECONDS",
-                        help="Terminating Pods on an unreachable node are force-deleted after this "
-                             "(default %(default)s)")
-    parser.add_argument("--log-format", choices=("json", "console"), default="json")
+    parser.add_argument("--server", default=DEFAULT_ADDRESS, metavar="HOST:PORT", help="the apiserver")
+    parser.add_argument("--controllers", default=",".join(field_default(ManagerConfig, "controllers")),
+                        metavar="NAME,...", help="controllers to run (default: %(default)s)")
+    add_config_flag(parser, "--workers", ManagerConfig, "workers", help="workers per controller")
+    for flag, name, text in (
+            ("--node-monitor-period", "monitor_period", "how often node health is checked"),
+            ("--node-monitor-grace-period", "grace_period", "silence after which a node is NotReady"),
+            ("--pod-eviction-timeout", "pod_eviction_timeout",
+             "how long Pods stay on a NotReady node before deletion"),
+            ("--terminating-pod-gc-delay", "terminating_pod_gc_delay",
+             "Terminating Pods on an unreachable node are force-deleted after this")):
+        add_config_flag(parser, flag, NodeLifecycleConfig, name, type=non_negative_duration_arg,
+                        metavar="SECONDS", help=text)
+    add_log_format_flag(parser)
     args = parser.parse_args(argv)
     names = tuple(n.strip() for n in args.controllers.split(",") if n.strip())
     unknown = [n for n in names if n not in ALL_CONTROLLERS]

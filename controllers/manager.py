@@ -7,14 +7,15 @@ register their handlers first, then the informers start, and workers run only af
 every cache has synced, so no controller decides from a half-filled cache (a
 ReplicaSet that sees none of its Pods would create them all again).
 
-The Deployment controller is imported lazily from controllers.deployment; if that
-import fails the manager logs an error and runs the rest (a temporary fallback while
-it is being written)."""
+The controllers a manager can run are named in CONTROLLERS (name → how to build it,
+and the component its Events name), as kube-controller-manager's
+NewControllerInitializers. A controller whose construction fails is reported (in
+the log and in `failed`) and the others run."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,18 +23,33 @@ import structlog
 
 from client.api import AsyncAPI, describe
 from client.events import EventRecorder
-from controllers.base import Controller, SharedInformers
-from controllers.node_lifecycle import NodeLifecycleConfig
+from client.informer import SharedInformers
+from controllers.base import Controller
+from controllers.deployment import DeploymentController
+from controllers.garbage_collector import GarbageCollector
+from controllers.node_lifecycle import NodeLifecycleConfig, NodeLifecycleController
+from controllers.replicaset import ReplicaSetController
 
 log = structlog.get_logger("controller-manager")
 
-ALL_CONTROLLERS = ("deployment", "replicaset", "nodelifecycle", "garbagecollector")
-COMPONENTS = {
-    "deployment": "deployment-controller",
-    "replicaset": "replicaset-controller",
-    "nodelifecycle": "node-controller",
-    "garbagecollector": "garbage-collector",
+
+@dataclass(frozen=True)
+class ControllerEntry:
+    component: str  # the source component of the controller's Events
+    build: Callable[[AsyncAPI, SharedInformers, EventRecorder, ManagerConfig], Controller]
+
+
+CONTROLLERS: dict[str, ControllerEntry] = {
+    "deployment": ControllerEntry("deployment-controller", lambda api, informers, recorder, config:
+                                  DeploymentController(api, informers, recorder)),
+    "replicaset": ControllerEntry("replicaset-controller", lambda api, informers, recorder, config:
+                                  ReplicaSetController(api, informers, recorder)),
+    "nodelifecycle": ControllerEntry("node-controller", lambda api, informers, recorder, config:
+                                     NodeLifecycleController(api, informers, recorder, config.node)),
+    "garbagecollector": ControllerEntry("garbage-collector", lambda api, informers, recorder, config:
+                                        GarbageCollector(api, informers, recorder)),
 }
+ALL_CONTROLLERS = tuple(CONTROLLERS)
 
 
 @dataclass
@@ -42,23 +58,6 @@ class ManagerConfig:
     workers: int = 4
     node: NodeLifecycleConfig = field(default_factory=NodeLifecycleConfig)
     host: str = ""  # reported as the events' source host
-
-
-def _build(name: str, api: AsyncAPI, informers: SharedInformers, recorder: EventRecorder,
-           config: ManagerConfig) -> Controller:
-    if name == "deployment":
-        module = importlib.import_module("controllers.deployment")
-        return module.DeploymentController(api, informers, recorder)
-    if name == "replicaset":
-        from controllers.replicaset import ReplicaSetController
-        return ReplicaSetController(api, informers, recorder)
-    if name == "nodelifecycle":
-        from controllers.node_lifecycle import NodeLifecycleController
-        return NodeLifecycleController(api, informers, recorder, config.node)
-    if name == "garbagecollector":
-        from controllers.garbage_collector import GarbageCollector
-        return GarbageCollector(api, informers, recorder)
-    raise ValueError(f'unknown controller "{name}" (known: {", ".join(ALL_CONTROLLERS)})')
 
 
 class ControllerManager:
@@ -75,10 +74,11 @@ class ControllerManager:
         if unknown:
             raise ValueError(f'unknown controller "{unknown[0]}" (known: {", ".join(ALL_CONTROLLERS)})')
         for name in self.config.controllers:
-            recorder = EventRecorder(api, COMPONENTS.get(name, name), self.config.host)
+            entry = CONTROLLERS[name]
+            recorder = EventRecorder(api, entry.component, self.config.host)
             try:
-                self.controllers[name] = _build(name, api, self.informers, recorder, self.config)
-            except Exception as err:  # noqa: BLE001 -- e.g. controllers.deployment not importable
+                self.controllers[name] = entry.build(api, self.informers, recorder, self.config)
+            except Exception as err:  # noqa: BLE001 -- one controller that cannot start does not stop the others
                 self.failed[name] = f"{type(err).__name__}: {describe(err)}"
                 log.error("controller unavailable, running the others", controller=name, error=self.failed[name])
                 continue

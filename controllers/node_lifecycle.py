@@ -36,10 +36,11 @@ import structlog
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from apimachinery.taints import taint_of, tolerates, toleration_of
 from client.api import AsyncAPI, describe, is_conflict, is_not_found
 from client.events import NORMAL, WARNING, EventRecorder
-from client.informer import object_key
-from controllers.base import Controller, SharedInformers
+from client.informer import SharedInformers, object_key
+from controllers.base import Controller
 from protos import core_pb2, meta_pb2
 
 log = structlog.get_logger("node-controller")
@@ -168,16 +169,12 @@ def desired_taints(taints: Iterable[core_pb2.Taint], ready: str | None, now: flo
     return None if kept == current else kept
 
 
-def tolerates(pod: core_pb2.Pod, taint: core_pb2.Taint) -> core_pb2.Toleration | None:
-    """The Pod's toleration of the taint, if any (Kubernetes' ToleratesTaint)."""
-    for t in pod.spec.tolerations:
-        if t.effect and t.effect != taint.effect:
-            continue
-        if t.operator == "Exists":
-            if not t.key or t.key == taint.key:
-                return t
-        elif t.key == taint.key and t.value == taint.value:
-            return t
+def toleration_for(pod: core_pb2.Pod, taint: core_pb2.Taint) -> core_pb2.Toleration | None:
+    """The Pod's first toleration that tolerates the taint (Kubernetes' ToleratesTaint), if any."""
+    matched = taint_of(taint)
+    for toleration in pod.spec.tolerations:
+        if tolerates(toleration_of(toleration), matched):
+            return toleration
     return None
 
 
@@ -193,7 +190,7 @@ def eviction_time(pod: core_pb2.Pod, taints: Iterable[core_pb2.Taint], eviction_
         if taint.effect != NO_EXECUTE:
             continue
         added = _seconds(taint.time_added)
-        toleration = tolerates(pod, taint)
+        toleration = toleration_for(pod, taint)
         if toleration is None:
             deadlines.append(added + (eviction_timeout if taint.key in LIFECYCLE_TAINT_KEYS else 0.0))
         elif toleration.HasField("toleration_seconds"):

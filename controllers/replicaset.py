@@ -31,11 +31,12 @@ import structlog
 from google.protobuf.message import Message
 
 from apimachinery.kinds import wrap
+from apimachinery.objects import controller_ref, is_deleting
 from apimachinery.selectors import LabelSelector, SelectorError
 from client.api import AsyncAPI, describe, is_conflict, is_not_found
 from client.events import NORMAL, WARNING, EventRecorder
-from client.informer import object_key
-from controllers.base import Controller, SharedInformers
+from client.informer import SharedInformers, object_key
+from controllers.base import Controller
 from controllers.expectations import Expectations
 from protos import api_pb2, apps_pb2, core_pb2, meta_pb2
 
@@ -50,21 +51,9 @@ _PHASE_RANK = {"Pending": 0, "": 0, "Unknown": 1, "Running": 2}
 
 # ------------------------------------------------------------------ Pod helpers
 
-def controller_ref(obj: Message) -> meta_pb2.OwnerReference | None:
-    """The ownerReference with controller: true, if any (at most one exists)."""
-    for ref in obj.metadata.owner_references:  # type: ignore[attr-defined]
-        if ref.controller:
-            return ref
-    return None
-
-
-def is_terminating(obj: Message) -> bool:
-    return obj.metadata.HasField("deletion_timestamp")  # type: ignore[attr-defined]
-
-
 def is_active(pod: core_pb2.Pod) -> bool:
     """Counts toward replicas: not being deleted and not finished (Kubernetes' IsPodActive)."""
-    return not is_terminating(pod) and pod.status.phase not in ("Succeeded", "Failed")
+    return not is_deleting(pod) and pod.status.phase not in ("Succeeded", "Failed")
 
 
 def ready_condition(pod: core_pb2.Pod) -> meta_pb2.Condition | None:
@@ -131,7 +120,7 @@ def claim_pods(rs: apps_pb2.ReplicaSet, pods: Iterable[core_pb2.Pod]) -> Claim:
     collector's business then."""
     claim = Claim()
     selector = selector_of(rs)
-    rs_deleting = is_terminating(rs)
+    rs_deleting = is_deleting(rs)
     for pod in pods:
         if pod.metadata.namespace != rs.metadata.namespace:
             continue
@@ -142,10 +131,10 @@ def claim_pods(rs: apps_pb2.ReplicaSet, pods: Iterable[core_pb2.Pod]) -> Claim:
                 continue  # someone else's
             if matches:
                 claim.owned.append(pod)
-            elif not rs_deleting and not is_terminating(pod):
+            elif not rs_deleting and not is_deleting(pod):
                 claim.release.append(pod)
             continue
-        if matches and not rs_deleting and not is_terminating(pod):
+        if matches and not rs_deleting and not is_deleting(pod):
             claim.adopt.append(pod)
     return claim
 
@@ -215,7 +204,7 @@ def plan_replicaset(rs: apps_pb2.ReplicaSet, pods: Iterable[core_pb2.Pod], expec
     claim = claim_pods(rs, pods)
     active = [p for p in claim.owned + claim.adopt if is_active(p)]
     plan = ReplicaSetPlan(adopt=claim.adopt, release=claim.release)
-    if expectations_satisfied and not is_terminating(rs):
+    if expectations_satisfied and not is_deleting(rs):
         diff = len(active) - rs.spec.replicas
         if diff < 0:
             plan.create = min(-diff, burst_replicas)
@@ -300,11 +289,11 @@ class ReplicaSetController(Controller):
         if rs is not None:
             key = object_key(rs)
             self.expectations.creation_observed(key)
-            if is_terminating(pod):  # created and already going: both are observed
+            if is_deleting(pod):  # created and already going: both are observed
                 self.expectations.deletion_observed(key, object_key(pod))
             self.queue.add(key)
             return
-        if controller_ref(pod) is None and not is_terminating(pod):
+        if controller_ref(pod) is None and not is_deleting(pod):
             for rs in self._matching(pod):
                 self.queue.add(object_key(rs))
 
@@ -315,7 +304,7 @@ class ReplicaSetController(Controller):
         if old.metadata.resource_version == pod.metadata.resource_version:
             return
         labels_changed = old.metadata.labels != pod.metadata.labels
-        if is_terminating(pod):
+        if is_deleting(pod):
             # A graceful delete shows first as a deletionTimestamp: for counting, the
             # Pod is gone now (and it is the observation deletion expectations await).
             self._pod_deleted(pod)
@@ -387,7 +376,7 @@ class ReplicaSetController(Controller):
             if is_not_found(err):
                 return False
             raise
-        return fresh.metadata.uid == rs.metadata.uid and not is_terminating(fresh)  # type: ignore[attr-defined]
+        return fresh.metadata.uid == rs.metadata.uid and not is_deleting(fresh)  # type: ignore[attr-defined]
 
     async def _claim(self, rs: apps_pb2.ReplicaSet, plan: ReplicaSetPlan) -> None:
         async def adopt(pod: core_pb2.Pod) -> None:

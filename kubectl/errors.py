@@ -59,7 +59,3 @@ def unreachable_line(address: str, reason: str) -> str:
 
 def unreachable_line_for(address: str, err: grpc.RpcError) -> str:
     return unreachable_line(address, short_reason(err))
-
-
-def is_not_found(err: grpc.RpcError) -> bool:
-    return hasattr(err, "code") and err.code() == grpc.StatusCode.NOT_FOUND

@@ -15,9 +15,9 @@ import grpc
 
 from apimachinery.kinds import UnknownKindError
 from client.connection import ServerUnreachable, connect, is_unreachable
+from component_base.flags import duration_arg
 from kubectl.config import ConfigError, Settings, load_settings
 from kubectl.context import Context
-from kubectl.duration import parse_duration
 from kubectl.errors import CliError, UsageError, server_error_line, unreachable_line, unreachable_line_for
 from kubectl.verbs import (
     api_resources,
@@ -28,6 +28,7 @@ from kubectl.verbs import (
     describe,
     drain,
     events,
+    exec,
     get,
     label,
     logs,
@@ -39,7 +40,7 @@ from kubectl.verbs import (
 )
 
 PROG = "pykubectl"
-VERBS = (apply, create, run, get, describe, delete, logs, events, label, scale, rollout, wait, cordon, drain,
+VERBS = (apply, create, run, get, describe, delete, logs, exec, events, label, scale, rollout, wait, cordon, drain,
          api_resources, version)
 DEFAULT_REQUEST_TIMEOUT = 30.0  # seconds a request may take once the server is reached
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a server that neither answers nor refuses
@@ -53,31 +54,14 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message, verb=self.prog)
 
 
-def _request_timeout(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
 def add_global_flags(parser: argparse.ArgumentParser, default: Any) -> None:
     """Flags every command takes, before or after the verb (``default`` is SUPPRESS after it)."""
     parser.add_argument("--server", "-s", default=default, metavar="HOST:PORT",
                         help="the apiserver to talk to (default: $PYKUBECONFIG's server, else 127.0.0.1:6443)")
     parser.add_argument("-n", "--namespace", default=default, help="the namespace for this request")
-    parser.add_argument("--request-timeout", type=_request_timeout, default=default, metavar="DURATION",
+    parser.add_argument("--request-timeout", type=duration_arg, default=default, metavar="DURATION",
                         help=f"give up on a request after this long, e.g. 30s; 0: never "
                              f"(default {DEFAULT_REQUEST_TIMEOUT:g}s)")
-
-
-def split_at_dashes(words: list[str]) -> tuple[list[str], list[str] | None]:
-    """``run web --image=busybox -- sh -c 'echo hi'``: the words before the first ``--``, and
-    those after it (None without ``--``), as cobra's ArgsLenAtDash gives kubectl. argparse
-    alone cannot take a trailing command once options stand between it and the name."""
-    if "--" not in words:
-        return words, None
-    at = words.index("--")
-    return words[:at], words[at + 1:]
 
 
 def build_parser() -> Parser:
@@ -93,19 +77,39 @@ def build_parser() -> Parser:
 
 
 def parse_command_line(argv: Sequence[str]) -> argparse.Namespace:
-    """The parsed command; ``args.command`` holds the words after ``--`` for verbs that take them."""
-    head, command = split_at_dashes(list(argv))
-    args, extras = build_parser().parse_known_args(head)
-    # argparse fills all positionals from the first run of them, so in ``label pods -l app=web
-    # tier=db`` the change comes after the list closed; verbs naming a list in ``extra_words`` get it.
+    """The parsed command line.
+
+    ``run NAME --image=I -- CMD ARGS``: argparse fills all positionals from their first run,
+    so words after ``--`` that follow options are left over. For verbs that take them
+    (``takes_command``), ``args.command`` gets the words after the first ``--``, as cobra's
+    ArgsLenAtDash gives kubectl. (exec takes its command with argparse's REMAINDER.)
+    """
+    words = list(argv)
+    try:
+        return _parse(words)
+    except UsageError:
+        if "--" not in words:
+            raise
+        at = words.index("--")
+        try:
+            args = _parse(words[:at])
+        except UsageError:
+            args = None
+        if args is None or not getattr(args, "takes_command", False):
+            raise
+        args.command = words[at + 1:]
+        return args
+
+
+def _parse(words: list[str]) -> argparse.Namespace:
+    args, extras = build_parser().parse_known_args(words)
+    # In ``label pods -l app=web tier=db`` the change comes after the positionals' first run;
+    # verbs naming a list in ``extra_words`` get such leftover words.
     extra_words = getattr(args, "extra_words", None)
     if extras and (extra_words is None or any(word.startswith("-") for word in extras)):
         raise UsageError(f"unrecognized arguments: {' '.join(extras)}", verb=PROG)
     if extras:
         getattr(args, extra_words).extend(extras)
-    if command is not None and not getattr(args, "takes_command", False):
-        raise UsageError(f"unexpected arguments after --: {' '.join(command)}", verb=f"{PROG} {args.verb}")
-    args.command = command or []
     return args
 
 

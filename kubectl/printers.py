@@ -17,8 +17,8 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from apimachinery.convert import to_dict
+from apimachinery.duration import human_duration
 from apimachinery.kinds import KindInfo, info_of
-from kubectl.duration import human_duration
 from kubectl.resources import object_ref
 from protos import apps_pb2, coordination_pb2, core_pb2, meta_pb2
 

@@ -51,8 +51,9 @@ import structlog
 
 from client.api import AsyncAPI
 from client.batcher import Batcher
-from client.logs import configure_logging
-from client.service import run_until_signalled
+from client.connection import DEFAULT_ADDRESS
+from component_base.logs import configure_logging
+from component_base.service import run_until_signalled
 from kubelet.config import KubeletConfig, add_settings_flags, config_from_flags
 from kubelet.kubelet import Kubelet
 from kubelet.runtime.fake import FakeRuntime
@@ -192,7 +193,7 @@ class HollowNodes:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m kubelet.hollow", description=__doc__.splitlines()[0])
-    parser.add_argument("--server", default="127.0.0.1:6443", metavar="HOST:PORT", help="the apiserver")
+    parser.add_argument("--server", default=DEFAULT_ADDRESS, metavar="HOST:PORT", help="the apiserver")
     parser.add_argument("--nodes", type=int, required=True, metavar="N", help="how many hollow nodes")
     parser.add_argument("--prefix", default="hollow-", help="node names are PREFIX1..PREFIXN (default %(default)s)")
     parser.add_argument("--first", type=int, default=1, metavar="I", help="number of the first node (default 1)")

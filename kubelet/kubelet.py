@@ -29,7 +29,7 @@ from kubelet.images import ImageManager
 from kubelet.log_server import LogsError, pick_container, waiting_to_start
 from kubelet.node_status import NodeStatusReporter
 from kubelet.pleg import PLEG, RuntimeCache
-from kubelet.pod_workers import PodWorker
+from kubelet.pod_workers import NodeParts, PodWorker
 from kubelet.prober import Prober
 from kubelet.runtime import Runtime
 from kubelet.status_manager import StatusManager
@@ -59,6 +59,9 @@ class Kubelet:
                                    BackOffPolicy(config.pull_backoff_initial, config.pull_backoff_max))
         self.prober = Prober(runtime, self.wake_pod, probe_executor)
         self.status_manager = StatusManager(api, self.pod_by_uid, batcher=self.batcher)
+        self.worker_parts = NodeParts(runtime, self.runtime_cache, self.backoff, self.prober, self.images,
+                                      self.status_manager.set, self.record, config.node_ip,
+                                      config.resync_interval)
         self.workers: dict[str, PodWorker] = {}
         self._uid_to_key: dict[str, str] = {}
         self.tasks: list[asyncio.Task] = []
@@ -92,7 +95,7 @@ class Kubelet:
     def record(self, obj: Message, event_type: str, reason: str, message: str) -> None:
         self.events.record(obj, event_type, reason, message)
 
-    # ---------------------------------------------------------------- workers
+    # ------------------------------------- workers (the Kubelet is their PodWorkerHost)
 
     def _on_pod_event(self, event: str, obj: Message, old: Message | None) -> None:
         pod: core_pb2.Pod = obj  # type: ignore[assignment]
@@ -108,7 +111,7 @@ class Kubelet:
             return  # until the Pods are known, an unknown uid is not yet an orphan; start() wakes all
         worker = self.workers.get(uid)
         if worker is None:
-            worker = self.workers[uid] = PodWorker(self, uid)
+            worker = self.workers[uid] = PodWorker(self, self.worker_parts, uid)
             worker.start()
         worker.wake.set()
 

@@ -14,17 +14,19 @@ import sys
 import structlog
 
 from client.api import AsyncAPI
-from client.logs import configure_logging
-from client.service import run_until_signalled
+from client.connection import DEFAULT_ADDRESS
+from component_base.logs import configure_logging
+from component_base.service import run_until_signalled
 from kubelet.config import KubeletConfig, add_settings_flags, config_from_flags
 from kubelet.kubelet import Kubelet
+from kubelet.netns import netns_executor
 
 log = structlog.get_logger("kubelet")
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, KubeletConfig]:
     parser = argparse.ArgumentParser(prog="pykubelet", description=__doc__.splitlines()[0])
-    parser.add_argument("--server", default="127.0.0.1:6443", metavar="HOST:PORT", help="the apiserver")
+    parser.add_argument("--server", default=DEFAULT_ADDRESS, metavar="HOST:PORT", help="the apiserver")
     parser.add_argument("--node-name", required=True, help="this node's name (a DNS-1123 subdomain)")
     parser.add_argument("--runtime", choices=("podman", "fake"), default="podman",
                         help="podman (real containers) or fake (hollow node: no containers)")
@@ -61,7 +63,6 @@ async def serve(args: argparse.Namespace, config: KubeletConfig) -> None:
     runtime = make_runtime(args, config)
     executor = None
     if config.probe_netns:
-        from cluster.netns import netns_executor
         executor = netns_executor(config.probe_netns)
     kubelet = Kubelet(api, runtime, config, executor)
     from kubelet.log_server import start_log_server

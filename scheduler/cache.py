@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from protos import core_pb2
-from scheduler.framework import NodeSummary
+from scheduler.interface import NodeSummary
 from scheduler.nodeinfo import NodeInfo, PodInfo, controller_uid, is_counted
 
 DEFAULT_ASSUMED_TTL = 30.0

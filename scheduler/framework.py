@@ -1,4 +1,4 @@
-"""The scheduling framework: plugin protocols, the profile, and one scheduling cycle.
+"""The scheduling framework: the config, the profile, and one scheduling cycle.
 
 As in kube-scheduler, a Pod's placement is decided by plugins a profile names:
 
@@ -14,144 +14,34 @@ As in kube-scheduler, a Pod's placement is decided by plugins a profile names:
 
 Plugins are pure: they read the Pod (PodInfo), the node (NodeInfo) and the cycle's
 snapshot (the cache, which the cycle never awaits across), and return a verdict.
-The profile comes from a YAML file (--config) on top of the defaults below.
+What they implement and see is in scheduler.interface. The framework does not
+import the plugins: as kube-scheduler's runtime, it is handed the registry
+(scheduler.plugins.REGISTRY, by the Scheduler) and builds the profile's plugins
+from it. The profile comes from a YAML file (--config) on top of the defaults below.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import yaml
 
+from scheduler.interface import SKIP, ConfigError, Cycle, FilterPlugin, Registry, ScorePlugin, Snapshot
 from scheduler.nodeinfo import NodeInfo, PodInfo
 from scheduler.queue import DEFAULT_SCHEDULER_NAME
 
-MAX_NODE_SCORE = 100
 # kube-scheduler's floors for sampling nodes (percentageOfNodesToScore).
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
-# pre_filter may return SKIP: the plugin's filter accepts every node for this Pod
-# (kube-scheduler's PreFilter Skip status), so the cycle does not call it per node.
-SKIP = "Skip"
-
-
-class Snapshot(Protocol):
-    def node_infos(self) -> Sequence[NodeInfo]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class NodeSummary:
-    """What holds for every node, so a plugin can skip its per-node check: the
-    scheduler's cache keeps one up to date (see SchedulerCache.node_summary)."""
-
-    all_usable: bool  # every node Ready and schedulable
-    any_taints: bool
-
-    @classmethod
-    def of(cls, nodes: Sequence[NodeInfo]) -> NodeSummary:
-        return cls(all(n.ready and not n.unschedulable for n in nodes), any(n.taints for n in nodes))
-
-
-@dataclass
-class Cycle:
-    """One Pod's scheduling cycle: the snapshot, its nodes, and what plugins precomputed."""
-
-    snapshot: Snapshot
-    nodes: Sequence[NodeInfo]
-    data: dict[str, Any] = field(default_factory=dict)  # plugin name -> its pre_filter/pre_score result
-    _summary: NodeSummary | None = None
-
-    def summary(self) -> NodeSummary:
-        """The snapshot's node summary (computed here when the snapshot keeps none)."""
-        if self._summary is None:
-            kept = getattr(self.snapshot, "node_summary", None)
-            self._summary = kept() if kept is not None else NodeSummary.of(self.nodes)
-        return self._summary
-
-
-@runtime_checkable
-class FilterPlugin(Protocol):
-    name: str
-
-    def pre_filter(self, pod: PodInfo, cycle: Cycle) -> str | None:
-        """None, or SKIP when filter would accept every node for this Pod."""
-
-    def filter(self, pod: PodInfo, node: NodeInfo, cycle: Cycle) -> tuple[str, ...]:
-        """() when the Pod fits the node, else the reasons it does not."""
-
-    def filter_all(self, pod: PodInfo, nodes: list[NodeInfo], cycle: Cycle, reasons: Counter) -> list[NodeInfo]:
-        """filter over many nodes: those that pass; the others' reasons counted into reasons."""
-
-
-@runtime_checkable
-class ScorePlugin(Protocol):
-    name: str
-
-    def pre_score(self, pod: PodInfo, nodes: Sequence[NodeInfo], cycle: Cycle) -> int | None:
-        """None, or the normalized score every node gets (then score is not called)."""
-
-    def score_all(self, pod: PodInfo, nodes: Sequence[NodeInfo], cycle: Cycle) -> list[float]: ...
-
-    def score(self, pod: PodInfo, node: NodeInfo, cycle: Cycle) -> float: ...
-
-    def normalize(self, scores: list[float]) -> list[int]:
-        """Map the raw scores of all feasible nodes to 0..100 (higher is better)."""
-
-
-class Plugin:
-    """Defaults for the optional hooks; plugins subclass it and override what they use."""
-
-    name = "Plugin"
-
-    def pre_filter(self, pod: PodInfo, cycle: Cycle) -> None:
-        return None
-
-    def filter_all(self, pod: PodInfo, nodes: list[NodeInfo], cycle: Cycle, reasons: Counter) -> list[NodeInfo]:
-        """The nodes that pass filter, in order; the reasons of the others are counted
-        into reasons. Hot plugins override it with one comprehension over the nodes
-        (a Python call per node per plugin is most of a cycle's cost at 1000 nodes)."""
-        passed = []
-        for node in nodes:
-            rejected = self.filter(pod, node, cycle)  # type: ignore[attr-defined]
-            if rejected:
-                reasons.update(rejected)
-            else:
-                passed.append(node)
-        return passed
-
-    def pre_score(self, pod: PodInfo, nodes: Sequence[NodeInfo], cycle: Cycle) -> int | None:
-        return None
-
-    def score_all(self, pod: PodInfo, nodes: Sequence[NodeInfo], cycle: Cycle) -> list[float]:
-        score = self.score  # type: ignore[attr-defined]
-        return [score(pod, node, cycle) for node in nodes]
-
-    def normalize(self, scores: list[float]) -> list[int]:
-        return [max(0, min(MAX_NODE_SCORE, int(s))) for s in scores]
-
-
-def normalize_lower_is_better(scores: list[float]) -> list[int]:
-    """Raw scores where less is better (Pods of the owner, untolerated soft taints) → 0..100."""
-    if not scores:
-        return []
-    low, high = min(scores), max(scores)
-    if high == low:
-        return [MAX_NODE_SCORE] * len(scores)
-    return [int(MAX_NODE_SCORE * (high - s) / (high - low)) for s in scores]
 
 
 # ----------------------------------------------------------------- the config
 
 DEFAULT_FILTERS = ("NodeReady", "TaintToleration", "NodeSelector", "ResourcesFit", "PodSpread")
 DEFAULT_SCORES = (("PodSpread", 2), ("LeastAllocated", 1), ("TaintToleration", 1))
-
-
-class ConfigError(ValueError):
-    pass
 
 
 @dataclass
@@ -182,10 +72,10 @@ def _number(data: dict, key: str, default: float, minimum: float) -> float:
     return float(value)
 
 
-def parse_config(data: dict[str, Any] | None) -> SchedulerConfig:
-    """A SchedulerConfig from the YAML document's dict; unknown keys are errors, not silence."""
-    from scheduler.plugins import canonical_name  # the registry imports this module
-
+def parse_config(data: dict[str, Any] | None, registry: Registry) -> SchedulerConfig:
+    """A SchedulerConfig from the YAML document's dict; unknown keys (and plugins the
+    registry does not know) are errors, not silence."""
+    canonical_name = registry.canonical_name
     data = data or {}
     if not isinstance(data, dict):
         raise ConfigError("the config must be a mapping")
@@ -198,7 +88,8 @@ def parse_config(data: dict[str, Any] | None) -> SchedulerConfig:
     config.max_backoff = _number(data, "podMaxBackoffSeconds", config.max_backoff, config.initial_backoff)
     config.assumed_ttl = _number(data, "assumedPodTTLSeconds", config.assumed_ttl, 0)
     config.parallel_binds = int(_number(data, "parallelBinds", config.parallel_binds, 1))
-    config.percentage_of_nodes_to_score = int(_number(data, "percentageOfNodesToScore", 0, 0))
+    config.percentage_of_nodes_to_score = int(_number(data, "percentageOfNodesToScore",
+                                                     config.percentage_of_nodes_to_score, 0))
     if config.percentage_of_nodes_to_score > 100:
         raise ConfigError("percentageOfNodesToScore: must be 0..100")
     plugins = data.get("plugins") or {}
@@ -229,7 +120,7 @@ def parse_config(data: dict[str, Any] | None) -> SchedulerConfig:
     return config
 
 
-def load_config(path: str | Path | None) -> SchedulerConfig:
+def load_config(path: str | Path | None, registry: Registry) -> SchedulerConfig:
     if path is None:
         return SchedulerConfig()
     try:
@@ -237,7 +128,7 @@ def load_config(path: str | Path | None) -> SchedulerConfig:
     except OSError as err:
         raise ConfigError(f"cannot read {path}: {err.strerror}") from None
     try:
-        return parse_config(yaml.safe_load(text))
+        return parse_config(yaml.safe_load(text), registry)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
 
@@ -252,14 +143,13 @@ class Profile:
     percentage_of_nodes_to_score: int = 0
 
     @classmethod
-    def from_config(cls, config: SchedulerConfig) -> Profile:
-        from scheduler.plugins import make_plugin
-
+    def from_config(cls, config: SchedulerConfig, registry: Registry) -> Profile:
+        """The profile's plugins, built by the registry (one instance per name)."""
         instances: dict[str, Any] = {}
 
         def plugin(name: str) -> Any:
             if name not in instances:
-                instances[name] = make_plugin(name, config.plugin_args.get(name, {}))
+                instances[name] = registry.make(name, config.plugin_args.get(name, {}))
             return instances[name]
 
         return cls(config.scheduler_name, [plugin(n) for n in config.filters],

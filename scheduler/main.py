@@ -29,9 +29,12 @@ import sys
 import structlog
 
 from client.api import AsyncAPI
-from client.logs import configure_logging
-from client.service import run_until_signalled
-from scheduler.framework import ConfigError, SchedulerConfig, load_config
+from client.connection import DEFAULT_ADDRESS
+from component_base.logs import add_log_format_flag, configure_logging
+from component_base.service import run_until_signalled
+from scheduler.framework import SchedulerConfig, load_config
+from scheduler.interface import ConfigError
+from scheduler.plugins import REGISTRY
 from scheduler.scheduler import Scheduler
 
 log = structlog.get_logger("scheduler")
@@ -41,12 +44,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, SchedulerCon
     parser = argparse.ArgumentParser(prog="pykube-scheduler", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[2:]))
-    parser.add_argument("--server", default="127.0.0.1:6443", metavar="HOST:PORT", help="the apiserver")
+    parser.add_argument("--server", default=DEFAULT_ADDRESS, metavar="HOST:PORT", help="the apiserver")
     parser.add_argument("--config", default=None, metavar="FILE", help="scheduler configuration (YAML)")
-    parser.add_argument("--log-format", choices=("json", "console"), default="json")
+    add_log_format_flag(parser)
     args = parser.parse_args(argv)
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, REGISTRY)
     except ConfigError as err:
         parser.error(f"--config: {err}")
     configure_logging(args.log_format)

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from apimachinery.objects import controller_ref
 from apimachinery.quantity import QuantityError, cpu_millis, to_bytes
+from apimachinery.taints import Taint, Toleration, taint_of
 from protos import core_pb2
 
 # Kubernetes' non-zero defaults (schedutil.DefaultMilliCPURequest/DefaultMemoryRequest):
@@ -21,11 +23,6 @@ from protos import core_pb2
 # least-allocated scoring spreads request-less Pods too. Filters use the real requests.
 DEFAULT_MILLI_CPU_REQUEST = 100
 DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024
-
-# (key, value, effect), as on a Node's spec.taints.
-Taint = tuple[str, str, str]
-# (key, operator, value, effect), as on a Pod's spec.tolerations.
-Toleration = tuple[str, str, str, str]
 
 
 def _cpu(text: str) -> int:
@@ -51,10 +48,8 @@ def _count(text: str) -> int:
 
 def controller_uid(pod: core_pb2.Pod) -> str:
     """The uid of the Pod's managing controller (its ReplicaSet), or "" if it has none."""
-    for ref in pod.metadata.owner_references:
-        if ref.controller:
-            return ref.uid
-    return ""
+    ref = controller_ref(pod)
+    return ref.uid if ref is not None else ""
 
 
 def is_counted(pod: core_pb2.Pod) -> bool:
@@ -132,7 +127,7 @@ class NodeInfo:
             return
         self.ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
         self.unschedulable = node.spec.unschedulable
-        self.taints = tuple((t.key, t.value, t.effect) for t in node.spec.taints)
+        self.taints = tuple(map(taint_of, node.spec.taints))
         self.labels = dict(node.metadata.labels)
         # Allocatable is what Pods may use; a Node that reports only capacity offers all of it.
         resources = node.status.allocatable or node.status.capacity

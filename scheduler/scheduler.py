@@ -28,12 +28,13 @@ from google.protobuf.message import Message
 from client.api import AsyncAPI, describe, is_conflict, is_not_found
 from client.batcher import Batcher
 from client.events import NORMAL, WARNING, EventRecorder
-from client.informer import Informer
-from controllers.base import SharedInformers
+from client.informer import Informer, SharedInformers
 from protos import core_pb2
 from scheduler.cache import SchedulerCache
 from scheduler.framework import Framework, Profile, SchedulerConfig, ScheduleResult
+from scheduler.interface import Registry
 from scheduler.nodeinfo import PodInfo
+from scheduler.plugins import REGISTRY
 from scheduler.queue import QueuedPod, SchedulingQueue, wants_scheduling
 
 log = structlog.get_logger("scheduler")
@@ -42,10 +43,10 @@ log = structlog.get_logger("scheduler")
 class Scheduler:
     def __init__(self, api: AsyncAPI, config: SchedulerConfig | None = None, *,
                  informers: SharedInformers | None = None, recorder: EventRecorder | None = None,
-                 event_workers: int = 2) -> None:
+                 event_workers: int = 2, registry: Registry = REGISTRY) -> None:
         self.api = api
         self.config = config or SchedulerConfig()
-        self.profile = Profile.from_config(self.config)
+        self.profile = Profile.from_config(self.config, registry)
         self.framework = Framework(self.profile)
         self.cache = SchedulerCache(self.config.assumed_ttl)
         self.queue = SchedulingQueue(self.config.initial_backoff, self.config.max_backoff)

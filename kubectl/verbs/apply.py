@@ -20,12 +20,14 @@ import grpc
 from google.protobuf.message import Message
 
 from apimachinery.kinds import info_of, unwrap, wrap
+from client.api import is_not_found
+from component_base.flags import duration_arg
 from kubectl.context import Context
-from kubectl.errors import CliError, is_not_found
+from kubectl.errors import CliError
 from kubectl.manifest import load_objects
 from kubectl.resources import object_ref, set_default_namespace
 from kubectl.verbs.options import add_dry_run_flag, add_filename_flags, dry_run_suffix
-from kubectl.verbs.rollout.status import bool_arg, deadline_after, duration_arg, wait_for_rollout
+from kubectl.verbs.rollout.status import bool_arg, deadline_after, wait_for_rollout
 from protos import api_pb2, apps_pb2
 
 FIELD_MANAGER = "kubectl"

@@ -20,10 +20,11 @@ import grpc
 from google.protobuf.message import Message
 
 from apimachinery.kinds import KindInfo, info_of, unwrap
+from client.api import is_not_found
 from client.connection import is_unreachable
+from component_base.flags import duration_arg
 from kubectl.context import Context
-from kubectl.duration import parse_duration
-from kubectl.errors import CliError, is_not_found, server_error_line
+from kubectl.errors import CliError, server_error_line
 from kubectl.manifest import load_objects
 from kubectl.resources import kind_ref, parse_resource_args, resource_ref, set_default_namespace
 from kubectl.verbs.options import add_dry_run_flag, add_filename_flags, dry_run_suffix
@@ -64,18 +65,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                         help="background (default), foreground, or orphan: what happens to dependents")
     parser.add_argument("--wait", default="true", choices=("true", "false"), nargs="?", const="true",
                         help="wait until the objects are gone (default true)")
-    parser.add_argument("--timeout", type=_duration, default=0.0, metavar="DURATION",
+    parser.add_argument("--timeout", type=duration_arg, default=0.0, metavar="DURATION",
                         help="how long to wait for the objects to be gone, e.g. 60s; 0: no limit")
     parser.add_argument("--ignore-not-found", action="store_true", help="treat a missing object as deleted")
     add_dry_run_flag(parser)
     parser.set_defaults(run=run)
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,11 @@ from typing import Any, Sequence
 import grpc
 
 from apimachinery.kinds import kind_info
+from client.api import is_not_found
+from component_base.flags import duration_arg
 from kubectl.context import Context
-from kubectl.errors import CliError, is_not_found
+from kubectl.errors import CliError
 from kubectl.verbs.cordon import cordon, node_names
-from kubectl.verbs.rollout.status import duration_arg
 from kubectl.watching import DELETED, Query, follow, list_objects
 from protos import api_pb2, core_pb2
 

@@ -18,8 +18,9 @@ import grpc
 from google.protobuf.message import Message
 
 from apimachinery.kinds import KINDS, KindInfo, kind_info, resolve_resource, unwrap
+from client.api import is_not_found
 from kubectl.context import Context
-from kubectl.errors import CliError, is_not_found, server_error_line
+from kubectl.errors import CliError, server_error_line
 from kubectl.output import Output, OutputFormat, parse_output, parse_sort_by, sort_objects
 from kubectl.printers import TableOptions
 from kubectl.resources import parse_resource_args

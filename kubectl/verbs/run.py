@@ -40,7 +40,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--command", dest="as_command", action="store_true",
                         help="the words after -- are the container's command, not its args")
     add_output_flags(parser)
-    parser.set_defaults(run=run, takes_command=True)  # main puts the words after -- in args.command
+    # main.parse_command_line puts the words after -- in args.command
+    parser.set_defaults(run=run, takes_command=True, command=[])
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:

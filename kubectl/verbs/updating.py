@@ -15,6 +15,7 @@ import grpc
 from google.protobuf.message import Message
 
 from apimachinery.kinds import KindInfo, unwrap, wrap
+from client.api import is_conflict
 from protos import api_pb2
 
 # client-go's retry.DefaultRetry makes 5 attempts.
@@ -28,10 +29,6 @@ def get_object(stub: Any, info: KindInfo, namespace: str, name: str) -> Message:
     """The object, or the server's NotFound (a grpc.RpcError main prints as kubectl does)."""
     return unwrap(stub.Get(api_pb2.GetRequest(kind=info.kind, namespace=namespace if info.namespaced else "",
                                               name=name)))
-
-
-def is_conflict(err: grpc.RpcError) -> bool:
-    return hasattr(err, "code") and err.code() == grpc.StatusCode.ABORTED
 
 
 def update_with_retry(stub: Any, info: KindInfo, namespace: str, name: str, change: Change,

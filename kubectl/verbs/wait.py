@@ -27,10 +27,11 @@ import grpc
 from google.protobuf.message import Message
 
 from apimachinery.convert import to_dict
+from apimachinery.duration import parse_duration
 from apimachinery.kinds import KindInfo
+from client.api import is_not_found
 from kubectl.context import Context
-from kubectl.duration import parse_duration
-from kubectl.errors import CliError, is_not_found
+from kubectl.errors import CliError
 from kubectl.jsonpath import JsonPathError, parse, relaxed, to_text
 from kubectl.resources import kind_ref, parse_resource_args, resource_ref
 from kubectl.verbs.updating import get_object

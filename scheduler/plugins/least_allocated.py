@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from scheduler.framework import MAX_NODE_SCORE, Cycle, Plugin
+from scheduler.interface import MAX_NODE_SCORE, Cycle, Plugin
 from scheduler.nodeinfo import NodeInfo, PodInfo
 
 

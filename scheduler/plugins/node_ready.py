@@ -10,19 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from scheduler.framework import Cycle, Plugin
+from scheduler.interface import Cycle, Plugin
 from scheduler.nodeinfo import NodeInfo, PodInfo
-from scheduler.plugins.taint_toleration import (
-    untolerated_taint,
-    untolerated_taint_reason,
-)
+from scheduler.plugins.helpers import untolerated_taint, untolerated_taint_reason
 
 UNSCHEDULABLE = "node(s) were unschedulable"
 NOT_READY = "node(s) were not ready"
-
-
-def node_ok(node: NodeInfo) -> bool:
-    return node.ready and not node.unschedulable
 
 
 def reject_reason(pod: PodInfo, node: NodeInfo) -> str | None:

@@ -3,16 +3,11 @@ carry every key with exactly that value (kube-scheduler's NodeAffinity, selector
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from scheduler.framework import SKIP, Cycle, Plugin
+from scheduler.interface import SKIP, Cycle, Plugin
 from scheduler.nodeinfo import NodeInfo, PodInfo
+from scheduler.plugins.helpers import matches
 
 MISMATCH = "node(s) didn't match Pod's node affinity/selector"
-
-
-def matches(node_selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
-    return all(labels.get(key) == value for key, value in node_selector.items())
 
 
 class NodeSelector(Plugin):

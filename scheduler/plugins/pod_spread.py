@@ -18,11 +18,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scheduler.framework import MAX_NODE_SCORE, SKIP, Cycle, Plugin, normalize_lower_is_better
+from scheduler.interface import MAX_NODE_SCORE, SKIP, Cycle, Plugin, normalize_lower_is_better
 from scheduler.nodeinfo import NodeInfo, PodInfo
-from scheduler.plugins.node_ready import node_ok
-from scheduler.plugins.node_selector import matches
-from scheduler.plugins.taint_toleration import untolerated_taint
+from scheduler.plugins.helpers import matches, node_ok, untolerated_taint
 
 SKEW = "node(s) didn't match pod topology spread constraints"
 

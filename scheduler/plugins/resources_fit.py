@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from scheduler.framework import Cycle, Plugin
+from scheduler.interface import Cycle, Plugin
 from scheduler.nodeinfo import NodeInfo, PodInfo
 
 TOO_MANY_PODS = "Too many pods"

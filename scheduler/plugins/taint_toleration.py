@@ -2,47 +2,20 @@
 does not tolerate them (filter); PreferNoSchedule taints only make a node less
 attractive (score: fewer untolerated soft taints is better).
 
-Toleration matching is Kubernetes': an empty effect matches every effect, an empty
-key with operator Exists matches every taint, Equal compares the value.
+Toleration matching is Kubernetes' ToleratesTaint (apimachinery.taints.tolerates):
+an empty effect matches every effect, an empty key every key, Exists every value,
+Equal compares the value.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 
-from collections.abc import Iterable
-
-from collections.abc import Sequence
-
-from scheduler.framework import MAX_NODE_SCORE, Cycle, Plugin, normalize_lower_is_better
-from scheduler.nodeinfo import NodeInfo, PodInfo, Taint, Toleration
-
-HARD_EFFECTS = ("NoSchedule", "NoExecute")
-
-
-def tolerates(toleration: Toleration, taint: Taint) -> bool:
-    t_key, t_operator, t_value, t_effect = toleration
-    key, value, effect = taint
-    if t_effect and t_effect != effect:
-        return False
-    if t_key and t_key != key:
-        return False
-    if t_operator == "Exists":
-        return True
-    return t_value == value
-
-
-def untolerated_taint(tolerations: tuple[Toleration, ...], taints: Iterable[Taint],
-                      effects: tuple[str, ...] = HARD_EFFECTS) -> Taint | None:
-    """The first taint with one of `effects` that no toleration tolerates."""
-    for taint in taints:
-        if taint[2] in effects and not any(tolerates(t, taint) for t in tolerations):
-            return taint
-    return None
-
-
-def untolerated_taint_reason(taint: Taint) -> str:
-    return f"node(s) had untolerated taint {{{taint[0]}: {taint[1]}}}"
+from apimachinery.taints import Taint, Toleration, tolerates
+from scheduler.interface import MAX_NODE_SCORE, Cycle, Plugin, normalize_lower_is_better
+from scheduler.nodeinfo import NodeInfo, PodInfo
+from scheduler.plugins.helpers import untolerated_taint, untolerated_taint_reason
 
 
 def soft_taint_count(tolerations: tuple[Toleration, ...], taints: Iterable[Taint]) -> int:

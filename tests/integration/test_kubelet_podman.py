@@ -26,6 +26,8 @@ NODE = "n1"
 WORKER_IMAGE = "docker.io/library/multi-worker:1.0"
 CRASH_IMAGE = "docker.io/library/crashloop:1.0"
 BUSYBOX_IMAGE = "docker.io/library/busybox:1.36"
+RELIST_INTERVAL = 2.0  # the kubelet's --relist-interval
+GRACE = 2  # every test Pod's terminationGracePeriodSeconds
 
 
 def wait_for(what: str, check: Callable[[], object], timeout: float = 30.0, interval: float = 0.1):
@@ -50,7 +52,7 @@ class KubeletProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kubelet.main", "--server", self.apiserver.address, "--node-name", NODE,
              "--podman-url", node.url, "--probe-netns", node.netns_path,
-             "--backoff-initial", "1", "--backoff-max", "8", "--relist-interval", "2"],
+             "--backoff-initial", "1", "--backoff-max", "8", "--relist-interval", str(RELIST_INTERVAL)],
             stdout=log, stderr=log, env=repo_env(), cwd=REPO_ROOT)
         log.close()
         wait_for("kubelet running", lambda: '"kubelet running"' in self.log_path.read_text()
@@ -92,7 +94,7 @@ def stub(apiserver: ApiserverProcess):
 def make_pod(name: str, image: str = WORKER_IMAGE, restart_policy: str = "Always", **container) -> core_pb2.Pod:
     pod = core_pb2.Pod(metadata=meta_pb2.ObjectMeta(name=name, namespace="default"),
                        spec=core_pb2.PodSpec(restart_policy=restart_policy, node_name=NODE,
-                                             termination_grace_period_seconds=2))
+                                             termination_grace_period_seconds=GRACE))
     pod.spec.containers.add(name="main", image=image, **container)
     return pod
 
@@ -261,7 +263,10 @@ def test_restarted_kubelet_adopts_running_containers_and_removes_orphans(cluster
     kubelet.start()
 
     wait_for("orphan removed", lambda: orphan not in node.remote("ps", "-a", "-q", "--no-trunc").stdout, timeout=30)
-    time.sleep(1.0)  # give a wrongly restarting kubelet the chance to show it
+    # The start-up sync that removed the orphan synced "steady" too. Had it restarted it, the
+    # old container would be stopped within its grace period and the new one seen within a
+    # relist, so wait that long before checking nothing changed.
+    time.sleep(GRACE + RELIST_INTERVAL + 1.0)
     pod = get_pod(apiserver, "steady")
     cs = pod.status.container_statuses[0]
     assert container_id(cs) == before and cs.restart_count == 0

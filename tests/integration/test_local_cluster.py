@@ -8,13 +8,10 @@ process → down leaves nothing running, mounted or namespaced → up again work
 back) → down --purge.
 
 Needs root (network namespaces, rootful Podman): fails, never skips, when it is missing.
-While ``scheduler.main`` / ``controllers.main`` are not written yet, ``up`` runs with
-``--skip`` for them (the Pod is bound with ``nodeName``, so it needs neither).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import json
 import os
@@ -53,13 +50,6 @@ spec:
 HOLLOW_POD_MANIFEST = POD_MANIFEST.replace("name: web", "name: web-h").replace("nodeName: n1", "nodeName: hollow-1")
 
 
-def missing_components() -> list[str]:
-    """Control-plane components whose modules do not exist yet (skipped, and said so)."""
-    return [name for name, module in (("scheduler", "scheduler.main"),
-                                      ("controller-manager", "controllers.main"))
-            if importlib.util.find_spec(module) is None]
-
-
 def wait_for(what: str, check: Callable[[], object], timeout: float = 30.0, interval: float = 0.2):
     deadline = time.monotonic() + timeout
     last = None
@@ -82,7 +72,6 @@ class Lab:
         self.env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + self.env.get("PYTHONPATH", "")
         self.env["PYKUBECONFIG"] = str(self.kubeconfig)  # never the user's ~/.pykube/config
         self.env.pop("PYKUBE_STATE_DIR", None)
-        self.skip = missing_components()
 
     def pykube(self, *args: str, timeout: float = 90.0) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "cluster.cli", *args, "--state-dir", str(self.state)],
@@ -90,9 +79,8 @@ class Lab:
                               check=False)
 
     def up(self) -> subprocess.CompletedProcess:
-        skips = [arg for component in self.skip for arg in ("--skip", component)]
         return self.pykube("up", "--nodes", str(len(NODES)), "--hollow-nodes", str(len(HOLLOW)),
-                           "--name", self.name, *skips)
+                           "--name", self.name)
 
     def pykubectl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         # No --server: the config `pykube up` wrote must be what finds the apiserver.
@@ -141,8 +129,8 @@ class Lab:
         return [netns.netns_name(self.name, node) for node in NODES]
 
 
-def expected_components(skip: list[str]) -> set[str]:
-    control = {"registry", "apiserver", "scheduler", "controller-manager"} - set(skip)
+def expected_components() -> set[str]:
+    control = {"registry", "apiserver", "scheduler", "controller-manager"}
     return control | {f"{node}/{part}" for node in NODES for part in ("podman", "relay", "kubelet")} \
         | {"hollow-nodes"}
 
@@ -168,7 +156,7 @@ def test_up_starts_every_component(lab):
     status = lab.pykube("status")
     assert status.returncode == 0, status.stdout + status.stderr
     rows = lab.status_rows()
-    assert set(rows) == expected_components(lab.skip), status.stdout
+    assert set(rows) == expected_components(), status.stdout
     for component, cells in rows.items():
         assert cells[1] == "running", f"{component}: {cells}"
         assert pid_alive(int(cells[0])), component
@@ -301,7 +289,6 @@ def test_up_fails_loudly_and_cleans_up_when_a_component_exits(lab, tmp_path):
     broken = Lab(tmp_path)
     broken.name = lab.name + "x"
     result = broken.pykube("up", "--nodes", "1", "--name", broken.name, "--no-user-config",
-                           *[arg for c in broken.skip for arg in ("--skip", c)],
                            "--kubelet-arg=--no-such-flag")
     assert result.returncode == 1
     assert "n1/kubelet exited with code 2" in result.stderr, result.stderr

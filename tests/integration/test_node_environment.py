@@ -21,6 +21,7 @@ from node_env_fixtures import NodeLab, environment_problems, http_get, pod_ip
 from cluster import netns
 from cluster.podman_node import pids_in_netns
 from cluster.registry import pid_alive
+from kubelet.netns import netns_executor
 
 WEB = "docker.io/library/multi-worker:1.0"
 BUSYBOX = "docker.io/library/busybox:1.36"
@@ -85,7 +86,7 @@ def test_each_node_pulls_through_its_relay(lab, clients):
 def test_pod_answers_http_from_inside_the_node(lab, web_pod):
     _pod, ip = web_pod
     assert ip, "the pod has no IP"
-    with netns.netns_executor(lab.nodes["n1"].netns_path) as pool:
+    with netns_executor(lab.nodes["n1"].netns_path) as pool:
         body = pool.submit(http_get, f"http://{ip}:8080/").result(timeout=30)
     assert b"multi-worker" in body
 
@@ -107,7 +108,7 @@ def test_ipam_is_per_node(lab, clients, web_pod):
     pod.start()
     n2_ip = pod_ip(client, pod)
     assert n2_ip == n1_ip
-    with netns.netns_executor(lab.nodes["n2"].netns_path) as pool:
+    with netns_executor(lab.nodes["n2"].netns_path) as pool:
         assert b"multi-worker" in pool.submit(http_get, f"http://{n2_ip}:8080/").result(timeout=30)
 
 

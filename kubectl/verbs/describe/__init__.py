@@ -20,8 +20,9 @@ import grpc
 from google.protobuf.message import Message
 
 from apimachinery.kinds import KindInfo, info_of
+from client.api import is_not_found
 from kubectl.context import Context
-from kubectl.errors import CliError, is_not_found
+from kubectl.errors import CliError
 from kubectl.resources import parse_resource_args
 from kubectl.verbs.describe.common import find_events
 from kubectl.verbs.describe.generic import describe_generic, describe_namespace

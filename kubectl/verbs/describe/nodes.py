@@ -10,8 +10,8 @@ from typing import Mapping, Sequence
 import grpc
 
 from apimachinery.kinds import kind_info
+from client.api import is_not_found
 from kubectl.context import Context
-from kubectl.errors import is_not_found
 from kubectl.printers import PrefixWriter, age, node_roles, rfc1123z
 from kubectl.verbs.describe.common import (
     LEVEL_0,

@@ -22,8 +22,8 @@ from typing import Any
 import grpc
 
 from apimachinery.kinds import kind_info
+from component_base.flags import duration_arg
 from kubectl.context import Context
-from kubectl.duration import parse_duration
 from kubectl.errors import CliError
 from kubectl.resources import parse_resource_args
 from kubectl.verbs.rollout.deployments import TIMED_OUT_REASON, desired_replicas, revision_of
@@ -136,13 +136,6 @@ class _LinePrinter:
 def deadline_after(seconds: float) -> float | None:
     """A time.monotonic() deadline, or None for 0 (wait forever, kubectl's default)."""
     return time.monotonic() + seconds if seconds > 0 else None
-
-
-def duration_arg(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def bool_arg(text: str) -> bool:

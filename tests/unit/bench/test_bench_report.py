@@ -201,7 +201,6 @@ def test_report_command_renders_doc_without_touching_hand_text(tmp_path: Path) -
 
 
 def test_plots_are_written_and_linked(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
     plots = tmp_path / "docs" / "bench"
     links = report.render_plots(FAKE, plots, tmp_path / "docs")
     names = sorted(p.name for p in plots.iterdir())
@@ -216,7 +215,6 @@ def test_plots_are_written_and_linked(tmp_path: Path) -> None:
 def test_suite_order_and_report_at_the_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """python -m bench: startup and memory run after scheduler; a crashing benchmark makes the
     exit code non-zero without stopping the others; --report renders what was measured."""
-    pytest.importorskip("matplotlib")  # --report draws the plots too
     import bench.__main__ as suite
     names = [name for name, _ in suite.BENCHMARKS]
     assert names.index("scheduler") < names.index("startup") < names.index("memory")

@@ -7,20 +7,19 @@ standing in for the scheduler)."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
 
 from apiserver.main import APIServer, ServerConfig
 from client.api import AsyncAPI, is_conflict, is_not_found
 from client.events import EventRecorder
-from controllers import rollout
-from controllers.base import SharedInformers
+from client.informer import SharedInformers
 from controllers.deployment import DeploymentController
 from controllers.hashing import POD_TEMPLATE_HASH_LABEL, template_hash
+from controllers.rollout.progress import get_condition
+from controllers.rollout.util import REVISION_ANNOTATION, REVISION_HISTORY_ANNOTATION
 from protos import apps_pb2, meta_pb2
 
 IMAGE_V1 = "docker.io/library/multi-worker:1.0"
@@ -57,7 +56,7 @@ async def rollout_complete(api: AsyncAPI, replicas: int) -> apps_pb2.Deployment 
     """`kubectl rollout status`'s test: observed, all updated and available, no old Pods."""
     d: apps_pb2.Deployment = await api.get("Deployment", "multi-worker", "default")  # type: ignore[assignment]
     s = d.status
-    progressing = rollout.get_condition(s, "Progressing")
+    progressing = get_condition(s, "Progressing")
     done = (s.observed_generation >= d.metadata.generation and s.updated_replicas == replicas
             and s.replicas == replicas and s.available_replicas == replicas
             and progressing is not None and progressing.reason == "NewReplicaSetAvailable")
@@ -131,11 +130,11 @@ def test_deployment_gets_its_replica_set_and_a_template_change_rolls_over():
         ref = rs.metadata.owner_references[0]
         assert (ref.kind, ref.name, ref.uid, ref.controller, ref.block_owner_deletion) == (
             "Deployment", "multi-worker", created.metadata.uid, True, True)
-        assert rs.metadata.annotations[rollout.REVISION_ANNOTATION] == "1"
+        assert rs.metadata.annotations[REVISION_ANNOTATION] == "1"
 
         tasks.append(asyncio.create_task(mirror_replica_set_status(api)))
         d = await eventually("rollout of revision 1", lambda: rollout_complete(api, 4))
-        assert d.metadata.annotations[rollout.REVISION_ANNOTATION] == "1"
+        assert d.metadata.annotations[REVISION_ANNOTATION] == "1"
         conditions = {c.type: (c.status, c.reason, c.message) for c in d.status.conditions}
         assert conditions["Available"] == ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
         assert conditions["Progressing"] == ("True", "NewReplicaSetAvailable",
@@ -151,9 +150,9 @@ def test_deployment_gets_its_replica_set_and_a_template_change_rolls_over():
             ok = second in rss and rss[second].spec.replicas == 4 and rss[first].spec.replicas == 0
             return rss if ok else None
         rss = await eventually("the second ReplicaSet to take over", rolled_over)
-        assert rss[second].metadata.annotations[rollout.REVISION_ANNOTATION] == "2"
+        assert rss[second].metadata.annotations[REVISION_ANNOTATION] == "2"
         d = await eventually("rollout of revision 2", lambda: rollout_complete(api, 4))
-        assert d.metadata.annotations[rollout.REVISION_ANNOTATION] == "2"
+        assert d.metadata.annotations[REVISION_ANNOTATION] == "2"
 
         # `rollout undo`: the client puts revision 1's template back; its ReplicaSet
         # becomes the new one again, as revision 3.
@@ -166,13 +165,12 @@ def test_deployment_gets_its_replica_set_and_a_template_change_rolls_over():
             return rss if ok else None
         rss = await eventually("the first ReplicaSet to come back", rolled_back)
         assert set(rss) == {first, second}
-        assert rss[first].metadata.annotations[rollout.REVISION_ANNOTATION] == "3"
-        assert rss[first].metadata.annotations[rollout.REVISION_HISTORY_ANNOTATION] == "1"
+        assert rss[first].metadata.annotations[REVISION_ANNOTATION] == "3"
+        assert rss[first].metadata.annotations[REVISION_HISTORY_ANNOTATION] == "1"
         d = await eventually("rollout of revision 3", lambda: rollout_complete(api, 4))
-        assert d.metadata.annotations[rollout.REVISION_ANNOTATION] == "3"
+        assert d.metadata.annotations[REVISION_ANNOTATION] == "3"
 
         await recorder.flush()
-        await asyncio.sleep(0.1)
         events, _ = await api.list("Event", "default", field_selector="reason=ScalingReplicaSet")
         messages = {e.message for e in events}
         assert f"Scaled up replica set {first} to 4" in messages
@@ -183,10 +181,6 @@ def test_deployment_gets_its_replica_set_and_a_template_change_rolls_over():
     in_cluster(scenario)
 
 
-HAVE_RS_CONTROLLER = importlib.util.find_spec("controllers.replicaset") is not None
-
-
-@pytest.mark.skipif(not HAVE_RS_CONTROLLER, reason="controllers.replicaset not written yet")
 def test_deployment_with_replicaset_controller_and_hollow_kubelet():
     from controllers.replicaset import ReplicaSetController
     from kubelet.config import KubeletConfig

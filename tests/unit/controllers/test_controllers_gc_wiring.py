@@ -105,7 +105,7 @@ def test_orphan_deletion_keeps_the_pods_and_a_new_rs_adopts_them():
         pods = await cluster.pods()
         assert sorted(p.metadata.name for p in pods) == before
         assert all(not p.metadata.owner_references for p in pods)
-        await asyncio.sleep(0.3)  # and the collector leaves the orphans alone
+        await cluster.settled()  # the collector has seen the orphans, and leaves them alone
         assert len(await cluster.pods()) == 3
         new = await cluster.api.create(make_rs("web2", 3, {"app": "web"}))
         async def adopted():
@@ -136,6 +136,6 @@ def test_a_pod_naming_a_missing_owner_is_collected_but_a_live_owner_protects():
         async def only_kept():
             return [p.metadata.name for p in await cluster.pods()] == ["kept"]
         await eventually("dangling collected", only_kept)
-        await asyncio.sleep(0.3)
+        await cluster.settled()
         assert [p.metadata.name for p in await cluster.pods()] == ["kept"]
     in_cluster(scenario)

@@ -14,7 +14,8 @@ from typing import Any
 from apiserver.main import APIServer, ServerConfig
 from client.api import AsyncAPI, is_conflict, is_not_found
 from client.events import EventRecorder
-from controllers.base import Controller, SharedInformers
+from client.informer import SharedInformers
+from controllers.base import Controller
 from kubelet.config import KubeletConfig
 from kubelet.kubelet import Kubelet
 from kubelet.runtime.fake import FakeRuntime
@@ -137,9 +138,22 @@ class Cluster:
 
     async def events(self, reason: str) -> list[core_pb2.Event]:
         await self.flush_events()
-        await asyncio.sleep(0.05)
         items, _ = await self.api.list("Event", "", field_selector=f"reason={reason}")
         return items  # type: ignore[return-value]
+
+    async def settled(self, kind: str = "Pod") -> None:
+        """Wait for the moment a controller that reacts wrongly to the last change has done so:
+        every object of `kind` the apiserver has reached the informers, and every controller's
+        work queue is idle (no key queued or being processed). Tests call it before checking
+        that nothing (more) happened, instead of sleeping."""
+        items, _ = await self.api.list(kind, "")
+        newest = max((int(item.metadata.resource_version) for item in items), default=0)  # type: ignore[attr-defined]
+        informer = self.informers.get(kind)
+
+        async def caught_up_and_idle() -> bool:
+            return (int(informer.resource_version or 0) >= newest
+                    and all(c.queue.idle for c in self.controllers.values()))
+        await eventually(f"the controllers to settle after the last {kind} change", caught_up_and_idle)
 
     async def pods(self, namespace: str = "default", *, active_only: bool = False) -> list[core_pb2.Pod]:
         items, _ = await self.api.list("Pod", namespace)

@@ -20,8 +20,9 @@ from controllers.node_lifecycle import (
 from controllers.replicaset import ReplicaSetController
 from protos import core_pb2
 
-GRACE = 1.0
-CONFIG = NodeLifecycleConfig(monitor_period=0.1, grace_period=GRACE, pod_eviction_timeout=0,
+GRACE = 2.0  # ten lease intervals: a loaded machine delays a renewal, never by this much
+MONITOR_PERIOD = 0.1  # how often the node lifecycle controller looks at every Node
+CONFIG = NodeLifecycleConfig(monitor_period=MONITOR_PERIOD, grace_period=GRACE, pod_eviction_timeout=0,
                              terminating_pod_gc_delay=1.0, orphaned_pod_gc_delay=0.5)
 
 
@@ -87,14 +88,14 @@ def test_dead_node_is_fenced_its_pods_replaced_and_it_recovers():
         async def recovered():
             return await node_state(cluster, "n1") == ("True", set())
         await eventually("n1 Ready, taints removed", recovered, timeout=GRACE + 3)
-        await asyncio.sleep(0.3)
+        await cluster.settled()
         assert len(await cluster.pods()) == 2
     in_cluster(scenario, timeout=60)
 
 
 def test_eviction_timeout_and_tolerations_keep_pods_and_mark_them_not_ready():
     async def scenario(cluster: Cluster):
-        with_node_controller(cluster, NodeLifecycleConfig(monitor_period=0.1, grace_period=GRACE,
+        with_node_controller(cluster, NodeLifecycleConfig(monitor_period=MONITOR_PERIOD, grace_period=GRACE,
                                                           pod_eviction_timeout=60, terminating_pod_gc_delay=1.0))
         await cluster.start()
         await cluster.start_kubelet("n1")
@@ -116,7 +117,7 @@ def test_eviction_timeout_and_tolerations_keep_pods_and_mark_them_not_ready():
             pods = await cluster.pods()
             return all(any(c.type == "Ready" and c.status == "False" for c in p.status.conditions) for p in pods)
         await eventually("pods marked not ready", not_ready_marked, timeout=GRACE + 3)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(5 * MONITOR_PERIOD)  # passes of the monitor: none evicts before the timeout
         pods = await cluster.pods()
         assert len(pods) == 2 and not any(p.metadata.HasField("deletion_timestamp") for p in pods)
     in_cluster(scenario)

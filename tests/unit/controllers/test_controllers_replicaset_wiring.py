@@ -67,7 +67,7 @@ def test_three_replicas_make_exactly_three_pods_under_a_burst_of_triggers():
         await eventually("status replicas 3", lambda: _status_is(cluster, replicas=3))
         for _ in range(20):
             controller.queue.add("default/web")
-        await asyncio.sleep(0.5)
+        await cluster.settled()
         assert len(await cluster.pods()) == 3
         assert len(created) == 3
         for pod in pods:
@@ -125,7 +125,7 @@ def test_a_deleted_pod_is_replaced():
             names = {p.metadata.name for p in await cluster.pods()}
             return len(names) == 3 and victim not in names
         await eventually("a replacement", replaced)
-        await asyncio.sleep(0.3)
+        await cluster.settled()
         assert len(await cluster.pods()) == 3
     in_cluster(scenario)
 

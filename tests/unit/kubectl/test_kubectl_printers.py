@@ -11,7 +11,7 @@ import yaml
 from kubectl_testlib import NOW, meta, timestamp
 
 from apimachinery.convert import to_dict
-from kubectl.duration import human_duration, parse_duration
+from apimachinery.duration import human_duration, parse_duration
 from kubectl.manifest import load_objects
 from kubectl.printers import (
     TableOptions,

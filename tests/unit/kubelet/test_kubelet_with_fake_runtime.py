@@ -170,13 +170,16 @@ def test_apiserver_away_and_back_keeps_containers_and_reconnects(tmp_path):
         address = server.address
         api = AsyncAPI(address)
         runtime = FakeRuntime("n1", registry=[IMAGE])
-        kubelet = Kubelet(api, runtime, KubeletConfig(node_name="n1", lease_interval=0.2, relist_interval=0.5))
+        periods = dict(lease_interval=0.2, relist_interval=0.5, resync_interval=0.5)
+        kubelet = Kubelet(api, runtime, KubeletConfig(node_name="n1", **periods))
         await kubelet.start(port=10250)
         try:
             await api.create(pod("steady"))
             await eventually("steady Running", running_with(api, "steady", 0))
             await server.stop(0)
-            await asyncio.sleep(1.0)  # the apiserver is away for a while
+            # Away for longer than every periodic loop of the kubelet (Lease, relist, pod
+            # worker resync): one that stopped containers without its apiserver has done so.
+            await asyncio.sleep(2 * max(periods.values()))
             assert [c.state for c in runtime.containers.values()] == ["running"]  # nothing was stopped
 
             server = APIServer(ServerConfig(listen=address, data_dir=tmp_path))

@@ -10,7 +10,6 @@ import pytest
 from scheduler_testlib import cache_with, cordoned_node, node, pod, unreachable_node
 
 from scheduler.framework import (
-    ConfigError,
     Framework,
     Profile,
     SchedulerConfig,
@@ -18,12 +17,14 @@ from scheduler.framework import (
     load_config,
     parse_config,
 )
+from scheduler.interface import ConfigError
 from scheduler.nodeinfo import PodInfo
+from scheduler.plugins import REGISTRY
 from scheduler.queue import SchedulingQueue
 
 
 def default_framework() -> Framework:
-    return Framework(Profile.from_config(SchedulerConfig()))
+    return Framework(Profile.from_config(SchedulerConfig(), REGISTRY))
 
 
 # ------------------------------------------------------- FailedScheduling text
@@ -92,7 +93,7 @@ def schedule_burst(replicas: int, nodes: list, profile: Profile | None = None) -
     """Queue every Pod first, then schedule them all: assume only, no Bind ever completes."""
     cache = cache_with(*nodes)
     queue = SchedulingQueue()
-    framework = Framework(profile or Profile.from_config(SchedulerConfig()))
+    framework = Framework(profile or Profile.from_config(SchedulerConfig(), REGISTRY))
     for i in range(replicas):
         queue.add(pod(f"web-abc-{i}", "rs-web", created=100))
     placed: Counter = Counter()
@@ -128,7 +129,7 @@ def test_spread_beats_unequal_nodes_within_the_skew():
 
 def test_without_pod_spread_least_allocated_alone_piles_onto_the_big_node():
     profile = Profile.from_config(parse_config({"plugins": {
-        "filter": ["NodeReady", "ResourcesFit"], "score": [{"name": "LeastAllocated"}]}}))
+        "filter": ["NodeReady", "ResourcesFit"], "score": [{"name": "LeastAllocated"}]}}, REGISTRY), REGISTRY)
     nodes = [node("small1", cpu="2", memory="2Gi"), node("small2", cpu="2", memory="2Gi"),
              node("huge", cpu="64", memory="256Gi")]
     assert schedule_burst(6, nodes, profile) == {"huge": 6}
@@ -138,8 +139,8 @@ def test_without_pod_spread_least_allocated_alone_piles_onto_the_big_node():
 
 
 def test_default_config_is_the_default_profile():
-    config = load_config(None)
-    profile = Profile.from_config(config)
+    config = load_config(None, REGISTRY)
+    profile = Profile.from_config(config, REGISTRY)
     assert [p.name for p in profile.filters] == ["NodeReady", "TaintToleration", "NodeSelector", "ResourcesFit",
                                                  "PodSpread"]
     assert [(p.name, w) for p, w in profile.scores] == [("PodSpread", 2), ("LeastAllocated", 1),
@@ -167,10 +168,10 @@ pluginConfig:
   - name: PodSpread
     args: {maxSkew: 2}
 """)
-    config = load_config(path)
+    config = load_config(path, REGISTRY)
     assert (config.scheduler_name, config.initial_backoff, config.max_backoff, config.assumed_ttl,
             config.parallel_binds) == ("my-scheduler", 0.5, 4.0, 15.0, 64)
-    profile = Profile.from_config(config)
+    profile = Profile.from_config(config, REGISTRY)
     assert [p.name for p in profile.filters] == ["NodeReady", "ResourcesFit", "PodSpread"]
     assert [(p.name, w) for p, w in profile.scores] == [("PodSpread", 5), ("LeastAllocated", 1)]
     assert profile.filters[2].maxSkew == 2
@@ -186,12 +187,12 @@ pluginConfig:
 ])
 def test_bad_config_is_a_clear_error(document, message):
     with pytest.raises(ConfigError, match=message):
-        Profile.from_config(parse_config(document))
+        Profile.from_config(parse_config(document, REGISTRY), REGISTRY)
 
 
 def test_unreadable_config_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
-        load_config(tmp_path / "missing.yaml")
+        load_config(tmp_path / "missing.yaml", REGISTRY)
     (tmp_path / "bad.yaml").write_text("plugins: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
-        load_config(tmp_path / "bad.yaml")
+        load_config(tmp_path / "bad.yaml", REGISTRY)

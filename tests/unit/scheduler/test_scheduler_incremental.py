@@ -19,7 +19,9 @@ from scheduler_testlib import UNREACHABLE, node, pod
 
 from protos import core_pb2
 from scheduler.cache import SchedulerCache
-from scheduler.framework import Cycle, Framework, NodeSummary, Profile, SchedulerConfig
+from scheduler.framework import Framework, Profile, SchedulerConfig
+from scheduler.interface import Cycle, NodeSummary
+from scheduler.plugins import REGISTRY
 from scheduler.nodeinfo import NodeInfo, PodInfo
 from scheduler.plugins.least_allocated import LeastAllocated, least_allocated_score
 
@@ -176,7 +178,7 @@ def test_schedule_matches_the_node_by_node_reference(seed: int) -> None:
     size = rng.choice([0, 1, 2, 3, 5, 8, 13, 30, 60])
     cache = random_cache(rng, size)
     config = SchedulerConfig(percentage_of_nodes_to_score=rng.choice([0, 0, 50, 100]))
-    framework = Framework(Profile.from_config(config))
+    framework = Framework(Profile.from_config(config, REGISTRY))
     assumed: list[PodInfo] = []
     for i in range(40):
         pod_info = PodInfo.of(random_pod(rng, f"p{seed}-{i}"))
@@ -192,7 +194,7 @@ def test_sampled_search_on_large_clusters_matches_the_reference(seed: int) -> No
     """Over 100 nodes only some are searched, from framework._next_start on."""
     rng = random.Random(1000 + seed)
     cache = random_cache(rng, rng.choice([150, 260]))
-    framework = Framework(Profile.from_config(SchedulerConfig()))
+    framework = Framework(Profile.from_config(SchedulerConfig(), REGISTRY))
     framework._next_start = rng.randrange(300)
     assumed: list[PodInfo] = []
     for i in range(25):

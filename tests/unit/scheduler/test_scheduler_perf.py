@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler.framework import (SKIP, ConfigError, Framework, Profile, SchedulerConfig, parse_config)
+from scheduler.framework import Framework, Profile, SchedulerConfig, parse_config
+from scheduler.interface import SKIP, ConfigError
+from scheduler.plugins import REGISTRY
 from scheduler.nodeinfo import PodInfo
 from scheduler.plugins.least_allocated import LeastAllocated, least_allocated_score
 from scheduler.plugins.node_selector import NodeSelector
@@ -16,7 +18,7 @@ from scheduler_testlib import cache_with, node, pod
 
 
 def framework(**config) -> Framework:
-    return Framework(Profile.from_config(SchedulerConfig(**config)))
+    return Framework(Profile.from_config(SchedulerConfig(**config), REGISTRY))
 
 
 def test_small_clusters_check_every_node():
@@ -35,9 +37,9 @@ def test_adaptive_percentage_like_kube_scheduler():
 
 
 def test_config_key():
-    assert parse_config({"percentageOfNodesToScore": 30}).percentage_of_nodes_to_score == 30
+    assert parse_config({"percentageOfNodesToScore": 30}, REGISTRY).percentage_of_nodes_to_score == 30
     with pytest.raises(ConfigError):
-        parse_config({"percentageOfNodesToScore": 101})
+        parse_config({"percentageOfNodesToScore": 101}, REGISTRY)
 
 
 def test_sampled_search_stops_early_and_rotates_over_all_nodes():
@@ -84,7 +86,7 @@ def test_four_replicas_on_three_nodes_still_two_one_one():
 def test_plugins_skip_what_cannot_reject_or_rank():
     cache = cache_with(node("a"), node("b"))
     nodes = cache.node_infos()
-    from scheduler.framework import Cycle
+    from scheduler.interface import Cycle
     cycle = Cycle(cache, nodes)
     assert NodeSelector().pre_filter(PodInfo.of(pod("p")), cycle) is SKIP
     assert PodSpread().pre_filter(PodInfo.of(pod("p")), cycle) is SKIP  # no owner

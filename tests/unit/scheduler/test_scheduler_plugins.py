@@ -12,23 +12,19 @@ from scheduler_testlib import (
     unreachable_node,
 )
 
-from scheduler.framework import Cycle, normalize_lower_is_better
+from scheduler.interface import Cycle, normalize_lower_is_better
 from scheduler.nodeinfo import (
     DEFAULT_MEMORY_REQUEST,
     DEFAULT_MILLI_CPU_REQUEST,
     PodInfo,
 )
-from scheduler.plugins import canonical_name, make_plugin
+from scheduler.plugins import REGISTRY
 from scheduler.plugins.least_allocated import LeastAllocated, least_allocated_score
 from scheduler.plugins.node_ready import NodeReady
 from scheduler.plugins.node_selector import NodeSelector
 from scheduler.plugins.pod_spread import PodSpread
 from scheduler.plugins.resources_fit import ResourcesFit
-from scheduler.plugins.taint_toleration import (
-    TaintToleration,
-    soft_taint_count,
-    tolerates,
-)
+from scheduler.plugins.taint_toleration import TaintToleration, soft_taint_count
 
 
 def run_filter(plugin, p, cache, node_name: str) -> tuple[str, ...]:
@@ -73,19 +69,6 @@ def test_node_ready_rejects_not_ready_even_when_the_taints_are_tolerated():
 
 
 # ------------------------------------------------------------ TaintToleration
-
-
-@pytest.mark.parametrize("toleration, taint, expected", [
-    (("k", "Equal", "v", "NoSchedule"), ("k", "v", "NoSchedule"), True),
-    (("k", "Equal", "v", ""), ("k", "v", "NoExecute"), True),  # empty effect: every effect
-    (("k", "Equal", "other", "NoSchedule"), ("k", "v", "NoSchedule"), False),
-    (("k", "Exists", "", "NoSchedule"), ("k", "v", "NoSchedule"), True),
-    (("k", "Exists", "", "NoExecute"), ("k", "v", "NoSchedule"), False),  # wrong effect
-    (("", "Exists", "", ""), ("anything", "x", "NoExecute"), True),  # tolerate everything
-    (("other", "Exists", "", ""), ("k", "", "NoSchedule"), False),
-])
-def test_toleration_matching(toleration, taint, expected):
-    assert tolerates(toleration, taint) is expected
 
 
 def test_taint_filter_rejects_untolerated_hard_taints_and_ignores_soft_ones():
@@ -204,7 +187,7 @@ def test_pod_spread_score_prefers_fewer_pods_of_the_owner():
 
 def test_pod_spread_rejects_a_bad_max_skew():
     with pytest.raises(Exception, match="maxSkew"):
-        make_plugin("PodSpread", {"maxSkew": 0})
+        REGISTRY.make("PodSpread", {"maxSkew": 0})
 
 
 # ------------------------------------------------------------- LeastAllocated
@@ -230,12 +213,12 @@ def test_least_allocated_spreads_pods_without_requests():
 
 
 def test_plugin_names_kube_style_or_module_style():
-    assert canonical_name("taint_toleration") == canonical_name("TaintToleration") == "TaintToleration"
-    assert canonical_name("pod_spread", "score") == "PodSpread"
+    assert REGISTRY.canonical_name("taint_toleration") == REGISTRY.canonical_name("TaintToleration") == "TaintToleration"
+    assert REGISTRY.canonical_name("pod_spread", "score") == "PodSpread"
     with pytest.raises(ValueError, match="not a score plugin"):
-        canonical_name("NodeReady", "score")
+        REGISTRY.canonical_name("NodeReady", "score")
     with pytest.raises(ValueError, match="unknown plugin"):
-        canonical_name("NodeAffinity")
+        REGISTRY.canonical_name("NodeAffinity")
 
 
 def test_normalize_lower_is_better():

@@ -117,9 +117,10 @@ def test_a_changed_spec_ends_the_backoff_a_label_does_not():
 
 def test_pop_waits_for_a_pod_or_the_end_of_a_backoff():
     async def scenario():
-        queue = SchedulingQueue(initial_backoff=0.05)
+        backoff = 0.05
+        queue = SchedulingQueue(initial_backoff=backoff)
         waiter = asyncio.create_task(queue.pop())
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(2 * backoff)  # longer than the queue's only timer: an empty queue still waits
         assert not waiter.done()
         queue.add(pod("a"))
         entry = await asyncio.wait_for(waiter, 1)

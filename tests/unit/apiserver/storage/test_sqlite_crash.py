@@ -42,7 +42,7 @@ from apiserver.storage import (
 from apiserver.storage.memory import MemoryStore
 from apiserver.storage.sqlite import DB_FILENAME, SQLiteStore
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+PROJECT_ROOT = Path(__file__).resolve().parents[4]
 ACK_TIMEOUT_SECONDS = 60.0  # generous: a few thousand commits take ~1 s
 WRITER_MAX_SECONDS = 120.0  # the writer's own safety net if the parent vanishes
 EXIT_TIMEOUT_SECONDS = 10.0

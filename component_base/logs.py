@@ -3,13 +3,23 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 
 import structlog
 
+LOG_FORMATS = ("json", "console")
+DEFAULT_LOG_FORMAT = "json"
 
-def configure_logging(fmt: str = "json", level: int = logging.INFO) -> None:
+
+def add_log_format_flag(parser: argparse.ArgumentParser) -> None:
+    """--log-format json|console, the same on every server."""
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default=DEFAULT_LOG_FORMAT,
+                        help="json lines (default) or a readable console format")
+
+
+def configure_logging(fmt: str = DEFAULT_LOG_FORMAT, level: int = logging.INFO) -> None:
     renderer = (structlog.processors.JSONRenderer() if fmt == "json"
                 else structlog.dev.ConsoleRenderer(colors=False))
     structlog.configure(

@@ -1,10 +1,11 @@
-"""Durations as kubectl writes and reads them.
+"""Durations as Kubernetes writes and reads them (k8s.io/apimachinery/pkg/util/duration).
 
 ``human_duration`` is Kubernetes' ``duration.HumanDuration`` (the AGE column): precise
 while small, coarser as it grows: ``45s``, ``3m2s``, ``15m``, ``5h3m``, ``20h``, ``3d4h``,
 ``30d``, ``2y10d``.
 
-``parse_duration`` reads flag values like ``--timeout=90s`` or ``1m30s`` (a bare number is seconds).
+``parse_duration`` reads flag values like ``--timeout=90s`` or ``1m30s`` (a bare number is
+seconds), for kubectl's flags and the servers' alike (component_base.flags.duration_arg).
 """
 
 from __future__ import annotations

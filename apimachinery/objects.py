@@ -1,0 +1,24 @@
+"""Questions every component asks of an object's metadata, answered once.
+
+* ``controller_ref``: the ownerReference with controller: true (Kubernetes'
+  metav1.GetControllerOf); at most one exists.
+* ``is_deleting``: the object has a deletionTimestamp (it is being deleted and only
+  waits for its finalizers or its grace period).
+"""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+
+from protos import meta_pb2
+
+
+def controller_ref(obj: Message) -> meta_pb2.OwnerReference | None:
+    for ref in obj.metadata.owner_references:  # type: ignore[attr-defined]
+        if ref.controller:
+            return ref
+    return None
+
+
+def is_deleting(obj: Message) -> bool:
+    return obj.metadata.HasField("deletion_timestamp")  # type: ignore[attr-defined]
