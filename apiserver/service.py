@@ -14,8 +14,9 @@ import grpc
 import structlog
 from google.protobuf.message import Message
 
-from apimachinery.kinds import UnknownKindError, kind_info, unwrap, wrap
+from apimachinery.kinds import KINDS, UnknownKindError, kind_info, unwrap, wrap
 from apimachinery.selectors import FieldSelector, LabelSelector, SelectorError
+from apimachinery.version import version_info
 from apiserver import errors
 from apiserver.exec_proxy import ExecProxy
 from apiserver.logs_proxy import LogsProxy
@@ -29,6 +30,8 @@ T = TypeVar("T")
 # Events per WatchBatches message: big enough that a burst costs few messages, small
 # enough that a relist-sized backlog does not become one huge message.
 WATCH_BATCH_LIMIT = 500
+# What a client may do with every kind (Kubernetes' discovery "verbs"); pykube has no patch.
+SERVED_VERBS = ("create", "delete", "get", "list", "update", "watch")
 
 
 def encode_event(event_type: str, obj: Message) -> bytes:
@@ -98,6 +101,19 @@ class APIService(api_pb2_grpc.APIServicer):
     async def Bind(self, request: api_pb2.BindRequest, context: grpc.aio.ServicerContext) -> api_pb2.Object:
         return await self._run(context, lambda: wrap(self.registry.bind(request.namespace, request.name,
                                                                         request.node_name, request.uid)))
+
+    async def Version(self, request: api_pb2.VersionRequest,
+                      context: grpc.aio.ServicerContext) -> api_pb2.VersionInfo:
+        return version_info()
+
+    async def Discovery(self, request: api_pb2.DiscoveryRequest,
+                        context: grpc.aio.ServicerContext) -> api_pb2.DiscoveryResponse:
+        """Every kind the registry serves, with the verbs this API offers on it."""
+        return api_pb2.DiscoveryResponse(resources=[
+            api_pb2.APIResource(name=info.plural, short_names=info.short_names, api_version=info.api_version,
+                                namespaced=info.namespaced, kind=info.kind, verbs=SERVED_VERBS)
+            for info in KINDS
+        ])
 
     def _call(self, op: Callable[[], T]) -> T:
         """Run a registry call, turning kind errors into API errors as _run does."""

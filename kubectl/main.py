@@ -19,10 +19,29 @@ from component_base.flags import duration_arg
 from kubectl.config import ConfigError, Settings, load_settings
 from kubectl.context import Context
 from kubectl.errors import CliError, UsageError, server_error_line, unreachable_line, unreachable_line_for
-from kubectl.verbs import apply, cordon, delete, describe, drain, exec, get, logs, rollout, scale
+from kubectl.verbs import (
+    api_resources,
+    apply,
+    cordon,
+    create,
+    delete,
+    describe,
+    drain,
+    events,
+    exec,
+    get,
+    label,
+    logs,
+    rollout,
+    run,
+    scale,
+    version,
+    wait,
+)
 
 PROG = "pykubectl"
-VERBS = (apply, get, describe, delete, logs, exec, scale, rollout, cordon, drain)
+VERBS = (apply, create, run, get, describe, delete, logs, exec, events, label, scale, rollout, wait, cordon, drain,
+         api_resources, version)
 DEFAULT_REQUEST_TIMEOUT = 30.0  # seconds a request may take once the server is reached
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a server that neither answers nor refuses
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
@@ -57,6 +76,43 @@ def build_parser() -> Parser:
     return parser
 
 
+def parse_command_line(argv: Sequence[str]) -> argparse.Namespace:
+    """The parsed command line.
+
+    ``run NAME --image=I -- CMD ARGS``: argparse fills all positionals from their first run,
+    so words after ``--`` that follow options are left over. For verbs that take them
+    (``takes_command``), ``args.command`` gets the words after the first ``--``, as cobra's
+    ArgsLenAtDash gives kubectl. (exec takes its command with argparse's REMAINDER.)
+    """
+    words = list(argv)
+    try:
+        return _parse(words)
+    except UsageError:
+        if "--" not in words:
+            raise
+        at = words.index("--")
+        try:
+            args = _parse(words[:at])
+        except UsageError:
+            args = None
+        if args is None or not getattr(args, "takes_command", False):
+            raise
+        args.command = words[at + 1:]
+        return args
+
+
+def _parse(words: list[str]) -> argparse.Namespace:
+    args, extras = build_parser().parse_known_args(words)
+    # In ``label pods -l app=web tier=db`` the change comes after the positionals' first run;
+    # verbs naming a list in ``extra_words`` get such leftover words.
+    extra_words = getattr(args, "extra_words", None)
+    if extras and (extra_words is None or any(word.startswith("-") for word in extras)):
+        raise UsageError(f"unrecognized arguments: {' '.join(extras)}", verb=PROG)
+    if extras:
+        getattr(args, extra_words).extend(extras)
+    return args
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -67,10 +123,9 @@ def main(
 ) -> int:
     out, err = stdout or sys.stdout, stderr or sys.stderr
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parse_command_line(sys.argv[1:] if argv is None else argv)
         if args.verb is None:
-            parser.print_help(out)
+            build_parser().print_help(out)
             return EXIT_OK
         settings = load_settings(args.server, args.namespace, env)
     except SystemExit as exit_:  # --help

@@ -308,13 +308,13 @@ MIN_COLUMN_WIDTH = 6
 class TableWriter:
     """Aligns rows into columns; remembers widths so later rows (a watch) line up with earlier ones."""
 
-    def __init__(self, headers: Sequence[str]) -> None:
+    def __init__(self, headers: Sequence[str], show_headers: bool = True) -> None:
         self.headers = list(headers)
         self.widths: list[int] = [0] * len(headers)
-        self.header_written = False
+        self.header_written = not show_headers  # --no-headers: as if it had been written
 
     def lines(self, rows: Iterable[Sequence[str]]) -> list[str]:
-        """The text lines for rows, preceded by the header the first time."""
+        """The text lines for rows, preceded by the header the first time (unless --no-headers)."""
         batch = [list(row) for row in rows]
         if not self.header_written:
             batch.insert(0, self.headers)

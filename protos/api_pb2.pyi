@@ -160,6 +160,50 @@ class BindRequest(_message.Message):
     uid: str
     def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., node_name: _Optional[str] = ..., uid: _Optional[str] = ...) -> None: ...
 
+class VersionRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VersionInfo(_message.Message):
+    __slots__ = ("major", "minor", "git_version", "platform", "python_version")
+    MAJOR_FIELD_NUMBER: _ClassVar[int]
+    MINOR_FIELD_NUMBER: _ClassVar[int]
+    GIT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
+    major: str
+    minor: str
+    git_version: str
+    platform: str
+    python_version: str
+    def __init__(self, major: _Optional[str] = ..., minor: _Optional[str] = ..., git_version: _Optional[str] = ..., platform: _Optional[str] = ..., python_version: _Optional[str] = ...) -> None: ...
+
+class DiscoveryRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class APIResource(_message.Message):
+    __slots__ = ("name", "short_names", "api_version", "namespaced", "kind", "verbs")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SHORT_NAMES_FIELD_NUMBER: _ClassVar[int]
+    API_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACED_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    VERBS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    short_names: _containers.RepeatedScalarFieldContainer[str]
+    api_version: str
+    namespaced: bool
+    kind: str
+    verbs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., short_names: _Optional[_Iterable[str]] = ..., api_version: _Optional[str] = ..., namespaced: _Optional[bool] = ..., kind: _Optional[str] = ..., verbs: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DiscoveryResponse(_message.Message):
+    __slots__ = ("resources",)
+    RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    resources: _containers.RepeatedCompositeFieldContainer[APIResource]
+    def __init__(self, resources: _Optional[_Iterable[_Union[APIResource, _Mapping]]] = ...) -> None: ...
+
 class BatchRequest(_message.Message):
     __slots__ = ("ops",)
     OPS_FIELD_NUMBER: _ClassVar[int]

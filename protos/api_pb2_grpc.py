@@ -80,6 +80,16 @@ class APIStub:
                 request_serializer=protos_dot_api__pb2.BindRequest.SerializeToString,
                 response_deserializer=protos_dot_api__pb2.Object.FromString,
                 _registered_method=True)
+        self.Version = channel.unary_unary(
+                '/pykube.v1.API/Version',
+                request_serializer=protos_dot_api__pb2.VersionRequest.SerializeToString,
+                response_deserializer=protos_dot_api__pb2.VersionInfo.FromString,
+                _registered_method=True)
+        self.Discovery = channel.unary_unary(
+                '/pykube.v1.API/Discovery',
+                request_serializer=protos_dot_api__pb2.DiscoveryRequest.SerializeToString,
+                response_deserializer=protos_dot_api__pb2.DiscoveryResponse.FromString,
+                _registered_method=True)
         self.WatchBatches = channel.unary_stream(
                 '/pykube.v1.API/WatchBatches',
                 request_serializer=protos_dot_api__pb2.WatchRequest.SerializeToString,
@@ -159,6 +169,18 @@ class APIServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Version(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Discovery(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchBatches(self, request, context):
         """Watch, with events batched (see WatchEventBatch): what the informers use.
         """
@@ -233,6 +255,16 @@ def add_APIServicer_to_server(servicer, server):
                     servicer.Bind,
                     request_deserializer=protos_dot_api__pb2.BindRequest.FromString,
                     response_serializer=protos_dot_api__pb2.Object.SerializeToString,
+            ),
+            'Version': grpc.unary_unary_rpc_method_handler(
+                    servicer.Version,
+                    request_deserializer=protos_dot_api__pb2.VersionRequest.FromString,
+                    response_serializer=protos_dot_api__pb2.VersionInfo.SerializeToString,
+            ),
+            'Discovery': grpc.unary_unary_rpc_method_handler(
+                    servicer.Discovery,
+                    request_deserializer=protos_dot_api__pb2.DiscoveryRequest.FromString,
+                    response_serializer=protos_dot_api__pb2.DiscoveryResponse.SerializeToString,
             ),
             'WatchBatches': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchBatches,
@@ -498,6 +530,60 @@ class API:
             '/pykube.v1.API/Bind',
             protos_dot_api__pb2.BindRequest.SerializeToString,
             protos_dot_api__pb2.Object.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Version(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pykube.v1.API/Version',
+            protos_dot_api__pb2.VersionRequest.SerializeToString,
+            protos_dot_api__pb2.VersionInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Discovery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pykube.v1.API/Discovery',
+            protos_dot_api__pb2.DiscoveryRequest.SerializeToString,
+            protos_dot_api__pb2.DiscoveryResponse.FromString,
             options,
             channel_credentials,
             insecure,

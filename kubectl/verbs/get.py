@@ -1,8 +1,11 @@
-"""``pykubectl get TYPE [NAME...]``: show objects as a table, YAML, JSON or names.
+"""``pykubectl get TYPE [NAME...]``: show objects as a table, YAML, JSON, names or templates.
 
     pykubectl get pods                    # a table of the namespace's pods
     pykubectl get deploy web -o yaml      # one object as YAML
     pykubectl get po -A -l app=web -w     # all namespaces, then every change as a row
+    pykubectl get po -o jsonpath='{.items[*].metadata.name}'
+    pykubectl get po -o custom-columns=NAME:.metadata.name,NODE:.spec.nodeName --sort-by=.spec.nodeName
+    pykubectl get all                     # pods, deployments and replica sets, names as kind/name
 """
 
 from __future__ import annotations
@@ -14,26 +17,19 @@ from typing import Any, Sequence
 import grpc
 from google.protobuf.message import Message
 
-from apimachinery.convert import to_dict
-from apimachinery.kinds import KINDS, KindInfo, resolve_resource, unwrap
+from apimachinery.kinds import KINDS, KindInfo, kind_info, resolve_resource, unwrap
 from client.api import is_not_found
 from kubectl.context import Context
 from kubectl.errors import CliError, server_error_line
-from kubectl.printers import (
-    TableOptions,
-    TableWriter,
-    name_line,
-    output_dict,
-    table_headers,
-    table_row,
-    to_json,
-    to_yaml,
-)
+from kubectl.output import Output, OutputFormat, parse_output, parse_sort_by, sort_objects
+from kubectl.printers import TableOptions
 from kubectl.resources import parse_resource_args
+from kubectl.verbs.options import no_resources_found
 from kubectl.watching import Query, follow, list_objects
 from protos import api_pb2
 
-OUTPUT_FORMATS = ("wide", "yaml", "json", "name")
+# kubectl's "all" category, for the kinds pykube serves, in kubectl's order.
+ALL_KINDS = ("Pod", "Deployment", "ReplicaSet")
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -44,7 +40,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("resource", nargs="?", metavar="TYPE[/NAME]", help="resource type, e.g. pods, po, deploy/web")
     parser.add_argument("names", nargs="*", metavar="NAME", help="names of the objects to show")
-    parser.add_argument("-o", "--output", choices=OUTPUT_FORMATS, help="output format")
+    parser.add_argument("-o", "--output", metavar="FORMAT",
+                        help="wide, yaml, json, name, jsonpath=TEMPLATE, jsonpath-file=FILE, "
+                             "custom-columns=HEADER:PATH,..., custom-columns-file=FILE")
+    parser.add_argument("--no-headers", action="store_true", help="print tables without their header line")
+    parser.add_argument("--sort-by", metavar="JSONPATH", help="sort by the value of this field, e.g. .metadata.name")
     parser.add_argument("-l", "--selector", default="", help="label selector, e.g. app=web,tier!=db")
     parser.add_argument("--field-selector", default="", help="field selector, e.g. spec.nodeName=node-1")
     parser.add_argument("-w", "--watch", action="store_true", help="after listing, print every change")
@@ -53,54 +53,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=run)
 
 
-class Output:
-    """Prints objects in the chosen format, keeping table column widths across calls (for -w)."""
-
-    def __init__(self, ctx: Context, info: KindInfo, output: str | None, options: TableOptions) -> None:
-        self.ctx = ctx
-        self.format = output or "table"
-        self.options = options
-        self.table = TableWriter(table_headers(info, options))
-        self.documents_printed = 0
-
-    @property
-    def structured(self) -> bool:
-        return self.format in ("yaml", "json")
-
-    def show(self, objects: Sequence[Message], as_list: bool) -> None:
-        """One answer: YAML/JSON as a single object or a List, other formats line by line."""
-        if self.format == "yaml":
-            self.ctx.print(to_yaml(output_dict(objects, as_list)))
-        elif self.format == "json":
-            self.ctx.print(to_json(output_dict(objects, as_list)))
-        else:
-            self.show_each(objects)
-
-    def show_each(self, objects: Sequence[Message]) -> None:
-        """Objects one at a time, as a watch prints them."""
-        if not objects:
-            return
-        if self.format == "name":
-            self.ctx.print("\n".join(name_line(obj) for obj in objects))
-        elif self.structured:
-            for obj in objects:
-                self._show_document(to_dict(obj))
-        else:
-            now = self.ctx.now()
-            self.ctx.print("\n".join(self.table.lines(table_row(obj, now, self.options) for obj in objects)))
-
-    def _show_document(self, data: dict[str, Any]) -> None:
-        if self.format == "json":
-            self.ctx.print(to_json(data))
-            return
-        separator = "---\n" if self.documents_printed else ""
-        self.ctx.print(separator + to_yaml(data))
-        self.documents_printed += 1
-
-
 def run(args: argparse.Namespace, ctx: Context) -> int:
     if not args.resource:
         raise CliError(f"You must specify the type of resource to get. Valid resource types include: {_known_types()}")
+    # Read -o and --sort-by before any request: a malformed template fetches nothing.
+    args.format = parse_output(args.output)
+    args.sort_key = parse_sort_by(args.sort_by)
     infos, names = _resource_types(args.resource, args.names)
     _check_flags(args, names, several_kinds=len(infos) > 1)
     if args.watch:
@@ -109,7 +67,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _resource_types(resource: str, names: Sequence[str]) -> tuple[list[KindInfo], list[str]]:
-    """``deploy,rs`` (several kinds), ``deploy web`` or ``deploy/web``."""
+    """``deploy,rs`` (several kinds), ``all``, ``deploy web`` or ``deploy/web``."""
+    if resource == "all":
+        return [kind_info(kind) for kind in ALL_KINDS], list(names)
     if "," in resource and "/" not in resource:
         return [resolve_resource(word) for word in resource.split(",") if word], list(names)
     info, names = parse_resource_args(resource, names)
@@ -140,13 +100,11 @@ def _query(args: argparse.Namespace, ctx: Context, info: KindInfo) -> Query:
 
 
 def _output(args: argparse.Namespace, ctx: Context, info: KindInfo, with_kind: bool) -> Output:
-    options = TableOptions(wide=args.output == "wide", with_namespace=args.all_namespaces and info.namespaced,
+    output_format: OutputFormat = args.format
+    options = TableOptions(wide=output_format.kind == "wide",
+                           with_namespace=args.all_namespaces and info.namespaced,
                            show_labels=args.show_labels, with_kind=with_kind)
-    return Output(ctx, info, args.output, options)
-
-
-def no_resources_message(namespace: str) -> str:
-    return f"No resources found in {namespace} namespace." if namespace else "No resources found"
+    return Output(ctx, info, output_format, options, show_headers=not args.no_headers)
 
 
 def _get(ctx: Context, query: Query, name: str) -> Message:
@@ -179,17 +137,19 @@ def _get_and_show(ctx: Context, args: argparse.Namespace, infos: Sequence[KindIn
             errors.extend(missing)
         else:
             found, _ = list_objects(ctx.api, query)
-        results.append((info, found))
+        results.append((info, sort_objects(found, args.sort_key) if args.sort_key else found))
     anything = any(objects for _, objects in results)
-    structured = args.output in ("yaml", "json")
+    structured = args.format.document
     if structured and (anything or not names):
         everything = [obj for _, objects in results for obj in objects]
+        if args.sort_key and len(results) > 1:
+            everything = sort_objects(everything, args.sort_key)
         _output(args, ctx, infos[0], with_kind=False).show(everything, as_list=len(infos) > 1 or len(names) != 1)
     elif not structured:
         _show_tables(ctx, args, results)
     if not names and not anything and not structured:
         namespaced = any(info.namespaced for info in infos) and not args.all_namespaces
-        ctx.warn(no_resources_message(ctx.namespace if namespaced else ""))
+        ctx.warn(no_resources_found(ctx.namespace if namespaced else ""))
     for line in errors:
         ctx.warn(line)
     return 1 if errors else 0
@@ -198,11 +158,14 @@ def _get_and_show(ctx: Context, args: argparse.Namespace, infos: Sequence[KindIn
 def _show_tables(ctx: Context, args: argparse.Namespace, results: Sequence[tuple[KindInfo, list[Message]]]) -> None:
     """One table per kind; with several kinds, names carry their kind and tables a blank line between."""
     several = len(results) > 1
+    if args.format.kind == "custom-columns":  # one table: the columns are the same for every kind
+        _output(args, ctx, results[0][0], with_kind=False).show_each([o for _, objects in results for o in objects])
+        return
     printed = False
     for info, objects in results:
         if not objects:
             continue
-        if printed and args.output != "name":
+        if printed and args.format.kind != "name":
             ctx.print("")
         _output(args, ctx, info, with_kind=several).show_each(objects)
         printed = True
@@ -218,8 +181,8 @@ def _watch(ctx: Context, query: Query, names: Sequence[str], output: Output) -> 
         objects, resource_version = list_objects(ctx.api, query)
         if objects:
             output.show_each(objects)
-        elif not output.structured:
-            ctx.warn(no_resources_message(query.namespace))
+        elif not output.format.document:
+            ctx.warn(no_resources_found(query.namespace))
         for _event_type, obj in follow(ctx.api, query, objects, resource_version):
             output.show_each([obj])
     except KeyboardInterrupt:

@@ -21,7 +21,7 @@ from kubectl.context import Context
 from kubectl.errors import CliError
 from kubectl.resources import object_ref, parse_resource_args
 from kubectl.verbs.updating import update_with_retry
-from kubectl.watching import Query, list_objects
+from kubectl.verbs.options import add_selection_flags, no_resources_found, selected_names
 
 SCALABLE = ("Deployment", "ReplicaSet")
 
@@ -40,8 +40,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--replicas", type=int, default=None, metavar="COUNT", help="the new number of replicas")
     parser.add_argument("--current-replicas", type=int, default=-1, metavar="COUNT",
                         help="only scale if the current replica count is this (-1: no condition)")
-    parser.add_argument("-l", "--selector", default="", help="scale the objects matching this label selector")
-    parser.add_argument("--all", action="store_true", help="scale every object of the type in the namespace")
+    add_selection_flags(parser, "scale")
     parser.set_defaults(run=run)
 
 
@@ -55,16 +54,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     info, names = parse_resource_args(args.resource, args.names)
     if info.kind not in SCALABLE:
         raise CliError(f"cannot scale {info.plural}: only deployments and replicasets have a replica count")
-    if names and (args.selector or args.all):
-        raise CliError("name cannot be provided when a selector is specified")
+    names = selected_names(ctx, info, ctx.namespace, names, args)
     if not names:
-        if not (args.selector or args.all):
-            raise CliError("resource(s) were provided, but no name was specified")
-        objects, _ = list_objects(ctx.api, Query(info, ctx.namespace, args.selector))
-        if not objects:
-            ctx.warn(f"No resources found in {ctx.namespace} namespace.")
-            return 0
-        names = [obj.metadata.name for obj in objects]
+        ctx.warn(no_resources_found(ctx.namespace))
+        return 0
     for name in names:
         scaled = scale(ctx, info, ctx.namespace, name, args.replicas, args.current_replicas)
         ctx.print(f"{object_ref(scaled)} scaled")

@@ -32,18 +32,19 @@ def get_object(stub: Any, info: KindInfo, namespace: str, name: str) -> Message:
 
 
 def update_with_retry(stub: Any, info: KindInfo, namespace: str, name: str, change: Change,
-                      attempts: int = CONFLICT_ATTEMPTS) -> tuple[Message, bool]:
+                      attempts: int = CONFLICT_ATTEMPTS, dry_run: bool = False) -> tuple[Message, bool]:
     """Apply ``change`` to the current object and Update it with the resourceVersion read.
 
     Returns the object as written (or as read, when ``change`` found nothing to do) and
     whether it was written. A conflict on the last attempt is raised to the caller.
+    ``dry_run``: the server validates the update and answers with it, but stores nothing.
     """
     for attempt in range(attempts):
         obj = get_object(stub, info, namespace, name)
         if not change(obj):
             return obj, False
         try:
-            return unwrap(stub.Update(api_pb2.UpdateRequest(object=wrap(obj)))), True
+            return unwrap(stub.Update(api_pb2.UpdateRequest(object=wrap(obj), dry_run=dry_run))), True
         except grpc.RpcError as err:
             if not is_conflict(err) or attempt == attempts - 1:
                 raise

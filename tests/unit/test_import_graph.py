@@ -55,9 +55,7 @@ ALLOWED = {
 # Removed by the kubelet/node helpers' branches.
 KNOWN_CYCLES: list[set[str]] = []
 KNOWN_WRONG_WAY: set[tuple[str, str]] = set()
-KNOWN_LONG_FILES: set[str] = {
-    "kubectl/verbs/describe.py",
-}
+KNOWN_LONG_FILES: set[str] = set()
 
 
 def is_generated(path: Path) -> bool:

@@ -19,7 +19,7 @@ from kubectl.context import Context
 from kubectl.errors import CliError
 from kubectl.printers import NONE, PrefixWriter, tabbed
 from kubectl.resources import object_ref, parse_resource_args
-from kubectl.verbs.describe import describe_pod_template
+from kubectl.verbs.describe.pods import describe_pod_template
 from kubectl.verbs.rollout.deployments import CHANGE_CAUSE_ANNOTATION, replica_sets_of, revision_of
 from kubectl.verbs.updating import get_object
 from protos import apps_pb2, core_pb2

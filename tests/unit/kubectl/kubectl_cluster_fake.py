@@ -42,6 +42,16 @@ class ClusterFake(FakeAPI):
                  and labels.matches(obj.metadata.labels) and fields.matches(obj)]
         return api_pb2.ListResponse(items=items, resource_version=str(self.resource_version))
 
+    def Create(self, request: api_pb2.CreateRequest, timeout: float | None = None) -> api_pb2.Object:
+        self._record("Create", request)
+        obj = unwrap(request.object)
+        kind, _, name = key = self._key(obj)
+        if key in self.objects:
+            raise FakeRpcError(grpc.StatusCode.ALREADY_EXISTS, f'{kind_info(kind).plural} "{name}" already exists')
+        if not request.dry_run:
+            self.add(obj)
+        return wrap(obj)
+
     def Update(self, request: api_pb2.UpdateRequest, timeout: float | None = None) -> api_pb2.Object:
         self._record("Update", request)
         new = unwrap(request.object)
@@ -49,6 +59,8 @@ class ClusterFake(FakeAPI):
         old = self.objects.get(key)
         if old is None:
             raise not_found(key[0], key[2])
+        if request.dry_run:
+            return wrap(new)
         if self.conflicts > 0 or (new.metadata.resource_version
                                   and new.metadata.resource_version != old.metadata.resource_version):
             self.conflicts = max(0, self.conflicts - 1)

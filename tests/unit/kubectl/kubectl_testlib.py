@@ -135,6 +135,23 @@ class FakeAPI:
         return iter(stream)
 
 
+class FakeConnection:
+    """What client.connection.connect returns, over a FakeAPI (patched into kubectl.main)."""
+
+    def __init__(self, api: FakeAPI) -> None:
+        self.stub = api
+        self.dialled = False
+
+    def dial(self, timeout: float) -> None:
+        self.dialled = True
+
+    def __enter__(self) -> FakeConnection:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+
 def event(event_type: str, obj: Message) -> api_pb2.WatchEvent:
     return api_pb2.WatchEvent(type=event_type, object=wrap(obj))
 
@@ -161,9 +178,9 @@ class Harness:
 
 def run_verb(harness: Harness, *argv: str) -> int:
     """Parse argv as pykubectl would and run the verb on the harness's Context."""
-    from kubectl.main import build_parser
+    from kubectl.main import parse_command_line
 
-    args = build_parser().parse_args(list(argv))
+    args = parse_command_line(argv)
     return args.run(args, harness.ctx)
 
 

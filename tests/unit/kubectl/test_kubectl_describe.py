@@ -11,7 +11,8 @@ from kubectl_cluster_fake import ClusterFake, deployment, node, pod_of, replica_
 from kubectl_testlib import Harness, meta, run_verb, timestamp
 
 from kubectl.printers import rfc1123z, tabbed
-from kubectl.verbs.describe import describe_probe, qos_class, smart_label
+from kubectl.verbs.describe.generic import smart_label
+from kubectl.verbs.describe.pods import describe_probe, qos_class
 from protos import coordination_pb2, core_pb2, meta_pb2
 
 

@@ -11,27 +11,12 @@ from typing import Any
 
 import grpc
 import pytest
-from kubectl_testlib import FakeAPI, FakeRpcError
+from kubectl_testlib import FakeAPI, FakeConnection, FakeRpcError
 
 import kubectl.main
 from kubectl.main import main
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-class FakeConnection:
-    def __init__(self, api: FakeAPI) -> None:
-        self.stub = api
-        self.dialled = False
-
-    def dial(self, timeout: float) -> None:
-        self.dialled = True
-
-    def __enter__(self) -> FakeConnection:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        pass
 
 
 NO_CONFIG = {"PYKUBECONFIG": "/nonexistent/pykube/config"}
@@ -106,10 +91,10 @@ def test_unknown_resource_type(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_usage_errors_exit_1_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    exit_code, _, err = run_main(monkeypatch, FakeAPI(), "get", "pods", "-o", "table")
+    exit_code, _, err = run_main(monkeypatch, FakeAPI(), "scale", "deploy/web", "--replicas", "many")
     assert exit_code == 1
-    assert err.startswith("error: argument -o/--output: invalid choice: 'table'")
-    assert err.endswith("See 'pykubectl get -h' for help and examples.\n")
+    assert err.startswith("error: argument --replicas: invalid int value: 'many'")
+    assert err.endswith("See 'pykubectl scale -h' for help and examples.\n")
     exit_code, _, err = run_main(monkeypatch, FakeAPI(), "frobnicate")
     assert exit_code == 1 and err.startswith("error: argument COMMAND: invalid choice: 'frobnicate'")
 
