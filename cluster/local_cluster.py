@@ -39,6 +39,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from client.config import config_path as client_config_path
 from cluster import netns as netns_mod
 from cluster.node_power import NodePower
 from cluster.podman_node import PodmanNode
@@ -463,8 +464,7 @@ class LocalCluster(StateDir, NodePower):
         if kubeconfig is False:
             return
         if kubeconfig is None or kubeconfig is True:
-            from kubectl.config import config_path
-            target = config_path(os.environ)
+            target = client_config_path(os.environ)
         else:
             target = Path(kubeconfig).expanduser()
         try:

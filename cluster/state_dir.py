@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from client.config import write_server as write_pykubectl_config  # noqa: F401  (re-exported)
+
 DEFAULT_NAME = "local"
 DEFAULT_STATE_DIR = Path("/var/lib/pykube")
 OPTIONAL_COMPONENTS = ("scheduler", "controller-manager")
@@ -57,21 +59,6 @@ def require_root(command: str) -> None:
     if os.geteuid() != 0:
         raise ClusterError(f"pykube {command} needs root (network namespaces, rootful Podman): "
                            f"run it with sudo")
-
-
-def write_pykubectl_config(path: Path, server: str) -> None:
-    """Set ``server:`` in a pykubectl config file, keeping its other keys (``namespace``)."""
-    import yaml
-    data: dict = {}
-    with contextlib.suppress(OSError, ValueError, yaml.YAMLError):
-        loaded = yaml.safe_load(path.read_text())
-        if isinstance(loaded, dict):
-            data = loaded
-    data["server"] = server
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(data, default_flow_style=False, sort_keys=False))
-    tmp.replace(path)
 
 
 # --------------------------------------------------------------------------- what `up` recorded

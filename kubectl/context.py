@@ -7,7 +7,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
-from kubectl.config import Settings
+from client.config import Settings
 
 
 def utc_now() -> datetime.datetime:

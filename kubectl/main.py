@@ -16,7 +16,7 @@ import grpc
 from apimachinery.kinds import UnknownKindError
 from client.connection import ServerUnreachable, connect, is_unreachable
 from component_base.flags import duration_arg
-from kubectl.config import ConfigError, Settings, load_settings
+from client.config import ConfigError, Settings, load_settings
 from kubectl.context import Context
 from kubectl.errors import CliError, UsageError, server_error_line, unreachable_line, unreachable_line_for
 from kubectl.verbs import (

@@ -13,10 +13,6 @@ lazy import that hides a circle is still a circle.
   → protos. A component importing another component's module is an error unless
   it is in ALLOWED, each with its reason.
 * Size: no non-generated file (tests included) over MAX_LINES lines.
-
-The KNOWN_* lists name the cases that other branches of the same change remove
-(the kubelet and node helpers'); each entry must still occur, so that the lists
-are emptied as soon as the fix is merged.
 """
 
 from __future__ import annotations
@@ -49,13 +45,7 @@ ALLOWED = {
         "cluster builds nodes and enters their namespaces with the node side's one setns helper",
     ("cluster.state_dir", "kubelet.hollow"):
         "reads the hollow nodes' powered-off file, whose format kubelet.hollow owns",
-    ("cluster.local_cluster", "kubectl.config"): "writes the pykubectl config where pykubectl looks for it",
 }
-
-# Removed by the kubelet/node helpers' branches.
-KNOWN_CYCLES: list[set[str]] = []
-KNOWN_WRONG_WAY: set[tuple[str, str]] = set()
-KNOWN_LONG_FILES: set[str] = set()
 
 
 def is_generated(path: Path) -> bool:
@@ -195,25 +185,19 @@ def test_the_graph_sees_the_imports():
 
 def test_no_import_circles():
     found = circles(import_graph())
-    unknown = [chain for chain in found if set(chain) not in KNOWN_CYCLES]
-    assert not unknown, "import circles:\n" + "\n".join(" → ".join(chain) for chain in unknown)
-    gone = [known for known in KNOWN_CYCLES if known not in [set(chain) for chain in found]]
-    assert not gone, f"no longer a circle, remove it from KNOWN_CYCLES: {gone}"
+    assert not found, "import circles:\n" + "\n".join(" → ".join(chain) for chain in found)
 
 
 def test_components_do_not_import_each_others_internals():
     bad = wrong_way(import_graph())
-    unknown = sorted(bad - set(ALLOWED) - KNOWN_WRONG_WAY)
+    unknown = sorted(bad - set(ALLOWED))
     assert not unknown, "imports across the layers:\n" + "\n".join(f"{a} imports {b}" for a, b in unknown)
-    stale = sorted((set(ALLOWED) | KNOWN_WRONG_WAY) - bad)
-    assert not stale, f"no longer imported, remove from ALLOWED/KNOWN_WRONG_WAY: {stale}"
+    stale = sorted(set(ALLOWED) - bad)
+    assert not stale, f"no longer imported, remove from ALLOWED: {stale}"
 
 
 def test_no_file_over_the_size_limit():
     sizes = {str(p.relative_to(REPO)): len(p.read_text().splitlines()) for p in source_files()}
     long = {path: n for path, n in sizes.items() if n > MAX_LINES}
-    unknown = sorted(set(long) - KNOWN_LONG_FILES)
-    assert not unknown, f"files over {MAX_LINES} lines (split along their seams): " + ", ".join(
-        f"{path} ({long[path]})" for path in unknown)
-    gone = sorted(KNOWN_LONG_FILES - set(long))
-    assert not gone, f"no longer over {MAX_LINES} lines, remove from KNOWN_LONG_FILES: {gone}"
+    assert not long, f"files over {MAX_LINES} lines (split along their seams): " + ", ".join(
+        f"{path} ({n})" for path, n in sorted(long.items()))

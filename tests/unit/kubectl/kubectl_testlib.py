@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from apimachinery.kinds import info_of, kind_info, unwrap, wrap
-from kubectl.config import Settings
+from client.config import Settings
 from kubectl.context import Context
 from protos import api_pb2, meta_pb2
 

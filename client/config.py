@@ -1,4 +1,5 @@
-"""Where pykubectl finds the apiserver: flags, then the config file, then defaults.
+"""Where a client finds the apiserver (client-go's clientcmd): flags, then the config
+file, then defaults. pykubectl reads it; ``pykube up`` writes it.
 
 The config file is ``$PYKUBECONFIG`` or ``~/.pykube/config``, a small YAML mapping::
 
@@ -10,6 +11,7 @@ A missing file is not an error (like kubectl with no kubeconfig): the defaults a
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,3 +95,18 @@ def load_settings(
         namespace=namespace,
         namespace_from_flag=bool(namespace_flag),
     )
+
+
+def write_server(path: Path, server: str) -> None:
+    """Set ``server:`` in a config file, keeping its other keys (``namespace``); the file
+    is replaced whole, so a reader never sees half of it."""
+    data: dict = {}
+    with contextlib.suppress(OSError, ValueError, yaml.YAMLError):
+        loaded = yaml.safe_load(path.read_text())
+        if isinstance(loaded, dict):
+            data = loaded
+    data["server"] = server
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(data, default_flow_style=False, sort_keys=False))
+    tmp.replace(path)
