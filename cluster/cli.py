@@ -25,6 +25,7 @@ from pathlib import Path
 from cluster import image_load
 from cluster.local_cluster import (
     DEFAULT_NAME,
+    DEFAULT_PORT,
     OPTIONAL_COMPONENTS,
     START_TIMEOUT,
     ClusterError,
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="cluster name, part of the nodes' network namespace names "
                          "pykube-<name>-nI (default %(default)s)")
     up.add_argument("--port", type=int, default=None,
-                    help="apiserver port on 127.0.0.1 (default 6443 if free, else any free port)")
+                    help=f"apiserver port on 127.0.0.1 (default {DEFAULT_PORT} if free, else any free port)")
     up.add_argument("--skip", action="append", default=[], choices=OPTIONAL_COMPONENTS,
                     help="do not start this control-plane component (repeatable; for "
                          "debugging, or while a component is being written)")

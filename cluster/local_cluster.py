@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from client.config import config_path as client_config_path
+from client.connection import DEFAULT_ADDRESS
 from cluster import netns as netns_mod
 from cluster.node_power import NodePower
 from cluster.podman_node import PodmanNode
@@ -61,7 +62,7 @@ from cluster.supervise import HOLLOW, Started, all_ready, read_pid, running_even
 __all__ = ["HOLLOW", "ClusterError", "ClusterSpec", "ComponentStatus", "LocalCluster", "default_state_dir",
            "pod_subnet", "write_pykubectl_config", "DEFAULT_NAME", "OPTIONAL_COMPONENTS", "START_TIMEOUT"]
 
-DEFAULT_PORT = 6443
+DEFAULT_PORT = int(DEFAULT_ADDRESS.rpartition(":")[2])  # the port clients try when told nothing
 NODE_IP = "127.0.0.1"
 MAX_NODES = 250                 # pod subnets 10.88.1.0/24 .. 10.88.250.0/24
 MODULES = {

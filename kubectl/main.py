@@ -14,9 +14,9 @@ from typing import Any, Mapping, NoReturn, Sequence, TextIO
 import grpc
 
 from apimachinery.kinds import UnknownKindError
-from client.connection import ServerUnreachable, connect, is_unreachable
-from component_base.flags import duration_arg
 from client.config import ConfigError, Settings, load_settings
+from client.connection import DEFAULT_ADDRESS, ServerUnreachable, connect, is_unreachable
+from component_base.flags import duration_arg
 from kubectl.context import Context
 from kubectl.errors import CliError, UsageError, server_error_line, unreachable_line, unreachable_line_for
 from kubectl.verbs import (
@@ -57,7 +57,7 @@ class Parser(argparse.ArgumentParser):
 def add_global_flags(parser: argparse.ArgumentParser, default: Any) -> None:
     """Flags every command takes, before or after the verb (``default`` is SUPPRESS after it)."""
     parser.add_argument("--server", "-s", default=default, metavar="HOST:PORT",
-                        help="the apiserver to talk to (default: $PYKUBECONFIG's server, else 127.0.0.1:6443)")
+                        help=f"the apiserver to talk to (default: $PYKUBECONFIG's server, else {DEFAULT_ADDRESS})")
     parser.add_argument("-n", "--namespace", default=default, help="the namespace for this request")
     parser.add_argument("--request-timeout", type=duration_arg, default=default, metavar="DURATION",
                         help=f"give up on a request after this long, e.g. 30s; 0: never "

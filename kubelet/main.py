@@ -15,7 +15,7 @@ import structlog
 
 from client.api import AsyncAPI
 from client.connection import DEFAULT_ADDRESS
-from component_base.logs import configure_logging
+from component_base.logs import add_log_format_flag, configure_logging
 from component_base.service import run_until_signalled
 from kubelet.config import KubeletConfig, add_settings_flags, config_from_flags
 from kubelet.kubelet import Kubelet
@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, KubeletConfi
     parser.add_argument("--probe-netns", default="", metavar="PATH",
                         help="network namespace to run httpGet/tcpSocket probes from (the node's)")
     add_settings_flags(parser)
-    parser.add_argument("--log-format", choices=("json", "console"), default="json")
+    add_log_format_flag(parser)
     args = parser.parse_args(argv)
     if args.runtime == "podman" and not args.podman_url:
         parser.error("--podman-url is required with --runtime podman")

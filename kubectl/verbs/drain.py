@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import grpc
 
 from apimachinery.kinds import kind_info
+from apimachinery.objects import controller_ref
 from client.api import is_not_found
 from component_base.flags import duration_arg
 from kubectl.context import Context
@@ -94,7 +95,8 @@ class PodPlan:
 
 
 def _controller_kind(pod: core_pb2.Pod) -> str:
-    return next((ref.kind for ref in pod.metadata.owner_references if ref.controller), "")
+    ref = controller_ref(pod)
+    return ref.kind if ref is not None else ""
 
 
 def plan(pods: Sequence[core_pb2.Pod], options: DrainOptions, now: Any) -> PodPlan:

@@ -9,6 +9,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from google.protobuf.message import Message
 
 from apimachinery.kinds import info_of, kind_info
+from apimachinery.objects import controller_ref
 from kubectl.context import Context
 from kubectl.printers import NONE, PrefixWriter, event_interval
 from kubectl.watching import Query, list_objects
@@ -140,10 +141,8 @@ def taints_multiline(w: PrefixWriter, title: str, taints: Iterable[core_pb2.Tain
 
 def controlled_by(obj: Any) -> str:
     """``ReplicaSet/web-7d4b9c``: the controller owner, as kubectl's printController."""
-    for ref in obj.metadata.owner_references:
-        if ref.controller:
-            return f"{ref.kind}/{ref.name}"
-    return ""
+    ref = controller_ref(obj)
+    return f"{ref.kind}/{ref.name}" if ref is not None else ""
 
 
 def int_or_string(value: meta_pb2.IntOrString) -> str:

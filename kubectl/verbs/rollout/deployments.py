@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from apimachinery.kinds import kind_info
+from apimachinery.objects import controller_ref
 from apimachinery.selectors import LabelSelector
 from kubectl.watching import Query, list_objects
 from protos import apps_pb2, core_pb2
@@ -35,7 +36,8 @@ def revision_of(obj: apps_pb2.ReplicaSet | apps_pb2.Deployment) -> int | None:
 
 
 def is_controlled_by(obj: Any, owner: Any) -> bool:
-    return any(ref.controller and ref.uid == owner.metadata.uid for ref in obj.metadata.owner_references)
+    ref = controller_ref(obj)
+    return ref is not None and ref.uid == owner.metadata.uid
 
 
 def replica_sets_of(stub: Any, deployment: apps_pb2.Deployment) -> list[apps_pb2.ReplicaSet]:
