@@ -30,6 +30,7 @@ class Batcher:
         self._sender: asyncio.Task | None = None
         self._calls: set[asyncio.Task] = set()
         self.batches = 0  # Batch calls sent (tests, logs)
+        self.submitted = 0  # ops handed to submit() so far (tests, logs)
 
     async def submit(self, op: api_pb2.BatchOp) -> Message:
         """The op's result as its own call would return it; its error raised as BatchOpError
@@ -41,6 +42,7 @@ class Batcher:
             self._sender = asyncio.create_task(self._send_loop(), name="batcher")
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((op, future))
+        self.submitted += 1
         return await future
 
     async def bind(self, namespace: str, name: str, node_name: str, uid: str = "") -> Message:

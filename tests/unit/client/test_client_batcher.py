@@ -119,7 +119,7 @@ def test_close_cancels_queued_and_in_flight_callers() -> None:
         first = asyncio.create_task(batcher.bind("default", "a", "n1"))
         await eventually("the first Batch call in flight", _async(lambda: api.calls == [1]))
         queued = [asyncio.create_task(batcher.bind("default", f"q{i}", "n1")) for i in range(3)]
-        await asyncio.sleep(0.05)  # let them queue behind the held slot
+        await eventually("3 more ops queued behind the held slot", _async(lambda: batcher.submitted == 4))
         assert not any(t.done() for t in [first, *queued])
         await batcher.close()
         done, pending = await asyncio.wait([first, *queued], timeout=2)
