@@ -14,8 +14,11 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 import yaml
+
+import node_env_fixtures  # tests/integration, on sys.path by conftest
 
 from apimachinery.kinds import unwrap
 from protos import api_pb2, api_pb2_grpc
@@ -55,15 +58,9 @@ def running(pod) -> bool:
             and all(s.state.HasField("running") and s.ready for s in statuses))
 
 
-def wait_for(what: str, check, timeout: float = 90.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+def wait_for(what: str, check: Callable[[], object], timeout: float = 90.0, interval: float = 0.2):
+    return node_env_fixtures.wait_for(what, check, timeout, interval)
 
 
 def four_running(cluster):

@@ -16,6 +16,7 @@ import grpc
 import pytest
 
 from apiserver_process import REPO_ROOT, ApiserverProcess, repo_env, run_kubectl
+import node_env_fixtures
 from node_env_fixtures import NodeLab, environment_problems
 from apimachinery.kinds import unwrap, wrap
 from kubelet.runtime import LABEL_ATTEMPT, LABEL_CONTAINER_NAME, LABEL_MANAGED, LABEL_POD_NAME, \
@@ -30,15 +31,9 @@ RELIST_INTERVAL = 2.0  # the kubelet's --relist-interval
 GRACE = 2  # every test Pod's terminationGracePeriodSeconds
 
 
+
 def wait_for(what: str, check: Callable[[], object], timeout: float = 30.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    return node_env_fixtures.wait_for(what, check, timeout, interval)
 
 
 class KubeletProcess:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from apiserver_process import REPO_ROOT
+import node_env_fixtures
 from node_env_fixtures import environment_problems
 
 from cluster import netns
@@ -50,15 +51,9 @@ spec:
 HOLLOW_POD_MANIFEST = POD_MANIFEST.replace("name: web", "name: web-h").replace("nodeName: n1", "nodeName: hollow-1")
 
 
+
 def wait_for(what: str, check: Callable[[], object], timeout: float = 30.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    return node_env_fixtures.wait_for(what, check, timeout, interval)
 
 
 class Lab:
