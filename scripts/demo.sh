@@ -33,27 +33,18 @@ run $KUBECTL get deployment multi-worker
 run $KUBECTL get pods -o wide
 
 say "the desired state (4 replicas) is the current state; pods per node:"
-$KUBECTL get pods -o json | .venv/bin/python -c '
-import collections, json, sys
-pods = [p for p in json.load(sys.stdin)["items"] if p.get("status", {}).get("phase") == "Running"]
-for node, n in sorted(collections.Counter(p["spec"]["nodeName"] for p in pods).items()):
-    print(f"  {node}: {n} x multi-worker")'
+$KUBECTL get pods --field-selector status.phase=Running -o custom-columns=NODE:.spec.nodeName --no-headers \
+    | sort | uniq -c | awk '{printf "  %s: %s x multi-worker\n", $2, $1}'
 
 # Self-healing, as in the seed notes: kill a container behind the cluster's back.
-read -r POD NODE CONTAINER < <($KUBECTL get pods -o json | .venv/bin/python -c '
-import json, sys
-pod = sorted(json.load(sys.stdin)["items"], key=lambda p: p["metadata"]["name"])[0]
-print(pod["metadata"]["name"], pod["spec"]["nodeName"], pod["status"]["containerStatuses"][0]["containerID"].split("://")[1])')
+read -r POD NODE CONTAINER < <($KUBECTL get pods --sort-by=.metadata.name \
+    -o jsonpath='{.items[0].metadata.name} {.items[0].spec.nodeName} {.items[0].status.containerStatuses[0].containerID}{"\n"}')
+CONTAINER="${CONTAINER#*://}"
 say "killing the container of pod $POD on node $NODE with podman kill"
 run $PYKUBE podman "$NODE" kill "$CONTAINER" >/dev/null
-for _ in $(seq 1 150); do
-    restarts=$($KUBECTL get pod "$POD" | awk 'NR==2 {print $4}')
-    status=$($KUBECTL get pod "$POD" | awk 'NR==2 {print $3}')
-    [ "$restarts" = "1" ] && [ "$status" = "Running" ] && break
-    sleep 0.2
-done
+run $KUBECTL wait --for=jsonpath='{.status.containerStatuses[0].restartCount}'=1 "pod/$POD" --timeout=30s
+run $KUBECTL wait --for=condition=Ready "pod/$POD" --timeout=30s
 run $KUBECTL get pods
-[ "$restarts" = "1" ] || { echo "the container was not restarted" >&2; exit 1; }
 say "the kubelet restarted it: RESTARTS 1, 4 replicas running again."
 say "the cluster keeps running (state in $STATE_DIR): try .venv/bin/pykubectl get pods -o wide;"
 say "stop it with: sudo .venv/bin/pykube down"
