@@ -40,7 +40,7 @@ from typing import Sequence
 import grpc
 
 from bench.common import (ChildProcess, Record, append_results, apiserver_healthy, log_says, percentile,
-                          print_table, proc_memory_mb, run_benchmark, start_apiserver, start_component,
+                          print_table, proc_memory_mib, run_benchmark, start_apiserver, start_component,
                           wait_until)
 from protos import api_pb2, api_pb2_grpc, core_pb2, meta_pb2
 from client.api import unwrap, wrap
@@ -215,7 +215,7 @@ async def run_once(work: Path, settings: Settings) -> Results:
             await asyncio.gather(watcher, return_exceptions=True)
         results.scheduler_cpu = scheduler.cpu_seconds() - sched_cpu0
         results.apiserver_cpu = apiserver.cpu_seconds() - api_cpu0
-        results.scheduler_rss_mb = proc_memory_mb(scheduler.pid)["VmRSS"]
+        results.scheduler_rss_mb = proc_memory_mib(scheduler.pid)["VmRSS"]
         scheduler.check_alive()
         return results
     finally:
