@@ -1,7 +1,7 @@
 """``python -m bench [--quick] [--out DIR] [--report]``: every benchmark this machine can run, in order.
 
-apiserver, scheduler, startup and memory first (they need nothing but Python: real
-pykube processes and hollow nodes on 127.0.0.1); then kubelet and cluster when
+apiserver, scheduler_bare, scheduler, startup and memory first (they need nothing but
+Python: real pykube processes and hollow nodes on 127.0.0.1); then kubelet and cluster when
 running as root with Podman installed (they start Podman services, network
 namespaces and a local registry). Each prints its own figures and, with --out,
 appends its records to DIR/results.json; ``python -m bench`` also writes
@@ -40,6 +40,7 @@ from typing import Sequence
 # run here costs nothing, and one whose import fails fails alone).
 BENCHMARKS: tuple[tuple[str, bool], ...] = (
     ("apiserver", False),
+    ("scheduler_bare", False),
     ("scheduler", False),
     ("startup", False),
     ("memory", False),

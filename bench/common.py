@@ -158,7 +158,8 @@ def _shown(value: float) -> str:
 
 def print_table(records: Sequence[Record]) -> None:
     """The figures, with pykube/peer ratios where a peer ran (for throughput: higher is better)."""
-    header = f"{'figure':<40} {'pykube':>12} {'unit':<8} {'peer':>12} {'pykube/peer':>11}"
+    width = max([40, *(len(r.name) for r in records)])
+    header = f"{'figure':<{width}} {'pykube':>12} {'unit':<8} {'peer':>12} {'pykube/peer':>11}"
     print()
     print(header)
     print("-" * len(header))
@@ -168,7 +169,7 @@ def print_table(records: Sequence[Record]) -> None:
             peer = _shown(r.peer_value)
             ratio = f"{r.value / r.peer_value:.2f}" if r.peer_value and math.isfinite(r.value) else "-"
         failed = f"  ({r.failures} failed)" if r.failures else ""
-        print(f"{r.name:<40} {_shown(r.value):>12} {r.unit:<8} {peer:>12} {ratio:>11}{failed}")
+        print(f"{r.name:<{width}} {_shown(r.value):>12} {r.unit:<8} {peer:>12} {ratio:>11}{failed}")
     print()
 
 
