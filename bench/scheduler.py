@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import sys
 import tempfile
@@ -56,6 +57,7 @@ import grpc
 from bench.common import (ChildProcess, Record, append_results, apiserver_healthy, latency_records, log_says,
                           mode, print_table, proc_memory_mib, ready_node_names, run_benchmark, start_apiserver,
                           start_component, wait_until)
+from bench.profile import Profiles, summary
 from client.api import unwrap, wrap
 from protos import api_pb2, api_pb2_grpc, apps_pb2, core_pb2, meta_pb2
 
@@ -77,6 +79,7 @@ class Settings:
     timeout: float = 180.0  # per path, from the first Create to every Pod Running
     nodes_timeout: float = 180.0
     quick: bool = False
+    profile: Path | None = None  # py-spy each process during each path into this directory
 
 
 QUICK = Settings(nodes=100, pods=1000, timeout=60.0, nodes_timeout=60.0, quick=True)
@@ -251,11 +254,13 @@ async def run_path(name: str, watch: PodWatch, settings: Settings, processes: di
 
     cpu0 = {n: p.cpu_seconds() for n, p in processes.items()}
     own0 = time.process_time()
-    path.started = time.monotonic()
-    await start(path)
-    await watch.wait(lambda: len(path.running) >= want, settings.timeout - (time.monotonic() - path.started), alive,
-                     lambda: f"{len(path.bound)}/{want} bound, {len(path.running)}/{want} Running after "
-                             f"{time.monotonic() - path.started:.0f} s")
+    with Profiles(settings.profile, f"scheduler-{name}", {n: p.pid for n, p in processes.items()}) \
+            if settings.profile else contextlib.nullcontext():
+        path.started = time.monotonic()
+        await start(path)
+        await watch.wait(lambda: len(path.running) >= want, settings.timeout - (time.monotonic() - path.started),
+                         alive, lambda: f"{len(path.bound)}/{want} bound, {len(path.running)}/{want} Running after "
+                                        f"{time.monotonic() - path.started:.0f} s")
     path.cpu = {n: p.cpu_seconds() - cpu0[n] for n, p in processes.items()}
     path.cpu["load_generator"] = time.process_time() - own0
     watch.path = None
@@ -396,6 +401,12 @@ async def run(settings: Settings, out: Path | None) -> int:
         for failure in path.failed_calls[:5]:
             print(f"  {path.name}: call failed: {failure}")
     print_table(records)
+    if settings.profile is not None:
+        folded = sorted(settings.profile.glob("scheduler-*.folded"))
+        doc = settings.profile / "profile-scheduler.md"
+        doc.write_text(summary(folded, f"Profiles of bench.scheduler ({settings.nodes} hollow nodes, "
+                                       f"{settings.pods} Pods per path)"))
+        print(f"profiles summarised in {doc}")
     if out is not None:
         conditions = {"mode": mode(settings.quick), "nodes": settings.nodes, "kubelets": "hollow",
                       "pods": settings.pods, "clients": settings.clients, "in_flight": settings.in_flight}
@@ -410,12 +421,15 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path | None]:
     parser.add_argument("--clients", type=int, metavar="C", help="creating clients, one channel each (default 8)")
     parser.add_argument("--in-flight", type=int, metavar="I", help="Create calls in flight per client (default 16)")
     parser.add_argument("--quick", action="store_true", help="100 hollow nodes, 1000 Pods")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="py-spy every process during each path; folded stacks and their summary into DIR")
     parser.add_argument("--out", type=Path, metavar="DIR", help="append records to DIR/results.json")
     args = parser.parse_args(argv)
     base = QUICK if args.quick else Settings()
     settings = Settings(nodes=args.nodes or base.nodes, pods=args.pods or base.pods,
                         clients=args.clients or base.clients, in_flight=args.in_flight or base.in_flight,
-                        timeout=base.timeout, nodes_timeout=base.nodes_timeout, quick=args.quick)
+                        timeout=base.timeout, nodes_timeout=base.nodes_timeout, quick=args.quick,
+                        profile=args.profile)
     if min(settings.nodes, settings.pods, settings.clients, settings.in_flight) < 1:
         parser.error("--nodes, --pods, --clients and --in-flight must be >= 1")
     return settings, args.out
