@@ -16,24 +16,9 @@ name), possibly by another process (``pykube down`` runs long after ``pykube up`
   M real kubelets on fake runtimes (no containers) sharing one event loop and one channel to
   the apiserver, as kubemark runs them; ~0.1 MB per node rather than a ~45 MB process each.
 
-The state dir (``--state-dir``; default ``$PYKUBE_STATE_DIR``, else ``/var/lib/pykube``)::
-
-    cluster.json          what `up` started: name, apiserver port, nodes, registry, extra args
-    config                the pykubectl config for this cluster (server: 127.0.0.1:<port>)
-    .lock                 flock: one up/down/stop-node/start-node at a time
-    pids/<c>.pid          apiserver, scheduler, controller-manager, <node>-kubelet, hollow-nodes
-    logs/<c>.log          every component's log, including registry, <node>-podman, <node>-relay
-    hollow-stopped        the hollow nodes stop-node powered off, one a line (the hollow-nodes
-                          process re-reads it on SIGHUP); gone after `down`
-    apiserver/pykube.db   the cluster's objects (SQLite)
-    registry/             the registry's config, storage (the pushed images) and registry.pid
-    nodes/<node>/         the node's Podman: configs, storage (image cache), podman.sock,
-                          podman.pid, relay.pid; gone after `down`
-
-``down`` keeps the state dir's ``cluster.json``, ``config``, ``logs/``, ``apiserver/`` and
-``registry/``: a later ``up`` on the same dir brings back the same objects (Deployments,
-Pods...), as a rebooted cluster does; the nodes themselves start empty and their kubelets
-re-create the containers. ``down --purge`` deletes the whole state dir.
+Where each piece lives on disk is :mod:`cluster.state_dir`; how processes are started, followed
+and stopped is :mod:`cluster.supervise`; losing a node and bringing it back is
+:mod:`cluster.node_power`.
 
 Why processes and PID files rather than one supervisor process: every component is the same
 binary that runs on a real machine, `up` returns once the cluster works, and a test (or a
@@ -44,31 +29,38 @@ does about a lost node (:meth:`LocalCluster.stop_node` / :meth:`LocalCluster.sta
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cluster import netns as netns_mod
+from cluster.node_power import NodePower
 from cluster.podman_node import PodmanNode
-from cluster.registry import LocalRegistry, free_port, pid_alive, stop_pid
+from cluster.registry import LocalRegistry, free_port, pid_alive
+from cluster.state_dir import (
+    DEFAULT_NAME,
+    OPTIONAL_COMPONENTS,
+    ClusterError,
+    ClusterSpec,
+    ComponentStatus,
+    StateDir,
+    default_state_dir,
+    require_root,
+    write_pykubectl_config,
+)
+from cluster.supervise import HOLLOW, Started, all_ready, read_pid, running_event, some, spawn, stop_all
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["HOLLOW", "ClusterError", "ClusterSpec", "ComponentStatus", "LocalCluster", "default_state_dir",
+           "pod_subnet", "write_pykubectl_config", "DEFAULT_NAME", "OPTIONAL_COMPONENTS", "START_TIMEOUT"]
+
 DEFAULT_PORT = 6443
-DEFAULT_NAME = "local"
-DEFAULT_STATE_DIR = Path("/var/lib/pykube")
 NODE_IP = "127.0.0.1"
 MAX_NODES = 250                 # pod subnets 10.88.1.0/24 .. 10.88.250.0/24
-OPTIONAL_COMPONENTS = ("scheduler", "controller-manager")
 MODULES = {
     "apiserver": "apiserver.main",
     "scheduler": "scheduler.main",
@@ -76,32 +68,10 @@ MODULES = {
     "kubelet": "kubelet.main",
     "hollow-nodes": "kubelet.hollow",
 }
-HOLLOW = "hollow-nodes"         # the one process that runs every hollow node
 HOLLOW_PREFIX = "hollow-"
 START_TIMEOUT = 60.0            # everything up and every node Ready
 RUNNING_EVENT_TIMEOUT = 10.0    # scheduler / controller-manager: "<component> running" logged
 UNIX_PATH_MAX = 107             # sockaddr_un.sun_path, minus the NUL
-
-
-class ClusterError(Exception):
-    """Something the user must hear about; ``str()`` is one line, ``detail`` may add a log tail."""
-
-    def __init__(self, message: str, detail: str = "") -> None:
-        super().__init__(message)
-        self.detail = detail
-
-
-def default_state_dir() -> Path:
-    """``$PYKUBE_STATE_DIR``, else ``/var/lib/pykube``: the same for every user, because only
-    root can start a cluster while anyone may run ``pykube status``."""
-    env = os.environ.get("PYKUBE_STATE_DIR")
-    return Path(env).expanduser() if env else DEFAULT_STATE_DIR
-
-
-def require_root(command: str) -> None:
-    if os.geteuid() != 0:
-        raise ClusterError(f"pykube {command} needs root (network namespaces, rootful Podman): "
-                           f"run it with sudo")
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -118,185 +88,9 @@ def pod_subnet(index: int) -> str:
     return f"10.88.{index}.0/24"
 
 
-def tail(path: Path, lines: int = 25) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def write_pykubectl_config(path: Path, server: str) -> None:
-    """Set ``server:`` in a pykubectl config file, keeping its other keys (``namespace``)."""
-    import yaml
-    data: dict = {}
-    with contextlib.suppress(OSError, ValueError, yaml.YAMLError):
-        loaded = yaml.safe_load(path.read_text())
-        if isinstance(loaded, dict):
-            data = loaded
-    data["server"] = server
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(data, default_flow_style=False, sort_keys=False))
-    tmp.replace(path)
-
-
-# --------------------------------------------------------------------------- what `up` recorded
-
-@dataclass
-class ClusterSpec:
-    """``cluster.json``: everything `down`, `status` and `start-node` need to find the pieces."""
-
-    name: str
-    port: int
-    nodes: list[str]
-    hollow_nodes: list[str] = field(default_factory=list)
-    skip: list[str] = field(default_factory=list)
-    registry: str = ""                       # 127.0.0.1:PORT once the registry runs
-    pod_subnets: dict[str, str] = field(default_factory=dict)
-    extra_args: dict[str, list[str]] = field(default_factory=dict)  # component -> argv tail
-    started_at: float = 0.0
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def all_nodes(self) -> list[str]:
-        return self.nodes + self.hollow_nodes
-
-    def control_plane(self) -> list[str]:
-        return ["apiserver"] + [c for c in OPTIONAL_COMPONENTS if c not in self.skip]
-
-    @classmethod
-    def load(cls, path: Path) -> ClusterSpec | None:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-    def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
-        tmp.replace(path)
-
-
-@dataclass
-class ComponentStatus:
-    """One row of ``pykube status``."""
-
-    component: str
-    pid: int | None
-    running: bool
-    address: str
-    log: Path
-
-    @property
-    def state(self) -> str:
-        return "running" if self.running else "stopped"
-
-
-# --------------------------------------------------------------------------- processes
-
-class LogFollower:
-    """Reads what a process logged since it was started (earlier runs append to the same file)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            self.offset = path.stat().st_size
-        except OSError:
-            self.offset = 0
-
-    def events(self) -> Iterator[dict]:
-        try:
-            with self.path.open("rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except OSError:
-            return
-        for line in data.decode(errors="replace").splitlines():
-            with contextlib.suppress(ValueError):
-                record = json.loads(line)
-                if isinstance(record, dict):
-                    yield record
-
-    def seen(self, match: Callable[[str], bool]) -> bool:
-        return any(match(str(r.get("event", ""))) for r in self.events())
-
-    def tail(self, lines: int = 25) -> str:
-        try:
-            with self.path.open("rb") as f:
-                f.seek(self.offset)
-                data = f.read().decode(errors="replace")
-        except OSError:
-            return f"(no log at {self.path})"
-        return "\n".join(data.splitlines()[-lines:]) or "(empty log)"
-
-
-@dataclass
-class Started:
-    """A component process this `up` (or `start-node`) launched."""
-
-    component: str
-    proc: subprocess.Popen
-    log: LogFollower
-
-    def exited(self) -> bool:
-        return self.proc.poll() is not None
-
-    def failure(self, what: str) -> ClusterError:
-        code = self.proc.poll()
-        reason = f"exited with code {code}" if code is not None else what
-        return ClusterError(f"{self.component} {reason} (log: {self.log.path})", self.log.tail())
-
-
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    # Run the repository's code with this interpreter (the venv), wherever `pykube` was run from.
-    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def _spawn(component: str, argv: list[str], log_path: Path, pid_file: Path) -> Started:
-    """Start one component in its own session (Ctrl-C on `up` or its exit does not reach it)."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    pid_file.parent.mkdir(parents=True, exist_ok=True)
-    follower = LogFollower(log_path)
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                env=_child_env(), cwd=REPO_ROOT, start_new_session=True)
-    pid_file.write_text(f"{proc.pid}\n")
-    return Started(component, proc, follower)
-
-
-def _read_pid(pid_file: Path) -> int | None:
-    try:
-        return int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _stop_all(pids: Sequence[tuple[int, str]], timeout: float = 10.0) -> None:
-    """SIGTERM every (pid, cmdline marker) that is still ours, wait, SIGKILL what remains."""
-    ours = [(pid, marker) for pid, marker in pids if pid_alive(pid, marker)]
-    for pid, _ in ours:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(pid_alive(pid) for pid, _ in ours):
-        time.sleep(0.05)
-    for pid, marker in ours:
-        if pid_alive(pid, marker):
-            stop_pid(pid, marker, timeout=0.1)  # SIGTERM again, then SIGKILL
-
-
 # --------------------------------------------------------------------------- the cluster
 
-class LocalCluster:
+class LocalCluster(StateDir, NodePower):
     """A local cluster rooted at a state dir. Every method works from a fresh object: all it
     needs is on disk (``cluster.json``, PID files), so `down` may run in another process.
 
@@ -309,59 +103,10 @@ class LocalCluster:
 
     def __init__(self, state_dir: str | os.PathLike | None = None, name: str | None = None,
                  out: Callable[[str], None] | None = None) -> None:
-        self.state_dir = Path(state_dir).expanduser().resolve() if state_dir else \
-            default_state_dir().resolve()
+        super().__init__(state_dir, out)
         self._name = name
-        self.out = out or (lambda line: None)
         self.started: list[Started] = []
         self.user_config_path: Path | None = None  # set by up(): the config pykubectl reads
-
-    # -- paths
-
-    @property
-    def spec_path(self) -> Path:
-        return self.state_dir / "cluster.json"
-
-    @property
-    def config_path(self) -> Path:
-        """The pykubectl config for this cluster (``PYKUBECONFIG=<this>`` selects it)."""
-        return self.state_dir / "config"
-
-    @property
-    def log_dir(self) -> Path:
-        return self.state_dir / "logs"
-
-    @property
-    def pid_dir(self) -> Path:
-        return self.state_dir / "pids"
-
-    @property
-    def node_root(self) -> Path:
-        return self.state_dir / "nodes"
-
-    @property
-    def registry_dir(self) -> Path:
-        return self.state_dir / "registry"
-
-    @property
-    def hollow_stopped_path(self) -> Path:
-        """The hollow nodes `stop-node` powered off, one a line (see :mod:`kubelet.hollow`)."""
-        return self.state_dir / "hollow-stopped"
-
-    def hollow_stopped(self) -> set[str]:
-        from kubelet.hollow import read_stopped_file
-        return read_stopped_file(self.hollow_stopped_path)
-
-    def _write_hollow_stopped(self, names: set[str]) -> None:
-        tmp = self.hollow_stopped_path.with_name(self.hollow_stopped_path.name + ".tmp")
-        tmp.write_text("".join(f"{n}\n" for n in sorted(names)))
-        tmp.replace(self.hollow_stopped_path)  # atomic: the process never reads half a file
-
-    def log_path(self, component: str) -> Path:
-        return self.log_dir / f"{component.replace('/', '-')}.log"
-
-    def pid_path(self, component: str) -> Path:
-        return self.pid_dir / f"{component.replace('/', '-')}.pid"
 
     def spec(self) -> ClusterSpec | None:
         return ClusterSpec.load(self.spec_path)
@@ -420,7 +165,7 @@ class LocalCluster:
         return f"--podman-url {self.podman_node(spec, node).url} "
 
     def _pid_of(self, spec: ClusterSpec, component: str) -> int | None:
-        return _read_pid(self.pid_path(component))
+        return read_pid(self.pid_path(component))
 
     def _alive(self, spec: ClusterSpec, component: str) -> bool:
         pid = self._pid_of(spec, component)
@@ -435,7 +180,7 @@ class LocalCluster:
             return []
         rows: list[ComponentStatus] = []
         registry = LocalRegistry(self.registry_dir)
-        reg_pid = _read_pid(registry.pid_file)
+        reg_pid = read_pid(registry.pid_file)
         rows.append(ComponentStatus("registry", reg_pid,
                                     reg_pid is not None and pid_alive(reg_pid, str(registry.config_path)),
                                     spec.registry or "-", self.log_path("registry")))
@@ -450,7 +195,7 @@ class LocalCluster:
             rows.append(ComponentStatus(f"{node}/podman", pid,
                                         pid is not None and pid_alive(pid, str(podman.socket_path)),
                                         podman.url, podman.log_path))
-            relay_pid = _read_pid(podman.state_dir / "relay.pid")
+            relay_pid = read_pid(podman.state_dir / "relay.pid")
             rows.append(ComponentStatus(
                 f"{node}/relay", relay_pid,
                 relay_pid is not None and pid_alive(relay_pid, f"--netns {podman.netns_path}"),
@@ -503,19 +248,6 @@ class LocalCluster:
                 state += ",SchedulingDisabled"  # as pykubectl get nodes shows it
             result[node.metadata.name] = (state, beat)
         return result
-
-    # -- locking
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with (self.state_dir / ".lock").open("a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                self.out(f"waiting for another pykube command on {self.state_dir}")
-                fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
 
     # -- up
 
@@ -646,7 +378,7 @@ class LocalCluster:
                 raise started.failure("stopped")
 
     def _start_process(self, spec: ClusterSpec, component: str) -> Started:
-        started = _spawn(component, self._argv(spec, component), self.log_path(component),
+        started = spawn(component, self._argv(spec, component), self.log_path(component),
                          self.pid_path(component))
         self.started.append(started)
         return started
@@ -685,15 +417,15 @@ class LocalCluster:
             for started in kubelets:
                 if started.exited():
                     raise started.failure("")
-            if all(k.log.seen(_running_event(k.component).__eq__) for k in kubelets):
+            if all(k.log.seen(running_event(k.component).__eq__) for k in kubelets):
                 with contextlib.suppress(ClusterError):
                     states = self._nodes(timeout=5)
-                if _all_ready(states, names, since):
+                if all_ready(states, names, since):
                     return
             time.sleep(0.1 if len(names) < 100 else 0.5)
         waiting = [n for n in names if states.get(n, ("", 0))[0] != "Ready"]
         first = next(k for k in kubelets if set(runs[k.component]) & set(waiting or names))
-        raise first.failure(f"node(s) {_some(waiting or names)} not Ready in time")
+        raise first.failure(f"node(s) {some(waiting or names)} not Ready in time")
 
     def _wait_running_event(self, started: list[Started], deadline: float) -> None:
         """scheduler / controller-manager log "<component> running" once their informers synced."""
@@ -760,7 +492,7 @@ class LocalCluster:
         kubelets, control = [], []
         for pid_file in sorted(self.pid_dir.glob("*.pid")) if self.pid_dir.exists() else []:
             component = pid_file.stem
-            pid = _read_pid(pid_file)
+            pid = read_pid(pid_file)
             if component.endswith("-kubelet"):
                 component = component[: -len("-kubelet")] + "/kubelet"
             if pid is None:
@@ -773,9 +505,9 @@ class LocalCluster:
             marker = self._marker(spec, component) if spec.port else module
             agent = component.endswith("/kubelet") or component == HOLLOW
             (kubelets if agent else control).append((pid, marker, pid_file))
-        _stop_all([(p, m) for p, m, _ in kubelets])
+        stop_all([(p, m) for p, m, _ in kubelets])
         for order in ("controller-manager", "scheduler", "apiserver"):
-            _stop_all([(p, m) for p, m, f in control if f.stem == order])
+            stop_all([(p, m) for p, m, f in control if f.stem == order])
         for _, _, pid_file in kubelets + control:
             pid_file.unlink(missing_ok=True)
         self.hollow_stopped_path.unlink(missing_ok=True)  # the next `up` boots every hollow node
@@ -798,169 +530,11 @@ class LocalCluster:
             raise ClusterError("cleanup failed: " + "; ".join(errors))
         return True
 
-    # -- lab helpers: lose a node and bring it back
-
-    def stop_node(self, node: str) -> None:
-        """Lose node ``node`` as if its machine lost power: kubelet, Podman service, relay,
-        conmons and containers all stopped by PID; volatile state (what a reboot clears from
-        /run: Podman's runroot and tmp dir, IPAM, container netns pins) and the node's network
-        namespace are gone. Its disk stays: configs and storage (the image cache).
-
-        The control plane notices only what it would notice in a real cluster: the node's
-        Lease is no longer renewed, so the node lifecycle controller marks it NotReady.
-
-        A hollow node is powered off inside the hollow-nodes process (its kubelet stops, its
-        fake containers die; the process and the other hollow nodes run on), through the
-        ``hollow-stopped`` file and SIGHUP: see :meth:`_power_hollow`.
-        """
-        require_root("stop-node")
-        with self._locked():
-            spec = self._spec_with_node(node)
-            if node in spec.hollow_nodes:
-                self._power_hollow(spec, node, on=False)
-                return
-            component = f"{node}/kubelet"
-            pid = self._pid_of(spec, component)
-            if pid is not None:
-                _stop_all([(pid, self._marker(spec, component))])
-            self.pid_path(component).unlink(missing_ok=True)
-            if node in spec.nodes:
-                _power_off(self.podman_node(spec, node))
-
-    def start_node(self, node: str, timeout: float = 30.0) -> None:
-        """Boot a stopped node again: fresh network namespace, Podman service (which finds its
-        containers exited, as after a reboot), relay and kubelet; wait until it is Ready.
-
-        The kubelet then does what it does after a reboot: restarts the containers of Pods
-        still bound to the node (RESTARTS goes up) and removes those of Pods that are gone.
-        A hollow node boots the same way, inside the running hollow-nodes process.
-        """
-        require_root("start-node")
-        with self._locked():
-            spec = self._spec_with_node(node)
-            if node in spec.hollow_nodes:
-                self._power_hollow(spec, node, on=True, timeout=timeout)
-                return
-            component = f"{node}/kubelet"
-            if self._alive(spec, component):
-                raise ClusterError(f"node {node}'s kubelet is running (pykube stop-node {node} first)")
-            since = time.time()
-            if node in spec.nodes:
-                podman = self.podman_node(spec, node)
-                if podman.ping():
-                    raise ClusterError(f"node {node}'s Podman service is running "
-                                       f"(pykube stop-node {node} first)")
-                podman.start()
-            kubelet = self._start_process(spec, component)
-            self._wait_kubelets(spec, [kubelet], time.monotonic() + timeout, since=since)
-            if kubelet.exited():
-                raise kubelet.failure("")
-
-    def _power_hollow(self, spec: ClusterSpec, node: str, on: bool, timeout: float = 30.0) -> None:
-        """Power hollow node ``node`` off or on inside the running hollow-nodes process: write
-        the stopped file, SIGHUP the process (by PID), wait for its ``hollow nodes reconfigured``
-        line to say so, and when powering on, for the Node to be Ready with a fresh heartbeat.
-
-        Off is a power cut for that node only (its kubelet stops without a goodbye, its fake
-        containers die); the process and the other hollow nodes run on. Needs the process: if
-        it is gone, say so (`pykube down` and `up` start it again) rather than start one."""
-        pid = self._pid_of(spec, HOLLOW)
-        marker = self._marker(spec, HOLLOW)
-        if pid is None or not pid_alive(pid, marker):
-            raise ClusterError(f"the hollow-nodes process that runs {node} is not running "
-                               f"(see pykube status; pykube down and up start it again)")
-        stopped = self.hollow_stopped()
-        if on and node not in stopped:
-            raise ClusterError(f"node {node}'s kubelet is running (pykube stop-node {node} first)")
-        if not on and node in stopped:
-            return  # already off, as stop-node of a stopped real node is
-        since = time.time()
-        follower = LogFollower(self.log_path(HOLLOW))
-        self._write_hollow_stopped((stopped - {node}) if on else (stopped | {node}))
-        os.kill(pid, signal.SIGHUP)
-        deadline = time.monotonic() + timeout
-
-        def applied() -> bool:
-            return any(r.get("event") == "hollow nodes reconfigured"
-                       and (node in r.get("stopped", ())) != on for r in follower.events())
-
-        def failure(what: str) -> ClusterError:
-            return ClusterError(f"{HOLLOW} (pid {pid}) {what} (log: {follower.path})", tail(follower.path))
-        while not applied():
-            if not pid_alive(pid, marker):
-                raise failure("exited")
-            if time.monotonic() > deadline:
-                raise failure(f"did not power {'on' if on else 'off'} {node} in time")
-            time.sleep(0.05)
-        if not on:
-            return
-        states: dict[str, tuple[str, int]] = {}
-        while not _all_ready(states, [node], since):
-            if not pid_alive(pid, marker):
-                raise failure("exited")
-            if time.monotonic() > deadline:
-                raise failure(f"started {node} but it is not Ready in time")
-            time.sleep(0.1)
-            with contextlib.suppress(ClusterError):
-                states = self._nodes(timeout=5)
-
-    def _spec_with_node(self, node: str) -> ClusterSpec:
-        spec = self.spec()
-        if spec is None:
-            raise ClusterError(f"no cluster in {self.state_dir} (run pykube up)")
-        if node not in spec.all_nodes:
-            raise ClusterError(f"no node {node} in this cluster (nodes: {_some(spec.all_nodes)})")
-        return spec
-
-
-def _running_event(component: str) -> str:
-    """What a node agent logs once it runs (the hollow-nodes process: once all of its do)."""
-    return "hollow nodes running" if component == HOLLOW else "kubelet running"
-
-
-def _all_ready(states: dict[str, tuple[str, int]], names: Sequence[str], since: float) -> bool:
-    return all(states.get(n, ("", 0))[0] == "Ready" and states[n][1] >= int(since) - 1 for n in names)
-
-
-def _some(names: Sequence[str], limit: int = 10) -> str:
-    """A list of node names short enough for one line (there may be thousands of hollow ones)."""
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
 
 def _hollow_range(names: Sequence[str], stopped: int) -> str:
     """The hollow-nodes row's ADDRESS cell: which nodes the process runs."""
     span = names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
     return f"{len(names)} hollow node(s) {span}" + (f", {stopped} powered off" if stopped else "")
-
-
-VOLATILE_NODE_DIRS = ("run", "tmp", "network-run", "netns-run")  # PodmanConfig: what /run would hold
-
-
-def _power_off(podman: PodmanNode, timeout: float = 10.0) -> None:
-    """Kill a node's Podman service, relay, conmons and containers at once (SIGKILL: a power
-    cut gives nobody a grace period), then clear what a reboot clears. Only processes found
-    in the node's own network namespace or its containers' cgroups are touched."""
-    from cluster.podman_node import pids_in_netns, unmount_under
-
-    podman.stop()  # the service and the relay, by PID
-    victims = set(podman.container_pids())
-    if netns_mod.netns_exists(podman.netns_name):
-        victims.update(pids_in_netns(podman.netns_path))
-    victims.discard(os.getpid())
-    for pid in victims:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(pid_alive(pid) for pid in victims):
-        time.sleep(0.05)
-    still = [pid for pid in victims if pid_alive(pid)]
-    if still:
-        raise ClusterError(f"node {podman.name}: processes {still} did not die")
-    unmount_under(podman.state_dir)
-    netns_mod.delete_netns(podman.netns_name)
-    for sub in VOLATILE_NODE_DIRS:
-        shutil.rmtree(podman.state_dir / sub, ignore_errors=True)
 
 
 def _mounts_under(path: Path) -> list[str]:

@@ -1,18 +1,4 @@
-"""PodmanRuntime against a real Podman API service.
-
-The fixture starts a throwaway ``podman system service`` that shares nothing with the machine's
-own Podman (or with other tests' instances):
-
-* its own storage (``--root``/``--runroot``), ``tmp_dir``, events file and file locks (the
-  default SHM lock segment is machine-wide, and a fresh Podman frees every lock in it);
-* its own network namespace (``unshare --net``, loopback up), so the bridge, the iptables rules
-  and every Pod IP live there and no traffic ever leaves it; and its own mount namespace, in
-  which Podman's hard-coded ``/run/containers/networks`` (IPAM database) and ``/run/netns``
-  (netns pins) are bind-mounted from the temp dir.
-
-On cgroup v1 hosts without systemd (CI containers) containers.conf pins runc + cgroupfs; on
-systemd/cgroup v2 machines Podman's own choices stay. No registry is reachable, so the busybox
-image is built from the host's static busybox and imported through the API.
+"""PodmanRuntime against a real Podman API service (see ``podman_service`` for how it is isolated).
 
 Network rule: nothing here connects to a Pod IP from the host namespace.
 """
@@ -20,15 +6,8 @@ Network rule: nothing here connects to a Pod IP from the host namespace.
 from __future__ import annotations
 
 import asyncio
-import io
-import os
-import shutil
-import signal
-import subprocess
-import tarfile
 import time
-from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, TypeVar
+from typing import Any, AsyncIterator, Callable
 
 import pytest
 
@@ -50,260 +29,7 @@ from kubelet.runtime import (  # noqa: E402
     SandboxSpec,
 )
 from kubelet.runtime.podman import PodmanRuntime  # noqa: E402
-
-IMAGE = "localhost/busybox:test"
-NODE = "it-node"
-START_TIMEOUT = 30.0
-APPLETS = ("sh", "sleep", "httpd", "echo", "cat", "wget", "true", "hostname", "ls", "dd", "id")
-
-T = TypeVar("T")
-
-
-# --------------------------------------------------------------------------- the Podman service
-
-
-def _cgroup_v2() -> bool:
-    return os.path.exists("/sys/fs/cgroup/cgroup.controllers")
-
-
-def _systemd() -> bool:
-    return os.path.isdir("/run/systemd/system")
-
-
-def _containers_conf(tmp: Path) -> str:
-    engine = [
-        'events_logger = "file"',
-        f'events_logfile_path = "{tmp}/tmp/events.log"',
-        f'tmp_dir = "{tmp}/tmp"',
-        'lock_type = "file"',
-    ]
-    if not (_cgroup_v2() or _systemd()):
-        # What works on a cgroup v1 host without systemd: crun fails there, runc does not.
-        engine += ['runtime = "runc"', 'cgroup_manager = "cgroupfs"']
-    return "\n".join([
-        "[containers]",
-        # Explicit limits: otherwise Podman raises them to the host maximum (CAP_SYS_RESOURCE).
-        'default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]',
-        'log_driver = "k8s-file"',
-        "",
-        "[network]",
-        'network_backend = "netavark"',
-        f'network_config_dir = "{tmp}/networks"',
-        "",
-        "[engine]",
-        *engine,
-        "",
-    ])
-
-
-def _mounts_under(path: Path) -> list[str]:
-    prefix = str(path.resolve())
-    found = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            point = line.split()[4].replace("\\040", " ")
-            if point == prefix or point.startswith(prefix + "/"):
-                found.append(point)
-    return sorted(found, key=len, reverse=True)
-
-
-def _pids_mentioning(text: str) -> list[int]:
-    """Processes our service left behind (conmon of a container), found by their command line."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if text.encode() in f.read():
-                    pids.append(int(entry))
-        except OSError:
-            continue
-    return [p for p in pids if p != os.getpid()]
-
-
-class PodmanService:
-    """One throwaway Podman API service (see the module docstring)."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.socket = tmp / "podman.sock"
-        self.url = f"unix://{self.socket}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = tmp / "service.log"
-
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "CONTAINERS_CONF": str(self.tmp / "containers.conf"),
-            "CONTAINERS_REGISTRIES_CONF": str(self.tmp / "registries.conf"),
-            "NETAVARK_FW": "iptables",
-        }
-
-    def start(self) -> "PodmanService":
-        for d in ("root", "runroot", "tmp", "networks", "netrun", "netns"):
-            (self.tmp / d).mkdir(parents=True, exist_ok=True)
-        (self.tmp / "containers.conf").write_text(_containers_conf(self.tmp))
-        (self.tmp / "registries.conf").write_text('unqualified-search-registries = []\nshort-name-mode = "disabled"\n')
-        script = " && ".join([
-            "ip link set lo up",
-            "mkdir -p /run/containers/networks /run/netns",
-            f"mount --bind {self.tmp}/netrun /run/containers/networks",
-            f"mount --bind {self.tmp}/netns /run/netns",
-            f"exec podman --root {self.tmp}/root --runroot {self.tmp}/runroot"
-            f" system service --time=0 {self.url}",
-        ])
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                ["unshare", "--net", "--mount", "--propagation", "private", "--", "sh", "-c", script],
-                stdout=log, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True)
-        client = podman.PodmanClient(base_url=self.url)
-        deadline = time.monotonic() + START_TIMEOUT
-        try:
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"podman service exited: {self.log.read_text()[-2000:]}")
-                try:
-                    if self.socket.exists() and client.ping():
-                        break
-                except Exception:  # noqa: BLE001 - not up yet
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"podman service not up in {START_TIMEOUT}s: {self.log.read_text()[-2000:]}")
-                time.sleep(0.1)
-            self._import_busybox(client)
-        except BaseException:
-            client.close()
-            self.stop()
-            raise
-        client.close()
-        return self
-
-    def _import_busybox(self, client: Any) -> None:
-        """A tiny image: /bin/busybox plus applet symlinks, imported like ``podman import``."""
-        busybox = shutil.which("busybox") or "/bin/busybox"
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            for d in ("bin", "tmp", "etc"):
-                info = tarfile.TarInfo(d)
-                info.type, info.mode = tarfile.DIRTYPE, 0o755 if d != "tmp" else 0o1777
-                tar.addfile(info)
-            tar.add(busybox, arcname="bin/busybox")
-            for applet in APPLETS:
-                info = tarfile.TarInfo(f"bin/{applet}")
-                info.type, info.linkname = tarfile.SYMTYPE, "busybox"
-                tar.addfile(info)
-        response = client.api.post("/images/import", params={"reference": IMAGE, "changes": ['CMD ["sh"]']},
-                                   data=buf.getvalue(), headers={"Content-Type": "application/x-tar"})
-        response.raise_for_status()
-
-    def stop(self) -> None:
-        """Remove what is left, stop the service by PID, unmount, delete."""
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                client = podman.PodmanClient(base_url=self.url)
-                for pod in client.api.get("/pods/json").json() or []:
-                    client.api.post(f"/pods/{pod['Id']}/kill", params={"signal": "SIGKILL"})
-                    client.api.delete(f"/pods/{pod['Id']}", params={"force": True})
-                for c in client.api.get("/containers/json", params={"all": True}).json() or []:
-                    client.api.delete(f"/containers/{c['Id']}", params={"force": True})
-                client.close()
-            except Exception:  # noqa: BLE001 - best effort; the kill below still happens
-                pass
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        for pid in _pids_mentioning(str(self.tmp)):  # e.g. a conmon that outlived its container
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for point in _mounts_under(self.tmp):
-            subprocess.run(["umount", "-l", point], check=False, capture_output=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _can_run_podman() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (rootful Podman in private namespaces)"
-    for tool in ("podman", "unshare", "ip", "mount"):
-        if shutil.which(tool) is None:
-            return f"{tool} not installed"
-    if not (shutil.which("busybox") or os.path.exists("/bin/busybox")):
-        return "busybox (static) not installed"
-    return None
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanService]:
-    reason = _can_run_podman()
-    if reason:
-        pytest.skip(reason)
-    svc = PodmanService(tmp_path_factory.mktemp("podman")).start()
-    yield svc
-    svc.stop()
-
-
-REGISTRY = "127.0.0.1:5000"  # inside the service's network namespace, not the host's
-
-
-@pytest.fixture(scope="module")
-def registry(service: PodmanService) -> Iterator[str]:
-    """Debian's docker-registry in the Podman service's own network namespace, holding the
-    busybox image pushed there through the API: a real pull, on an address only that
-    namespace has."""
-    binary = shutil.which("docker-registry")
-    if binary is None:
-        pytest.skip("docker-registry not installed")
-    assert service.proc is not None
-    netns = f"/proc/{service.proc.pid}/ns/net"
-    root = service.tmp / "registry"
-    root.mkdir()
-    config = root / "config.yml"
-    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
-                      f"http:\n  addr: {REGISTRY}\n")
-    with open(root / "registry.log", "wb") as log:
-        proc = subprocess.Popen(["nsenter", f"--net={netns}", binary, "serve", str(config)],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        busybox = shutil.which("busybox") or "/bin/busybox"
-        while subprocess.run(["nsenter", f"--net={netns}", busybox, "wget", "-q", "-O", "/dev/null",
-                              f"http://{REGISTRY}/v2/"], capture_output=True).returncode != 0:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"registry not up: {(root / 'registry.log').read_text()[-2000:]}")
-            time.sleep(0.1)
-        client = podman.PodmanClient(base_url=service.url)
-        response = client.api.post(f"/images/{IMAGE}/push",
-                                   params={"destination": f"{REGISTRY}/library/busybox:pushed", "tlsVerify": False})
-        response.raise_for_status()
-        assert '"error"' not in response.text, response.text
-        client.close()
-        yield REGISTRY
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
-def run(service: PodmanService, scenario: Callable[[PodmanRuntime], Awaitable[T]], **kwargs: Any) -> T:
-    """Run one async scenario with a fresh runtime, always closed, with an overall time bound."""
-
-    async def main() -> T:
-        runtime = PodmanRuntime(service.url, NODE, **kwargs)
-        try:
-            return await asyncio.wait_for(scenario(runtime), 60)
-        finally:
-            await runtime.close()
-
-    return asyncio.run(main())
-
+from podman_service import IMAGE, NODE, PodmanService, registry, run, service  # noqa: E402,F401 (fixtures)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -693,62 +419,9 @@ def test_per_container_ulimits_and_resources(service: PodmanService) -> None:
     run(service, scenario, ulimits=ulimits)
 
 
-# --------------------------------------------------------------------------- mapping (no service needed)
-
-
-def test_parse_time_handles_nanoseconds_offsets_and_go_zero_time() -> None:
-    from kubelet.runtime.podman import parse_time
-
-    assert parse_time("2026-11-26T03:39:09.165042908Z") == pytest.approx(1795664349.165042908, abs=1e-6)
-    assert parse_time("2026-11-26T04:39:09.5+01:00") == pytest.approx(1795664349.5, abs=1e-6)
-    assert parse_time("0001-01-01T00:00:00Z") is None and parse_time("") is None and parse_time(None) is None
-
-
-def test_status_and_event_mapping() -> None:
-    from kubelet.runtime.podman import event_from_podman, status_from_inspect
-
-    labels = {LABEL_POD_UID: "u", "io.pykube.pod.name": "p", "io.pykube.pod.namespace": "ns",
-              LABEL_CONTAINER_NAME: "c", LABEL_ATTEMPT: "4"}
-    attrs = {"Id": "abc", "Image": "f" * 64, "ImageName": IMAGE, "Config": {"Labels": labels},
-             "State": {"Status": "exited", "ExitCode": 137, "OOMKilled": True,
-                       "StartedAt": "2026-11-26T03:39:09Z", "FinishedAt": "2026-11-26T03:39:10Z"}}
-    status = status_from_inspect(attrs)
-    assert (status.state, status.exit_code, status.reason, status.attempt) == (EXITED, 137, "OOMKilled", 4)
-    assert status.image_id == "sha256:" + "f" * 64 and status.finished_at - status.started_at == 1  # type: ignore[operator]
-    attrs["State"] = {"Status": "stopping", "ExitCode": 0, "StartedAt": "2026-11-26T03:39:09Z"}
-    assert status_from_inspect(attrs).state == RUNNING
-
-    event = {"Type": "container", "Action": "died", "timeNano": 1795664349229527617,
-             "Actor": {"ID": "abc", "Attributes": {**labels, "containerExitCode": "137"}}}
-    assert event_from_podman(event) == ContainerEvent("abc", "u", "c", "died", 1795664349.2295275)
-    infra = {**event, "Actor": {"ID": "inf", "Attributes": {LABEL_POD_UID: "u"}}}
-    assert event_from_podman(infra) is None  # the sandbox's infra container
-    assert event_from_podman({**event, "Action": "exec_died"}) is None  # exec probes are not news
-
-
-def test_create_kwargs_follow_kubernetes_command_semantics() -> None:
-    rt = PodmanRuntime("unix:///nonexistent.sock", NODE, ulimits=[{"Name": "nofile", "Soft": 1, "Hard": 2}])
-    sb = SandboxSpec("0123456789", "web", "prod", "web")
-    only_command = rt.create_kwargs("pod", container_spec(sb, "app", command=["/app"], attempt=1))
-    assert only_command["entrypoint"] == ["/app"] and "command" not in only_command
-    assert only_command["name"] == "pk_app_web_prod_01234567_1" and only_command["pod"] == "pod"
-    assert only_command["labels"][LABEL_NODE] == NODE and only_command["labels"][LABEL_ATTEMPT] == "1"
-    assert only_command["ulimits"] == [{"Name": "nofile", "Soft": 1, "Hard": 2}]
-    only_args = rt.create_kwargs("pod", container_spec(sb, "app", args=["--port", "80"]))
-    assert only_args["command"] == ["--port", "80"] and "entrypoint" not in only_args
-    limits = rt.create_kwargs("pod", container_spec(sb, "app", cpu_limit_millis=500, cpu_request_millis=250,
-                                                    memory_limit_bytes=1 << 20))
-    assert (limits["cpu_quota"], limits["cpu_period"], limits["cpu_shares"], limits["mem_limit"]) == (
-        50_000, 100_000, 256, 1 << 20)
-    plain = PodmanRuntime("unix:///nonexistent.sock", NODE)
-    assert "ulimits" not in plain.create_kwargs("pod", container_spec(sb, "a"))
-    asyncio.run(rt.close())
-    asyncio.run(plain.close())
-
-
 def test_default_ulimits_are_startable_here(service: PodmanService) -> None:
     """What ``pykubelet --ulimits auto`` passes must be something runc can actually set."""
-    from kubelet.runtime.podman import default_ulimits
+    from kubelet.runtime.podman_mapping import default_ulimits
 
     ulimits = default_ulimits()
     if ulimits is None:
@@ -772,7 +445,7 @@ def test_event_stream_reconnects_without_losing_or_repeating_events(service: Pod
     while it reconnected is replayed from the last event seen, and nothing is delivered twice."""
     import socket
 
-    from kubelet.runtime.podman import _response_socket
+    from kubelet.runtime.podman_streams import response_socket
 
     async def scenario(rt: PodmanRuntime) -> None:
         spec = sandbox_spec("reconnect")
@@ -784,7 +457,7 @@ def test_event_stream_reconnects_without_losing_or_repeating_events(service: Pod
             await next_event(events, lambda e: e.container_id == a and e.type == "start", 5)
             pipe = events._pipe  # type: ignore[attr-defined]
             first_connection = pipe._response
-            sock = _response_socket(first_connection)
+            sock = response_socket(first_connection)
             assert sock is not None
             sock.shutdown(socket.SHUT_RDWR)
             await rt.stop_container(a, 0)  # dies while the stream is down (reconnect waits 1 s)

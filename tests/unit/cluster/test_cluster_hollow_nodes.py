@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from cluster import cli, local_cluster
+from cluster import cli, local_cluster, supervise
 from cluster.local_cluster import HOLLOW, ClusterError, ClusterSpec, LocalCluster
 from cluster.registry import pid_alive
 
@@ -153,5 +153,5 @@ def test_down_leaves_a_process_with_the_wrong_command_line_alone(hollow_cluster)
 
 def test_many_node_names_stay_one_line(tmp_path):
     names = [f"hollow-{i}" for i in range(1, 1001)]
-    assert local_cluster._some(names) == ", ".join(names[:10]) + " and 990 more"
+    assert supervise.some(names) == ", ".join(names[:10]) + " and 990 more"
     assert local_cluster._hollow_range(names[:1], 0) == "1 hollow node(s) hollow-1"
