@@ -507,14 +507,22 @@ def render_plots(records: Sequence[Rec], plots_dir: Path, link_base: Path) -> li
 
 
 def report(results: Path, doc: Path = DEFAULT_DOC, plots_dir: Path | None = None, plots: bool = True) -> Path:
-    """Render results into doc (in place) and its plots; returns the document's path."""
+    """Render results into doc (in place) and its plots, and copy the results (and machine.json)
+    beside the plots, so that the published document carries what it was rendered from;
+    returns the document's path. MixedRun (nothing written) when the records' commits differ."""
     records = load_records(results)
+    one_commit(latest_records(records))
     machine, recorded = load_machine(results)
     plots_dir = plots_dir if plots_dir is not None else doc.parent / "bench"
     links = render_plots(records, plots_dir, doc.parent) if plots else []
     text = doc.read_text() if doc.exists() else "# Benchmarks\n"
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(splice(text, render_section(records, machine, recorded, links)))
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    for source in (results, results.parent / MACHINE_FILE):
+        target = plots_dir / ("results.json" if source == results else MACHINE_FILE)
+        if source.exists() and source.resolve() != target.resolve():
+            shutil.copyfile(source, target)
     return doc
 
 
@@ -525,7 +533,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plots", type=Path, metavar="DIR", help="where the PNGs go (default: bench/ beside --doc)")
     parser.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib needed)")
     args = parser.parse_args(argv)
-    doc = report(args.results, args.doc, args.plots, plots=not args.no_plots)
+    try:
+        doc = report(args.results, args.doc, args.plots, plots=not args.no_plots)
+    except MixedRun as err:
+        print(f"bench.report: {err}", file=sys.stderr)
+        return 1
     outcomes = evaluate_targets(latest_records(load_records(args.results)))
     for o in outcomes:
         shown = "–" if o.measured is None else fmt(o.measured, o.target.unit)

@@ -237,3 +237,19 @@ def test_suite_order_and_report_at_the_end(tmp_path: Path, monkeypatch: pytest.M
     assert json.loads((out / "machine.json").read_text())["cpu"] == "Test CPU"
     with pytest.raises(SystemExit):
         suite.main(["--report"])  # --report needs --out
+
+
+def test_report_command_refuses_a_mixed_run_and_keeps_its_input(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "out" / "results.json"
+    results.parent.mkdir()
+    results.write_text(json.dumps(FAKE + [rec("memory.control_plane.1000pods", 200.0, "MiB", commit="deadbeef")]))
+    doc = tmp_path / "docs" / "benchmarks.md"
+    doc.parent.mkdir()
+    doc.write_text(HAND_WRITTEN)
+    assert report.main([str(results), "--doc", str(doc), "--no-plots"]) == 1
+    assert "from 2 commits: c0ffee" in capsys.readouterr().err
+    assert doc.read_text() == HAND_WRITTEN and not (tmp_path / "docs" / "bench").exists()
+    results.write_text(json.dumps(FAKE))
+    assert report.main([str(results), "--doc", str(doc), "--no-plots"]) == 0
+    assert json.loads((tmp_path / "docs" / "bench" / "results.json").read_text()) == FAKE
