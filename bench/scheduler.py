@@ -29,7 +29,9 @@ kubelet has started it and written its status). Figures per path:
   Create) to the last Pod bound / Running;
 * per Pod (``create_per_pod`` only, where each Create's send time is known): latency to
   bound and to Running, p50/p99;
-* the CPU each process spent per Pod, and the spread (min/max Pods per node).
+* the CPU each process spent per Pod, and the spread (min/max Pods per node);
+* before the paths, each process's CPU share with N idle nodes (Lease renewals every
+  2 s, Node status, informers' resyncs): the floor the paths run on.
 
 A Pod not bound (or not Running) by the time-out, and a failed Create, is a failure:
 an infinite latency in the percentiles, and the record carries the count (the targets
@@ -78,11 +80,12 @@ class Settings:
     in_flight: int = 16  # Create calls in flight per client
     timeout: float = 180.0  # per path, from the first Create to every Pod Running
     nodes_timeout: float = 180.0
+    idle_window: float = 5.0  # seconds of the idle cluster's CPU measured before the first path
     quick: bool = False
     profile: Path | None = None  # py-spy each process during each path into this directory
 
 
-QUICK = Settings(nodes=100, pods=1000, timeout=60.0, nodes_timeout=60.0, quick=True)
+QUICK = Settings(nodes=100, pods=1000, timeout=60.0, nodes_timeout=60.0, idle_window=2.0, quick=True)
 
 
 def pod_template(spec: core_pb2.PodSpec) -> None:
@@ -237,6 +240,7 @@ class Results:
     settings: Settings
     paths: dict[str, PathResults] = field(default_factory=dict)
     nodes_ready_after: float = math.nan
+    idle_cpu: dict[str, float] = field(default_factory=dict)  # process -> cores busy with no Pods
     scheduler_rss_mib: float = math.nan
 
 
@@ -306,6 +310,14 @@ async def run_once(work: Path, settings: Settings) -> Results:
             ready = await ready_node_names(stubs[0], "hollow-")
         results.nodes_ready_after = time.monotonic() - t0
         print(f"  {settings.nodes} hollow Nodes Ready after {results.nodes_ready_after:.1f} s", flush=True)
+        # The floor under the paths: what N idle nodes cost (Lease renewals, Node status).
+        stage = "measuring the idle cluster"
+        cpu0 = {name: p.cpu_seconds() for name, p in processes.items()}
+        await asyncio.sleep(settings.idle_window)
+        results.idle_cpu = {name: (p.cpu_seconds() - cpu0[name]) / settings.idle_window
+                            for name, p in processes.items()}
+        print("  idle cluster: " + ", ".join(f"{name} {cores * 100:.0f}%" for name, cores in results.idle_cpu.items())
+              + " of a core", flush=True)
         watch = PodWatch(stubs[0])
         await watch.start()
 
@@ -387,6 +399,7 @@ def path_records(path: PathResults, settings: Settings) -> list[Record]:
 
 def build_records(r: Results) -> list[Record]:
     records = [record for path in r.paths.values() for record in path_records(path, r.settings)]
+    records += [Record(f"scheduler.idle_cpu_share.{name}", cores * 100, "%") for name, cores in r.idle_cpu.items()]
     return records + [Record("scheduler.rss", r.scheduler_rss_mib, "MiB"),
                       Record("scheduler.nodes_ready_after", r.nodes_ready_after, "s")]
 
