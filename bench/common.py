@@ -284,6 +284,32 @@ def log_says(process: ChildProcess, text: str) -> Callable[[], Awaitable[bool]]:
     return check
 
 
+async def start_control_plane(work: Path, address: str, processes: dict[str, ChildProcess],
+                              timeout: float = 30.0) -> None:
+    """Start the scheduler and the controller-manager (into processes, by their names there)
+    and wait until each says it runs."""
+    pieces = (("scheduler", "scheduler", "scheduler.main"),
+              ("controller_manager", "controller-manager", "controllers.main"))
+    for name, log_name, module in pieces:
+        processes[name] = start_component(work, log_name, module, address)
+    for name, log_name, _ in pieces:
+        await wait_until(log_says(processes[name], f"{log_name} running"), processes[name], timeout)
+
+
+async def wait_nodes_ready(stub: Any, want: int, hollow: ChildProcess, timeout: float) -> float:
+    """Wait until WANT hollow Nodes are Ready; the seconds it took (TimeoutError with the hollow log's tail)."""
+    started = time.monotonic()
+    ready: set[str] = set()
+    while time.monotonic() < started + timeout:
+        hollow.check_alive()
+        ready = await ready_node_names(stub, "hollow-")
+        if len(ready) >= want:
+            return time.monotonic() - started
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"{len(ready)}/{want} hollow Nodes Ready after {timeout:.0f} s; "
+                       f"hollow log:\n{hollow.log_tail()}")
+
+
 def proc_memory_mib(pid: int) -> dict[str, float]:
     """VmRSS (resident now) and VmHWM (resident peak) of a process, in MiB, from
     /proc/PID/status; NaN for what cannot be read (the process is gone)."""

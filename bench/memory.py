@@ -61,6 +61,8 @@ from bench.common import (
     run_benchmark,
     start_apiserver,
     start_component,
+    start_control_plane,
+    wait_nodes_ready,
     wait_until,
 )
 from bench.targets import target_named
@@ -343,11 +345,7 @@ async def run_once(work: Path, settings: Settings) -> Results:
     try:
         await wait_until(lambda: apiserver_healthy(address), apiserver, START_TIMEOUT)
         stage = "starting the scheduler and controller-manager"
-        processes["scheduler"] = start_component(work, "scheduler", "scheduler.main", address)
-        processes["controller_manager"] = start_component(work, "controller-manager", "controllers.main", address)
-        await wait_until(log_says(processes["scheduler"], "scheduler running"), processes["scheduler"], START_TIMEOUT)
-        await wait_until(log_says(processes["controller_manager"], "controller-manager running"),
-                         processes["controller_manager"], START_TIMEOUT)
+        await start_control_plane(work, address, processes)
         channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
         stub = api_pb2_grpc.APIStub(channel)
 
@@ -371,16 +369,8 @@ async def run_once(work: Path, settings: Settings) -> Results:
         processes["hollow_nodes"] = start_component(work, "hollow-nodes", "kubelet.hollow", address,
                                                     "--nodes", str(settings.nodes),
                                                     "--max-pods", str(settings.max_pods))
-        t0 = time.monotonic()
-        ready: set[str] = set()
-        while len(ready) < settings.nodes:
-            processes["hollow_nodes"].check_alive()
-            if time.monotonic() - t0 > settings.nodes_timeout:
-                raise TimeoutError(f"{len(ready)}/{settings.nodes} hollow Nodes Ready after "
-                                   f"{settings.nodes_timeout:.0f} s")
-            await asyncio.sleep(0.5)
-            ready = await ready_node_names(stub, "hollow-")
-        print(f"  {settings.nodes} hollow Nodes Ready after {time.monotonic() - t0:.1f} s")
+        ready_after = await wait_nodes_ready(stub, settings.nodes, processes["hollow_nodes"], settings.nodes_timeout)
+        print(f"  {settings.nodes} hollow Nodes Ready after {ready_after:.1f} s")
         await asyncio.sleep(settings.settle)
         results.baseline = measure(processes)
 

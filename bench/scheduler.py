@@ -56,9 +56,9 @@ from typing import Sequence
 
 import grpc
 
-from bench.common import (ChildProcess, Record, append_results, apiserver_healthy, latency_records, log_says,
-                          mode, print_table, proc_memory_mib, ready_node_names, run_benchmark, start_apiserver,
-                          start_component, wait_until)
+from bench.common import (ChildProcess, Record, append_results, apiserver_healthy, latency_records, mode,
+                          print_table, proc_memory_mib, run_benchmark, start_apiserver, start_component,
+                          start_control_plane, wait_nodes_ready, wait_until)
 from bench.profile import Profiles, summary
 from client.api import unwrap, wrap
 from protos import api_pb2, api_pb2_grpc, apps_pb2, core_pb2, meta_pb2
@@ -78,7 +78,7 @@ class Settings:
     pods: int = 10000
     clients: int = 8
     in_flight: int = 16  # Create calls in flight per client
-    timeout: float = 180.0  # per path, from the first Create to every Pod Running
+    timeout: float = 150.0  # per path, from the first Create to every Pod Running
     nodes_timeout: float = 180.0
     idle_window: float = 5.0  # seconds of the idle cluster's CPU measured before the first path
     quick: bool = False
@@ -288,27 +288,14 @@ async def run_once(work: Path, settings: Settings) -> Results:
     try:
         await wait_until(lambda: apiserver_healthy(address), apiserver, START_TIMEOUT)
         stage = "starting the scheduler and controller-manager"
-        processes["scheduler"] = start_component(work, "scheduler", "scheduler.main", address)
-        processes["controller_manager"] = start_component(work, "controller-manager", "controllers.main", address)
-        await wait_until(log_says(processes["scheduler"], "scheduler running"), processes["scheduler"],
-                         START_TIMEOUT)
-        await wait_until(log_says(processes["controller_manager"], "controller-manager running"),
-                         processes["controller_manager"], START_TIMEOUT)
+        await start_control_plane(work, address, processes)
         stage = f"starting {settings.nodes} hollow nodes"
         processes["hollow_nodes"] = start_component(work, "hollow-nodes", "kubelet.hollow", address,
                                                     "--nodes", str(settings.nodes))
         channels = [grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) for _ in range(settings.clients + 1)]
         stubs = [api_pb2_grpc.APIStub(c) for c in channels]
-        t0 = time.monotonic()
-        ready: set[str] = set()
-        while len(ready) < settings.nodes:
-            processes["hollow_nodes"].check_alive()
-            if time.monotonic() - t0 > settings.nodes_timeout:
-                raise TimeoutError(f"{len(ready)}/{settings.nodes} hollow Nodes Ready after "
-                                   f"{settings.nodes_timeout:.0f} s")
-            await asyncio.sleep(0.5)
-            ready = await ready_node_names(stubs[0], "hollow-")
-        results.nodes_ready_after = time.monotonic() - t0
+        results.nodes_ready_after = await wait_nodes_ready(stubs[0], settings.nodes, processes["hollow_nodes"],
+                                                          settings.nodes_timeout)
         print(f"  {settings.nodes} hollow Nodes Ready after {results.nodes_ready_after:.1f} s", flush=True)
         # The floor under the paths: what N idle nodes cost (Lease renewals, Node status).
         stage = "measuring the idle cluster"

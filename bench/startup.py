@@ -57,13 +57,13 @@ from bench.common import (
     append_results,
     latency_records,
     mode,
-    log_says,
     percentile,
     print_table,
-    ready_node_names,
     run_benchmark,
     start_apiserver,
     start_component,
+    start_control_plane,
+    wait_nodes_ready,
     wait_until,
 )
 from client.api import unwrap, wrap
@@ -264,19 +264,6 @@ class LoadGenerator:
         await asyncio.gather(*tasks)
 
 
-async def wait_nodes_ready(stub: api_pb2_grpc.APIStub, want: int, hollow: ChildProcess, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    ready: set[str] = set()
-    while time.monotonic() < deadline:
-        hollow.check_alive()
-        ready = await ready_node_names(stub, "hollow-")
-        if len(ready) >= want:
-            return
-        await asyncio.sleep(0.5)
-    raise TimeoutError(f"{len(ready)}/{want} hollow Nodes Ready after {timeout:.0f} s; "
-                       f"hollow log:\n{hollow.log_tail()}")
-
-
 async def run_once(work: Path, settings: Settings) -> Results:
     results = Results(settings)
     apiserver, address = start_apiserver(work)
@@ -287,12 +274,7 @@ async def run_once(work: Path, settings: Settings) -> Results:
     try:
         await wait_until(lambda: apiserver_healthy(address), apiserver, START_TIMEOUT)
         stage = "starting the scheduler and controller-manager"
-        processes["scheduler"] = start_component(work, "scheduler", "scheduler.main", address)
-        processes["controller_manager"] = start_component(work, "controller-manager", "controllers.main", address)
-        await wait_until(log_says(processes["scheduler"], "scheduler running"), processes["scheduler"],
-                         START_TIMEOUT)
-        await wait_until(log_says(processes["controller_manager"], "controller-manager running"),
-                         processes["controller_manager"], START_TIMEOUT)
+        await start_control_plane(work, address, processes)
         stage = f"starting {settings.nodes} hollow nodes"
         processes["hollow_nodes"] = start_component(work, "hollow-nodes", "kubelet.hollow", address,
                                                     "--nodes", str(settings.nodes))
