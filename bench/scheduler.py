@@ -118,16 +118,42 @@ def is_running_ready(pod: core_pb2.Pod) -> bool:
 @dataclass
 class PathResults:
     """One path's observations: when each Pod's Create was sent (create_per_pod only), when it
-    was first seen bound and first seen Running, where it went, and the calls that failed."""
+    was first seen bound and first seen Running, where it went, the Pods deleted while the path
+    ran (evicted from a node whose Lease went stale), when `want` Pods were bound (and Running)
+    at once, and the calls that failed."""
 
     name: str
+    want: int = 0
     started: float = math.nan  # the first Create sent
     sent: dict[str, float] = field(default_factory=dict)
     bound: dict[str, float] = field(default_factory=dict)
     running: dict[str, float] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)
+    all_bound_at: float = math.nan
+    all_running_at: float = math.nan
     placement: Counter = field(default_factory=Counter)
     failed_calls: list[str] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU seconds during the path
+
+    def now_bound(self) -> int:
+        return len(self.bound) - len(self.gone.intersection(self.bound))
+
+    def now_running(self) -> int:
+        return len(self.running) - len(self.gone.intersection(self.running))
+
+    def note(self, name: str, node: str, running: bool, deleted: bool, now: float) -> None:
+        if deleted:
+            self.gone.add(name)
+            return
+        if node and name not in self.bound:
+            self.bound[name] = now
+            self.placement[node] += 1
+            if math.isnan(self.all_bound_at) and self.now_bound() >= self.want:
+                self.all_bound_at = now
+        if running and name not in self.running:
+            self.running[name] = now
+            if math.isnan(self.all_running_at) and self.now_running() >= self.want:
+                self.all_running_at = now
 
 
 class PodWatch:
@@ -171,18 +197,14 @@ class PodWatch:
         name = pod.metadata.name
         if event.type == "BOOKMARK":
             return
-        if event.type == "DELETED":
+        deleted = event.type == "DELETED"
+        if deleted:
             self.alive.discard(name)
-            return
-        self.alive.add(name)
+        else:
+            self.alive.add(name)
         path = self.path
-        if path is None or pod.metadata.labels.get("bench") != self.label:
-            return
-        if pod.spec.node_name and name not in path.bound:
-            path.bound[name] = now
-            path.placement[pod.spec.node_name] += 1
-        if name not in path.running and is_running_ready(pod):
-            path.running[name] = now
+        if path is not None and pod.metadata.labels.get("bench") == self.label:
+            path.note(name, pod.spec.node_name, is_running_ready(pod), deleted, now)
 
     async def wait(self, done, timeout: float, alive, progress: str) -> bool:
         """Until done() holds (True) or timeout seconds pass (False), printing progress."""
@@ -247,7 +269,7 @@ class Results:
 async def run_path(name: str, watch: PodWatch, settings: Settings, processes: dict[str, ChildProcess],
                    start) -> PathResults:
     """Run one path: start() sends its Creates; wait until every Pod runs or the time-out."""
-    path = PathResults(name)
+    path = PathResults(name, want=settings.pods)
     label = "create-per-pod" if name == "create_per_pod" else "deployment"
     watch.path, watch.label = path, label
     want = settings.pods
@@ -262,20 +284,25 @@ async def run_path(name: str, watch: PodWatch, settings: Settings, processes: di
             if settings.profile else contextlib.nullcontext():
         path.started = time.monotonic()
         await start(path)
-        await watch.wait(lambda: len(path.running) >= want, settings.timeout - (time.monotonic() - path.started),
-                         alive, lambda: f"{len(path.bound)}/{want} bound, {len(path.running)}/{want} Running after "
-                                        f"{time.monotonic() - path.started:.0f} s")
+        await watch.wait(lambda: not math.isnan(path.all_running_at),
+                         settings.timeout - (time.monotonic() - path.started), alive,
+                         lambda: f"{path.now_bound()}/{want} bound, {path.now_running()}/{want} Running after "
+                                 f"{time.monotonic() - path.started:.0f} s" + _evicted(path))
     path.cpu = {n: p.cpu_seconds() - cpu0[n] for n, p in processes.items()}
     path.cpu["load_generator"] = time.process_time() - own0
     watch.path = None
-    print(f"  {name}: {len(path.bound)}/{want} bound after {_last(path.bound, path.started):.1f} s, "
-          f"{len(path.running)}/{want} Running after {_last(path.running, path.started):.1f} s"
+    print(f"  {name}: {path.now_bound()}/{want} bound after {_last(path.bound, path.started):.1f} s, "
+          f"{path.now_running()}/{want} Running after {_last(path.running, path.started):.1f} s" + _evicted(path)
           + (f", {len(path.failed_calls)} calls failed" if path.failed_calls else ""), flush=True)
     return path
 
 
 def _last(times: dict[str, float], start: float) -> float:
     return max(times.values()) - start if times else math.nan
+
+
+def _evicted(path: PathResults) -> str:
+    return f" ({len(path.gone)} deleted on the way)" if path.gone else ""
 
 
 async def run_once(work: Path, settings: Settings) -> Results:
@@ -356,19 +383,24 @@ async def run_once(work: Path, settings: Settings) -> Results:
 def path_records(path: PathResults, settings: Settings) -> list[Record]:
     """A path's figures, named ``scheduler.<path>.<figure>`` (bench/targets.py holds two of them)."""
     p, want = f"scheduler.{path.name}", settings.pods
-    not_bound, not_running = want - len(path.bound), want - len(path.running)
     failed = len(path.failed_calls)
+    not_bound, not_running = max(0, want - path.now_bound()) + failed, max(0, want - path.now_running()) + failed
 
-    def rate(times: dict[str, float]) -> float:
-        return len(times) / _last(times, path.started) if times else math.nan
-
-    def all_done(times: dict[str, float], missing: int) -> float:
-        return math.inf if missing else _last(times, path.started)
+    def rate(done_at: float, times: dict[str, float], now: int) -> float:
+        """want / (first Create → want Pods there at once); short of that, those there over the time taken."""
+        if not math.isnan(done_at):
+            return want / (done_at - path.started)
+        return now / _last(times, path.started) if times else math.nan
     records = [
-        Record(f"{p}.bound_throughput", rate(path.bound), "pods/s", failures=not_bound + failed),
-        Record(f"{p}.running_throughput", rate(path.running), "pods/s", failures=not_running + failed),
-        Record(f"{p}.all_bound", all_done(path.bound, not_bound), "s", failures=not_bound + failed),
-        Record(f"{p}.all_running", all_done(path.running, not_running), "s", failures=not_running + failed),
+        Record(f"{p}.bound_throughput", rate(path.all_bound_at, path.bound, path.now_bound()), "pods/s",
+               failures=not_bound),
+        Record(f"{p}.running_throughput", rate(path.all_running_at, path.running, path.now_running()), "pods/s",
+               failures=not_running),
+        Record(f"{p}.all_bound", path.all_bound_at - path.started if not not_bound else math.inf, "s",
+               failures=not_bound),
+        Record(f"{p}.all_running", path.all_running_at - path.started if not not_running else math.inf, "s",
+               failures=not_running),
+        Record(f"{p}.deleted_on_the_way", len(path.gone), "pods"),
     ]
     if path.sent:
         records.append(Record(f"{p}.create_rate", len(path.sent) / (max(path.sent.values()) - path.started), "pods/s",

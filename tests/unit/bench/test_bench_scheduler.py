@@ -11,15 +11,14 @@ import pytest
 from bench.scheduler import PathResults, Settings, make_deployment, parse_args, path_records
 
 
-def observed(pods: int, running: int, failed_calls: int = 0) -> PathResults:
-    path = PathResults("create_per_pod", started=100.0)
+def observed(pods: int, running: int, failed_calls: int = 0, want: int = 100) -> PathResults:
+    path = PathResults("create_per_pod", want=want, started=100.0)
     for i in range(pods):
         name = f"per-pod-{i:06d}"
         path.sent[name] = 100.0 + i * 0.01
-        path.bound[name] = 100.5 + i * 0.01
+        path.note(name, f"hollow-{i % 2 + 1}", False, False, 100.5 + i * 0.01)
         if i < running:
-            path.running[name] = 101.0 + i * 0.01
-        path.placement[f"hollow-{i % 2 + 1}"] += 1
+            path.note(name, f"hollow-{i % 2 + 1}", True, False, 101.0 + i * 0.01)
     path.failed_calls = ["create x: UNAVAILABLE"] * failed_calls
     path.cpu = {"apiserver": 0.5}
     return path
@@ -36,11 +35,29 @@ def test_every_pod_running() -> None:
 
 
 def test_a_pod_never_running_is_a_failure() -> None:
-    records = {r.name: r for r in path_records(observed(100, 99, failed_calls=1), Settings(nodes=2, pods=101))}
+    records = {r.name: r for r in path_records(observed(100, 99, failed_calls=1, want=101),
+                                               Settings(nodes=2, pods=101))}
     assert records["scheduler.create_per_pod.all_running"].value == math.inf
     assert records["scheduler.create_per_pod.all_running"].failures == 2 + 1  # 2 not Running, 1 failed call
     assert records["scheduler.create_per_pod.bound_throughput"].failures == 1 + 1
     assert records["scheduler.create_per_pod.running_latency.p99"].value == math.inf  # 2 of 101 missing: ≥ 1%
+
+
+def test_pods_deleted_on_the_way_do_not_count() -> None:
+    """A Pod evicted (deleted) while the path runs, and its replacement: want Pods must be
+    Running at once; more names than wanted never make negative failures."""
+    path = observed(100, 100, want=100)
+    assert path.all_running_at == pytest.approx(101.99)
+    path = observed(100, 100, want=101)
+    path.note("per-pod-000000", "", False, True, 102.0)  # evicted
+    path.note("replacement", "hollow-1", True, False, 103.0)
+    assert math.isnan(path.all_running_at) and path.now_running() == 100
+    path.note("replacement-2", "hollow-2", True, False, 104.0)
+    assert path.all_running_at == 104.0
+    records = {r.name: r for r in path_records(path, Settings(nodes=2, pods=101))}
+    assert records["scheduler.create_per_pod.all_running"].value == pytest.approx(4.0)
+    assert records["scheduler.create_per_pod.all_running"].failures == 0
+    assert records["scheduler.create_per_pod.deleted_on_the_way"].value == 1
 
 
 def test_deployment_and_settings() -> None:
