@@ -217,10 +217,10 @@ def machine_lines(machine: Mapping[str, str], recorded: bool, latest: Mapping[st
     commit, dirty = one_commit(latest)
     modes = sorted({str((r.get("conditions") or {}).get("mode", "?")) for r in latest.values()})
     run = "a full run" if modes == ["full"] else f"a run in {' and '.join(modes)} mode"
-    tree = ("**the work tree had uncommitted changes** (the figures are not those of the commit alone)"
-            if dirty else "clean work tree")
+    tree = ("; **the work tree had uncommitted changes**: the figures are not those of the commit alone"
+            if dirty else " (clean work tree)")
     return [
-        f"Figures of {run} on one commit: `{commit}` ({tree}).",
+        f"Figures of {run} on one commit: `{commit}`{tree}.",
         "",
         "| CPUs (`nproc`) | CPU model | RAM | kernel | Python | Podman | figures dated (UTC) |",
         "| ---: | --- | ---: | --- | --- | --- | --- |",

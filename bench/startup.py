@@ -406,8 +406,9 @@ async def run(settings: Settings, out: Path | None) -> int:
     print(f"  busiest process during the churn: {busiest} "
           f"({results.cpu[busiest] / results.churn_wall * 100:.0f}% of a core)")
     if out is not None:
-        conditions = {"mode": mode(settings.quick), "nodes": settings.nodes, "rate": f"{settings.rate:g}",
-                      "duration": f"{settings.duration:g}", "lifetime": f"{settings.lifetime:g}"}
+        conditions = {"mode": mode(settings.quick), "kubelets": "hollow", "nodes": settings.nodes,
+                      "rate": f"{settings.rate:g}", "duration": f"{settings.duration:g}",
+                      "lifetime": f"{settings.lifetime:g}"}
         print(f"appended {len(records)} records to {append_results(out, records, conditions)}")
     return 0  # failures are figures (startup.not_running, api_mutating.errors), shown above
 

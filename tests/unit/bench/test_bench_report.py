@@ -89,7 +89,7 @@ def test_one_run_on_one_commit() -> None:
     superseded = [rec("memory.kubelet", 44.0, "MiB", commit="0dd"), *FAKE]
     assert "`c0ffee`" in report.render_section(superseded, MACHINE, recorded=True)
     dirty = [dict(r, dirty=True) if r["name"] == "memory.kubelet" else r for r in FAKE]
-    assert "**the work tree had uncommitted changes**" in report.render_section(dirty, MACHINE, recorded=True)
+    assert "`c0ffee`; **the work tree had uncommitted changes**" in report.render_section(dirty, MACHINE, recorded=True)
     quick = [rec("apiserver.create.throughput", 900.0, "ops/s", mode="quick")]
     assert "Figures of a run in quick mode on one commit" in report.render_section(quick, MACHINE, recorded=True)
 
