@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Mapping, NoReturn, Sequence
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -308,6 +308,17 @@ async def wait_nodes_ready(stub: Any, want: int, hollow: ChildProcess, timeout: 
         await asyncio.sleep(0.5)
     raise TimeoutError(f"{len(ready)}/{want} hollow Nodes Ready after {timeout:.0f} s; "
                        f"hollow log:\n{hollow.log_tail()}")
+
+
+def raise_from_stage(err: Exception, stage: str, processes: Iterable[ChildProcess]) -> NoReturn:
+    """Re-raise a benchmark's failure, first showing the log's tail of each process that
+    exited; a timeout says which stage it hit ("while starting 1000 hollow nodes: ...")."""
+    for process in processes:
+        if process.proc.poll() is not None:
+            print(f"  {process.name} exited with {process.proc.returncode}:\n{process.log_tail()}", file=sys.stderr)
+    if isinstance(err, TimeoutError):
+        raise TimeoutError(f"while {stage}: {err}") from None
+    raise err
 
 
 def proc_memory_mib(pid: int) -> dict[str, float]:

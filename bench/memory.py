@@ -56,6 +56,7 @@ from bench.common import (
     mode,
     log_says,
     print_table,
+    raise_from_stage,
     proc_memory_mib,
     ready_node_names,
     run_benchmark,
@@ -394,13 +395,7 @@ async def run_once(work: Path, settings: Settings) -> Results:
         alive()
         return results
     except Exception as err:
-        for process in [*processes.values(), *extra]:
-            if process.proc.poll() is not None:
-                print(f"  {process.name} exited with {process.proc.returncode}:\n{process.log_tail()}",
-                      file=sys.stderr)
-        if isinstance(err, TimeoutError):
-            raise TimeoutError(f"while {stage}: {err}") from None
-        raise
+        raise_from_stage(err, stage, [*processes.values(), *extra])
     finally:
         if watch is not None:
             await watch.stop()

@@ -58,7 +58,7 @@ import grpc
 
 from bench.common import (ChildProcess, Record, append_results, apiserver_healthy, latency_records, mode,
                           print_table, proc_memory_mib, run_benchmark, start_apiserver, start_component,
-                          start_control_plane, wait_nodes_ready, wait_until)
+                          raise_from_stage, start_control_plane, wait_nodes_ready, wait_until)
 from bench.profile import Profiles, summary
 from client.api import unwrap, wrap
 from protos import api_pb2, api_pb2_grpc, apps_pb2, core_pb2, meta_pb2
@@ -365,12 +365,7 @@ async def run_once(work: Path, settings: Settings) -> Results:
         results.scheduler_rss_mib = proc_memory_mib(processes["scheduler"].pid)["VmRSS"]
         return results
     except Exception as err:
-        for name, process in processes.items():
-            if process.proc.poll() is not None:
-                print(f"  {name} exited with {process.proc.returncode}:\n{process.log_tail()}", file=sys.stderr)
-        if isinstance(err, TimeoutError):
-            raise TimeoutError(f"while {stage}: {err}") from None
-        raise
+        raise_from_stage(err, stage, processes.values())
     finally:
         if watch is not None:
             await watch.stop()

@@ -59,6 +59,7 @@ from bench.common import (
     mode,
     percentile,
     print_table,
+    raise_from_stage,
     run_benchmark,
     start_apiserver,
     start_component,
@@ -325,12 +326,7 @@ async def run_once(work: Path, settings: Settings) -> Results:
             print(f"  (the watch was reopened {watch.reopened} times)")
         return results
     except Exception as err:
-        for name, process in processes.items():
-            if process.proc.poll() is not None:
-                print(f"  {name} exited with {process.proc.returncode}:\n{process.log_tail()}", file=sys.stderr)
-        if isinstance(err, TimeoutError):
-            raise TimeoutError(f"while {stage}: {err}") from None
-        raise
+        raise_from_stage(err, stage, processes.values())
     finally:
         if watcher is not None:
             watcher.cancel()
