@@ -3,6 +3,10 @@ killed container runs again, beside what Podman alone takes on the same node.
 
     python -m bench.kubelet [--runs N] [--kills K] [--quick] [--out DIR]      (as root)
 
+``--profile DIR`` runs N more Pod starts after the timed phases under py-spy (the kubelet
+and the apiserver, waiting threads included: a kubelet mostly waits on Podman's REST API)
+and summarises them into DIR/profile-kubelet.md.
+
 Set-up: a node lab (local registry, one Podman node with its own storage and
 sealed network namespace), a real pykube-apiserver and a real pykubelet.
 
@@ -45,6 +49,8 @@ import podman
 from apimachinery.kinds import unwrap, wrap
 from bench.common import (ChildProcess, append_results, apiserver_healthy, latency_records, mode, percentile,
                           print_table, start_apiserver, wait_until)
+from bench.profile import Profiles
+from bench.profile import summary as profile_summary
 from cluster.lab import NodeLab, environment_problems
 from protos import api_pb2, api_pb2_grpc, core_pb2, meta_pb2
 
@@ -112,8 +118,8 @@ def start_kubelet(work: Path, address: str, lab: NodeLab) -> ChildProcess:
     return ChildProcess("pykubelet", argv, work / "kubelet.log")
 
 
-async def kubelet_phases(address: str, lab: NodeLab, runs: int,
-                         kills: int) -> tuple[list[float], list[float], list[float], Counter[str]]:
+async def kubelet_phases(address: str, lab: NodeLab, runs: int, kills: int, profiles: Profiles | None = None,
+                         ) -> tuple[list[float], list[float], list[float], Counter[str]]:
     channel = grpc.aio.insecure_channel(address)
     stub = api_pb2_grpc.APIStub(channel)
     watch = PodWatch(stub)
@@ -151,6 +157,11 @@ async def kubelet_phases(address: str, lab: NodeLab, runs: int,
                 heals.append(await watch.wait(name, is_running(1)) - killed)
             except TimeoutError:
                 failures["kill_to_running"] += 1
+        if profiles is not None:  # the same Pod starts again, not timed, under py-spy
+            with profiles:
+                for i in range(runs):
+                    await stub.Create(api_pb2.CreateRequest(object=wrap(pod(f"profiled-{i}"))))
+                    await watch.wait(f"profiled-{i}", is_running(0), timeout=PHASE_TIMEOUT)
         return starts, run_times, heals, failures
     finally:
         await watch.stop()
@@ -220,7 +231,7 @@ def summary(label: str, values: Sequence[float]) -> str:
 
 
 
-def run(runs: int, kills: int, out: Path | None, quick: bool) -> int:
+def run(runs: int, kills: int, out: Path | None, quick: bool, profile: Path | None = None) -> int:
     problems = environment_problems()
     if problems:
         print("bench.kubelet cannot run here: " + "; ".join(problems), file=sys.stderr)
@@ -234,8 +245,10 @@ def run(runs: int, kills: int, out: Path | None, quick: bool) -> int:
             asyncio.run(wait_until(lambda: apiserver_healthy(address), apiserver, 20))
             kubelet = start_kubelet(work, address, lab)
             try:
-                starts, run_times, heals, failures = asyncio.run(asyncio.wait_for(kubelet_phases(address, lab, runs, kills),
-                                                             PHASE_TIMEOUT * 3 + 5 * kills))
+                profiles = None if profile is None else Profiles(
+                    profile, "kubelet-pod_start", {"kubelet": kubelet.pid, "apiserver": apiserver.pid}, idle=True)
+                starts, run_times, heals, failures = asyncio.run(asyncio.wait_for(
+                    kubelet_phases(address, lab, runs, kills, profiles), PHASE_TIMEOUT * 4 + 5 * kills))
             except Exception:
                 print(f"kubelet log (tail):\n{kubelet.log_tail(40)}", file=sys.stderr)
                 raise
@@ -261,6 +274,11 @@ def run(runs: int, kills: int, out: Path | None, quick: bool) -> int:
                + latency_records("kubelet.kill_to_running", heals, failures["kill_to_running"], (50, 95, 99), "ms",
                                  *restart_peer))
     print_table(results)
+    if profile is not None:
+        doc = profile / "profile-kubelet.md"
+        doc.write_text(profile_summary(sorted(profile.glob("kubelet-pod_start-*.folded")),
+                               f"Profiles of bench.kubelet: {runs} Pod starts on real Podman (waiting threads included)"))
+        print(f"profiles summarised in {doc}")
     if out is not None:
         conditions = {"mode": mode(quick), "runs": runs, "kills": kills}
         print(f"results appended to {append_results(out, results, conditions)}")
@@ -274,10 +292,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="container kills for self-heal, each of a different Pod (default %(default)s)")
     parser.add_argument("--quick", action="store_true", help="5 Pod starts and 10 kills")
     parser.add_argument("--out", type=Path, help="append records to DIR/results.json")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="after the timed phases, RUNS more Pod starts under py-spy (kubelet and apiserver, "
+                             "waiting threads included); folded stacks and their summary into DIR")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.kills = 5, 10
-    return run(args.runs, args.kills, args.out, args.quick)
+    return run(args.runs, args.kills, args.out, args.quick, args.profile)
 
 
 if __name__ == "__main__":

@@ -40,10 +40,13 @@ def py_spy() -> str:
 class Profiles:
     """py-spy recording each of `pids` (name -> PID) into DIR/<phase>-<name>.folded while open."""
 
-    def __init__(self, out_dir: Path, phase: str, pids: Mapping[str, int]) -> None:
+    def __init__(self, out_dir: Path, phase: str, pids: Mapping[str, int], idle: bool = False) -> None:
+        """idle: sample waiting threads too (py-spy --idle), for a process that mostly waits
+        on I/O, such as a kubelet on Podman's REST API: where it waits is what limits it."""
         self.out_dir = out_dir
         self.phase = phase
         self.pids = dict(pids)
+        self.idle = idle
         self.recorders: list[subprocess.Popen] = []
         self.paths: dict[str, Path] = {}
 
@@ -55,7 +58,7 @@ class Profiles:
             self.paths[name] = path
             self.recorders.append(subprocess.Popen(
                 [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", str(RATE), "--nonblocking",
-                 "--output", str(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                 *(["--idle"] if self.idle else []), "--output", str(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL))
         return self
 
