@@ -432,15 +432,23 @@ def plot_targets(outcomes: Sequence[Outcome], path: Path) -> bool:
     ax.barh(y, values, color=colors)
     top = max([1.2, *[v * 1.15 for v in values]])
     for yy, v, o in zip(y, values, outcomes):
-        ax.text(v + top * 0.01, yy, "not measured" if o.attainment is None else f"{v:.2f}", va="center", fontsize=7)
+        ax.text(v + top * 0.01, yy, _short_verdict(o) if o.attainment is None else f"{v:.2f}", va="center",
+                fontsize=7)
     ax.axvline(1.0, color="black", linewidth=1)
     ax.set_yticks(y)
     ax.set_yticklabels(labels)
     ax.set_xlim(0, top)
-    ax.set_xlabel("measured / target (green met, red missed, grey not measured)")
-    ax.set_title("issue 6 targets")
+    ax.set_xlabel("measured / target (green met, red missed or failed, grey not measured or not comparable)")
+    ax.set_title("targets (issues 6 and 10)")
     _save(fig, path)
     return True
+
+
+def _short_verdict(outcome: Outcome) -> str:
+    """What a bar without a figure says: failed, not comparable, or not measured."""
+    if outcome.met is False:
+        return "failed"
+    return "not comparable" if outcome.verdict.startswith("not comparable") else "not measured"
 
 
 def plot_latency(bench: str, groups: Sequence[LatencyGroup], path: Path) -> bool:
