@@ -21,7 +21,7 @@ reachable again at once.
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import grpc
 import structlog
@@ -126,14 +126,14 @@ class LogsProxy:
         upstream.container = container
         return node.metadata.name, kubelet_address(node), upstream
 
-    def _channel(self, address: str) -> grpc.aio.Channel:
+    def channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
             channel = grpc.aio.insecure_channel(address, options=KUBELET_CHANNEL_OPTIONS)
             self._channels[address] = channel
         return channel
 
-    async def _dial(self, channel: grpc.aio.Channel) -> bool:
+    async def dial(self, channel: grpc.aio.Channel) -> bool:
         """Connect (if not yet) and wait until a connection attempt is decided; False
         after dial_timeout.
 
@@ -165,25 +165,38 @@ class LogsProxy:
             node_name, address, upstream = self.resolve(request)
         except errors.APIError as err:
             await context.abort(err.code, err.message)
-        where = f'the kubelet of node "{node_name}" at {address}'
-        channel = self._channel(address)
-        if not await self._dial(channel):
-            log.warning("kubelet unreachable", node=node_name, address=address, reason="dial timeout")
-            await context.abort(grpc.StatusCode.INTERNAL,
-                                f"cannot reach {where}: no answer within {self.dial_timeout:g}s")
+        channel = await self.open_channel(node_name, address, context)
         # The client's deadline, if any, bounds the kubelet call too.
         call = kubelet_pb2_grpc.KubeletStub(channel).ContainerLogs(upstream, timeout=context.time_remaining())
-        # However this RPC ends (even cancelled while blocked sending a chunk, where no
+        async for chunk in self.relay(call, node_name, address, context):
+            yield chunk
+
+    async def open_channel(self, node_name: str, address: str,
+                           context: grpc.aio.ServicerContext) -> grpc.aio.Channel:
+        """The channel to a node's kubelet, connected; else abort INTERNAL naming the node."""
+        channel = self.channel(address)
+        if not await self.dial(channel):
+            log.warning("kubelet unreachable", node=node_name, address=address, reason="dial timeout")
+            await context.abort(grpc.StatusCode.INTERNAL, f'cannot reach the kubelet of node "{node_name}" at '
+                                                          f"{address}: no answer within {self.dial_timeout:g}s")
+        return channel
+
+    async def relay(self, call: Any, node_name: str, address: str,
+                    context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        """Every message of a kubelet call's stream, then its status: the kubelet's own answers
+        pass through; failing to reach it becomes INTERNAL naming the node."""
+        # However this RPC ends (even cancelled while blocked sending a message, where no
         # code of ours runs), the kubelet's stream ends with it.
         context.add_done_callback(lambda _: call.cancel())
         try:
-            async for chunk in call:
-                yield chunk
+            async for message in call:
+                yield message
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.UNAVAILABLE:
                 # The kubelet never answers UNAVAILABLE itself: this is the connection.
                 log.warning("kubelet unreachable", node=node_name, address=address, reason=short_reason(err))
-                await context.abort(grpc.StatusCode.INTERNAL, f"cannot reach {where}: {short_reason(err)}")
+                await context.abort(grpc.StatusCode.INTERNAL, f'cannot reach the kubelet of node "{node_name}" '
+                                                              f"at {address}: {short_reason(err)}")
             await context.abort(err.code(), err.details() or "")
         finally:
             # The client went away (our task is cancelled), or we are done: either way

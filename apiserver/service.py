@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from apimachinery.kinds import UnknownKindError, kind_info, unwrap, wrap
 from apimachinery.selectors import FieldSelector, LabelSelector, SelectorError
 from apiserver import errors
+from apiserver.exec_proxy import ExecProxy
 from apiserver.logs_proxy import LogsProxy
 from apiserver.registry.registry import Registry
 from apiserver.watchcache import BOOKMARK, PendingEvent, WatchCache
@@ -187,3 +188,9 @@ class APIService(api_pb2_grpc.APIServicer):
         """A container's output, relayed from its node's kubelet (see logs_proxy.py)."""
         async for chunk in self.logs.stream(request, context):
             yield chunk
+
+    async def Exec(self, request_iterator: AsyncIterator[kubelet_pb2.ExecInput],
+                   context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.ExecOutput]:
+        """A command in a container, relayed both ways to its node's kubelet (see exec_proxy.py)."""
+        async for output in ExecProxy(self.logs).stream(request_iterator, context):
+            yield output

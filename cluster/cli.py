@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cluster import image_load
 from cluster.local_cluster import (
     DEFAULT_NAME,
     OPTIONAL_COMPONENTS,
@@ -70,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                              f"--{component}-arg=--flag=value)")
     up.add_argument("--timeout", type=float, default=START_TIMEOUT, metavar="SECONDS",
                     help="give up when the cluster is not Ready after this long (default %(default)s)")
+    up.add_argument("--registry-upstream", default=None, metavar="URL",
+                    help="make the cluster's registry a pull-through cache of this registry "
+                         "(e.g. https://registry-1.docker.io): images not in the lab are fetched once")
     up.add_argument("--no-user-config", action="store_true",
                     help="write the pykubectl config only to <state>/config, "
                          "not to $PYKUBECONFIG / ~/.pykube/config")
@@ -91,6 +96,23 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(verb, parents=[common], help=text, description=text)
         p.add_argument("node", help="node name, e.g. n2 or hollow-7 (a hollow node: only its kubelet, "
                                     "inside the hollow-nodes process)")
+    image = sub.add_parser("image", parents=[common], help="images in the cluster's registry",
+                           description="Images in the cluster's registry.")
+    image_sub = image.add_subparsers(dest="image_command", required=True, metavar="COMMAND")
+    load = image_sub.add_parser(
+        "load", parents=[common], help="push images into the cluster's registry (like kind load docker-image)",
+        description="Push images from the host's Podman storage (or a podman save archive) into the "
+                    "cluster's registry under their docker.io names, so a Pod naming them runs on every node.")
+    load.add_argument("images", nargs="*", metavar="IMAGE",
+                      help="an image in the host's Podman storage (foo:1, me/app:2...), or a .tar archive")
+    load.add_argument("--archive", action="append", default=[], type=Path, metavar="FILE",
+                      help="a podman save archive (repeatable)")
+
+    podman = sub.add_parser("podman", parents=[common], help="run podman against a node's Podman service",
+                            description="Run podman against NODE's own Podman service, e.g. "
+                                        "pykube podman n2 ps (exit code passed through).")
+    podman.add_argument("node", help="node name, e.g. n2")
+    podman.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="podman's arguments")
     return parser
 
 
@@ -126,7 +148,8 @@ def cmd_up(cluster: LocalCluster, args: argparse.Namespace) -> int:
         args.nodes, port=args.port, hollow_nodes=args.hollow_nodes, skip=args.skip,
         kubelet_args=args.kubelet_args, apiserver_args=args.apiserver_args,
         scheduler_args=args.scheduler_args, controller_manager_args=args.controller_manager_args,
-        kubeconfig=False if args.no_user_config else None, timeout=args.timeout)
+        kubeconfig=False if args.no_user_config else None, timeout=args.timeout,
+        registry_upstream=args.registry_upstream)
     ready = len(spec.all_nodes)
     print(f'cluster "{spec.name}" is up: apiserver {spec.address}, {ready} node(s) Ready\n')
     print(status_table(cluster, cluster.status()))
@@ -192,8 +215,29 @@ def cmd_start_node(cluster: LocalCluster, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_image(cluster: LocalCluster, args: argparse.Namespace) -> int:
+    archives = list(args.archive) + [Path(i) for i in args.images if i.endswith(".tar")]
+    names = [i for i in args.images if not i.endswith(".tar")]
+    if not archives and not names:
+        raise ClusterError("name at least one IMAGE or --archive FILE")
+    registry = cluster.registry_address()
+    loaded = image_load.load_from_host(names, registry) if names else []
+    for archive in archives:
+        loaded += image_load.load_from_archive(archive, registry)
+    for item in loaded:
+        print(f'Image: "{item.source}" with ID "{item.image_id[:12]}" loaded into the cluster registry '
+              f"as {item.target}")
+    return 0
+
+
+def cmd_podman(cluster: LocalCluster, args: argparse.Namespace) -> int:
+    podman = cluster.node_podman(args.node)
+    return subprocess.run(["podman", "--remote", "--url", podman.url, *args.args], env=podman.full_env(),
+                          check=False).returncode
+
+
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status,
-            "stop-node": cmd_stop_node, "start-node": cmd_start_node}
+            "stop-node": cmd_stop_node, "start-node": cmd_start_node, "image": cmd_image, "podman": cmd_podman}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

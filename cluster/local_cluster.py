@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import sys
@@ -41,7 +42,8 @@ from pathlib import Path
 from cluster import netns as netns_mod
 from cluster.node_power import NodePower
 from cluster.podman_node import PodmanNode
-from cluster.registry import LocalRegistry, free_port, pid_alive
+from cluster.cluster_registries import ClusterRegistries
+from cluster.registry import free_port, pid_alive
 from cluster.state_dir import (
     DEFAULT_NAME,
     OPTIONAL_COMPONENTS,
@@ -126,7 +128,23 @@ class LocalCluster(StateDir, NodePower):
 
     def podman_node(self, spec: ClusterSpec, node: str) -> PodmanNode:
         return PodmanNode(node, self.node_root / node, spec.registry or None, cluster=spec.name,
+                          registry_cache=spec.registry_cache or None,
                           pod_subnet=spec.pod_subnets.get(node), log_dir=self.log_dir)
+
+    def node_podman(self, node: str) -> PodmanNode:
+        """Node ``node``'s Podman (for ``pykube podman NODE ...``), or a one-line ClusterError."""
+        spec = self.spec()
+        if spec is None:
+            raise ClusterError(f"no cluster in {self.state_dir} (run pykube up)")
+        if node not in spec.nodes:
+            hollow = " (a hollow node runs no containers, so it has no Podman)" if node in spec.hollow_nodes else ""
+            raise ClusterError(f"no node {node} with a Podman in this cluster{hollow} "
+                               f"(nodes: {some(spec.nodes) or 'none'})")
+        return self.podman_node(spec, node)
+
+    def registry_address(self) -> str:
+        """``127.0.0.1:PORT`` of the cluster's running registry (where ``image load`` pushes)."""
+        return ClusterRegistries(self).address(self.spec())
 
     # -- identities of the processes (the command-line check guards against PID reuse)
 
@@ -178,12 +196,7 @@ class LocalCluster(StateDir, NodePower):
         spec = self.spec()
         if spec is None:
             return []
-        rows: list[ComponentStatus] = []
-        registry = LocalRegistry(self.registry_dir)
-        reg_pid = read_pid(registry.pid_file)
-        rows.append(ComponentStatus("registry", reg_pid,
-                                    reg_pid is not None and pid_alive(reg_pid, str(registry.config_path)),
-                                    spec.registry or "-", self.log_path("registry")))
+        rows: list[ComponentStatus] = ClusterRegistries(self).rows(spec)
         for component in spec.control_plane():
             rows.append(ComponentStatus(component, self._pid_of(spec, component),
                                         self._alive(spec, component),
@@ -255,14 +268,19 @@ class LocalCluster(StateDir, NodePower):
            skip: Sequence[str] = (), kubelet_args: Sequence[str] = (),
            apiserver_args: Sequence[str] = (), scheduler_args: Sequence[str] = (),
            controller_manager_args: Sequence[str] = (), kubeconfig: str | os.PathLike | None | bool = None,
-           timeout: float = START_TIMEOUT) -> ClusterSpec:
+           timeout: float = START_TIMEOUT, registry_upstream: str | None = None) -> ClusterSpec:
         """Start the whole cluster and return once the apiserver answers and every node is Ready.
 
         ``kubeconfig``: where to write the pykubectl config besides ``<state>/config``: None
         means ``$PYKUBECONFIG`` or ``~/.pykube/config`` (like pykubectl reads), False nowhere
-        else. Raises ClusterError (after stopping whatever it started) when a piece fails.
+        else. ``registry_upstream``: a registry URL (``https://registry-1.docker.io``) the cluster's
+        registry falls back to, through a pull-through cache. Raises ClusterError (after stopping
+        whatever it started) when a piece fails.
         """
         require_root("up")
+        if registry_upstream and not re.fullmatch(r"https?://[^/\s]+/?", registry_upstream):
+            raise ClusterError(f"--registry-upstream must be a registry URL like https://registry-1.docker.io, "
+                               f"not {registry_upstream!r}")
         if not 0 <= nodes <= MAX_NODES or not 0 <= hollow_nodes <= 10_000 or nodes + hollow_nodes == 0:
             raise ClusterError(f"--nodes must be 0..{MAX_NODES} and --hollow-nodes >= 0, not both 0")
         unknown = set(skip) - set(OPTIONAL_COMPONENTS)
@@ -295,6 +313,7 @@ class LocalCluster(StateDir, NodePower):
                 extra_args={k: list(v) for k, v in (
                     ("kubelet", kubelet_args), ("apiserver", apiserver_args),
                     ("scheduler", scheduler_args), ("controller-manager", controller_manager_args)) if v},
+                registry_upstream=(registry_upstream or "").rstrip("/"),
                 started_at=time.time())
             for d in (self.log_dir, self.pid_dir, self.node_root):
                 d.mkdir(parents=True, exist_ok=True)
@@ -313,7 +332,7 @@ class LocalCluster(StateDir, NodePower):
 
     def _leftovers(self) -> bool:
         """PID files, node dirs or namespaces that a clean `down` would have removed."""
-        if any(self.pid_dir.glob("*.pid")) or (self.registry_dir / "registry.pid").exists() \
+        if any(self.pid_dir.glob("*.pid")) or ClusterRegistries(self).leftovers() \
                 or any(self.node_root.glob("*")) or self.hollow_stopped_path.exists():
             return True
         spec = self.spec()
@@ -336,12 +355,7 @@ class LocalCluster(StateDir, NodePower):
         deadline = t0 + timeout
         apiserver = self._start_process(spec, "apiserver")
 
-        from cluster.images import build_and_push_lab_images
-        registry = LocalRegistry(self.registry_dir, log_path=self.log_path("registry")).start()
-        spec.registry = registry.address
-        spec.save(self.spec_path)
-        build_and_push_lab_images(registry)
-        self.out(f"registry on {registry.address} with the lab images ({time.monotonic() - t0:.1f}s)")
+        ClusterRegistries(self).start(spec, lambda line: self.out(f"{line} ({time.monotonic() - t0:.1f}s)"))
 
         if spec.nodes:
             with ThreadPoolExecutor(max_workers=min(8, len(spec.nodes))) as pool:
@@ -485,7 +499,7 @@ class LocalCluster(StateDir, NodePower):
         node_dirs = sorted(p.name for p in self.node_root.glob("*") if p.is_dir()) \
             if self.node_root.exists() else []
         if spec is None and not node_dirs and not any(self.pid_dir.glob("*.pid")) \
-                and not (self.registry_dir / "registry.pid").exists():
+                and not ClusterRegistries(self).leftovers():
             return False
         spec = spec or ClusterSpec(name=self._name or DEFAULT_NAME, port=0, nodes=[])
         # 1. The agents and the control plane (kubelets first: they leave containers running).
@@ -524,8 +538,8 @@ class LocalCluster(StateDir, NodePower):
                         future.result()
                     except Exception as exc:  # noqa: BLE001 - the other nodes must go too
                         errors.append(f"{node}: {exc}")
-        # 3. The registry (its storage, i.e. the pushed images, stays).
-        LocalRegistry(self.registry_dir).stop()
+        # 3. The registry and its cache (their storage, i.e. the pushed and cached images, stays).
+        ClusterRegistries(self).stop()
         if errors:
             raise ClusterError("cleanup failed: " + "; ".join(errors))
         return True

@@ -146,6 +146,7 @@ class PodmanConfig:
     registry_mirror: str | None = None  # "127.0.0.1:PORT" that docker.io maps to
     pod_subnet: str | None = None    # default network subnet (None: Podman's 10.88.0.0/16)
     storage_driver: str | None = None  # None: overlay if it works here, else vfs
+    registry_cache: str | None = None  # "127.0.0.1:PORT": a pull-through cache, tried after the mirror
 
     @property
     def containers_conf(self) -> Path:
@@ -242,18 +243,29 @@ class PodmanConfig:
             "unqualified-search-registries = []",
             'short-name-mode = "disabled"',
         ]
-        if self.registry_mirror:
+        if self.registry_mirror and self.registry_cache:
+            # Mirrors are tried first, then the location: the lab's registry (lab images and
+            # `pykube image load`), then the pull-through cache of the upstream registry.
+            lines += [
+                "",
+                "[[registry]]",
+                'prefix = "docker.io"',
+                f"location = {_toml_str(self.registry_cache)}",
+                "insecure = true",
+                "[[registry.mirror]]",
+                f"location = {_toml_str(self.registry_mirror)}",
+                "insecure = true",
+            ]
+        elif self.registry_mirror:
             lines += [
                 "",
                 "[[registry]]",
                 'prefix = "docker.io"',
                 f"location = {_toml_str(self.registry_mirror)}",
                 "insecure = true",
-                "",
-                "[[registry]]",
-                f"location = {_toml_str(self.registry_mirror)}",
-                "insecure = true",
             ]
+        for direct in filter(None, (self.registry_mirror, self.registry_cache)):
+            lines += ["", "[[registry]]", f"location = {_toml_str(direct)}", "insecure = true"]
         return "\n".join(lines) + "\n"
 
     def write(self) -> None:
@@ -339,19 +351,21 @@ class PodmanNode:
 
     ``registry_mirror`` is the local registry's root-namespace address (``127.0.0.1:PORT``);
     the node gets a relay on the same address inside its namespace, and ``docker.io`` maps to it.
+    ``registry_cache`` (``pykube up --registry-upstream``) is a pull-through cache's address,
+    relayed the same way and tried for docker.io after the local registry.
     """
 
     def __init__(self, name: str, state_dir: str | os.PathLike, registry_mirror: str | None = None,
                  *, cluster: str = "local", pod_subnet: str | None = None,
                  storage_driver: str | None = None,
-                 log_dir: str | os.PathLike | None = None) -> None:
+                 log_dir: str | os.PathLike | None = None, registry_cache: str | None = None) -> None:
         self.name = name
         self.cluster = cluster
         self.state_dir = Path(state_dir).resolve()
         self.registry_mirror = registry_mirror
         self.netns_name = netns_mod.netns_name(cluster, name)
         self.netns_path = netns_mod.netns_path(self.netns_name)
-        self.config = PodmanConfig(self.state_dir, registry_mirror, pod_subnet, storage_driver)
+        self.config = PodmanConfig(self.state_dir, registry_mirror, pod_subnet, storage_driver, registry_cache)
         self.socket_path = self.state_dir / "podman.sock"
         self.pid_file = self.state_dir / "podman.pid"
         # `pykube up` gathers logs in <state>/logs (<node>-podman.log, <node>-relay.log), so they
@@ -363,7 +377,7 @@ class PodmanNode:
         self.relay: RelayProcess | None = None
         if registry_mirror:
             self.relay = RelayProcess(self.netns_path, registry_mirror, registry_mirror,
-                                      self.state_dir)
+                                      self.state_dir, also=[registry_cache] if registry_cache else [])
             if self.log_dir:
                 self.relay.log_path = self.log_dir / f"{name}-relay.log"
 

@@ -88,8 +88,10 @@ class LocalRegistry:
     """``docker-registry`` on 127.0.0.1:<port>, storage and config under ``state_dir``."""
 
     def __init__(self, state_dir: str | os.PathLike, port: int | None = None, *,
-                 log_path: str | os.PathLike | None = None) -> None:
+                 log_path: str | os.PathLike | None = None, proxy_remote: str | None = None) -> None:
         self.state_dir = Path(state_dir).resolve()
+        # A pull-through cache of this registry URL (distribution's proxy mode; it refuses pushes).
+        self.proxy_remote = proxy_remote
         self.port = port
         self.proc: subprocess.Popen | None = None
         self.pid_file = self.state_dir / "registry.pid"
@@ -127,7 +129,8 @@ class LocalRegistry:
             f"  addr: 127.0.0.1:{self.port}\n"
             "  headers:\n"
             "    X-Content-Type-Options: [nosniff]\n"
-            "health:\n"
+            + (f"proxy:\n  remoteurl: {self.proxy_remote}\n" if self.proxy_remote else "")
+            + "health:\n"
             "  storagedriver:\n"
             "    enabled: true\n"
             "    interval: 10s\n"

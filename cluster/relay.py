@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from cluster.netns import listen_in_netns, socket_in_netns
@@ -106,18 +107,22 @@ def wait_listening_in_netns(netns: str, host: str, port: int, timeout: float = 1
 class RelayProcess:
     """One relay process for one node, started and stopped by PID (PID file in ``state_dir``)."""
 
-    def __init__(self, netns: str, listen: str, to: str, state_dir: str | os.PathLike) -> None:
+    def __init__(self, netns: str, listen: str, to: str, state_dir: str | os.PathLike,
+                 also: Sequence[str] = ()) -> None:
         self.netns = netns
         self.listen = listen
         self.to = to
+        # More loopback addresses carried into the namespace as they are (the registry cache).
+        self.also = list(also)
         self.state_dir = Path(state_dir)
         self.pid_file = self.state_dir / "relay.pid"
         self.log_path = self.state_dir / "relay.log"
         self.proc: subprocess.Popen | None = None
 
     def argv(self) -> list[str]:
+        pairs = [(self.listen, self.to)] + [(address, address) for address in self.also]
         return [sys.executable, "-m", "cluster.relay", "--netns", self.netns,
-                "--listen", self.listen, "--to", self.to]
+                *(arg for listen, to in pairs for arg in ("--listen", listen, "--to", to))]
 
     def start(self) -> "RelayProcess":
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -128,9 +133,10 @@ class RelayProcess:
                                          stderr=log, env=env, cwd=REPO_ROOT,
                                          start_new_session=True)
         self.pid_file.write_text(str(self.proc.pid))
-        host, port = _split(self.listen)
         try:
-            wait_listening_in_netns(self.netns, host, port, proc=self.proc)
+            for address in [self.listen, *self.also]:
+                host, port = _split(address)
+                wait_listening_in_netns(self.netns, host, port, proc=self.proc)
         except RuntimeError as exc:
             self.stop()
             raise RuntimeError(f"{exc}; log: {self.log_path.read_text(errors='replace')[-2000:]}")
@@ -153,11 +159,19 @@ class RelayProcess:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cluster.relay", description=__doc__.split("\n")[0])
     parser.add_argument("--netns", required=True, help="namespace file to listen in, e.g. /run/netns/X")
-    parser.add_argument("--listen", required=True, help="loopback host:port inside the namespace")
-    parser.add_argument("--to", required=True, help="loopback host:port in this (root) namespace")
+    parser.add_argument("--listen", required=True, action="append",
+                        help="loopback host:port inside the namespace (repeatable, one per --to)")
+    parser.add_argument("--to", required=True, action="append",
+                        help="loopback host:port in this (root) namespace")
     args = parser.parse_args(argv)
+    if len(args.listen) != len(args.to):
+        parser.error("give one --to for each --listen")
+
+    async def serve_all() -> None:
+        await asyncio.gather(*(serve(args.netns, listen, to) for listen, to in zip(args.listen, args.to)))
+
     try:
-        asyncio.run(serve(args.netns, args.listen, args.to))
+        asyncio.run(serve_all())
     except KeyboardInterrupt:
         pass
     return 0

@@ -13,6 +13,7 @@ default ``$PYKUBE_STATE_DIR``, else ``/var/lib/pykube``)::
                           process re-reads it on SIGHUP); gone after `down`
     apiserver/pykube.db   the cluster's objects (SQLite)
     registry/             the registry's config, storage (the pushed images) and registry.pid
+    registry-cache/       with --registry-upstream: the pull-through cache's config, storage, pid
     nodes/<node>/         the node's Podman: configs, storage (image cache), podman.sock,
                           podman.pid, relay.pid; gone after `down`
 
@@ -85,6 +86,8 @@ class ClusterSpec:
     hollow_nodes: list[str] = field(default_factory=list)
     skip: list[str] = field(default_factory=list)
     registry: str = ""                       # 127.0.0.1:PORT once the registry runs
+    registry_upstream: str = ""              # --registry-upstream URL: a pull-through cache of it
+    registry_cache: str = ""                 # 127.0.0.1:PORT of that cache once it runs
     pod_subnets: dict[str, str] = field(default_factory=dict)
     extra_args: dict[str, list[str]] = field(default_factory=dict)  # component -> argv tail
     started_at: float = 0.0
@@ -165,6 +168,11 @@ class StateDir:
     @property
     def registry_dir(self) -> Path:
         return self.state_dir / "registry"
+
+    @property
+    def registry_cache_dir(self) -> Path:
+        """The pull-through cache of ``--registry-upstream`` (config, storage, registry.pid)."""
+        return self.state_dir / "registry-cache"
 
     @property
     def hollow_stopped_path(self) -> Path:

@@ -19,10 +19,10 @@ from kubectl.config import ConfigError, Settings, load_settings
 from kubectl.context import Context
 from kubectl.duration import parse_duration
 from kubectl.errors import CliError, UsageError, server_error_line, unreachable_line, unreachable_line_for
-from kubectl.verbs import apply, cordon, delete, describe, drain, get, logs, rollout, scale
+from kubectl.verbs import apply, cordon, delete, describe, drain, exec, get, logs, rollout, scale
 
 PROG = "pykubectl"
-VERBS = (apply, get, describe, delete, logs, scale, rollout, cordon, drain)
+VERBS = (apply, get, describe, delete, logs, exec, scale, rollout, cordon, drain)
 DEFAULT_REQUEST_TIMEOUT = 30.0  # seconds a request may take once the server is reached
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a server that neither answers nor refuses
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from kubelet.backoff import BackOffPolicy
-from kubelet.runtime import ImagePullError, Runtime
+from kubelet.runtime import ImagePullError, Runtime, normalize_image
 from protos import core_pb2
 
 ERR_IMAGE_PULL = "ErrImagePull"
@@ -31,6 +31,22 @@ class PullFailure(Exception):
         self.reason = reason
         self.message = message
         self.retry_at = retry_at
+
+
+NOT_FOUND_WORDS = ("manifest unknown", "name unknown", "not found")
+
+
+def explain_pull_error(image: str, registry_message: str) -> str:
+    """The registry's words, plus how to get the image there when it has no such image.
+
+    Every node pulls docker.io names from the cluster's registry, which holds the lab images
+    and what was loaded into it; an image built on the host is not there until it is loaded
+    (like ``kind load docker-image``)."""
+    full = normalize_image(image)
+    if full.startswith("docker.io/") and any(w in registry_message.lower() for w in NOT_FOUND_WORDS):
+        return (f"{registry_message}: {full} is not in the cluster registry; "
+                f"load it with: pykube image load {full}")
+    return registry_message
 
 
 @dataclass
@@ -83,8 +99,9 @@ class ImageManager:
             image_id = await self.runtime.pull_image(image)
         except ImagePullError as err:
             count = failures.count + 1 if failures else 1
-            self._failures[key] = _Failures(count, self.clock(), str(err))
-            message = f'Failed to pull image "{image}": {err}'
+            explained = explain_pull_error(image, str(err))
+            self._failures[key] = _Failures(count, self.clock(), explained)
+            message = f'Failed to pull image "{image}": {explained}'
             self.record(pod, "Warning", "Failed", message)
             raise PullFailure(ERR_IMAGE_PULL, message,
                               self.backoff.next_allowed(count, self.clock(), 0.0)) from None

@@ -1,4 +1,4 @@
-"""The kubelet's log service: pykube.v1.Kubelet.ContainerLogs over the container runtime.
+"""The kubelet's own service: pykube.v1.Kubelet.ContainerLogs (and Exec, see exec_server.py).
 
 Only the apiserver calls it (``pykubectl logs`` → API.Logs → here), as Kubernetes'
 apiserver proxies ``/containerLogs`` to the kubelet: users never dial a node. The
@@ -27,6 +27,7 @@ from typing import AsyncIterator, Awaitable, Callable, Iterable, Union
 import grpc
 import structlog
 
+from kubelet.exec_server import container_not_found, exec_stream
 from kubelet.runtime import ContainerRuntimeError, ContainerStatus, Runtime
 from protos import kubelet_pb2, kubelet_pb2_grpc
 
@@ -113,6 +114,19 @@ class LogService(kubelet_pb2_grpc.KubeletServicer):
         if inspect.isawaitable(found):
             found = await found
         return found  # type: ignore[return-value]
+
+    async def _find_for_exec(self, namespace: str, pod: str, container: str, previous: bool) -> str:
+        try:
+            found = self.find_container(namespace, pod, container, previous)
+            return await found if inspect.isawaitable(found) else found  # type: ignore[return-value]
+        except LogsError:  # waiting to start, or never ran: nothing to exec in
+            raise container_not_found(container) from None
+
+    async def Exec(self, request_iterator: AsyncIterator[kubelet_pb2.ExecInput],
+                   context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.ExecOutput]:
+        """``pykubectl exec`` (see exec_server.py)."""
+        async for output in exec_stream(self.runtime, self._find_for_exec, request_iterator, context):
+            yield output
 
     async def ContainerLogs(self, request: kubelet_pb2.LogsRequest,
                             context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.LogChunk]:

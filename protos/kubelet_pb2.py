@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14protos/kubelet.proto\x12\tpykube.v1\"\x8a\x01\n\x0bLogsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03pod\x18\x02 \x01(\t\x12\x11\n\tcontainer\x18\x03 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\x12\x10\n\x08previous\x18\x05 \x01(\x08\x12\x17\n\ntail_lines\x18\x06 \x01(\x03H\x00\x88\x01\x01\x42\r\n\x0b_tail_lines\"\x18\n\x08LogChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x32I\n\x07Kubelet\x12>\n\rContainerLogs\x12\x16.pykube.v1.LogsRequest\x1a\x13.pykube.v1.LogChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14protos/kubelet.proto\x12\tpykube.v1\"\x8a\x01\n\x0bLogsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03pod\x18\x02 \x01(\t\x12\x11\n\tcontainer\x18\x03 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\x12\x10\n\x08previous\x18\x05 \x01(\x08\x12\x17\n\ntail_lines\x18\x06 \x01(\x03H\x00\x88\x01\x01\x42\r\n\x0b_tail_lines\"\x18\n\x08LogChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"-\n\x0cTerminalSize\x12\r\n\x05width\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\r\"\x92\x01\n\tExecStart\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03pod\x18\x02 \x01(\t\x12\x11\n\tcontainer\x18\x03 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x04 \x03(\t\x12\r\n\x05stdin\x18\x05 \x01(\x08\x12\x0b\n\x03tty\x18\x06 \x01(\x08\x12%\n\x04size\x18\x07 \x01(\x0b\x32\x17.pykube.v1.TerminalSize\"\x8f\x01\n\tExecInput\x12%\n\x05start\x18\x01 \x01(\x0b\x32\x14.pykube.v1.ExecStartH\x00\x12\x0f\n\x05stdin\x18\x02 \x01(\x0cH\x00\x12\x16\n\x0cstdin_closed\x18\x03 \x01(\x08H\x00\x12)\n\x06resize\x18\x04 \x01(\x0b\x32\x17.pykube.v1.TerminalSizeH\x00\x42\x07\n\x05input\"O\n\nExecOutput\x12\x10\n\x06stdout\x18\x01 \x01(\x0cH\x00\x12\x10\n\x06stderr\x18\x02 \x01(\x0cH\x00\x12\x13\n\texit_code\x18\x03 \x01(\x05H\x00\x42\x08\n\x06output2\x82\x01\n\x07Kubelet\x12>\n\rContainerLogs\x12\x16.pykube.v1.LogsRequest\x1a\x13.pykube.v1.LogChunk0\x01\x12\x37\n\x04\x45xec\x12\x14.pykube.v1.ExecInput\x1a\x15.pykube.v1.ExecOutput(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,6 +35,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGSREQUEST']._serialized_end=174
   _globals['_LOGCHUNK']._serialized_start=176
   _globals['_LOGCHUNK']._serialized_end=200
-  _globals['_KUBELET']._serialized_start=202
-  _globals['_KUBELET']._serialized_end=275
+  _globals['_TERMINALSIZE']._serialized_start=202
+  _globals['_TERMINALSIZE']._serialized_end=247
+  _globals['_EXECSTART']._serialized_start=250
+  _globals['_EXECSTART']._serialized_end=396
+  _globals['_EXECINPUT']._serialized_start=399
+  _globals['_EXECINPUT']._serialized_end=542
+  _globals['_EXECOUTPUT']._serialized_start=544
+  _globals['_EXECOUTPUT']._serialized_end=623
+  _globals['_KUBELET']._serialized_start=626
+  _globals['_KUBELET']._serialized_end=756
 # @@protoc_insertion_point(module_scope)

@@ -39,6 +39,11 @@ class KubeletStub:
                 request_serializer=protos_dot_kubelet__pb2.LogsRequest.SerializeToString,
                 response_deserializer=protos_dot_kubelet__pb2.LogChunk.FromString,
                 _registered_method=True)
+        self.Exec = channel.stream_stream(
+                '/pykube.v1.Kubelet/Exec',
+                request_serializer=protos_dot_kubelet__pb2.ExecInput.SerializeToString,
+                response_deserializer=protos_dot_kubelet__pb2.ExecOutput.FromString,
+                _registered_method=True)
 
 
 class KubeletServicer:
@@ -50,6 +55,13 @@ class KubeletServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Exec(self, request_iterator, context):
+        """Run a command in a running container, its stdin/stdout/stderr streamed both ways.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KubeletServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -57,6 +69,11 @@ def add_KubeletServicer_to_server(servicer, server):
                     servicer.ContainerLogs,
                     request_deserializer=protos_dot_kubelet__pb2.LogsRequest.FromString,
                     response_serializer=protos_dot_kubelet__pb2.LogChunk.SerializeToString,
+            ),
+            'Exec': grpc.stream_stream_rpc_method_handler(
+                    servicer.Exec,
+                    request_deserializer=protos_dot_kubelet__pb2.ExecInput.FromString,
+                    response_serializer=protos_dot_kubelet__pb2.ExecOutput.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +103,33 @@ class Kubelet:
             '/pykube.v1.Kubelet/ContainerLogs',
             protos_dot_kubelet__pb2.LogsRequest.SerializeToString,
             protos_dot_kubelet__pb2.LogChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Exec(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/pykube.v1.Kubelet/Exec',
+            protos_dot_kubelet__pb2.ExecInput.SerializeToString,
+            protos_dot_kubelet__pb2.ExecOutput.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,7 +45,7 @@ import json, sys
 pod = sorted(json.load(sys.stdin)["items"], key=lambda p: p["metadata"]["name"])[0]
 print(pod["metadata"]["name"], pod["spec"]["nodeName"], pod["status"]["containerStatuses"][0]["containerID"].split("://")[1])')
 say "killing the container of pod $POD on node $NODE with podman kill"
-run podman --remote --url "unix://$STATE_DIR/nodes/$NODE/podman.sock" kill "$CONTAINER" >/dev/null
+run $PYKUBE podman "$NODE" kill "$CONTAINER" >/dev/null
 for _ in $(seq 1 150); do
     restarts=$($KUBECTL get pod "$POD" | awk 'NR==2 {print $4}')
     status=$($KUBECTL get pod "$POD" | awk 'NR==2 {print $3}')

@@ -15,9 +15,10 @@ Vocabulary, as in the CRI:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Protocol
+
+from apimachinery.images import normalize_image  # noqa: F401 - part of the runtime's vocabulary
 
 # Labels pykube puts on every sandbox and container it creates.
 LABEL_MANAGED = "io.pykube.managed"
@@ -30,35 +31,6 @@ LABEL_NODE = "io.pykube.node"
 
 # Container states, as the CRI names them.
 CREATED, RUNNING, EXITED, UNKNOWN = "created", "running", "exited", "unknown"
-
-
-def normalize_image(ref: str) -> str:
-    """The fully qualified reference a Pod's ``image:`` means, as containerd and CRI-O read it.
-
-    Kubernetes inherits Docker's rule: ``nginx`` is ``docker.io/library/nginx:latest``,
-    ``me/app:1`` is ``docker.io/me/app:1``; a first component with a dot or a port, or
-    ``localhost``, is a registry host. Runtimes resolve names this way themselves instead of
-    trusting a node's short-name search list (Podman may refuse or ask which registry), so
-    every node means the same image by the same words. Image ids pass through unchanged.
-    """
-    ref = ref.strip()
-    if re.fullmatch(r"(sha256:)?[0-9a-f]{64}", ref):
-        return ref
-    first, sep, rest = ref.partition("/")
-    if not sep or ("." not in first and ":" not in first and first != "localhost"):
-        host, path = "docker.io", ref
-        if "/" not in path:
-            path = "library/" + path
-    else:
-        host, path = first, rest
-        if host == "index.docker.io":
-            host = "docker.io"
-        if host == "docker.io" and "/" not in path:
-            path = "library/" + path
-    name = path.split("@", 1)[0]
-    if "@" not in path and ":" not in name.rsplit("/", 1)[-1]:
-        path += ":latest"
-    return f"{host}/{path}"
 
 
 class ContainerRuntimeError(Exception):
@@ -152,6 +124,33 @@ class ContainerEvent:
     time: float
 
 
+class ExecSession(Protocol):
+    """One ``kubectl exec`` command running in a container, its streams open both ways."""
+
+    def output(self) -> AsyncIterator[tuple[str, bytes]]:
+        """("stdout" | "stderr", bytes) as the command writes them; ends when it has exited
+        (with a TTY everything is "stdout", as on a terminal)."""
+        ...
+
+    async def write_stdin(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None:
+        """End of input (the command reads EOF)."""
+        ...
+
+    async def resize(self, width: int, height: int) -> None:
+        """The client's terminal changed size (TTY only; otherwise ignored)."""
+        ...
+
+    async def wait(self) -> int:
+        """The command's exit code, once it has exited."""
+        ...
+
+    async def close(self) -> None:
+        """Stop the command if it still runs (the client went away) and free everything."""
+        ...
+
+
 class Runtime(Protocol):
     async def info(self) -> RuntimeInfo: ...
 
@@ -209,6 +208,12 @@ class Runtime(Protocol):
     async def exec(self, container_id: str, command: list[str], timeout: float) -> tuple[int, str]:
         """Run a command in a running container: (exit code, combined output).
         Raises TimeoutError after timeout seconds, ContainerRuntimeError if not running."""
+        ...
+
+    async def exec_session(self, container_id: str, command: list[str], *, stdin: bool, tty: bool,
+                           width: int = 0, height: int = 0) -> ExecSession:
+        """Start a command in a running container for ``kubectl exec`` (stdin, a TTY of
+        width x height). Raises ContainerRuntimeError when it cannot be started."""
         ...
 
     def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None) -> AsyncIterator[bytes]:

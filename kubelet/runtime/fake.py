@@ -451,6 +451,17 @@ class FakeRuntime:
             return 0, ""
         return handler(list(command))
 
+    async def exec_session(self, container_id: str, command: list[str], *, stdin: bool, tty: bool,
+                           width: int = 0, height: int = 0) -> "_FakeExecSession":
+        """``kubectl exec`` on the fake: the command is answered as exec() answers it (stdout, exit
+        code); with stdin it is a ``cat`` first, echoing stdin back until it is closed."""
+        self._call("exec_session", container_id, list(command), stdin, tty)
+        c = self._container(container_id)
+        if c.state != RUNNING:
+            raise ContainerRuntimeError("can only create exec sessions on running containers: container state improper")
+        handler = c.behavior.exec or self.exec_handler
+        return _FakeExecSession(handler(list(command)) if handler else (0, ""), stdin)
+
     def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None) -> AsyncIterator[bytes]:
         self._call("logs", container_id, follow, tail)
         return self._logs(container_id, follow, tail)
@@ -520,3 +531,42 @@ class _FakeEventStream:
 
 
 __all__ = ["FakeClock", "FakeRuntime", "ImageBehavior", "RUNS_FOREVER"]
+
+
+class _FakeExecSession:
+    """An exec session of the fake runtime: stdin echoed (if any), then the answer, then the code."""
+
+    def __init__(self, answer: tuple[int, str], stdin: bool) -> None:
+        self.exit_code, self._answer = answer
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.resizes: list[tuple[int, int]] = []
+        self._done = False
+        if not stdin:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._answer:
+            self._queue.put_nowait(self._answer.encode())
+        self._queue.put_nowait(None)
+
+    async def output(self) -> AsyncIterator[tuple[str, bytes]]:
+        while (data := await self._queue.get()) is not None:
+            yield "stdout", data
+
+    async def write_stdin(self, data: bytes) -> None:
+        self._queue.put_nowait(data)
+
+    async def close_stdin(self) -> None:
+        self._finish()
+
+    async def resize(self, width: int, height: int) -> None:
+        self.resizes.append((width, height))
+
+    async def wait(self) -> int:
+        return self.exit_code
+
+    async def close(self) -> None:
+        pass

@@ -32,7 +32,6 @@ in ``podman_mapping`` (pure, unit-tested) and the long streams are in ``podman_s
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import json
 import math
@@ -46,13 +45,8 @@ from podman.errors import APIError, ImageNotFound, NotFound
 
 from kubelet.runtime import (
     CREATED,
-    EXITED,
     LABEL_CONTAINER_NAME,
     LABEL_MANAGED,
-    LABEL_NODE,
-    LABEL_POD_NAME,
-    LABEL_POD_NAMESPACE,
-    LABEL_POD_UID,
     RUNNING,
     ContainerEvent,
     ContainerRuntimeError,
@@ -65,21 +59,22 @@ from kubelet.runtime import (
     SandboxSpec,
     normalize_image,
 )
+from kubelet.runtime.podman_exec import PodmanExecSession
 from kubelet.runtime.podman_mapping import (
     STATES,
     create_kwargs,
-    default_ulimits,
     error_message,
     full_image_id,
     is_state_error,
+    owned_by,
     pull_outcome,
     runtime_info,
     sandbox_from,
+    sandbox_labels,
+    start_failed,
     status_from_inspect,
 )
 from kubelet.runtime.podman_streams import OpenStreams, Pipe, ThreadStream, read_events, read_logs, run_exec
-
-__all__ = ["PodmanRuntime", "default_ulimits"]
 
 T = TypeVar("T")
 
@@ -143,15 +138,7 @@ class PodmanRuntime:
         return json.dumps({"label": [f"{LABEL_MANAGED}=true"]})
 
     def _ours(self, labels: dict[str, str] | None) -> bool:
-        """Made by pykube for this node: managed, and no other node's name on it.
-
-        Podman filters on ``managed`` only: a pykube container without a node label (an orphan
-        from an older kubelet, or made by hand) is this node's to adopt or clean up, as in
-        Kubernetes, where everything the node's runtime holds with kubelet labels is the
-        kubelet's. Only another node's label (two kubelets sharing one Podman) excludes it.
-        """
-        labels = labels or {}
-        return labels.get(LABEL_MANAGED) == "true" and labels.get(LABEL_NODE, self.node_name) in ("", self.node_name)
+        return owned_by(labels, self.node_name)
 
     def _get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
         response = self._api.get(path, params=params, timeout=self.api_timeout)
@@ -231,14 +218,7 @@ class PodmanRuntime:
         return await self._run(self._create_sandbox, spec, slow=True)
 
     def _create_sandbox(self, spec: SandboxSpec) -> Sandbox:
-        labels = {
-            **spec.labels,
-            LABEL_MANAGED: "true",
-            LABEL_NODE: self.node_name,
-            LABEL_POD_UID: spec.pod_uid,
-            LABEL_POD_NAME: spec.pod_name,
-            LABEL_POD_NAMESPACE: spec.pod_namespace,
-        }
+        labels = sandbox_labels(spec, self.node_name)
         name = self._sandbox_name(spec)
         body: dict[str, Any] = {"labels": labels, "infra_name": f"{name}_infra"}
         if spec.hostname:
@@ -380,14 +360,9 @@ class PodmanRuntime:
     def _status(self, attrs: dict[str, Any]) -> ContainerStatus:
         status = status_from_inspect(attrs)
         failed = self._start_errors.get(status.id)
-        if failed is not None:
-            if status.state != CREATED:
-                self._start_errors.pop(status.id, None)
-            else:
-                message, when = failed
-                status = dataclasses.replace(status, state=EXITED, exit_code=128, reason="StartError",
-                                             message=message, finished_at=when)
-        return status
+        if failed is not None and status.state != CREATED:
+            self._start_errors.pop(status.id, None)  # it did start after all
+        return start_failed(status, *failed) if failed is not None and status.state == CREATED else status
 
     async def stop_container(self, container_id: str, timeout: float) -> None:
         await self._run(self._stop_container, container_id, timeout, slow=True)
@@ -525,6 +500,15 @@ class PodmanRuntime:
             raise TimeoutError(f"command {command!r} timed out after {timeout}s") from None
         finally:
             pipe.close()
+
+    async def exec_session(self, container_id: str, command: list[str], *, stdin: bool, tty: bool,
+                           width: int = 0, height: int = 0) -> PodmanExecSession:
+        """``kubectl exec``: ``podman exec`` against this node's service (see ``podman_exec``)."""
+        status = await self.container_status(container_id)
+        if status is None or status.state != RUNNING:
+            raise ContainerRuntimeError("can only create exec sessions on running containers: container state improper")
+        return await PodmanExecSession.start(self.url, container_id, list(command), stdin=stdin, tty=tty,
+                                             width=width, height=height)
 
     def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None) -> AsyncIterator[bytes]:
         """The container's output as Podman stored it (stdout and stderr interleaved, in order).

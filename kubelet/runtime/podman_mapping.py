@@ -10,6 +10,7 @@ labels a restarted kubelet re-adopts by). ``podman.py`` (the adapter) only moves
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -39,6 +40,7 @@ from kubelet.runtime import (
     ContainerStatus,
     RuntimeInfo,
     Sandbox,
+    SandboxSpec,
 )
 
 # Podman's container event actions passed on, the ones where a container's CRI state changes
@@ -310,6 +312,37 @@ def pull_outcome(progress: str) -> tuple[str | None, str | None]:
 
 
 # --------------------------------------------------------------------------- runtime → Podman
+
+
+def owned_by(labels: dict[str, str] | None, node_name: str) -> bool:
+    """Made by pykube for this node: managed, and no other node's name on it.
+
+    Podman filters on ``managed`` only: a pykube container without a node label (an orphan
+    from an older kubelet, or made by hand) is this node's to adopt or clean up, as in
+    Kubernetes, where everything the node's runtime holds with kubelet labels is the
+    kubelet's. Only another node's label (two kubelets sharing one Podman) excludes it.
+    """
+    labels = labels or {}
+    return labels.get(LABEL_MANAGED) == "true" and labels.get(LABEL_NODE, node_name) in ("", node_name)
+
+
+def start_failed(status: ContainerStatus, message: str, when: float) -> ContainerStatus:
+    """A container the OCI runtime refused to start, as the CRI reports it: exited with 128,
+    StartError. (Podman 4.3 leaves it "created" with no error recorded.)"""
+    return dataclasses.replace(status, state=EXITED, exit_code=128, reason="StartError", message=message,
+                               finished_at=when)
+
+
+def sandbox_labels(spec: SandboxSpec, node_name: str) -> dict[str, str]:
+    """The labels of a Pod's sandbox: the Pod's own, and what a restarted kubelet re-adopts by."""
+    return {
+        **spec.labels,
+        LABEL_MANAGED: "true",
+        LABEL_NODE: node_name,
+        LABEL_POD_UID: spec.pod_uid,
+        LABEL_POD_NAME: spec.pod_name,
+        LABEL_POD_NAMESPACE: spec.pod_namespace,
+    }
 
 
 def container_name(spec: ContainerSpec) -> str:
