@@ -25,10 +25,24 @@ from apiserver.errors import TooOld
 
 ADDED, MODIFIED, DELETED, BOOKMARK = "ADDED", "MODIFIED", "DELETED", "BOOKMARK"
 
-# Watchers of Pods that select one node (every kubelet's "spec.nodeName=<node>") are
-# indexed by that node: a Pod change is offered only to the watchers of the node(s) it
-# is, or was, on, instead of being matched against every kubelet's watch.
+# Watchers that select one value of their kind's index field are indexed by that value:
+# a change is offered only to the watchers of the value(s) its object has, or had,
+# instead of being matched against every watch. Kubelets make two such watches each:
+# their Pods ("spec.nodeName=<node>") and their own Node ("metadata.name=<node>"), so
+# with 1000 nodes a Pod or Node change is matched against a few watchers, not 1000.
 NODE_FIELD = "spec.nodeName"
+NAME_FIELD = "metadata.name"
+
+
+def index_field(kind: str) -> str:
+    return NODE_FIELD if kind == "Pod" else NAME_FIELD
+
+
+def index_value(kind: str, obj: Message) -> str:
+    """obj's value of its kind's index field."""
+    if kind == "Pod":
+        return obj.spec.node_name  # type: ignore[attr-defined]
+    return obj.metadata.name  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +156,9 @@ class WatchCache:
         self.objects: dict[str, dict[str, Message]] = {}  # kind -> key -> object
         self.namespace_counts: Counter[str] = Counter()  # namespaced objects per namespace
         self.watchers: dict[str, set[Watcher]] = {}  # kind -> every watcher of it
-        self._pod_watchers_by_node: dict[str, set[Watcher]] = {}  # spec.nodeName=X watchers by X
-        self._pod_watchers_unindexed: set[Watcher] = set()  # the other Pod watchers
+        # kind -> index value X -> the watchers selecting X (see index_field)
+        self._indexed: dict[str, dict[str, set[Watcher]]] = {}
+        self._unindexed: dict[str, set[Watcher]] = {}  # kind -> the other watchers
         self.revision = 0
         # History holds every change with revision > oldest_revision.
         self.oldest_revision = 0
@@ -178,19 +193,18 @@ class WatchCache:
         self.history.append(change)
         if len(self.history) > self.history_size:
             self.oldest_revision = self.history.popleft().revision
-        if change.kind != "Pod":
-            for watcher in self.watchers.get(change.kind, ()):
-                watcher.offer(change)
-            return
-        for watcher in self._pod_watchers_unindexed:
+        for watcher in self._unindexed.get(change.kind, ()):
             watcher.offer(change)
-        node = change.obj.spec.node_name  # type: ignore[attr-defined]
-        for watcher in self._pod_watchers_by_node.get(node, ()):
+        by_value = self._indexed.get(change.kind)
+        if not by_value:
+            return
+        value = index_value(change.kind, change.obj)
+        for watcher in by_value.get(value, ()):
             watcher.offer(change)
         if change.prev is not None:
-            before = change.prev.spec.node_name  # type: ignore[attr-defined]
-            if before != node:
-                for watcher in self._pod_watchers_by_node.get(before, ()):
+            before = index_value(change.kind, change.prev)
+            if before != value:
+                for watcher in by_value.get(before, ()):
                     watcher.offer(change)
 
     def watch(self, kind: str, namespace: str, labels: LabelSelector, fields: FieldSelector,
@@ -215,22 +229,20 @@ class WatchCache:
         if watcher.buffer:
             watcher.wakeup.set()
         self.watchers.setdefault(kind, set()).add(watcher)
-        if kind == "Pod":
-            node = fields.required_value(NODE_FIELD)
-            if node is None:
-                self._pod_watchers_unindexed.add(watcher)
-            else:
-                self._pod_watchers_by_node.setdefault(node, set()).add(watcher)
+        value = fields.required_value(index_field(kind))
+        if value is None:
+            self._unindexed.setdefault(kind, set()).add(watcher)
+        else:
+            self._indexed.setdefault(kind, {}).setdefault(value, set()).add(watcher)
         return watcher
 
     def stop(self, watcher: Watcher) -> None:
         self.watchers.get(watcher.kind, set()).discard(watcher)
-        if watcher.kind == "Pod":
-            self._pod_watchers_unindexed.discard(watcher)
-            node = watcher.fields.required_value(NODE_FIELD)
-            if node is not None:
-                watchers = self._pod_watchers_by_node.get(node)
-                if watchers is not None:
-                    watchers.discard(watcher)
-                    if not watchers:
-                        del self._pod_watchers_by_node[node]
+        self._unindexed.get(watcher.kind, set()).discard(watcher)
+        value = watcher.fields.required_value(index_field(watcher.kind))
+        by_value = self._indexed.get(watcher.kind, {})
+        watchers = by_value.get(value) if value is not None else None
+        if watchers is not None:
+            watchers.discard(watcher)
+            if not watchers:
+                del by_value[value]

@@ -41,9 +41,10 @@ from typing import Any, Awaitable, Sequence, TypeVar
 import grpc
 
 from apimachinery.kinds import wrap
-from bench.common import (HOST, CallStats, ChildProcess, Record, Timing, append_results,
+from bench.common import (HOST, CallStats, ChildProcess, Record, Timing, append_results, mode,
                           apiserver_healthy, call_records, free_port, percentile, print_table,
                           start_apiserver, wait_until)
+from bench.targets import describe_conditions
 from apiserver.storage import MUST_NOT_EXIST, Change
 from apiserver.storage.sqlite import SQLiteStore
 from protos import api_pb2, api_pb2_grpc, core_pb2, meta_pb2
@@ -72,9 +73,10 @@ class Settings:
     watchers: int
     watch_events: int
     phase_timeout: float  # seconds, per phase
+    quick: bool = False
 
 
-QUICK = Settings(clients=8, objects=2000, watchers=50, watch_events=200, phase_timeout=20.0)
+QUICK = Settings(clients=8, objects=2000, watchers=50, watch_events=200, phase_timeout=20.0, quick=True)
 DEFAULT = Settings(clients=16, objects=10000, watchers=100, watch_events=1000, phase_timeout=120.0)
 
 
@@ -97,6 +99,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path | None]:
         watchers=args.watchers or base.watchers,
         watch_events=args.watch_events or base.watch_events,
         phase_timeout=base.phase_timeout,
+        quick=args.quick,
     )
     if min(settings.clients, settings.objects, settings.watchers, settings.watch_events) < 1:
         parser.error("--clients, --objects, --watchers and --watch-events must be at least 1")
@@ -506,9 +509,9 @@ def build_records(pykube: PykubeResults, sqlite: tuple[CallStats, CallStats],
 
 
 async def run(settings: Settings, out: Path | None) -> int:
-    params = (f"clients={settings.clients} objects={settings.objects} watchers={settings.watchers} "
-              f"watch_events={settings.watch_events}")
-    print(f"apiserver benchmark: {params}; {os.cpu_count()} CPUs", flush=True)
+    conditions = {"mode": mode(settings.quick), "clients": settings.clients, "objects": settings.objects,
+                  "watchers": settings.watchers, "watch_events": settings.watch_events}
+    print(f"apiserver benchmark: {describe_conditions(conditions)}; {os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory(prefix="pykube-bench-") as tmp:
         work = Path(tmp)
         pykube = await run_pykube(work, settings)
@@ -529,7 +532,7 @@ async def run(settings: Settings, out: Path | None) -> int:
               "on every commit; the apiserver's SQLite store (synchronous=NORMAL) does not (a commit survives "
               "the process dying, not the machine losing power).")
     if out is not None:
-        print(f"appended {len(records)} records to {append_results(out, records, params)}")
+        print(f"appended {len(records)} records to {append_results(out, records, conditions)}")
     failed = pykube.updates.conflicts or pykube.watch.missing
     if failed:
         print(f"FAILED: {pykube.updates.conflicts} update conflicts, {pykube.watch.missing} watch events missing")

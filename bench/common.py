@@ -1,5 +1,7 @@
-"""What the benchmarks share: percentiles, result records and their table/JSON
-output, and child processes (started and stopped by PID) such as the apiserver."""
+"""What the benchmarks share: percentiles (failures counted as infinite latencies),
+result records and their table/JSON output (each record stamped with the conditions it
+was measured under and the commit it was measured on), and child processes (started and
+stopped by PID) such as the apiserver."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Mapping, NoReturn, Sequence
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -25,11 +27,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 STOP_TIMEOUT = 10.0
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of values; NaN when there are none."""
-    if not values:
+def percentile(values: Sequence[float], q: float, failures: int = 0) -> float:
+    """Nearest-rank percentile (q in 0..100) of values, with `failures` more samples of
+    infinite latency (a Pod never Running, a failed or timed-out call): a pQ over a run
+    with (100 - Q)% failures or more (a p99 with 1%) is infinite. NaN when there are no
+    samples at all."""
+    total = len(values) + failures
+    if not total:
         return math.nan
-    ordered = sorted(values)
+    if failures and failures * 100 >= (100 - q) * total:
+        return math.inf
+    ordered = sorted(values) + [math.inf] * failures
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[rank - 1]
 
@@ -45,11 +53,12 @@ class Timing:
 
 @dataclass
 class CallStats:
-    """Per-call latencies (seconds) of one phase, and its timing."""
+    """Per-call latencies (seconds) of one phase, its failed calls, and its timing."""
 
     latencies: list[float] = field(default_factory=list)
     timing: Timing = field(default_factory=Timing)
     conflicts: int = 0
+    failures: int = 0  # calls that failed or timed out: infinite latencies
 
     @property
     def wall(self) -> float:
@@ -65,29 +74,54 @@ class CallStats:
         return self.timing.server_cpu / len(self.latencies) * 1e6 if self.latencies else math.nan
 
     def ms(self, q: float) -> float:
-        return percentile(self.latencies, q) * 1000
+        return percentile(self.latencies, q, self.failures) * 1000
 
 
 @dataclass
 class Record:
+    """One figure. failures: the samples behind it that failed (they count as infinite
+    latencies in a percentile, and a target allows none unless it says otherwise)."""
+
     name: str
     value: float
     unit: str
     peer: str | None = None
     peer_value: float | None = None
+    failures: int = 0
 
-    def as_json(self, params: str, timestamp: str) -> dict[str, Any]:
+    def as_json(self, conditions: Mapping[str, Any], provenance: Mapping[str, Any],
+                timestamp: str) -> dict[str, Any]:
         record: dict[str, Any] = {"name": self.name, "value": _round(self.value), "unit": self.unit}
         if self.peer is not None:
             record.update(peer=self.peer, peer_value=_round(self.peer_value))
-        record.update(params=params, timestamp=timestamp)
+        if self.failures or self.value == math.inf:
+            record["failures"] = self.failures
+        record.update(conditions=dict(conditions), **provenance, timestamp=timestamp)
         return record
 
 
 def _round(value: float | None) -> float | None:
-    if value is None or math.isnan(value):
+    """JSON's figure: None for "no figure" (NaN) and for "failed" (an infinite latency)."""
+    if value is None or math.isnan(value) or math.isinf(value):
         return None
     return round(value, 3)
+
+
+def mode(quick: bool) -> str:
+    """The mode a benchmark ran in, as records and targets name it."""
+    return "quick" if quick else "full"
+
+
+def provenance(repo: Path = REPO_ROOT) -> dict[str, Any]:
+    """The commit the code under measurement is at (`git rev-parse HEAD`) and whether the
+    work tree differs from it (tracked or untracked files, .gitignore'd ones aside)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True,
+                              timeout=30).stdout.strip()
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty": True}
 
 
 def call_records(prefix: str, stats: CallStats, peer: str | None = None,
@@ -95,38 +129,64 @@ def call_records(prefix: str, stats: CallStats, peer: str | None = None,
     """Throughput and p50/p99 of a phase, with the peer's beside it when it ran."""
     def rec(name: str, unit: str, pick: Callable[[CallStats], float]) -> Record:
         if peer_stats is None:
-            return Record(f"{prefix}.{name}", pick(stats), unit)
-        return Record(f"{prefix}.{name}", pick(stats), unit, peer, pick(peer_stats))
+            return Record(f"{prefix}.{name}", pick(stats), unit, failures=stats.failures)
+        return Record(f"{prefix}.{name}", pick(stats), unit, peer, pick(peer_stats),
+                      stats.failures + peer_stats.failures)
     return [rec("throughput", "ops/s", lambda s: s.throughput),
             rec("p50", "ms", lambda s: s.ms(50)),
             rec("p99", "ms", lambda s: s.ms(99)),
             rec("server_cpu_per_op", "us", lambda s: s.server_us_per_op)]
 
 
+def latency_records(name: str, latencies: Sequence[float], failures: int, qs: Sequence[int] = (50, 99),
+                    unit: str = "ms", peer: str | None = None, peer_latencies: Sequence[float] | None = None,
+                    peer_failures: int = 0) -> list[Record]:
+    """NAME.pQ for each q: percentiles of latencies (seconds, shown in unit) with the failures
+    as infinite ones, and the peer's beside them where it ran."""
+    scale = {"s": 1.0, "ms": 1e3}[unit]
+    out = []
+    for q in qs:
+        peer_value = percentile(peer_latencies, q, peer_failures) * scale if peer_latencies is not None else None
+        out.append(Record(f"{name}.p{q}", percentile(latencies, q, failures) * scale, unit,
+                          peer if peer_latencies is not None else None, peer_value, failures + peer_failures))
+    return out
+
+
+def _shown(value: float) -> str:
+    return "failed" if value == math.inf else f"{value:,.2f}"
+
+
 def print_table(records: Sequence[Record]) -> None:
     """The figures, with pykube/peer ratios where a peer ran (for throughput: higher is better)."""
-    header = f"{'figure':<40} {'pykube':>12} {'unit':<8} {'peer':>12} {'pykube/peer':>11}"
+    width = max([40, *(len(r.name) for r in records)])
+    header = f"{'figure':<{width}} {'pykube':>12} {'unit':<8} {'peer':>12} {'pykube/peer':>11}"
     print()
     print(header)
     print("-" * len(header))
     for r in records:
         peer, ratio = "", ""
         if r.peer is not None and r.peer_value is not None:
-            peer = f"{r.peer_value:,.2f}"
-            ratio = f"{r.value / r.peer_value:.2f}" if r.peer_value else "-"
-        print(f"{r.name:<40} {r.value:>12,.2f} {r.unit:<8} {peer:>12} {ratio:>11}")
+            peer = _shown(r.peer_value)
+            ratio = f"{r.value / r.peer_value:.2f}" if r.peer_value and math.isfinite(r.value) else "-"
+        failed = f"  ({r.failures} failed)" if r.failures else ""
+        print(f"{r.name:<{width}} {_shown(r.value):>12} {r.unit:<8} {peer:>12} {ratio:>11}{failed}")
     print()
 
 
-def append_results(out_dir: Path, records: Sequence[Record], params: str) -> Path:
-    """Append records to DIR/results.json (a JSON list), keeping what is there."""
+def append_results(out_dir: Path, records: Sequence[Record], conditions: Mapping[str, Any]) -> Path:
+    """Append records to DIR/results.json (a JSON list), keeping what is there. conditions:
+    what the benchmark was run with (mode, nodes, pods, runs, ...: what targets check);
+    every record also carries the commit it was measured on and whether the tree was dirty."""
+    if "mode" not in conditions:
+        raise ValueError("a benchmark's conditions must name its mode (quick or full)")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "results.json"
     existing: list[Any] = json.loads(path.read_text()) if path.exists() and path.stat().st_size else []
     if not isinstance(existing, list):
         raise ValueError(f"{path}: expected a JSON list of records")
     timestamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    existing.extend(r.as_json(params, timestamp) for r in records)
+    stamp = provenance()
+    existing.extend(r.as_json(conditions, stamp, timestamp) for r in records)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(existing, indent=2) + "\n")
     tmp.replace(path)
@@ -224,7 +284,44 @@ def log_says(process: ChildProcess, text: str) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-def proc_memory_mb(pid: int) -> dict[str, float]:
+async def start_control_plane(work: Path, address: str, processes: dict[str, ChildProcess],
+                              timeout: float = 30.0) -> None:
+    """Start the scheduler and the controller-manager (into processes, by their names there)
+    and wait until each says it runs."""
+    pieces = (("scheduler", "scheduler", "scheduler.main"),
+              ("controller_manager", "controller-manager", "controllers.main"))
+    for name, log_name, module in pieces:
+        processes[name] = start_component(work, log_name, module, address)
+    for name, log_name, _ in pieces:
+        await wait_until(log_says(processes[name], f"{log_name} running"), processes[name], timeout)
+
+
+async def wait_nodes_ready(stub: Any, want: int, hollow: ChildProcess, timeout: float) -> float:
+    """Wait until WANT hollow Nodes are Ready; the seconds it took (TimeoutError with the hollow log's tail)."""
+    started = time.monotonic()
+    ready: set[str] = set()
+    while time.monotonic() < started + timeout:
+        hollow.check_alive()
+        ready = await ready_node_names(stub, "hollow-")
+        if len(ready) >= want:
+            return time.monotonic() - started
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"{len(ready)}/{want} hollow Nodes Ready after {timeout:.0f} s; "
+                       f"hollow log:\n{hollow.log_tail()}")
+
+
+def raise_from_stage(err: Exception, stage: str, processes: Iterable[ChildProcess]) -> NoReturn:
+    """Re-raise a benchmark's failure, first showing the log's tail of each process that
+    exited; a timeout says which stage it hit ("while starting 1000 hollow nodes: ...")."""
+    for process in processes:
+        if process.proc.poll() is not None:
+            print(f"  {process.name} exited with {process.proc.returncode}:\n{process.log_tail()}", file=sys.stderr)
+    if isinstance(err, TimeoutError):
+        raise TimeoutError(f"while {stage}: {err}") from None
+    raise err
+
+
+def proc_memory_mib(pid: int) -> dict[str, float]:
     """VmRSS (resident now) and VmHWM (resident peak) of a process, in MiB, from
     /proc/PID/status; NaN for what cannot be read (the process is gone)."""
     found = {"VmRSS": math.nan, "VmHWM": math.nan}

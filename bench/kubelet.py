@@ -3,14 +3,21 @@ killed container runs again, beside what Podman alone takes on the same node.
 
     python -m bench.kubelet [--runs N] [--kills K] [--quick] [--out DIR]      (as root)
 
+``--profile DIR`` runs N more Pod starts after the timed phases under py-spy (the kubelet
+and the apiserver, waiting threads included: a kubelet mostly waits on Podman's REST API)
+and summarises them into DIR/profile-kubelet.md.
+
 Set-up: a node lab (local registry, one Podman node with its own storage and
 sealed network namespace), a real pykube-apiserver and a real pykubelet.
 
 1. pod start   N Pods, each created already bound to the node (nodeName set), image
-               in the node's cache: time from the Create call returning to the
+               in the node's cache: time from the Create call being sent to the
                Running status arriving through a Watch. Peer: `podman run -d` of
-               the same image through the node's API socket, timed until it
-               returns (Podman has started the container).
+               the same image through the node's API socket, timed from the call
+               being sent until it returns (Podman has started the container: the
+               container is running when the call returns). Fair to the peer: it
+               gets the same untimed warm-up run as pykube, and the runs are
+               interleaved (pykube, peer, pykube, peer, ...).
 2. self-heal   K kills (default 50, --quick 10), each of a different Pod's
                container, once (`podman kill` through the API): time from the kill
                to the Pod's status showing the new container running (restartCount
@@ -32,6 +39,7 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -39,8 +47,10 @@ import grpc
 import podman
 
 from apimachinery.kinds import unwrap, wrap
-from bench.common import (ChildProcess, Record, append_results, apiserver_healthy, percentile,
+from bench.common import (ChildProcess, append_results, apiserver_healthy, latency_records, mode, percentile,
                           print_table, start_apiserver, wait_until)
+from bench.profile import Profiles
+from bench.profile import summary as profile_summary
 from cluster.lab import NodeLab, environment_problems
 from protos import api_pb2, api_pb2_grpc, core_pb2, meta_pb2
 
@@ -108,7 +118,8 @@ def start_kubelet(work: Path, address: str, lab: NodeLab) -> ChildProcess:
     return ChildProcess("pykubelet", argv, work / "kubelet.log")
 
 
-async def kubelet_phases(address: str, lab: NodeLab, runs: int, kills: int) -> tuple[list[float], list[float]]:
+async def kubelet_phases(address: str, lab: NodeLab, runs: int, kills: int, profiles: Profiles | None = None,
+                         ) -> tuple[list[float], list[float], list[float], Counter[str]]:
     channel = grpc.aio.insecure_channel(address)
     stub = api_pb2_grpc.APIStub(channel)
     watch = PodWatch(stub)
@@ -117,11 +128,17 @@ async def kubelet_phases(address: str, lab: NodeLab, runs: int, kills: int) -> t
     try:
         await stub.Create(api_pb2.CreateRequest(object=wrap(pod("warm-up"))))  # pulls the image once
         await watch.wait("warm-up", is_running(0), timeout=PHASE_TIMEOUT)
-        starts = []
-        for i in range(runs):
+        await asyncio.to_thread(podman_run_once, client, "peer-warm-up")  # the peer's warm-up, the same
+        starts, run_times = [], []
+        failures = Counter[str]()
+        for i in range(runs):  # interleaved: pykube, peer, pykube, peer, ...
+            sent = time.monotonic()
             await stub.Create(api_pb2.CreateRequest(object=wrap(pod(f"start-{i}"))))
-            created = time.monotonic()
-            starts.append(await watch.wait(f"start-{i}", is_running(0)) - created)
+            try:
+                starts.append(await watch.wait(f"start-{i}", is_running(0)) - sent)
+            except TimeoutError:  # a failure: an infinite time, counted
+                failures["pod_start"] += 1
+            run_times.append(await asyncio.to_thread(podman_run_once, client, f"peer-run-{i}"))
         victims = [f"start-{i}" for i in range(min(runs, kills))]
         extra = [f"heal-{i}" for i in range(kills - len(victims))]
         for name in extra:
@@ -136,26 +153,30 @@ async def kubelet_phases(address: str, lab: NodeLab, runs: int, kills: int) -> t
             container = client.containers.get(status.container_id.split("://", 1)[1])
             killed = time.monotonic()
             await asyncio.to_thread(container.kill)
-            heals.append(await watch.wait(name, is_running(1)) - killed)
-        return starts, heals
+            try:
+                heals.append(await watch.wait(name, is_running(1)) - killed)
+            except TimeoutError:
+                failures["kill_to_running"] += 1
+        if profiles is not None:  # the same Pod starts again, not timed, under py-spy
+            with profiles:
+                for i in range(runs):
+                    await stub.Create(api_pb2.CreateRequest(object=wrap(pod(f"profiled-{i}"))))
+                    await watch.wait(f"profiled-{i}", is_running(0), timeout=PHASE_TIMEOUT)
+        return starts, run_times, heals, failures
     finally:
         await watch.stop()
         client.close()
         await channel.close()
 
 
-def podman_run_peer(lab: NodeLab, runs: int) -> list[float]:
-    client = podman.PodmanClient(base_url=lab.nodes[NODE].url)
-    times = []
-    try:
-        for i in range(runs):
-            began = time.monotonic()
-            container = client.containers.run(IMAGE, detach=True, name=f"peer-run-{i}")
-            times.append(time.monotonic() - began)
-            container.remove(force=True)
-    finally:
-        client.close()
-    return times
+def podman_run_once(client: podman.PodmanClient, name: str) -> float:
+    """The peer: `podman run -d` of the same image, from the call sent to its return (the
+    container running); removed afterwards, untimed."""
+    began = time.monotonic()
+    container = client.containers.run(IMAGE, detach=True, name=name)
+    elapsed = time.monotonic() - began
+    container.remove(force=True)
+    return elapsed
 
 
 def podman_restart_peer(lab: NodeLab, runs: int) -> list[float] | None:
@@ -208,16 +229,9 @@ def summary(label: str, values: Sequence[float]) -> str:
             f"p95 {percentile(values, 95) * 1000:7.1f} ms")
 
 
-def records(name: str, ours: Sequence[float], peer: str, theirs: Sequence[float] | None,
-            qs: Sequence[int] = (50, 95)) -> list[Record]:
-    out = []
-    for q in qs:
-        peer_value = percentile(theirs, q) * 1000 if theirs else None
-        out.append(Record(f"{name}.p{q}", percentile(ours, q) * 1000, "ms", peer if theirs else None, peer_value))
-    return out
 
 
-def run(runs: int, kills: int, out: Path | None) -> int:
+def run(runs: int, kills: int, out: Path | None, quick: bool, profile: Path | None = None) -> int:
     problems = environment_problems()
     if problems:
         print("bench.kubelet cannot run here: " + "; ".join(problems), file=sys.stderr)
@@ -231,12 +245,13 @@ def run(runs: int, kills: int, out: Path | None) -> int:
             asyncio.run(wait_until(lambda: apiserver_healthy(address), apiserver, 20))
             kubelet = start_kubelet(work, address, lab)
             try:
-                starts, heals = asyncio.run(asyncio.wait_for(kubelet_phases(address, lab, runs, kills),
-                                                             PHASE_TIMEOUT * 3 + 5 * kills))
+                profiles = None if profile is None else Profiles(
+                    profile, "kubelet-pod_start", {"kubelet": kubelet.pid, "apiserver": apiserver.pid}, idle=True)
+                starts, run_times, heals, failures = asyncio.run(asyncio.wait_for(
+                    kubelet_phases(address, lab, runs, kills, profiles), PHASE_TIMEOUT * 4 + 5 * kills))
             except Exception:
                 print(f"kubelet log (tail):\n{kubelet.log_tail(40)}", file=sys.stderr)
                 raise
-            run_times = podman_run_peer(lab, runs)
             restart_times = podman_restart_peer(lab, kills)
             start_times = podman_start_peer(lab, kills)
         finally:
@@ -254,11 +269,19 @@ def run(runs: int, kills: int, out: Path | None) -> int:
     print(summary("peer: podman kill, wait, podman start (scripted)", start_times))
     restart_peer = ("podman --restart=always", restart_times) if restart_times else \
         ("podman kill+wait+start", start_times)
-    results = (records("kubelet.pod_start", starts, "podman run -d", run_times)
-               + records("kubelet.kill_to_running", heals, *restart_peer, qs=(50, 95, 99)))
+    results = (latency_records("kubelet.pod_start", starts, failures["pod_start"], (50, 95), "ms",
+                               "podman run -d", run_times)
+               + latency_records("kubelet.kill_to_running", heals, failures["kill_to_running"], (50, 95, 99), "ms",
+                                 *restart_peer))
     print_table(results)
+    if profile is not None:
+        doc = profile / "profile-kubelet.md"
+        doc.write_text(profile_summary(sorted(profile.glob("kubelet-pod_start-*.folded")),
+                               f"Profiles of bench.kubelet: {runs} Pod starts on real Podman (waiting threads included)"))
+        print(f"profiles summarised in {doc}")
     if out is not None:
-        print(f"results appended to {append_results(out, results, f'runs={runs},kills={kills}')}")
+        conditions = {"mode": mode(quick), "runs": runs, "kills": kills}
+        print(f"results appended to {append_results(out, results, conditions)}")
     return 0
 
 
@@ -269,10 +292,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="container kills for self-heal, each of a different Pod (default %(default)s)")
     parser.add_argument("--quick", action="store_true", help="5 Pod starts and 10 kills")
     parser.add_argument("--out", type=Path, help="append records to DIR/results.json")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="after the timed phases, RUNS more Pod starts under py-spy (kubelet and apiserver, "
+                             "waiting threads included); folded stacks and their summary into DIR")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.kills = 5, 10
-    return run(args.runs, args.kills, args.out)
+    return run(args.runs, args.kills, args.out, args.quick, args.profile)
 
 
 if __name__ == "__main__":

@@ -16,21 +16,21 @@ then to S2 / D: the controller-manager does its real work (Deployment → Replic
 report their status. At each size the benchmark waits until a Pod watch shows every
 Pod Running and Ready, lets things settle for a few seconds, and reads VmRSS
 (resident now) and VmHWM (resident peak, e.g. while the burst of Pods was being
-scheduled) from /proc/PID/status. Figures are in MiB (2^20 bytes, as /proc counts); the report
-converts them to the targets' MB.
+scheduled) from /proc/PID/status. Figures and targets are in MiB (2^20 bytes; /proc
+counts KiB).
 
 Why RSS: it is what a user's machine pays for the process, the figure ``top`` and
-the issue's target (control plane, the sum of the three, <= 300 MB at 1000 Pods) use.
+the issue's target (control plane, the sum of the three, <= 300 MiB at 1000 Pods) use.
 The hollow process is reported as a whole and per node; it shares one interpreter,
 so per node is an upper bound of what one more hollow node costs.
 
 "One kubelet" is a separate ``python -m kubelet.main --runtime fake`` process (its
-own interpreter, gRPC channel, informers and log server) running 30 Pods bound to
-it, measured once they are Running: the fake runtime, so the figure is the
+own interpreter, gRPC channel, informers and log server) running 110 Pods bound to
+it (Kubernetes' default max-pods; 30 in quick mode), measured once they are Running: the fake runtime, so the figure is the
 kubelet's own code and state without a Podman client (podman-py adds a little; the
-issue's target is <= 60 MB). With ``--podman-kubelet`` (default in the full mode when
+issue's target is <= 60 MiB). With ``--podman-kubelet`` (default in the full mode when
 running as root with Podman), a real pykubelet on a real Podman node (the node lab
-of bench.kubelet) running the same 30 Pods as containers is measured as well.
+of bench.kubelet) running the same number of Pods as containers is measured as well.
 Every process is stopped by PID at the end, also on errors and time-outs.
 """
 
@@ -53,15 +53,20 @@ from bench.common import (
     Record,
     apiserver_healthy,
     append_results,
+    mode,
     log_says,
     print_table,
-    proc_memory_mb,
+    raise_from_stage,
+    proc_memory_mib,
     ready_node_names,
     run_benchmark,
     start_apiserver,
     start_component,
+    start_control_plane,
+    wait_nodes_ready,
     wait_until,
 )
+from bench.targets import target_named
 from client.api import is_conflict, unwrap, wrap
 from protos import api_pb2, api_pb2_grpc, apps_pb2, core_pb2, meta_pb2
 
@@ -71,8 +76,8 @@ START_TIMEOUT = 30.0
 CALL_TIMEOUT = 60.0
 CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
 CONTROL_PLANE = ("apiserver", "scheduler", "controller_manager")
-CONTROL_PLANE_TARGET_MB = 300.0
-KUBELET_TARGET_MB = 60.0
+CONTROL_PLANE_TARGET_MIB = target_named("memory.control_plane.1000pods").threshold
+KUBELET_TARGET_MIB = target_named("memory.kubelet").threshold
 KUBELET_NODE = "k1"
 PODMAN_NODE = "n1"
 
@@ -83,13 +88,14 @@ class Settings:
     max_pods: int = 200
     sizes: tuple[int, ...] = (1000, 10000)
     deployments: int = 10
-    kubelet_pods: int = 30
+    kubelet_pods: int = 110  # Kubernetes' default max-pods
     settle: float = 3.0
     podman_kubelet: bool = False
+    quick: bool = False
     nodes_timeout: float = 120.0
 
 
-QUICK = Settings(nodes=50, max_pods=110, sizes=(200, 1000))
+QUICK = Settings(nodes=50, max_pods=110, sizes=(200, 1000), kubelet_pods=30, quick=True)
 
 
 # ------------------------------------------------------------------ pure helpers
@@ -125,13 +131,13 @@ def memory_records(label: str, memory: dict[str, dict[str, float]]) -> list[Reco
     return records
 
 
-def marginal_kb_per_node(hollow_mb: float, one_kubelet_mb: float, nodes: int) -> float:
+def marginal_kib_per_node(hollow_mib: float, one_kubelet_mib: float, nodes: int) -> float:
     """KB of RSS per hollow node beyond the first: the hollow process (N nodes, one
     interpreter) minus one kubelet process alone, over N - 1. An estimate (the
     kubelet process also runs a log server, the hollow one does not)."""
     if nodes < 2:
         return math.nan
-    return (hollow_mb - one_kubelet_mb) * 1024 / (nodes - 1)
+    return (hollow_mib - one_kubelet_mib) * 1024 / (nodes - 1)
 
 
 def is_running_ready(pod: core_pb2.Pod) -> bool:
@@ -230,7 +236,7 @@ class RunningPods:
 @dataclass
 class Results:
     settings: Settings
-    kubelet: dict[str, dict[str, float]] = field(default_factory=dict)  # "fake"/"podman" -> idle/pods -> MB
+    kubelet: dict[str, dict[str, float]] = field(default_factory=dict)  # "fake"/"podman" -> idle/pods -> MiB
     baseline: dict[str, dict[str, float]] = field(default_factory=dict)  # process -> VmRSS/VmHWM, 0 Pods
     stages: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)
     time_to_running: dict[int, float] = field(default_factory=dict)
@@ -248,7 +254,7 @@ async def one_kubelet(stub: api_pb2_grpc.APIStub, process: ChildProcess, node: s
             raise TimeoutError(f"Node {node} not Ready after {START_TIMEOUT:.0f} s:\n{process.log_tail()}")
         await asyncio.sleep(0.2)
     await asyncio.sleep(settle)
-    idle = proc_memory_mb(process.pid)
+    idle = proc_memory_mib(process.pid)
     label = f"memory-{node}"
     watch = RunningPods(stub, f"bench={label}")
     await watch.start()
@@ -260,7 +266,7 @@ async def one_kubelet(stub: api_pb2_grpc.APIStub, process: ChildProcess, node: s
     finally:
         await watch.stop()
     await asyncio.sleep(settle)
-    loaded = proc_memory_mb(process.pid)
+    loaded = proc_memory_mib(process.pid)
     return {"rss_idle": idle["VmRSS"], "rss": loaded["VmRSS"], "hwm": loaded["VmHWM"], "time_to_running": took}
 
 
@@ -301,7 +307,7 @@ async def scale(stub: api_pb2_grpc.APIStub, sizes: list[int], create: bool) -> N
 
 
 def measure(processes: dict[str, ChildProcess]) -> dict[str, dict[str, float]]:
-    return {name: proc_memory_mb(p.pid) for name, p in processes.items()}
+    return {name: proc_memory_mib(p.pid) for name, p in processes.items()}
 
 
 async def podman_kubelet(work: Path, address: str, stub: api_pb2_grpc.APIStub, settings: Settings,
@@ -320,7 +326,7 @@ async def podman_kubelet(work: Path, address: str, stub: api_pb2_grpc.APIStub, s
                                   "--podman-url", node.url, "--probe-netns", node.netns_path)
         results.kubelet["podman"] = await one_kubelet(stub, kubelet, PODMAN_NODE, settings.kubelet_pods,
                                                       settings.settle, 300.0)
-        print(f"  real-Podman kubelet: {results.kubelet['podman']['rss']:.1f} MB RSS with "
+        print(f"  real-Podman kubelet: {results.kubelet['podman']['rss']:.1f} MiB RSS with "
               f"{settings.kubelet_pods} Pods")
     finally:
         if kubelet is not None:
@@ -340,11 +346,7 @@ async def run_once(work: Path, settings: Settings) -> Results:
     try:
         await wait_until(lambda: apiserver_healthy(address), apiserver, START_TIMEOUT)
         stage = "starting the scheduler and controller-manager"
-        processes["scheduler"] = start_component(work, "scheduler", "scheduler.main", address)
-        processes["controller_manager"] = start_component(work, "controller-manager", "controllers.main", address)
-        await wait_until(log_says(processes["scheduler"], "scheduler running"), processes["scheduler"], START_TIMEOUT)
-        await wait_until(log_says(processes["controller_manager"], "controller-manager running"),
-                         processes["controller_manager"], START_TIMEOUT)
+        await start_control_plane(work, address, processes)
         channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
         stub = api_pb2_grpc.APIStub(channel)
 
@@ -358,8 +360,8 @@ async def run_once(work: Path, settings: Settings) -> Results:
         finally:
             kubelet.stop()
         await remove_node(stub, KUBELET_NODE, settings.kubelet_pods)
-        print(f"  one kubelet (fake runtime): {results.kubelet['fake']['rss']:.1f} MB RSS with "
-              f"{settings.kubelet_pods} Pods ({results.kubelet['fake']['rss_idle']:.1f} MB idle)")
+        print(f"  one kubelet (fake runtime): {results.kubelet['fake']['rss']:.1f} MiB RSS with "
+              f"{settings.kubelet_pods} Pods ({results.kubelet['fake']['rss_idle']:.1f} MiB idle)")
         if settings.podman_kubelet:
             stage = "one kubelet on real Podman"
             await podman_kubelet(work, address, stub, settings, results)
@@ -368,16 +370,8 @@ async def run_once(work: Path, settings: Settings) -> Results:
         processes["hollow_nodes"] = start_component(work, "hollow-nodes", "kubelet.hollow", address,
                                                     "--nodes", str(settings.nodes),
                                                     "--max-pods", str(settings.max_pods))
-        t0 = time.monotonic()
-        ready: set[str] = set()
-        while len(ready) < settings.nodes:
-            processes["hollow_nodes"].check_alive()
-            if time.monotonic() - t0 > settings.nodes_timeout:
-                raise TimeoutError(f"{len(ready)}/{settings.nodes} hollow Nodes Ready after "
-                                   f"{settings.nodes_timeout:.0f} s")
-            await asyncio.sleep(0.5)
-            ready = await ready_node_names(stub, "hollow-")
-        print(f"  {settings.nodes} hollow Nodes Ready after {time.monotonic() - t0:.1f} s")
+        ready_after = await wait_nodes_ready(stub, settings.nodes, processes["hollow_nodes"], settings.nodes_timeout)
+        print(f"  {settings.nodes} hollow Nodes Ready after {ready_after:.1f} s")
         await asyncio.sleep(settings.settle)
         results.baseline = measure(processes)
 
@@ -401,13 +395,7 @@ async def run_once(work: Path, settings: Settings) -> Results:
         alive()
         return results
     except Exception as err:
-        for process in [*processes.values(), *extra]:
-            if process.proc.poll() is not None:
-                print(f"  {process.name} exited with {process.proc.returncode}:\n{process.log_tail()}",
-                      file=sys.stderr)
-        if isinstance(err, TimeoutError):
-            raise TimeoutError(f"while {stage}: {err}") from None
-        raise
+        raise_from_stage(err, stage, [*processes.values(), *extra])
     finally:
         if watch is not None:
             await watch.stop()
@@ -433,7 +421,7 @@ def build_records(r: Results) -> list[Record]:
     if "fake" in r.kubelet and nodes > 1:
         # What one more hollow node costs: the hollow process beyond what one kubelet alone
         # (same code, its own interpreter) takes idle, over the other N - 1 nodes.
-        records.append(Record("memory.hollow_nodes.marginal_per_node", marginal_kb_per_node(
+        records.append(Record("memory.hollow_nodes.marginal_per_node", marginal_kib_per_node(
             hollow0, r.kubelet["fake"]["rss_idle"], nodes), "KiB"))
     for size, memory in r.stages.items():
         label = f"{size}pods"
@@ -446,24 +434,22 @@ def build_records(r: Results) -> list[Record]:
 
 
 def verdicts(r: Results) -> list[str]:
+    """The memory targets (bench/targets.py, in MiB), shown against this run's figures."""
     lines = []
     for size, memory in r.stages.items():
         if size == 1000:
             total = sum(memory[n]["VmRSS"] for n in CONTROL_PLANE)
-            lines.append(_verdict("control plane RSS at 1000 Pods", total, CONTROL_PLANE_TARGET_MB))
+            lines.append(_verdict("control plane RSS at 1000 Pods", total, CONTROL_PLANE_TARGET_MIB))
     for runtime, values in r.kubelet.items():
         lines.append(_verdict(f"one kubelet ({runtime} runtime, {r.settings.kubelet_pods} Pods) RSS",
-                              values["rss"], KUBELET_TARGET_MB))
+                              values["rss"], KUBELET_TARGET_MIB))
     return lines
 
 
-def _verdict(label: str, mib: float, target_mb: float) -> str:
-    """The issue's targets are in MB (10^6 bytes); RSS is read in KiB, shown in MiB."""
-    mb = mib * 1.048576
-    if mb <= target_mb:
-        return f"  {label}: {mib:.1f} MiB = {mb:.1f} MB, target <= {target_mb:g} MB met"
-    return (f"  {label}: {mib:.1f} MiB = {mb:.1f} MB, target <= {target_mb:g} MB "
-            f"MISSED by {mb - target_mb:.1f} MB")
+def _verdict(label: str, mib: float, target_mib: float) -> str:
+    if mib <= target_mib:
+        return f"  {label}: {mib:.1f} MiB, target <= {target_mib:g} MiB met"
+    return f"  {label}: {mib:.1f} MiB, target <= {target_mib:g} MiB MISSED by {mib - target_mib:.1f} MiB"
 
 
 async def run(settings: Settings, out: Path | None) -> int:
@@ -478,10 +464,10 @@ async def run(settings: Settings, out: Path | None) -> int:
     for line in verdicts(results):
         print(line)
     if out is not None:
-        params = (f"nodes={settings.nodes} max_pods={settings.max_pods} sizes={','.join(map(str, settings.sizes))} "
-                  f"deployments={settings.deployments} kubelet_pods={settings.kubelet_pods} "
-                  f"kubelet_runtimes={','.join(results.kubelet)}")
-        print(f"appended {len(records)} records to {append_results(out, records, params)}")
+        conditions = {"mode": mode(settings.quick), "nodes": settings.nodes, "max_pods": settings.max_pods,
+                      "sizes": ",".join(map(str, settings.sizes)), "deployments": settings.deployments,
+                      "kubelet_pods": settings.kubelet_pods, "kubelet_runtimes": ",".join(results.kubelet)}
+        print(f"appended {len(records)} records to {append_results(out, records, conditions)}")
     return 0
 
 
@@ -508,7 +494,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path | None]:
         from cluster.lab import environment_problems
         podman = not args.quick and not environment_problems()
     settings = Settings(nodes=args.nodes or base.nodes, max_pods=args.max_pods or base.max_pods, sizes=sizes,
-                        deployments=args.deployments or base.deployments, podman_kubelet=podman)
+                        deployments=args.deployments or base.deployments, podman_kubelet=podman,
+                        kubelet_pods=base.kubelet_pods, quick=args.quick)
     if settings.nodes < 1 or settings.deployments < 1 or not sizes or min(sizes) < 1:
         parser.error("--nodes, --deployments and --pods must be >= 1")
     problem = check_capacity(sizes, settings.nodes, settings.max_pods)

@@ -15,7 +15,10 @@ missing they are inserted after the document's introduction (before its first
 ``## `` heading).
 
 The output depends only on the input: the latest record of each name (by its
-timestamp, later in the file on a tie), in the order the names first appear; the
+timestamp, later in the file on a tie), in the order the names first appear. Those
+records must come from one commit (each record carries the commit it was measured on
+and whether the work tree was dirty): a "full run" stitched together from different
+code is refused, naming the commits, and a dirty tree is said in the header. The
 machine from ``machine.json`` beside the results (``python -m bench --out DIR``
 writes it) or, failing that, probed when the report is rendered (and said so); no
 clock is read. The plots are written with matplotlib's Agg backend and without the
@@ -39,7 +42,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from bench.common import REPO_ROOT
-from bench.targets import RATIO_LE, TARGETS, Outcome, Target, convert, evaluate
+from bench.targets import RATIO_LE, TARGETS, Outcome, Target, convert, describe_conditions, evaluate
 
 BEGIN = "<!-- bench-report:begin -->"
 END = "<!-- bench-report:end -->"
@@ -75,6 +78,31 @@ def latest_records(records: Iterable[Rec]) -> dict[str, Rec]:
         if name not in best or key >= best[name][:2]:
             best[name] = (*key, record)
     return {name: best[name][2] for name in sorted(order, key=order.__getitem__)}
+
+
+class MixedRun(ValueError):
+    """The records to render were measured on different commits."""
+
+
+def one_commit(latest: Mapping[str, Rec]) -> tuple[str, bool]:
+    """(commit, dirty) that every record was measured on; MixedRun naming the commits (and
+    the benchmarks measured on each) when they differ. A record without a commit counts as
+    commit "unknown"."""
+    benches: dict[str, list[str]] = {}
+    for name, record in latest.items():
+        found = benches.setdefault(str(record.get("commit") or "unknown"), [])
+        if benchmark_of(name) not in found:
+            found.append(benchmark_of(name))
+    if len(benches) > 1:
+        named = "; ".join(f"{commit[:12]} ({', '.join(b)})" for commit, b in benches.items())
+        raise MixedRun(f"the records come from {len(benches)} commits: {named}; a report shows one run "
+                       "on one commit (run the suite again into a fresh --out DIR)")
+    commit = next(iter(benches), "unknown")
+    return commit, any(bool(r.get("dirty", True)) for r in latest.values())
+
+
+def conditions_of(record: Rec) -> str:
+    return describe_conditions(record.get("conditions") or {})
 
 
 def benchmark_of(name: str) -> str:
@@ -153,10 +181,11 @@ def load_machine(results: Path) -> tuple[dict[str, str], bool]:
 # ------------------------------------------------------------------ markdown
 
 
-def fmt(value: Any, unit: str = "") -> str:
-    """A figure with as many digits as a benchmark on a shared machine deserves."""
+def fmt(value: Any, unit: str = "", failures: int = 0) -> str:
+    """A figure with as many digits as a benchmark on a shared machine deserves; "failed"
+    for a figure that failures made infinite (a p99 with 1% of the samples failed)."""
     if value is None:
-        return "–"
+        return "failed" if failures else "–"
     v = float(value)
     if math.isnan(v):
         return "–"
@@ -185,7 +214,14 @@ def machine_lines(machine: Mapping[str, str], recorded: bool, latest: Mapping[st
                                                f"{stamps[0]} … {stamps[-1]}")
     source = "recorded with the results" if recorded else \
         "probed when the report was rendered (no machine.json beside the results)"
+    commit, dirty = one_commit(latest)
+    modes = sorted({str((r.get("conditions") or {}).get("mode", "?")) for r in latest.values()})
+    run = "a full run" if modes == ["full"] else f"a run in {' and '.join(modes)} mode"
+    tree = ("; **the work tree had uncommitted changes**: the figures are not those of the commit alone"
+            if dirty else " (clean work tree)")
     return [
+        f"Figures of {run} on one commit: `{commit}`{tree}.",
+        "",
         "| CPUs (`nproc`) | CPU model | RAM | kernel | Python | Podman | figures dated (UTC) |",
         "| ---: | --- | ---: | --- | --- | --- | --- |",
         "| " + " | ".join(_cell(machine.get(k, "?")) for k in ("nproc", "cpu", "ram", "kernel", "python", "podman"))
@@ -205,14 +241,16 @@ def figures_lines(latest: Mapping[str, Rec]) -> list[str]:
         with_peer = any(r.get("peer") is not None for r in records)
         lines += [f"### {bench}", ""]
         if with_peer:
-            lines += ["| figure | pykube | unit | peer | peer figure | pykube/peer | params |",
+            lines += ["| figure | pykube | unit | peer | peer figure | pykube/peer | conditions |",
                       "| --- | ---: | --- | --- | ---: | ---: | --- |"]
         else:
-            lines += ["| figure | pykube | unit | params |", "| --- | ---: | --- | --- |"]
+            lines += ["| figure | pykube | unit | conditions |", "| --- | ---: | --- | --- |"]
         for r in records:
             unit = str(r.get("unit", ""))
-            head = f"| `{r['name']}` | {fmt(r.get('value'), unit)} | {_cell(unit)} |"
-            params = _cell(r.get("params") or "")
+            failures = int(r.get("failures") or 0)
+            shown = fmt(r.get("value"), unit, failures) + (f" ({failures} failed)" if failures else "")
+            head = f"| `{r['name']}` | {shown} | {_cell(unit)} |"
+            params = _cell(conditions_of(r))
             if with_peer:
                 rr = ratio(r)
                 peer = _cell(r["peer"]) if r.get("peer") is not None else ""
@@ -227,7 +265,8 @@ def figures_lines(latest: Mapping[str, Rec]) -> list[str]:
 
 
 def targets_lines(outcomes: Sequence[Outcome], latest: Mapping[str, Rec]) -> list[str]:
-    lines = ["| target | record | wanted | measured | verdict | params |", "| --- | --- | --- | ---: | --- | --- |"]
+    lines = ["| target | record | conditions | wanted | measured | verdict |",
+             "| --- | --- | --- | --- | ---: | --- |"]
     for o in outcomes:
         t = o.target
         if o.measured is None:
@@ -239,14 +278,18 @@ def targets_lines(outcomes: Sequence[Outcome], latest: Mapping[str, Rec]) -> lis
         else:
             measured = f"{fmt(o.measured, t.unit)} {t.unit}"
         verdict = o.verdict if o.met is None else ("**met**" + o.verdict[3:] if o.met else f"**{o.verdict}**")
-        params = _cell((latest.get(t.record) or {}).get("params") or "")
-        lines.append(f"| {_cell(t.description)} | `{t.record}` | {_cell(t.wanted)} | {_cell(measured)} | {verdict} "
-                     f"| {params} |")
+        wanted = t.wanted + ("" if not t.max_failures else f", ≤ {t.max_failures} failures")
+        lines.append(f"| {_cell(t.description)} | `{t.record}` | {_cell(describe_conditions(t.required))} "
+                     f"| {_cell(wanted)} | {_cell(measured)} | {_cell(verdict)} |")
     met = sum(1 for o in outcomes if o.met)
     missed = sum(1 for o in outcomes if o.met is False)
-    tally = (f"{met} of {len(outcomes)} targets met, {missed} missed, {len(outcomes) - met - missed} not measured. "
-             "A target holds for the conditions the issue names (e.g. 1000 hollow nodes); the params column says "
-             "what a figure was measured with (quick mode measures smaller).")
+    uncomparable = sum(1 for o in outcomes if o.verdict.startswith("not comparable"))
+    unmeasured = len(outcomes) - met - missed - uncomparable
+    tally = (f"{met} of {len(outcomes)} targets met, {missed} missed (a failure counts as missed), "
+             f"{uncomparable} not comparable, {unmeasured} not measured. A target holds only for the "
+             "conditions it names (the full mode, the nodes, Pods and runs); a figure measured under other "
+             "conditions (e.g. the quick mode) is \"not comparable\", never met, and every target allows no "
+             "failed Pod or call unless it says otherwise.")
     lines += ["", tally]
     return lines
 
@@ -267,7 +310,7 @@ def render_section(records: Sequence[Rec], machine: Mapping[str, str], recorded:
         "",
         *machine_lines(machine, recorded, latest, len(records)),
         "",
-        "### Targets (issue 6)",
+        "### Targets (issues 6 and 10)",
         "",
         *targets_lines(outcomes, latest),
         "",
@@ -389,15 +432,23 @@ def plot_targets(outcomes: Sequence[Outcome], path: Path) -> bool:
     ax.barh(y, values, color=colors)
     top = max([1.2, *[v * 1.15 for v in values]])
     for yy, v, o in zip(y, values, outcomes):
-        ax.text(v + top * 0.01, yy, "not measured" if o.attainment is None else f"{v:.2f}", va="center", fontsize=7)
+        ax.text(v + top * 0.01, yy, _short_verdict(o) if o.attainment is None else f"{v:.2f}", va="center",
+                fontsize=7)
     ax.axvline(1.0, color="black", linewidth=1)
     ax.set_yticks(y)
     ax.set_yticklabels(labels)
     ax.set_xlim(0, top)
-    ax.set_xlabel("measured / target (green met, red missed, grey not measured)")
-    ax.set_title("issue 6 targets")
+    ax.set_xlabel("measured / target (green met, red missed or failed, grey not measured or not comparable)")
+    ax.set_title("targets (issues 6 and 10)")
     _save(fig, path)
     return True
+
+
+def _short_verdict(outcome: Outcome) -> str:
+    """What a bar without a figure says: failed, not comparable, or not measured."""
+    if outcome.met is False:
+        return "failed"
+    return "not comparable" if outcome.verdict.startswith("not comparable") else "not measured"
 
 
 def plot_latency(bench: str, groups: Sequence[LatencyGroup], path: Path) -> bool:
@@ -464,14 +515,22 @@ def render_plots(records: Sequence[Rec], plots_dir: Path, link_base: Path) -> li
 
 
 def report(results: Path, doc: Path = DEFAULT_DOC, plots_dir: Path | None = None, plots: bool = True) -> Path:
-    """Render results into doc (in place) and its plots; returns the document's path."""
+    """Render results into doc (in place) and its plots, and copy the results (and machine.json)
+    beside the plots, so that the published document carries what it was rendered from;
+    returns the document's path. MixedRun (nothing written) when the records' commits differ."""
     records = load_records(results)
+    one_commit(latest_records(records))
     machine, recorded = load_machine(results)
     plots_dir = plots_dir if plots_dir is not None else doc.parent / "bench"
     links = render_plots(records, plots_dir, doc.parent) if plots else []
     text = doc.read_text() if doc.exists() else "# Benchmarks\n"
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(splice(text, render_section(records, machine, recorded, links)))
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    for source in (results, results.parent / MACHINE_FILE):
+        target = plots_dir / ("results.json" if source == results else MACHINE_FILE)
+        if source.exists() and source.resolve() != target.resolve():
+            shutil.copyfile(source, target)
     return doc
 
 
@@ -482,7 +541,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plots", type=Path, metavar="DIR", help="where the PNGs go (default: bench/ beside --doc)")
     parser.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib needed)")
     args = parser.parse_args(argv)
-    doc = report(args.results, args.doc, args.plots, plots=not args.no_plots)
+    try:
+        doc = report(args.results, args.doc, args.plots, plots=not args.no_plots)
+    except MixedRun as err:
+        print(f"bench.report: {err}", file=sys.stderr)
+        return 1
     outcomes = evaluate_targets(latest_records(load_records(args.results)))
     for o in outcomes:
         shown = "–" if o.measured is None else fmt(o.measured, o.target.unit)

@@ -55,13 +55,16 @@ from bench.common import (
     Record,
     apiserver_healthy,
     append_results,
-    log_says,
+    latency_records,
+    mode,
     percentile,
     print_table,
-    ready_node_names,
+    raise_from_stage,
     run_benchmark,
     start_apiserver,
     start_component,
+    start_control_plane,
+    wait_nodes_ready,
     wait_until,
 )
 from client.api import unwrap, wrap
@@ -86,9 +89,10 @@ class Settings:
     nodes_timeout: float = 120.0
     drain_timeout: float = 60.0  # after the last Delete: time for the last Pods to go
     idle_window: float = 5.0     # seconds of the idle cluster's CPU measured before the churn
+    quick: bool = False
 
 
-QUICK = Settings(nodes=50, duration=15.0, idle_window=2.0)
+QUICK = Settings(nodes=50, duration=15.0, idle_window=2.0, quick=True)
 
 
 # ------------------------------------------------------------------ pure helpers
@@ -261,19 +265,6 @@ class LoadGenerator:
         await asyncio.gather(*tasks)
 
 
-async def wait_nodes_ready(stub: api_pb2_grpc.APIStub, want: int, hollow: ChildProcess, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    ready: set[str] = set()
-    while time.monotonic() < deadline:
-        hollow.check_alive()
-        ready = await ready_node_names(stub, "hollow-")
-        if len(ready) >= want:
-            return
-        await asyncio.sleep(0.5)
-    raise TimeoutError(f"{len(ready)}/{want} hollow Nodes Ready after {timeout:.0f} s; "
-                       f"hollow log:\n{hollow.log_tail()}")
-
-
 async def run_once(work: Path, settings: Settings) -> Results:
     results = Results(settings)
     apiserver, address = start_apiserver(work)
@@ -284,12 +275,7 @@ async def run_once(work: Path, settings: Settings) -> Results:
     try:
         await wait_until(lambda: apiserver_healthy(address), apiserver, START_TIMEOUT)
         stage = "starting the scheduler and controller-manager"
-        processes["scheduler"] = start_component(work, "scheduler", "scheduler.main", address)
-        processes["controller_manager"] = start_component(work, "controller-manager", "controllers.main", address)
-        await wait_until(log_says(processes["scheduler"], "scheduler running"), processes["scheduler"],
-                         START_TIMEOUT)
-        await wait_until(log_says(processes["controller_manager"], "controller-manager running"),
-                         processes["controller_manager"], START_TIMEOUT)
+        await start_control_plane(work, address, processes)
         stage = f"starting {settings.nodes} hollow nodes"
         processes["hollow_nodes"] = start_component(work, "hollow-nodes", "kubelet.hollow", address,
                                                     "--nodes", str(settings.nodes))
@@ -340,12 +326,7 @@ async def run_once(work: Path, settings: Settings) -> Results:
             print(f"  (the watch was reopened {watch.reopened} times)")
         return results
     except Exception as err:
-        for name, process in processes.items():
-            if process.proc.poll() is not None:
-                print(f"  {name} exited with {process.proc.returncode}:\n{process.log_tail()}", file=sys.stderr)
-        if isinstance(err, TimeoutError):
-            raise TimeoutError(f"while {stage}: {err}") from None
-        raise
+        raise_from_stage(err, stage, processes.values())
     finally:
         if watcher is not None:
             watcher.cancel()
@@ -357,26 +338,23 @@ async def run_once(work: Path, settings: Settings) -> Results:
 
 
 def build_records(r: Results) -> list[Record]:
-    latencies, _ = startup_latencies(r.create_sent, r.running)
-    scheduling, _ = startup_latencies(r.create_sent, r.bound)
+    # A Pod never seen Running (or never bound), and a failed call, is an infinite latency.
+    latencies, never_running = startup_latencies(r.create_sent, r.running)
+    scheduling, never_bound = startup_latencies(r.create_sent, r.bound)
     mutating = r.create_latency + r.delete_latency
+    failed_creates = len(r.create_sent) - len(r.create_latency)
+    failed_deletes = len(r.delete_sent) - len(r.delete_latency)
     ms = 1000.0
     records = [
-        Record("startup.latency.p50", percentile(latencies, 50) * ms, "ms"),
-        Record("startup.latency.p90", percentile(latencies, 90) * ms, "ms"),
-        Record("startup.latency.p99", percentile(latencies, 99) * ms, "ms"),
+        *latency_records("startup.latency", latencies, len(never_running), (50, 90, 99)),
         Record("startup.latency.count", len(latencies), "pods"),
-        Record("startup.not_running", len(r.create_sent) - len(latencies), "pods"),
-        Record("startup.scheduling.p50", percentile(scheduling, 50) * ms, "ms"),
-        Record("startup.scheduling.p99", percentile(scheduling, 99) * ms, "ms"),
-        Record("startup.api_mutating.p50", percentile(mutating, 50) * ms, "ms"),
-        Record("startup.api_mutating.p99", percentile(mutating, 99) * ms, "ms"),
+        Record("startup.not_running", len(never_running), "pods"),
+        *latency_records("startup.scheduling", scheduling, len(never_bound)),
+        *latency_records("startup.api_mutating", mutating, failed_creates + failed_deletes),
         Record("startup.api_mutating.count", len(mutating), "calls"),
         Record("startup.api_mutating.errors", len(r.errors), "calls"),
-        Record("startup.api_create.p50", percentile(r.create_latency, 50) * ms, "ms"),
-        Record("startup.api_create.p99", percentile(r.create_latency, 99) * ms, "ms"),
-        Record("startup.api_delete.p50", percentile(r.delete_latency, 50) * ms, "ms"),
-        Record("startup.api_delete.p99", percentile(r.delete_latency, 99) * ms, "ms"),
+        *latency_records("startup.api_create", r.create_latency, failed_creates),
+        *latency_records("startup.api_delete", r.delete_latency, failed_deletes),
         Record("startup.create_rate", achieved_rate(r.create_sent.values()), "pods/s"),
         Record("startup.delete_rate", achieved_rate(r.delete_sent.values()), "pods/s"),
         Record("startup.send_lateness.p99", percentile(r.lateness, 99) * ms, "ms"),
@@ -394,6 +372,8 @@ def build_records(r: Results) -> list[Record]:
 def verdict(label: str, value_ms: float, target_ms: float) -> str:
     if math.isnan(value_ms):
         return f"  {label}: no data (target <= {target_ms:g} ms)"
+    if math.isinf(value_ms):
+        return f"  {label}: failed (1% or more of the Pods or calls failed; target <= {target_ms:g} ms)"
     if value_ms <= target_ms:
         return f"  {label}: {value_ms:.1f} ms, target <= {target_ms:g} ms met"
     return f"  {label}: {value_ms:.1f} ms, target <= {target_ms:g} ms MISSED by {value_ms - target_ms:.1f} ms"
@@ -422,9 +402,10 @@ async def run(settings: Settings, out: Path | None) -> int:
     print(f"  busiest process during the churn: {busiest} "
           f"({results.cpu[busiest] / results.churn_wall * 100:.0f}% of a core)")
     if out is not None:
-        params = (f"nodes={settings.nodes} rate={settings.rate:g} duration={settings.duration:g} "
-                  f"lifetime={settings.lifetime:g}")
-        print(f"appended {len(records)} records to {append_results(out, records, params)}")
+        conditions = {"mode": mode(settings.quick), "kubelets": "hollow", "nodes": settings.nodes,
+                      "rate": f"{settings.rate:g}", "duration": f"{settings.duration:g}",
+                      "lifetime": f"{settings.lifetime:g}"}
+        print(f"appended {len(records)} records to {append_results(out, records, conditions)}")
     return 0  # failures are figures (startup.not_running, api_mutating.errors), shown above
 
 
@@ -441,7 +422,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path | None]:
     base = QUICK if args.quick else Settings()
     settings = Settings(nodes=args.nodes or base.nodes, rate=args.rate or base.rate,
                         duration=args.duration or base.duration,
-                        lifetime=args.lifetime if args.lifetime is not None else base.lifetime)
+                        lifetime=args.lifetime if args.lifetime is not None else base.lifetime, quick=args.quick)
     if settings.nodes < 1 or settings.rate <= 0 or settings.duration <= 0 or settings.lifetime < 0:
         parser.error("--nodes, --rate and --duration must be positive, --lifetime not negative")
     return settings, args.out

@@ -149,8 +149,8 @@ class HollowNodes:
                                    for k in list(self.kubelets.values())))
         rss = rss_bytes()
         log.info("hollow nodes running", nodes=len(self.names), running=n, stopped=sorted(self.stopped),
-                 rss_mb=round(rss / 2**20, 1),
-                 per_node_kb=round((rss - self._rss_before) / 1024 / max(1, len(self.names)), 1))
+                 rss_mib=round(rss / 2**20, 1),
+                 per_node_kib=round((rss - self._rss_before) / 1024 / max(1, len(self.names)), 1))
 
     async def power_off(self, name: str) -> None:
         """Node ``name`` loses power: its kubelet's loops stop (no status, no Lease, no
@@ -241,7 +241,7 @@ async def serve(args: argparse.Namespace) -> None:
         await asyncio.gather(reloading, return_exceptions=True)
         await hollow.stop()
         await api.close()
-        log.info("hollow nodes stopped", nodes=len(hollow.names), rss_mb=round(rss_bytes() / 2**20, 1))
+        log.info("hollow nodes stopped", nodes=len(hollow.names), rss_mib=round(rss_bytes() / 2**20, 1))
     await run_until_signalled("hollow-kubelets", hollow.start, stop)
 
 

@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, AsyncIterator, Callable, TypeVar
 
 import podman
+from podman import api as podman_api
 from podman.errors import APIError, ImageNotFound, NotFound
 
 from kubelet.runtime import (
@@ -225,22 +226,27 @@ class PodmanRuntime:
         if self.infra_image:
             body["infra_image"] = self.infra_image
         try:
-            pod = self._client.pods.create(name, **body)
+            # The REST call itself: podman-py's pods.create would inspect the new pod once more
+            # (a round trip a pod start does not need: the sandbox is inspected once it runs).
+            created = self._api.post("/pods/create", data=json.dumps({"name": name, **body}),
+                                     timeout=self.api_timeout)
+            created.raise_for_status()
+            pod_id = created.json()["Id"]
         except APIError as err:
             raise ContainerRuntimeError(f"create sandbox {name}: {error_message(err)}") from None
         try:
-            response = self._api.post(f"/pods/{pod.id}/start", timeout=self.api_timeout)
+            response = self._api.post(f"/pods/{pod_id}/start", timeout=self.api_timeout)
             response.raise_for_status()
             report = response.json() if response.status_code == 200 and response.content else {}
             errs = [e for e in (report.get("Errs") or []) if e]
             if errs:
                 raise ContainerRuntimeError(f"start sandbox {name}: {'; '.join(map(str, errs))}")
         except (APIError, ContainerRuntimeError) as err:
-            self._remove_sandbox(pod.id)
+            self._remove_sandbox(pod_id)
             if isinstance(err, ContainerRuntimeError):
                 raise
             raise ContainerRuntimeError(f"start sandbox {name}: {error_message(err)}") from None
-        sandbox = self._sandbox(pod.id)
+        sandbox = self._sandbox(pod_id)
         if sandbox is None:
             raise ContainerRuntimeError(f"sandbox {name} vanished right after it was created")
         return sandbox
@@ -317,15 +323,21 @@ class PodmanRuntime:
         return await self._run(self._create_container, sandbox_id, spec)
 
     def _create_container(self, sandbox_id: str, spec: ContainerSpec) -> str:
-        image = normalize_image(spec.image)
+        payload = {"image": normalize_image(spec.image), "command": None,
+                   **create_kwargs(self.node_name, self.ulimits, sandbox_id, spec)}
+        # podman-py's own rendering of the arguments, then the REST call itself: its
+        # containers.create would inspect the new container once more, a round trip a pod
+        # start does not need (the kubelet asks for the status once the container runs).
+        body = podman_api.prepare_body(self._client.containers._render_payload(payload))
         try:
-            container = self._client.containers.create(
-                image, **create_kwargs(self.node_name, self.ulimits, sandbox_id, spec))
+            response = self._api.post("/containers/create", headers={"content-type": "application/json"},
+                                      data=body, timeout=self.api_timeout)
+            response.raise_for_status(not_found=ImageNotFound)
         except ImageNotFound as err:
             raise ImageNotPresentError(error_message(err)) from None
         except APIError as err:
             raise ContainerRuntimeError(error_message(err)) from None
-        return container.id
+        return response.json()["Id"]
 
     async def start_container(self, container_id: str) -> None:
         await self._run(self._start_container, container_id, slow=True)

@@ -49,3 +49,26 @@ def test_a_stopped_watcher_leaves_the_index():
     cache.stop(other)
     assert cache.watchers["Pod"] == set()
     cache.apply(Change(ADDED, "Pod", "default/q", 2, pod("q", "a", rv=2), None))  # no watcher left: fine
+
+
+def node(name: str, rv: int = 1) -> core_pb2.Node:
+    return core_pb2.Node(metadata=meta_pb2.ObjectMeta(name=name, resource_version=str(rv)))
+
+
+def test_node_watchers_of_one_name_are_indexed_too():
+    """Each kubelet watches its own Node (metadata.name=<node>): a Node change reaches that
+    watcher and the unindexed ones (the controllers'), not every kubelet's."""
+    cache = WatchCache()
+
+    def node_watch(field_selector: str = ""):
+        return cache.watch("Node", "", LabelSelector.parse(""), FieldSelector.parse(field_selector, "Node"), 0)
+    own_a, own_b, everything = node_watch("metadata.name=a"), node_watch("metadata.name=b"), node_watch()
+    cache.apply(Change(ADDED, "Node", "a", 1, node("a"), None))
+    cache.apply(Change(MODIFIED, "Node", "a", 2, node("a", 2), node("a")))
+    cache.apply(Change(DELETED, "Node", "a", 3, node("a", 3), node("a", 2)))
+    assert [(e.type, e.obj.metadata.name) for e in own_a.drain()] == [(ADDED, "a"), (MODIFIED, "a"), (DELETED, "a")]
+    assert own_b.drain() == [] and len(everything.drain()) == 3
+    cache.stop(own_a)
+    cache.apply(Change(ADDED, "Node", "a", 4, node("a", 4), None))
+    assert own_a.drain() == [] and len(everything.drain()) == 1
+    assert cache._indexed["Node"].keys() == {"b"}

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from bench.common import proc_memory_mb
+from bench.common import proc_memory_mib
 from bench.memory import (
     Results,
     RunningPods,
@@ -18,7 +18,7 @@ from bench.memory import (
     build_records,
     check_capacity,
     make_deployment,
-    marginal_kb_per_node,
+    marginal_kib_per_node,
     memory_records,
     parse_args,
     replicas_per_deployment,
@@ -39,9 +39,9 @@ def test_capacity_check():
 
 
 def test_proc_memory_of_this_process_and_of_none():
-    mine = proc_memory_mb(os.getpid())
+    mine = proc_memory_mib(os.getpid())
     assert mine["VmRSS"] > 1 and mine["VmHWM"] >= mine["VmRSS"]
-    gone = proc_memory_mb(2 ** 22 + 1)  # above the default pid_max: no such process
+    gone = proc_memory_mib(2 ** 22 + 1)  # above the default pid_max: no such process
     assert math.isnan(gone["VmRSS"]) and math.isnan(gone["VmHWM"])
 
 
@@ -76,8 +76,8 @@ def test_build_records_names_the_targets_figures():
 
 
 def test_marginal_node_cost():
-    assert marginal_kb_per_node(hollow_mb=54.0, one_kubelet_mb=44.0, nodes=11) == 1024.0
-    assert math.isnan(marginal_kb_per_node(50.0, 44.0, 1))
+    assert marginal_kib_per_node(hollow_mib=54.0, one_kubelet_mib=44.0, nodes=11) == 1024.0
+    assert math.isnan(marginal_kib_per_node(50.0, 44.0, 1))
 
 
 def test_deployment_shape():
@@ -118,7 +118,6 @@ def test_parse_args():
         parse_args(["--pods", "lots"])
 
 
-def test_verdict_holds_mib_against_the_targets_mb():
-    assert "met" in _verdict("control plane", 286.0, 300.0)  # 299.9 MB
-    missed = _verdict("control plane", 287.0, 300.0)  # 300.9 MB
-    assert "MISSED by 0.9 MB" in missed
+def test_verdict_in_mib_like_the_targets():
+    assert _verdict("control plane", 300.0, 300.0).endswith("target <= 300 MiB met")
+    assert "MISSED by 1.0 MiB" in _verdict("control plane", 301.0, 300.0)

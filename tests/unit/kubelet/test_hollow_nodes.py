@@ -221,7 +221,7 @@ def test_the_process_rereads_the_stopped_file_on_sighup(tmp_path):
             return records(event)
         try:
             running = (await eventually("hollow nodes running", lambda: logged("hollow nodes running"), 30))[0]
-            assert running["nodes"] == 2 and running["stopped"] == [] and running["rss_mb"] > 0
+            assert running["nodes"] == 2 and running["stopped"] == [] and running["rss_mib"] > 0
             stopped.write_text("hollow-2\n")
             proc.send_signal(signal.SIGHUP)
             done = await eventually("reconfigured", lambda: logged("hollow nodes reconfigured"))
