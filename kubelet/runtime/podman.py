@@ -226,14 +226,18 @@ class PodmanRuntime:
         if self.infra_image:
             body["infra_image"] = self.infra_image
         try:
-            # The REST call itself: podman-py's pods.create would inspect the new pod once more
-            # (a round trip a pod start does not need: the sandbox is inspected once it runs).
-            created = self._api.post("/pods/create", data=json.dumps({"name": name, **body}),
-                                     timeout=self.api_timeout)
-            created.raise_for_status()
-            pod_id = created.json()["Id"]
+            pod_id = self._post_pod_create(name, body)
         except APIError as err:
-            raise ContainerRuntimeError(f"create sandbox {name}: {error_message(err)}") from None
+            if "already exists" not in error_message(err):
+                raise ContainerRuntimeError(f"create sandbox {name}: {error_message(err)}") from None
+            # A sandbox of this name is one an earlier attempt left behind (its create call
+            # answered too late, or its start failed halfway): the name carries the Pod's uid,
+            # so it is this Pod's and never ran a container. Remove it and create afresh.
+            self._remove_sandbox(name)
+            try:
+                pod_id = self._post_pod_create(name, body)
+            except APIError as again:
+                raise ContainerRuntimeError(f"create sandbox {name}: {error_message(again)}") from None
         try:
             response = self._api.post(f"/pods/{pod_id}/start", timeout=self.api_timeout)
             response.raise_for_status()
@@ -250,6 +254,14 @@ class PodmanRuntime:
         if sandbox is None:
             raise ContainerRuntimeError(f"sandbox {name} vanished right after it was created")
         return sandbox
+
+    def _post_pod_create(self, name: str, body: dict[str, Any]) -> str:
+        """The REST call itself: podman-py's pods.create would inspect the new pod once more
+        (a round trip a pod start does not need: the sandbox is inspected once it runs)."""
+        created = self._api.post("/pods/create", data=json.dumps({"name": name, **body}),
+                                 timeout=self.api_timeout)
+        created.raise_for_status()
+        return created.json()["Id"]
 
     def _sandbox(self, pod_id: str, pod: dict[str, Any] | None = None) -> Sandbox | None:
         """A Sandbox from the pod (inspect or list entry) and its infra container's inspect."""

@@ -136,6 +136,21 @@ def test_sandbox_gets_an_ip_and_is_listed_and_removed(service: PodmanService) ->
     run(service, scenario)
 
 
+def test_create_sandbox_replaces_one_an_earlier_attempt_left_behind(service: PodmanService) -> None:
+    """A create call that answered too late (or a start that failed halfway) leaves a pod of
+    the sandbox's name: the next attempt must not fail on "name in use" forever."""
+    async def scenario(rt: PodmanRuntime) -> None:
+        spec = sandbox_spec("leftover")
+        client = podman.PodmanClient(base_url=service.url)
+        leftover = client.pods.create(name=rt._sandbox_name(spec))  # created, never started
+        sandbox = await rt.create_sandbox(spec)
+        assert sandbox.ready and sandbox.id != leftover.id
+        assert [s.id for s in await rt.list_sandboxes() if s.pod_uid == spec.pod_uid] == [sandbox.id]
+        await rt.remove_sandbox(sandbox.id)
+
+    run(service, scenario)
+
+
 def test_stop_sandbox_stops_everything_in_it(service: PodmanService) -> None:
     async def scenario(rt: PodmanRuntime) -> None:
         spec = sandbox_spec("stop")
