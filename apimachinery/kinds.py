@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
-from protos import api_pb2, apps_pb2, coordination_pb2, core_pb2
+from protos import api_pb2, apps_pb2, coordination_pb2, core_pb2, discovery_pb2
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("Deployment", "apps/v1", "deployments", True, apps_pb2.Deployment, "deployment", ("deploy",)),
     KindInfo("ReplicaSet", "apps/v1", "replicasets", True, apps_pb2.ReplicaSet, "replica_set", ("rs",)),
     KindInfo("Lease", "coordination.k8s.io/v1", "leases", True, coordination_pb2.Lease, "lease"),
+    KindInfo("Service", "v1", "services", True, core_pb2.Service, "service", ("svc",)),
+    KindInfo("EndpointSlice", "discovery.k8s.io/v1", "endpointslices", True, discovery_pb2.EndpointSlice,
+             "endpoint_slice"),
 )
 
 BY_KIND: dict[str, KindInfo] = {k.kind: k for k in KINDS}

@@ -110,6 +110,11 @@ class APIStub:
                 request_serializer=protos_dot_kubelet__pb2.ExecInput.SerializeToString,
                 response_deserializer=protos_dot_kubelet__pb2.ExecOutput.FromString,
                 _registered_method=True)
+        self.PortForward = channel.stream_stream(
+                '/pykube.v1.API/PortForward',
+                request_serializer=protos_dot_kubelet__pb2.PortForwardInput.SerializeToString,
+                response_deserializer=protos_dot_kubelet__pb2.PortForwardOutput.FromString,
+                _registered_method=True)
 
 
 class APIServicer:
@@ -208,6 +213,14 @@ class APIServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PortForward(self, request_iterator, context):
+        """One TCP connection to a port of a Pod, proxied both ways through the kubelet of the
+        Pod's node (kubectl port-forward: one call per accepted connection).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_APIServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -285,6 +298,11 @@ def add_APIServicer_to_server(servicer, server):
                     servicer.Exec,
                     request_deserializer=protos_dot_kubelet__pb2.ExecInput.FromString,
                     response_serializer=protos_dot_kubelet__pb2.ExecOutput.SerializeToString,
+            ),
+            'PortForward': grpc.stream_stream_rpc_method_handler(
+                    servicer.PortForward,
+                    request_deserializer=protos_dot_kubelet__pb2.PortForwardInput.FromString,
+                    response_serializer=protos_dot_kubelet__pb2.PortForwardOutput.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -692,6 +710,33 @@ class API:
             '/pykube.v1.API/Exec',
             protos_dot_kubelet__pb2.ExecInput.SerializeToString,
             protos_dot_kubelet__pb2.ExecOutput.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PortForward(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/pykube.v1.API/PortForward',
+            protos_dot_kubelet__pb2.PortForwardInput.SerializeToString,
+            protos_dot_kubelet__pb2.PortForwardOutput.FromString,
             options,
             channel_credentials,
             insecure,

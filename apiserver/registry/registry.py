@@ -27,6 +27,7 @@ from apiserver.registry.apply import LAST_APPLIED, last_applied_json, three_way_
 from apiserver.registry.base import Strategy
 from apiserver.registry.cluster import (SYSTEM_NAMESPACES, EventStrategy, LeaseStrategy,
                                         NamespaceStrategy, NodeStrategy)
+from apiserver.registry.network import EndpointSliceStrategy, ServiceStrategy
 from apiserver.registry.pod import PodStrategy
 from apiserver.registry.workloads import DeploymentStrategy, ReplicaSetStrategy
 from apiserver.storage import (MUST_NOT_EXIST, Change, KeyExistsError,
@@ -83,7 +84,8 @@ class Registry:
         self.max_object_bytes = max_object_bytes
         self.strategies: dict[str, Strategy] = {
             s.kind: s for s in (PodStrategy(), NodeStrategy(), NamespaceStrategy(), EventStrategy(),
-                                DeploymentStrategy(), ReplicaSetStrategy(), LeaseStrategy())
+                                DeploymentStrategy(), ReplicaSetStrategy(), LeaseStrategy(),
+                                ServiceStrategy(), EndpointSliceStrategy())
         }
         items, revision = store.load()
         loaded = []

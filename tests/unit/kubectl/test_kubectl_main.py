@@ -86,8 +86,8 @@ def test_deadline_is_the_unreachable_line(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_unknown_resource_type(monkeypatch: pytest.MonkeyPatch) -> None:
-    exit_code, _, err = run_main(monkeypatch, FakeAPI(), "get", "services")
-    assert (exit_code, err) == (1, 'error: the server doesn\'t have a resource type "services"\n')
+    exit_code, _, err = run_main(monkeypatch, FakeAPI(), "get", "gadgets")
+    assert (exit_code, err) == (1, 'error: the server doesn\'t have a resource type "gadgets"\n')
 
 
 def test_usage_errors_exit_1_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -136,9 +136,9 @@ def test_malformed_json_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_unknown_kind_is_named_with_file_and_document(tmp_path: Path) -> None:
-    path = write(tmp_path / "x.yaml", f"{POD}---\napiVersion: v1\nkind: Service\nmetadata: {{name: s}}\n")
+    path = write(tmp_path / "x.yaml", f"{POD}---\napiVersion: v1\nkind: Gadget\nmetadata: {{name: s}}\n")
     message = error_of([str(path)])
-    assert message.startswith(f'error validating "{path}" (document 2): no matches for kind "Service" in version "v1"')
+    assert message.startswith(f'error validating "{path}" (document 2): no matches for kind "Gadget" in version "v1"')
 
 
 def test_unknown_field_is_named(tmp_path: Path) -> None:

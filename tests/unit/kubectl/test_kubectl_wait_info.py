@@ -162,8 +162,9 @@ def test_api_resources_table_is_sorted_like_kubectls() -> None:
     lines = h.stdout.splitlines()
     assert lines[0].split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
     assert [line.split()[0] for line in lines[1:]] == [
-        "events", "namespaces", "nodes", "pods", "deployments", "replicasets", "leases"]
-    assert lines[-1].split() == ["leases", "coordination.k8s.io/v1", "true", "Lease"]
+        "events", "namespaces", "nodes", "pods", "services", "deployments", "replicasets", "leases",
+        "endpointslices"]
+    assert lines[-1].split() == ["endpointslices", "discovery.k8s.io/v1", "true", "EndpointSlice"]
 
 
 def test_api_resources_filters_and_names() -> None:
