@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cluster import netns as netns_mod
+from component_base.netns import nsenter_prefix
 from cluster.registry import stop_pid
 from cluster.relay import RelayProcess
 
@@ -416,7 +417,7 @@ class PodmanNode:
             f"mount --bind {shlex.quote(str(self.config.netns_run_dir))} {NETNS_RUN_DIR} && "
             f"exec podman system service --time=0 {shlex.quote(self.url)}"
         )
-        return [*netns_mod.nsenter_prefix(self.netns_path),
+        return [*nsenter_prefix(self.netns_path),
                 "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script]
 
     def start(self) -> "PodmanNode":

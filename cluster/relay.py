@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from cluster.netns import listen_in_netns, socket_in_netns
+from component_base.netns import listen_in_netns, socket_in_netns
 from cluster.registry import pid_alive, stop_pid
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ from component_base.logs import add_log_format_flag, configure_logging
 from component_base.service import run_until_signalled
 from kubelet.config import KubeletConfig, add_settings_flags, config_from_flags
 from kubelet.kubelet import Kubelet
-from kubelet.netns import netns_executor
+from component_base.netns import netns_executor
 
 log = structlog.get_logger("kubelet")
 

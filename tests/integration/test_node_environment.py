@@ -21,7 +21,7 @@ from node_env_fixtures import NodeLab, environment_problems, http_get, pod_ip
 from cluster import netns
 from cluster.podman_node import pids_in_netns
 from cluster.registry import pid_alive
-from kubelet.netns import netns_executor
+from component_base.netns import netns_executor
 
 WEB = "docker.io/library/multi-worker:1.0"
 BUSYBOX = "docker.io/library/busybox:1.36"

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-COMPONENTS = ("apiserver", "scheduler", "controllers", "kubelet", "kubectl", "cluster", "bench")
+COMPONENTS = ("apiserver", "scheduler", "controllers", "kubelet", "kubectl", "cluster", "proxy", "bench")
 # Which library packages each package may import (besides itself).
 LIBRARIES = {
     "protos": set(),
@@ -41,8 +41,6 @@ ALLOWED = {
     ("bench.cluster", "cluster.local_cluster"): "the benchmarks start the clusters they measure",
     ("bench.kubelet", "cluster.lab"): "the benchmarks start the clusters they measure",
     ("bench.memory", "cluster.lab"): "the benchmarks start the clusters they measure",
-    ("cluster.netns", "kubelet.netns"):
-        "cluster builds nodes and enters their namespaces with the node side's one setns helper",
     ("cluster.state_dir", "kubelet.hollow"):
         "reads the hollow nodes' powered-off file, whose format kubelet.hollow owns",
 }
