@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import grpc
 
@@ -59,27 +59,43 @@ class ExecProxy:
 
     async def stream(self, requests: AsyncIterator[kubelet_pb2.ExecInput],
                      context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.ExecOutput]:
-        first = await anext(aiter(requests), None)
-        if first is None or first.WhichOneof("input") != "start":
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message of an exec must be its start")
+        first = await first_start(requests, context, "an exec")
         try:
             node_name, address, upstream = self.resolve(first.start)
         except errors.APIError as err:
             await context.abort(err.code, err.message)
-        channel = await self.logs.open_channel(node_name, address, context)
-        call = kubelet_pb2_grpc.KubeletStub(channel).Exec(timeout=context.time_remaining())
+        async for output in relay_both_ways(self.logs, node_name, address, lambda stub: stub.Exec,
+                                            kubelet_pb2.ExecInput(start=upstream), requests, context):
+            yield output
 
-        async def forward() -> None:
-            await call.write(kubelet_pb2.ExecInput(start=upstream))
-            async for item in requests:
-                await call.write(item)
-            await call.done_writing()
 
-        forwarder = asyncio.create_task(forward())
-        try:
-            async for output in self.logs.relay(call, node_name, address, context):
-                yield output
-        finally:
-            forwarder.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await forwarder
+async def first_start(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext, what: str) -> Any:
+    """The stream's first message, which must be its ``start``; else abort INVALID_ARGUMENT."""
+    first = await anext(aiter(requests), None)
+    if first is None or first.WhichOneof("input") != "start":
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the first message of {what} must be its start")
+    return first
+
+
+async def relay_both_ways(logs: LogsProxy, node_name: str, address: str,
+                          method: Callable[[kubelet_pb2_grpc.KubeletStub], Any], first: Any,
+                          requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    """Open a bidirectional Kubelet call (``method`` of the node's stub), send ``first`` and then
+    every client message on, and yield the kubelet's answers (relayed as for logs)."""
+    channel = await logs.open_channel(node_name, address, context)
+    call = method(kubelet_pb2_grpc.KubeletStub(channel))(timeout=context.time_remaining())
+
+    async def forward() -> None:
+        await call.write(first)
+        async for item in requests:
+            await call.write(item)
+        await call.done_writing()
+
+    forwarder = asyncio.create_task(forward())
+    try:
+        async for output in logs.relay(call, node_name, address, context):
+            yield output
+    finally:
+        forwarder.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await forwarder

@@ -20,6 +20,7 @@ from apimachinery.version import version_info
 from apiserver import errors
 from apiserver.exec_proxy import ExecProxy
 from apiserver.logs_proxy import LogsProxy
+from apiserver.port_forward_proxy import PortForwardProxy
 from apiserver.registry.registry import Registry
 from apiserver.watchcache import BOOKMARK, PendingEvent, WatchCache
 from protos import api_pb2, api_pb2_grpc, kubelet_pb2
@@ -209,4 +210,11 @@ class APIService(api_pb2_grpc.APIServicer):
                    context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.ExecOutput]:
         """A command in a container, relayed both ways to its node's kubelet (see exec_proxy.py)."""
         async for output in ExecProxy(self.logs).stream(request_iterator, context):
+            yield output
+
+    async def PortForward(self, request_iterator: AsyncIterator[kubelet_pb2.PortForwardInput],
+                          context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.PortForwardOutput]:
+        """One TCP connection to a Pod's port, relayed both ways to its node's kubelet
+        (see port_forward_proxy.py)."""
+        async for output in PortForwardProxy(self.logs).stream(request_iterator, context):
             yield output

@@ -32,6 +32,7 @@ from kubectl.verbs import (
     get,
     label,
     logs,
+    port_forward,
     rollout,
     run,
     scale,
@@ -40,8 +41,8 @@ from kubectl.verbs import (
 )
 
 PROG = "pykubectl"
-VERBS = (apply, create, run, get, describe, delete, logs, exec, events, label, scale, rollout, wait, cordon, drain,
-         api_resources, version)
+VERBS = (apply, create, run, get, describe, delete, logs, exec, port_forward, events, label, scale, rollout, wait,
+         cordon, drain, api_resources, version)
 DEFAULT_REQUEST_TIMEOUT = 30.0  # seconds a request may take once the server is reached
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a server that neither answers nor refuses
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130

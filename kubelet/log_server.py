@@ -1,4 +1,5 @@
-"""The kubelet's own service: pykube.v1.Kubelet.ContainerLogs (and Exec, see exec_server.py).
+"""The kubelet's own service: pykube.v1.Kubelet.ContainerLogs (and Exec, see exec_server.py, and
+PortForward, see port_forward.py).
 
 Only the apiserver calls it (``pykubectl logs`` → API.Logs → here), as Kubernetes'
 apiserver proxies ``/containerLogs`` to the kubelet: users never dial a node. The
@@ -28,6 +29,7 @@ import grpc
 import structlog
 
 from kubelet.exec_server import container_not_found, exec_stream
+from kubelet.port_forward import port_forward_stream
 from kubelet.runtime import ContainerRuntimeError, ContainerStatus, Runtime
 from protos import kubelet_pb2, kubelet_pb2_grpc
 
@@ -126,6 +128,12 @@ class LogService(kubelet_pb2_grpc.KubeletServicer):
                    context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.ExecOutput]:
         """``pykubectl exec`` (see exec_server.py)."""
         async for output in exec_stream(self.runtime, self._find_for_exec, request_iterator, context):
+            yield output
+
+    async def PortForward(self, request_iterator: AsyncIterator[kubelet_pb2.PortForwardInput],
+                          context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.PortForwardOutput]:
+        """``pykubectl port-forward`` (see port_forward.py)."""
+        async for output in port_forward_stream(self.runtime, request_iterator, context):
             yield output
 
     async def ContainerLogs(self, request: kubelet_pb2.LogsRequest,

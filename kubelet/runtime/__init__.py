@@ -15,6 +15,7 @@ Vocabulary, as in the CRI:
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Protocol
 
@@ -218,6 +219,12 @@ class Runtime(Protocol):
 
     def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None) -> AsyncIterator[bytes]:
         """The container's output (stdout and stderr), as chunks of bytes."""
+        ...
+
+    async def port_forward_socket(self, sandbox_id: str, port: int) -> socket.socket:
+        """``kubectl port-forward``: a TCP connection to 127.0.0.1:port inside the sandbox's network
+        namespace, connected (as the CRI's PortForward dials it). Raises ContainerRuntimeError with
+        the reason (e.g. connection refused)."""
         ...
 
     async def close(self) -> None: ...

@@ -30,6 +30,7 @@ import collections
 import hashlib
 import heapq
 import ipaddress
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterable
@@ -482,6 +483,12 @@ class FakeRuntime:
                 offset = len(c.output)
             if c.id not in self.containers:
                 return
+
+    async def port_forward_socket(self, sandbox_id: str, port: int) -> socket.socket:
+        """The fake has no network namespaces: nothing to connect to (tests stand in a socket)."""
+        self._call("port_forward_socket", sandbox_id, port)
+        raise ContainerRuntimeError(f"the fake runtime has no network: cannot connect to port {port} "
+                                    f'in sandbox "{sandbox_id}"')
 
     async def close(self) -> None:
         if self.record_calls:
