@@ -205,9 +205,12 @@ def forward_connection(api: Any, conn: socket.socket, start: kubelet_pb2.PortFor
     """One accepted connection, in a thread of its own, for as long as both sides keep it."""
     call = api.PortForward(requests_from(conn, start))
     try:
-        error = deliver(call, conn)
-    except grpc.RpcError as err:
-        error = err.details() or str(err.code())
+        try:
+            error = deliver(call, conn)
+        except grpc.RpcError as err:
+            error = err.details() or str(err.code())
+        if error:
+            ctx.warn(f"an error occurred forwarding {forward.local} -> {forward.remote}: {error}")
     finally:
         call.cancel()
         try:
@@ -215,8 +218,6 @@ def forward_connection(api: Any, conn: socket.socket, start: kubelet_pb2.PortFor
         except OSError:
             pass
         conn.close()
-    if error:
-        ctx.warn(f"an error occurred forwarding {forward.local} -> {forward.remote}: {error}")
 
 
 def serve(listeners: Sequence[tuple[socket.socket, ForwardedPort]], pod: core_pb2.Pod, ctx: Context) -> None:

@@ -42,11 +42,12 @@ def _go_uint16(text: str) -> str | None:
 
 
 def split_port(spec: str) -> tuple[str, str]:
-    """kubectl's splitPort: ``LOCAL:REMOTE`` → both; ``PORT`` → (PORT, PORT)."""
+    """kubectl's splitPort: ``LOCAL:REMOTE`` → both; ``PORT`` → (PORT, PORT); more colons are
+    refused here (kubectl would quietly take the first part)."""
     parts = spec.split(":")
-    if len(parts) == 2:
-        return parts[0], parts[1]
-    return parts[0], parts[0]
+    if len(parts) > 2:
+        raise CliError(f"invalid port format '{spec}'")
+    return (parts[0], parts[1]) if len(parts) == 2 else (parts[0], parts[0])
 
 
 def parse_ports(specs: Sequence[str]) -> list[ForwardedPort]:
