@@ -54,7 +54,7 @@ class LoopbackRuntime(FakeRuntime):
 def sandbox_id(server: Any, stub: Any) -> Iterator[str]:
     """Node n1's kubelet service; Pod web Running on it (its sandbox's id is the value)."""
     capitals = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Capitals)
-    threading.Thread(target=capitals.serve_forever, daemon=True).start()
+    threading.Thread(target=capitals.serve_forever, args=(0.05,), daemon=True).start()
     runtime = LoopbackRuntime(capitals.server_address[1])
     made = server._call(runtime.create_sandbox(SandboxSpec("uid-web", "web", "default", "web")), WAIT)
     service, port = server._call(start_log_server(runtime), WAIT)
