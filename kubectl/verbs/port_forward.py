@@ -201,15 +201,17 @@ def deliver(outputs: Iterable[kubelet_pb2.PortForwardOutput], conn: socket.socke
 
 
 def forward_connection(api: Any, conn: socket.socket, start: kubelet_pb2.PortForwardStart,
-                       forward: ForwardedPort, ctx: Context) -> None:
-    """One accepted connection, in a thread of its own, for as long as both sides keep it."""
+                       forward: ForwardedPort, ctx: Context, stopping: threading.Event) -> None:
+    """One accepted connection, in a thread of its own, for as long as both sides keep it.
+
+    Once the command is stopping (Ctrl-C), calls cut short by the closing channel say nothing."""
     call = api.PortForward(requests_from(conn, start))
     try:
         try:
             error = deliver(call, conn)
         except grpc.RpcError as err:
             error = err.details() or str(err.code())
-        if error:
+        if error and not stopping.is_set():
             ctx.warn(f"an error occurred forwarding {forward.local} -> {forward.remote}: {error}")
     finally:
         call.cancel()
@@ -220,7 +222,8 @@ def forward_connection(api: Any, conn: socket.socket, start: kubelet_pb2.PortFor
         conn.close()
 
 
-def serve(listeners: Sequence[tuple[socket.socket, ForwardedPort]], pod: core_pb2.Pod, ctx: Context) -> None:
+def serve(listeners: Sequence[tuple[socket.socket, ForwardedPort]], pod: core_pb2.Pod, ctx: Context,
+          stopping: threading.Event) -> None:
     """Accept until interrupted; each connection gets its own thread and API call."""
     with selectors.DefaultSelector() as selector:
         for sock, forward in listeners:
@@ -235,7 +238,7 @@ def serve(listeners: Sequence[tuple[socket.socket, ForwardedPort]], pod: core_pb
                 ctx.print(f"Handling connection for {forward.local}")
                 start = kubelet_pb2.PortForwardStart(namespace=pod.metadata.namespace, pod=pod.metadata.name,
                                                      port=forward.remote)
-                threading.Thread(target=forward_connection, args=(ctx.api, conn, start, forward, ctx),
+                threading.Thread(target=forward_connection, args=(ctx.api, conn, start, forward, ctx, stopping),
                                  name=f"port-forward-{forward.local}", daemon=True).start()
 
 
@@ -245,14 +248,16 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     addresses = listen_addresses(args.address)
     pod, forwards = resolve_target(args.target, args.ports, ctx)
     listeners = open_listeners(forwards, addresses)
+    stopping = threading.Event()
     try:
         for sock, forward in listeners:
             ip = sock.getsockname()[0]
             ctx.print(f"Forwarding from {_show(ip, forward.local)} -> {forward.remote}")
-        serve(listeners, pod, ctx)
+        serve(listeners, pod, ctx, stopping)
     except KeyboardInterrupt:
         return 0  # Ctrl-C is how port-forward ends
     finally:
+        stopping.set()
         for sock, _ in listeners:
             sock.close()
     return 0
