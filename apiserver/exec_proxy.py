@@ -18,7 +18,7 @@ from typing import Any, AsyncIterator, Callable
 import grpc
 
 from apiserver import errors
-from apiserver.logs_proxy import LogsProxy, kubelet_address
+from apiserver.logs_proxy import LogsProxy, bound_node
 from protos import core_pb2, kubelet_pb2, kubelet_pb2_grpc
 
 
@@ -48,45 +48,38 @@ class ExecProxy:
         if pod.status.phase in ("Succeeded", "Failed"):
             raise errors.BadRequest(f"cannot exec into a container in a completed pod; current phase is "
                                     f"{pod.status.phase}")
-        if not pod.spec.node_name:
-            raise errors.BadRequest(f"pod {pod.metadata.name} does not have a host assigned")
-        node: core_pb2.Node = registry.get("Node", "", pod.spec.node_name)  # type: ignore[assignment]
+        node_name, address = bound_node(registry, pod)
         upstream = kubelet_pb2.ExecStart()
         upstream.CopyFrom(start)
         upstream.namespace = pod.metadata.namespace
         upstream.container = container
-        return node.metadata.name, kubelet_address(node), upstream
+        return node_name, address, upstream
 
-    async def stream(self, requests: AsyncIterator[kubelet_pb2.ExecInput],
-                     context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.ExecOutput]:
-        first = await first_start(requests, context, "an exec")
-        try:
-            node_name, address, upstream = self.resolve(first.start)
-        except errors.APIError as err:
-            await context.abort(err.code, err.message)
-        async for output in relay_both_ways(self.logs, node_name, address, lambda stub: stub.Exec,
-                                            kubelet_pb2.ExecInput(start=upstream), requests, context):
-            yield output
+    def stream(self, requests: AsyncIterator[kubelet_pb2.ExecInput],
+               context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.ExecOutput]:
+        return relay_both_ways(self.logs, "an exec", self.resolve, lambda stub: stub.Exec,
+                               lambda start: kubelet_pb2.ExecInput(start=start), requests, context)
 
 
-async def first_start(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext, what: str) -> Any:
-    """The stream's first message, which must be its ``start``; else abort INVALID_ARGUMENT."""
+async def relay_both_ways(logs: LogsProxy, what: str, resolve: Callable[[Any], tuple[str, str, Any]],
+                          method: Callable[[kubelet_pb2_grpc.KubeletStub], Any], wrap_start: Callable[[Any], Any],
+                          requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    """A bidirectional stream proxied to a kubelet (exec, port-forward): the client's first message
+    must be its start, which ``resolve`` checks against the registry ((node name, kubelet address,
+    the start to send on), or an APIError); then the Kubelet call (``method`` of the node's stub)
+    gets that start and every later client message, and its answers are relayed as for logs."""
     first = await anext(aiter(requests), None)
     if first is None or first.WhichOneof("input") != "start":
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the first message of {what} must be its start")
-    return first
-
-
-async def relay_both_ways(logs: LogsProxy, node_name: str, address: str,
-                          method: Callable[[kubelet_pb2_grpc.KubeletStub], Any], first: Any,
-                          requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-    """Open a bidirectional Kubelet call (``method`` of the node's stub), send ``first`` and then
-    every client message on, and yield the kubelet's answers (relayed as for logs)."""
+    try:
+        node_name, address, upstream = resolve(first.start)
+    except errors.APIError as err:
+        await context.abort(err.code, err.message)
     channel = await logs.open_channel(node_name, address, context)
     call = method(kubelet_pb2_grpc.KubeletStub(channel))(timeout=context.time_remaining())
 
     async def forward() -> None:
-        await call.write(first)
+        await call.write(wrap_start(upstream))
         async for item in requests:
             await call.write(item)
         await call.done_writing()

@@ -90,6 +90,14 @@ def kubelet_address(node: core_pb2.Node) -> str:
     return f"{host}:{port}"
 
 
+def bound_node(registry: Registry, pod: core_pb2.Pod) -> tuple[str, str]:
+    """(node name, kubelet address) of the node the Pod is bound to, or an APIError."""
+    if not pod.spec.node_name:
+        raise errors.BadRequest(f"pod {pod.metadata.name} does not have a host assigned")
+    node: core_pb2.Node = registry.get("Node", "", pod.spec.node_name)  # type: ignore[assignment]
+    return node.metadata.name, kubelet_address(node)
+
+
 def check_options(request: kubelet_pb2.LogsRequest) -> None:
     if request.HasField("tail_lines") and request.tail_lines < 0:
         raise errors.Invalid(f'PodLogOptions "{request.pod}" is invalid: tailLines: Invalid value: '
@@ -117,14 +125,12 @@ class LogsProxy:
         pod: core_pb2.Pod = self.registry.get("Pod", request.namespace, request.pod)  # type: ignore[assignment]
         check_options(request)
         container = choose_container(pod, request.container)
-        if not pod.spec.node_name:
-            raise errors.BadRequest(f"pod {pod.metadata.name} does not have a host assigned")
-        node: core_pb2.Node = self.registry.get("Node", "", pod.spec.node_name)  # type: ignore[assignment]
+        node_name, address = bound_node(self.registry, pod)
         upstream = kubelet_pb2.LogsRequest()
         upstream.CopyFrom(request)
         upstream.namespace = pod.metadata.namespace
         upstream.container = container
-        return node.metadata.name, kubelet_address(node), upstream
+        return node_name, address, upstream
 
     def channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)

@@ -16,8 +16,8 @@ from typing import AsyncIterator
 import grpc
 
 from apiserver import errors
-from apiserver.exec_proxy import first_start, relay_both_ways
-from apiserver.logs_proxy import LogsProxy, kubelet_address
+from apiserver.exec_proxy import relay_both_ways
+from apiserver.logs_proxy import LogsProxy, bound_node
 from protos import core_pb2, kubelet_pb2
 
 
@@ -39,21 +39,13 @@ class PortForwardProxy:
         pod: core_pb2.Pod = registry.get("Pod", start.namespace, start.pod)  # type: ignore[assignment]
         if pod.status.phase != "Running":
             raise not_running(pod.status.phase or "Pending")
-        if not pod.spec.node_name:
-            raise errors.BadRequest(f"pod {pod.metadata.name} does not have a host assigned")
-        node: core_pb2.Node = registry.get("Node", "", pod.spec.node_name)  # type: ignore[assignment]
+        node_name, address = bound_node(registry, pod)
         upstream = kubelet_pb2.PortForwardStart()
         upstream.CopyFrom(start)
         upstream.namespace = pod.metadata.namespace
-        return node.metadata.name, kubelet_address(node), upstream
+        return node_name, address, upstream
 
-    async def stream(self, requests: AsyncIterator[kubelet_pb2.PortForwardInput],
-                     context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.PortForwardOutput]:
-        first = await first_start(requests, context, "a port-forward")
-        try:
-            node_name, address, upstream = self.resolve(first.start)
-        except errors.APIError as err:
-            await context.abort(err.code, err.message)
-        async for output in relay_both_ways(self.logs, node_name, address, lambda stub: stub.PortForward,
-                                            kubelet_pb2.PortForwardInput(start=upstream), requests, context):
-            yield output
+    def stream(self, requests: AsyncIterator[kubelet_pb2.PortForwardInput],
+               context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.PortForwardOutput]:
+        return relay_both_ways(self.logs, "a port-forward", self.resolve, lambda stub: stub.PortForward,
+                               lambda start: kubelet_pb2.PortForwardInput(start=start), requests, context)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from typing import AsyncIterator, Awaitable, Callable, Union
+from typing import Any, AsyncIterator, Awaitable, Callable, Union
 
 import grpc
 import structlog
@@ -72,14 +72,19 @@ async def feed_input(session: ExecSession, requests: AsyncIterator[kubelet_pb2.E
             await session.resize(item.resize.width, item.resize.height)
 
 
+async def read_start(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext, what: str) -> Any:
+    """The ``start`` a bidirectional call (exec, port-forward) must begin with; else abort."""
+    first = await anext(aiter(requests), None)
+    if first is None or first.WhichOneof("input") != "start":
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the first message of {what} must be its start")
+    return first.start
+
+
 async def exec_stream(runtime: Runtime, find_container: FindContainer,
                       requests: AsyncIterator[kubelet_pb2.ExecInput],
                       context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.ExecOutput]:
     """The body of Kubelet.Exec."""
-    first = await anext(aiter(requests), None)
-    if first is None or first.WhichOneof("input") != "start":
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message of an exec must be its start")
-    start = first.start
+    start = await read_start(requests, context, "an exec")
     try:
         session = await start_session(runtime, find_container, start)
     except ExecError as err:

@@ -30,6 +30,7 @@ from typing import AsyncIterator, Iterable
 import grpc
 import structlog
 
+from kubelet.exec_server import read_start
 from kubelet.runtime import ContainerRuntimeError, Runtime, Sandbox
 from protos import kubelet_pb2
 
@@ -108,10 +109,7 @@ async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 async def port_forward_stream(runtime: Runtime, requests: AsyncIterator[kubelet_pb2.PortForwardInput],
                               context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.PortForwardOutput]:
     """The body of Kubelet.PortForward."""
-    first = await anext(aiter(requests), None)
-    if first is None or first.WhichOneof("input") != "start":
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message of a port-forward must be its start")
-    start = first.start
+    start = await read_start(requests, context, "a port-forward")
     try:
         check_start(start)
         sandbox = find_sandbox(await runtime.list_sandboxes(), start.namespace, start.pod)

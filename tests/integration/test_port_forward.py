@@ -16,13 +16,11 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from apiserver_process import REPO_ROOT, ApiserverProcess, repo_env, run_kubectl
-from node_env_fixtures import NodeLab, environment_problems
-from test_kubelet_podman import NODE, WORKER_IMAGE, KubeletProcess, create, make_pod, running, wait_for
+from test_kubelet_podman import WORKER_IMAGE, cluster, create, make_pod, running, wait_for  # noqa: F401 (cluster)
 
 WAIT = 30.0
 SERVICE = """\
@@ -36,28 +34,20 @@ spec:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    problems = environment_problems()
-    assert not problems, "; ".join(problems)
-    base = Path(tmp_path_factory.mktemp("pf", numbered=True))
-    lab = NodeLab(base / "lab", node_names=(NODE,)).start()
-    apiserver = ApiserverProcess(base / "data", base / "apiserver.log").start()
-    kubelet = KubeletProcess(apiserver, lab, base / "kubelet.log").start()
-    try:
-        # web: the worker's httpd on 8080 (port "http"), and a second one bound to the Pod's own
-        # localhost only, which nothing outside the Pod's network namespace could reach.
-        pod = make_pod("web")
-        pod.metadata.labels["app"] = "web"
-        pod.spec.containers[0].ports.add(name="http", container_port=8080)
-        pod.spec.containers.add(name="local", image=WORKER_IMAGE,
-                                command=["httpd", "-f", "-p", "127.0.0.1:9000", "-h", "/www"])
-        create(apiserver, pod)
-        wait_for("web Running", running(apiserver, "web"), timeout=90)
-        yield apiserver
-    finally:
-        kubelet.stop()
-        apiserver.stop()
-        lab.cleanup()
+def web(cluster) -> ApiserverProcess:
+    """Pod web Running on node n1 (``cluster``: a real apiserver, kubelet and Podman node).
+
+    The worker's httpd on 8080 (port "http"), and a second one bound to the Pod's own localhost
+    only, which nothing outside the Pod's network namespace could reach."""
+    apiserver, _, _ = cluster
+    pod = make_pod("web")
+    pod.metadata.labels["app"] = "web"
+    pod.spec.containers[0].ports.add(name="http", container_port=8080)
+    pod.spec.containers.add(name="local", image=WORKER_IMAGE,
+                            command=["httpd", "-f", "-p", "127.0.0.1:9000", "-h", "/www"])
+    create(apiserver, pod)
+    wait_for("web Running", running(apiserver, "web"), timeout=90)
+    return apiserver
 
 
 class PortForward:
@@ -109,8 +99,8 @@ def raw_get(sock: socket.socket) -> bytes:
     return b"".join(iter(lambda: sock.recv(65536), b""))
 
 
-def test_port_forward_to_a_pod_serves_http_concurrently_and_stops_on_ctrl_c(cluster) -> None:
-    forward = PortForward(cluster, "pod/web", "0:8080", ":9000", ":7777")  # --address localhost
+def test_port_forward_to_a_pod_serves_http_concurrently_and_stops_on_ctrl_c(web: ApiserverProcess) -> None:
+    forward = PortForward(web, "pod/web", "0:8080", ":9000", ":7777")  # --address localhost
     try:
         # localhost is 127.0.0.1 and, where this machine has it, [::1] on the same port.
         lines = [forward.lines.get(timeout=WAIT) for _ in range(3 * (2 if has_ipv6_loopback() else 1))]
@@ -137,9 +127,9 @@ def test_port_forward_to_a_pod_serves_http_concurrently_and_stops_on_ctrl_c(clus
     assert "dial tcp4 127.0.0.1:7777: connect: connection refused" in err
 
 
-def test_port_forward_to_a_service_uses_its_target_port_on_one_of_its_pods(cluster) -> None:
-    assert run_kubectl(cluster.address, "apply", "-f", "-", stdin=SERVICE).code == 0
-    forward = PortForward(cluster, "svc/web", ":80", "--address", "127.0.0.1")
+def test_port_forward_to_a_service_uses_its_target_port_on_one_of_its_pods(web: ApiserverProcess) -> None:
+    assert run_kubectl(web.address, "apply", "-f", "-", stdin=SERVICE).code == 0
+    forward = PortForward(web, "svc/web", ":80", "--address", "127.0.0.1")
     try:
         [local] = forward.forwarding(1)
         assert "multi-worker" in get(local)
@@ -149,16 +139,16 @@ def test_port_forward_to_a_service_uses_its_target_port_on_one_of_its_pods(clust
     assert (code, err) == (0, "")
 
 
-def test_a_pod_that_does_not_run_and_a_taken_port_are_one_line(cluster) -> None:
+def test_a_pod_that_does_not_run_and_a_taken_port_are_one_line(web: ApiserverProcess) -> None:
     pending = make_pod("nowhere")
     pending.spec.node_name = ""
-    create(cluster, pending)
-    result = run_kubectl(cluster.address, "port-forward", "nowhere", "8080")
+    create(web, pending)
+    result = run_kubectl(web.address, "port-forward", "nowhere", "8080")
     assert (result.code, result.err) == (
         1, "error: unable to forward port because pod is not running. Current status=Pending\n")
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        result = run_kubectl(cluster.address, "port-forward", "web", f"{port}:8080", "--address", "127.0.0.1")
+        result = run_kubectl(web.address, "port-forward", "web", f"{port}:8080", "--address", "127.0.0.1")
     assert (result.code, result.out) == (1, "")
     assert result.err == (f"error: Unable to listen on port {port}: Listeners failed to create with the following "
                           f"errors: [unable to create listener: Error listen tcp4 127.0.0.1:{port}: bind: address "
