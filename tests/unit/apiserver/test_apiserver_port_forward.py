@@ -20,8 +20,13 @@ from typing import Any, Iterator
 import grpc
 import pytest
 
-from apiserver_testlib import get, rpc_error, update_status
+from apiserver_testlib import create, deployment, get, rpc_error, update_status, wrap
+from client.config import Settings
+from kubectl.context import Context
+from kubectl.errors import CliError
 from kubectl.main import main as pykubectl
+from kubectl.verbs.port_forward import resolve_target
+from kubectl.verbs.port_forward_targets import ForwardedPort
 from kubelet.log_server import start_log_server
 from kubelet.runtime import SandboxSpec
 from kubelet.runtime.fake import FakeRuntime
@@ -175,3 +180,30 @@ def test_pykubectl_port_forward_serves_connections_until_sigint(server: Any, stu
     assert err.getvalue() == (f"an error occurred forwarding {refusing} -> 9090: error forwarding port 9090 to pod "
                               f"{sandbox_id}, uid : the fake runtime has no network: cannot connect to port 9090 "
                               f'in sandbox "{sandbox_id}"\n')
+
+
+def test_services_and_deployments_forward_to_a_running_pod_of_their_selector(server: Any, stub: Any,
+                                                                             sandbox_id: str) -> None:
+    web = get(stub, "Pod", "web", "default")
+    web.metadata.labels["app"] = "web"
+    stub.Update(api_pb2.UpdateRequest(object=wrap(web)))
+    make_pod(stub, name="web-pending", node="")
+    pending = get(stub, "Pod", "web-pending", "default")
+    pending.metadata.labels["app"] = "web"
+    stub.Update(api_pb2.UpdateRequest(object=wrap(pending)))
+    svc = api_pb2.Object()
+    svc.service.metadata.name = "web"
+    svc.service.spec.selector["app"] = "web"
+    svc.service.spec.ports.add(name="web", port=80).target_port.int_val = 8080
+    create(stub, svc)
+    create(stub, deployment("web"))
+    ctx = Context(settings=Settings(server.address, "default"), connect=lambda: stub, out=io.StringIO(),
+                  err=io.StringIO(), stdin=io.StringIO())
+
+    pod, forwards = resolve_target("svc/web", ["80", "8000:web"], ctx)
+    assert (pod.metadata.name, forwards) == ("web", [ForwardedPort(80, 8080), ForwardedPort(8000, 8080)])
+    pod, forwards = resolve_target("deploy/web", [":8080"], ctx)
+    assert (pod.metadata.name, forwards) == ("web", [ForwardedPort(0, 8080)])
+    create(stub, deployment("empty"))
+    with pytest.raises(CliError, match=r"^no pods found for deployment/empty \(selector app=empty\)$"):
+        resolve_target("deployment/empty", ["8080"], ctx)
