@@ -6,7 +6,7 @@ bound, is it still running), then the apiserver opens pykube.v1.Kubelet.Exec on 
 kubelet (found and dialled as for logs, over the same channels: see logs_proxy.py), sends the
 start on, and relays both ways: stdin and resizes to the kubelet, output and the exit code
 back. The kubelet's own answers pass through unchanged; failing to reach it is INTERNAL
-naming the node, as for logs.
+naming the node, as for logs. That relay (``relay_both_ways``) serves API.PortForward too.
 """
 
 from __future__ import annotations
