@@ -99,6 +99,15 @@ def _go_service_port(port: core_pb2.ServicePort) -> v.GoLiteral:
 # -------------------------------------------------------------- validation
 
 
+def _port_name(path: str, name: str, names: set[str]) -> list[v.FieldError]:
+    """A port's name: a DNS label, unique among the ports (names collects them)."""
+    errs = v.dns1123_label(f"{path}.name", name) if name else []
+    if name in names:
+        errs.append(v.duplicate(f"{path}.name", name))
+    names.add(name)
+    return errs
+
+
 def _validate_ports(svc: core_pb2.Service) -> list[v.FieldError]:
     spec = svc.spec
     errs: list[v.FieldError] = []
@@ -112,10 +121,7 @@ def _validate_ports(svc: core_pb2.Service) -> list[v.FieldError]:
         if len(spec.ports) > 1 and not port.name:
             errs.append(v.required(f"{path}.name"))
         elif port.name:
-            errs += v.dns1123_label(f"{path}.name", port.name)
-            if port.name in names:
-                errs.append(v.duplicate(f"{path}.name", port.name))
-            names.add(port.name)
+            errs += _port_name(path, port.name, names)
         if port.protocol not in PROTOCOLS:
             errs.append(v.unsupported(f"{path}.protocol", port.protocol, PROTOCOLS))
         errs += v.port_number(f"{path}.port", port.port)
@@ -357,11 +363,7 @@ def _validate_slice_ports(ports: Iterable[discovery_pb2.EndpointPort]) -> list[v
     names: set[str] = set()
     for i, port in enumerate(ports):
         path = f"ports[{i}]"
-        if port.name:
-            errs += v.dns1123_label(f"{path}.name", port.name)
-        if port.name in names:
-            errs.append(v.duplicate(f"{path}.name", port.name))
-        names.add(port.name)
+        errs += _port_name(path, port.name, names)
         if port.protocol not in PROTOCOLS:
             errs.append(v.unsupported(f"{path}.protocol", port.protocol, PROTOCOLS))
         if port.HasField("port"):

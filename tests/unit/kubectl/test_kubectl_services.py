@@ -3,8 +3,6 @@ plus the selected Pods that are no endpoint for want of a named targetPort."""
 
 from __future__ import annotations
 
-import time
-from typing import Iterator
 
 import pytest
 from kubectl_cluster_fake import ClusterFake
@@ -15,13 +13,7 @@ from apimachinery.kinds import info_of
 from protos import core_pb2, discovery_pb2, meta_pb2
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 def table(objects: list, **options: bool) -> str:
