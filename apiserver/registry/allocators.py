@@ -3,8 +3,10 @@ from the node port range, as Kubernetes' ``ipallocator`` and ``portallocator`` k
 
 Both are the same thing underneath: a range of integers (an address's offset in the CIDR,
 or a port number), some in use. A Service may ask for a value (it is checked: in range, not
-taken) or leave it to the allocator, which picks a free one at random, as Kubernetes does,
-so two apiservers' guesses rarely collide. Some values are handed out only on request: the
+taken) or leave it to the allocator, which picks a free one at random, as Kubernetes does.
+Random picks come from above the range's lower "static band" while there is room there
+(Kubernetes' KEP-3070 for ClusterIPs, KEP-3668 for NodePorts), so a value someone means to
+ask for, low in the range, is rarely taken already. Some values are handed out only on request: the
 CIDR's first address (Kubernetes gives it to the ``kubernetes`` Service) and the cluster DNS
 address (the DNS Service asks for it by number).
 
@@ -39,15 +41,23 @@ class RangeFull(AllocationError):
     pass
 
 
+def static_band(size: int, divisor: int, cap: int) -> int:
+    """How many values at the bottom of a range random picks avoid while they can:
+    Kubernetes' min(max(16, size/divisor), cap)."""
+    return min(max(16, size // divisor), cap)
+
+
 class RangeAllocator:
-    """Integers first..last (inclusive), some in use; `on_request_only` are never picked."""
+    """Integers first..last (inclusive), some in use; `on_request_only` are never picked;
+    random picks prefer values from `dynamic_from` up."""
 
     def __init__(self, first: int, last: int, on_request_only: Iterable[int] = (),
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, dynamic_from: int | None = None) -> None:
         self.first, self.last = first, last
         self.on_request_only = frozenset(on_request_only)
         self.used: set[int] = set()
         self.rng = rng or random.Random()
+        self.dynamic_from = min(max(first, dynamic_from or first), last)
 
     def contains(self, value: int) -> bool:
         return self.first <= value <= self.last
@@ -60,20 +70,26 @@ class RangeAllocator:
         self.used.add(value)
 
     def allocate_next(self) -> int:
-        """A free value at random (never one of on_request_only)."""
-        for _ in range(RANDOM_TRIES):
-            value = self.rng.randint(self.first, self.last)
-            if value not in self.used and value not in self.on_request_only:
-                self.used.add(value)
-                return value
-        start = self.rng.randint(self.first, self.last)
-        size = self.last - self.first + 1
-        for step in range(size):
-            value = self.first + (start - self.first + step) % size
-            if value not in self.used and value not in self.on_request_only:
+        """A free value at random (never one of on_request_only), above the static band if
+        it can be."""
+        for low in dict.fromkeys((self.dynamic_from, self.first)):
+            value = self._random_free(low)
+            if value is not None:
                 self.used.add(value)
                 return value
         raise RangeFull("range is full")
+
+    def _random_free(self, low: int) -> int | None:
+        def free(value: int) -> bool:
+            return value not in self.used and value not in self.on_request_only
+
+        for _ in range(RANDOM_TRIES):
+            value = self.rng.randint(low, self.last)
+            if free(value):
+                return value
+        size = self.last - low + 1
+        start = self.rng.randint(low, self.last)
+        return next((value for step in range(size) if free(value := low + (start - low + step) % size)), None)
 
     def release(self, value: int) -> None:
         self.used.discard(value)
@@ -95,7 +111,8 @@ class ClusterIPAllocator:
         base = int(self.network.network_address)
         # The first usable address (.1) is the kubernetes Service's, by request only.
         reserved = {1} | {int(ipaddress.IPv4Address(ip)) - base for ip in on_request_only}
-        self._range = RangeAllocator(1, self.network.num_addresses - 2, reserved, rng)
+        size = self.network.num_addresses - 2
+        self._range = RangeAllocator(1, size, reserved, rng, dynamic_from=1 + static_band(size, 16, 256))
         self._base = base
 
     def _offset(self, ip: str) -> int:
@@ -155,7 +172,8 @@ class NodePortAllocator:
 
     def __init__(self, ports: tuple[int, int], rng: random.Random | None = None) -> None:
         self.ports = ports
-        self._range = RangeAllocator(ports[0], ports[1], rng=rng)
+        size = ports[1] - ports[0] + 1
+        self._range = RangeAllocator(ports[0], ports[1], rng=rng, dynamic_from=ports[0] + static_band(size, 32, 128))
 
     def allocate(self, port: int) -> None:
         try:

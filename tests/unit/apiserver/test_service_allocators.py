@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import random
 
 import pytest
@@ -31,6 +32,16 @@ def test_dynamic_ips_skip_the_network_first_and_dns_addresses() -> None:
         ips.allocate_next()
     ips.allocate("10.96.0.1")  # by request they are fine
     ips.allocate(CLUSTER_DNS_IP)
+
+
+def test_random_picks_stay_above_the_static_band_while_there_is_room() -> None:
+    ips = ClusterIPAllocator(SERVICE_CIDR, rng=random.Random(3))
+    first_dynamic = ipaddress.IPv4Address("10.96.1.1")  # band: the 256 addresses after the network's
+    assert all(ipaddress.IPv4Address(ips.allocate_next()) >= first_dynamic for _ in range(200))
+    ports = NodePortAllocator(NODE_PORT_RANGE, rng=random.Random(4))
+    assert all(ports.allocate_next() > 30085 for _ in range(200))  # band: min(max(16, 2768/32), 128) = 86
+    small = NodePortAllocator((30000, 30019))  # 16 of 20 in the band: 4 above, then the band itself
+    assert sorted(small.allocate_next() for _ in range(5))[-4:] == [30016, 30017, 30018, 30019]
 
 
 def test_released_ip_can_be_taken_again() -> None:
