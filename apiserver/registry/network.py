@@ -144,22 +144,17 @@ def _validate_ports(svc: core_pb2.Service) -> list[v.FieldError]:
 
 
 def _validate_cluster_ips(svc: core_pb2.Service) -> list[v.FieldError]:
+    """Kubernetes' ValidateServiceClusterIPsRelatedFields, on a single-stack IPv4 cluster."""
     spec = svc.spec
     errs: list[v.FieldError] = []
+    ips = v.go_strings(spec.cluster_ips)
     if spec.cluster_ips and spec.cluster_ip != spec.cluster_ips[0]:
-        return [v.invalid("spec.clusterIPs", v.go_strings(spec.cluster_ips), "first value must match `clusterIP`")]
-    if len(spec.cluster_ips) > 1:
-        errs.append(v.too_many("spec.clusterIPs", len(spec.cluster_ips), 1))
-    if spec.cluster_ip and not is_headless(svc):
-        try:
-            ipaddress.ip_address(spec.cluster_ip)
-        except ValueError:
-            errs.append(v.invalid("spec.clusterIPs[0]", spec.cluster_ip, IP_EXAMPLE))
-    if is_headless(svc) and spec.type == "NodePort":
-        errs.append(v.invalid("spec.clusterIPs[0]", HEADLESS, "may not be set to 'None' for NodePort services"))
+        return [v.invalid("spec.clusterIPs", ips, "first value must match `clusterIP`")]
     for i, family in enumerate(spec.ip_families):
         if family not in IP_FAMILIES:
             errs.append(v.unsupported(f"spec.ipFamilies[{i}]", family, IP_FAMILIES))
+        elif family in spec.ip_families[:i]:
+            errs.append(v.duplicate(f"spec.ipFamilies[{i}]", family))
         elif family != "IPv4":
             errs.append(v.invalid(f"spec.ipFamilies[{i}]", family, "not configured on this cluster"))
     if spec.ip_family_policy not in IP_FAMILY_POLICIES:
@@ -167,6 +162,21 @@ def _validate_cluster_ips(svc: core_pb2.Service) -> list[v.FieldError]:
     elif spec.ip_family_policy == "RequireDualStack":
         errs.append(v.invalid("spec.ipFamilyPolicy", spec.ip_family_policy,
                               "this cluster is not configured for dual-stack services"))
+    if is_headless(svc):
+        if len(spec.cluster_ips) > 1:
+            errs.append(v.invalid("spec.clusterIPs", ips, "'None' must be the first and only value"))
+        if spec.type == "NodePort":
+            errs.append(v.invalid("spec.clusterIPs[0]", HEADLESS, "may not be set to 'None' for NodePort services"))
+        return errs
+    for i, ip in enumerate(spec.cluster_ips):
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            errs.append(v.invalid(f"spec.clusterIPs[{i}]", ip, IP_EXAMPLE))
+    if len(spec.cluster_ips) > 2:
+        errs.append(v.invalid("spec.clusterIPs", ips, "may only hold up to 2 values"))
+    elif len(spec.cluster_ips) == 2:
+        errs.append(v.invalid("spec.clusterIPs", ips, "this cluster is not configured for dual-stack services"))
     return errs
 
 

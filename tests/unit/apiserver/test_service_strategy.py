@@ -82,6 +82,11 @@ INVALID = [
      "spec.ports[0].nodePort: Invalid value: 40000: provided port is not in the valid range. "
      "The range of valid ports is 30000-32767"),
     (dict(ports=[]), "spec.ports: Required value"),
+    (dict(clusterIP="10.96.0.20", clusterIPs=["10.96.0.21"]),
+     'spec.clusterIPs: Invalid value: []string{"10.96.0.21"}: first value must match `clusterIP`'),
+    (dict(clusterIPs=["None", "10.96.0.21"]),
+     'spec.clusterIPs: Invalid value: []string{"None", "10.96.0.21"}: \'None\' must be the first and only value'),
+    (dict(ipFamilies=["IPv6"]), 'spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster'),
     (dict(sessionAffinity="Sticky"), 'spec.sessionAffinity: Unsupported value: "Sticky": supported values: '
                                      '"ClientIP", "None"'),
     (dict(externalTrafficPolicy="Local"), 'spec.externalTrafficPolicy: Invalid value: "Local": may only be set '
