@@ -44,6 +44,7 @@ MAX_ENDPOINTS = 1000
 MAX_ADDRESSES = 100
 MAX_SLICE_PORTS = 20000
 IP_EXAMPLE = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+LINK_LOCAL_MULTICAST = {4: ipaddress.ip_network("224.0.0.0/24"), 6: ipaddress.ip_network("ff02::/16")}
 
 
 @dataclass(frozen=True)
@@ -347,6 +348,15 @@ def _validate_address(path: str, address: str, address_type: str) -> list[v.Fiel
     wanted = 4 if address_type == "IPv4" else 6
     if ip is None or ip.version != wanted:
         return [v.invalid(path, address, f"must be a valid {address_type} address")]
+    # Kubernetes' ValidateEndpointIP: addresses no Pod can be reached at from elsewhere.
+    for bad, detail in ((ip.is_unspecified, "may not be unspecified (0.0.0.0)"),
+                        (ip.is_loopback, "may not be in the loopback range (127.0.0.0/8, ::1/128)"),
+                        (ip.is_link_local and not ip.is_multicast,
+                         "may not be in the link-local range (169.254.0.0/16, fe80::/10)"),
+                        (ip.is_multicast and ip in LINK_LOCAL_MULTICAST[ip.version],
+                         "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)")):
+        if bad:
+            return [v.invalid(path, address, detail)]
     return []
 
 

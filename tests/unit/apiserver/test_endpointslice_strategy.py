@@ -38,6 +38,8 @@ INVALID = [
      "endpoints[0].addresses: Required value: must contain at least 1 address"),
     (dict(addressType="IPv4", endpoints=[ready_endpoint("10.88.1")]),
      'endpoints[0].addresses[0]: Invalid value: "10.88.1": must be a valid IPv4 address'),
+    (dict(addressType="IPv4", endpoints=[ready_endpoint("127.0.0.1")]),
+     'endpoints[0].addresses[0]: Invalid value: "127.0.0.1": may not be in the loopback range (127.0.0.0/8, ::1/128)'),
     (dict(addressType="IPv4", endpoints=[ready_endpoint("10.88.1.5")] * 1001),
      "endpoints: Too many: 1001: must have at most 1000 items"),
     (dict(addressType="IPv4", ports=[{"name": "http", "port": 80}, {"name": "http", "port": 81}]),
