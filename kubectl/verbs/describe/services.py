@@ -34,7 +34,10 @@ ENDPOINTS_SHOWN = 3
 
 
 def endpoints_text(slices: Sequence[discovery_pb2.EndpointSlice], port_name: str) -> str:
-    """``10.88.1.5:3000,10.88.2.7:3000 + 2 more...`` for the Service port named port_name."""
+    """``10.88.1.5:3000,10.88.2.7:3000 + 2 more...`` for the Service port named port_name
+    (kubectl's formatEndpointSlices: ``<none>`` without slices, empty when none is ready)."""
+    if not slices:
+        return NONE
     shown: list[str] = []
     count = 0
     for eps in slices:
@@ -44,11 +47,11 @@ def endpoints_text(slices: Sequence[discovery_pb2.EndpointSlice], port_name: str
             for endpoint in eps.endpoints:
                 if not endpoint.addresses or (endpoint.conditions.HasField("ready") and not endpoint.conditions.ready):
                     continue
-                address = endpoint.addresses[0]
+                address = f"[{endpoint.addresses[0]}]" if ":" in endpoint.addresses[0] else endpoint.addresses[0]
                 count += 1
                 if len(shown) < ENDPOINTS_SHOWN:
                     shown.append(address if port is None else f"{address}:{port}")
-    text = ",".join(shown) or NONE
+    text = ",".join(shown)
     return f"{text} + {count - ENDPOINTS_SHOWN} more..." if count > ENDPOINTS_SHOWN else text
 
 
@@ -97,6 +100,8 @@ def describe_service(ctx: Context, svc: core_pb2.Service, events: Sequence[core_
         target = port.target_port
         target_text = target.str_val if target.WhichOneof("value") == "str_val" else str(target.int_val)
         w.write(LEVEL_0, f"TargetPort:\t{target_text}/{port.protocol}\n")
+        if port.app_protocol:
+            w.write(LEVEL_0, f"AppProtocol:\t{port.app_protocol}\n")
         if port.node_port:
             w.write(LEVEL_0, f"NodePort:\t{name}\t{port.node_port}/{port.protocol}\n")
         w.write(LEVEL_0, f"Endpoints:\t{endpoints_text(slices, port.name)}\n")

@@ -9,6 +9,7 @@ from kubectl_cluster_fake import ClusterFake
 from kubectl_testlib import NOW, Harness, meta, run_verb
 
 from kubectl.printers import TableOptions, format_table, table_headers, table_row
+from kubectl.verbs.describe.services import endpoints_text
 from apimachinery.kinds import info_of
 from protos import core_pb2, discovery_pb2, meta_pb2
 
@@ -134,7 +135,7 @@ def test_describe_service_names_pods_without_the_named_target_port() -> None:
     assert run_verb(h, "describe", "svc", "multi-worker") == 0
     lines = h.stdout.splitlines()
     assert "TargetPort:        http/TCP" in lines
-    assert "Endpoints:         <none>" in lines  # the only endpoint is not ready
+    assert "Endpoints:         " in lines  # the only endpoint is not ready (kubectl prints nothing)
     assert 'Not endpoints:     worker-abc (no container port named "http")' in lines
 
 
@@ -162,3 +163,10 @@ def test_describe_endpoint_slice() -> None:
         "    NodeName:   n1\n"
         "    Zone:       <unset>\n"
         "Events:         <none>\n")
+
+
+def test_endpoints_line() -> None:
+    assert endpoints_text([], "") == "<none>"
+    many = slice_of("multi-worker-x2b4k", "multi-worker", [f"10.88.{i}.5" for i in range(1, 6)])
+    assert endpoints_text([many], "") == "10.88.1.5:8080,10.88.2.5:8080,10.88.3.5:8080 + 2 more..."
+    assert endpoints_text([many], "other") == ""  # no port of that name in the slice
