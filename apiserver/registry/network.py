@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 import structlog
 
@@ -326,7 +326,7 @@ class ServiceStrategy(Strategy):
         for node_port in held_node_ports(obj):
             self._restore_one(obj, "nodePort", node_port, self.node_ports.allocate)
 
-    def _restore_one(self, obj: core_pb2.Service, what: str, value: object, allocate) -> None:  # type: ignore[no-untyped-def]
+    def _restore_one(self, obj: core_pb2.Service, what: str, value: Any, allocate: Callable[[Any], None]) -> None:
         try:
             allocate(value)
         except AllocationError as err:

@@ -119,8 +119,13 @@ def test_dry_run_holds_nothing(registry: Registry) -> None:
     svc = registry.create(service(type="NodePort", clusterIP="10.96.0.20"), dry_run=True)
     assert svc.spec.ports[0].node_port and not held(registry, node_port=svc.spec.ports[0].node_port)
     assert not held(registry, ip="10.96.0.20")
+    [(planned, action)] = registry.apply([service(type="NodePort", ports=[{"port": 80, "nodePort": 31515}])],
+                                         dry_run=True)
+    assert action == "created" and planned.spec.cluster_ip and not held(registry, node_port=31515)
     assert registry.strategies["Service"].cluster_ips.free() == 65534
     registry.create(service(clusterIP="10.96.0.20"))
+    registry.update(service(type="NodePort", ports=[{"port": 80, "nodePort": 31515}]), dry_run=True)
+    assert not held(registry, node_port=31515) and held(registry, ip="10.96.0.20")
 
 
 def test_update_keeps_allocations_the_update_leaves_out(registry: Registry) -> None:
