@@ -208,7 +208,6 @@ class ServiceStrategy(Strategy):
 
     def __init__(self, ranges: ServiceRanges = ServiceRanges()) -> None:
         super().__init__()
-        self.ranges = ranges
         self.cluster_ips = ClusterIPAllocator(ranges.cluster_ip_range, ranges.on_request_only)
         self.node_ports = NodePortAllocator(ranges.node_ports)
 
@@ -270,48 +269,59 @@ class ServiceStrategy(Strategy):
     def reserve(self, new: core_pb2.Service, old: core_pb2.Service | None) -> list[v.FieldError]:
         taken_ips: list[str] = []
         taken_ports: list[int] = []
-        errs: list[v.FieldError] = []
-        if needs_cluster_ip(new):
-            ip = new.spec.cluster_ip
-            try:
-                if not ip:
-                    ip = self.cluster_ips.allocate_next()
-                    taken_ips.append(ip)
-                    new.spec.cluster_ip = ip
-                    new.spec.cluster_ips[:] = [ip]
-                elif ip not in held_cluster_ips(old):
-                    self.cluster_ips.allocate(ip)
-                    taken_ips.append(ip)
-            except AllocationError as err:
-                errs.append(v.invalid("spec.clusterIPs[0]", ip, str(err)))
-        if needs_node_ports(new):
-            already = held_node_ports(old)
-            # Ports asked for first, so a port picked at random never takes one asked for.
-            for i, port in enumerate(new.spec.ports):
-                if port.node_port and port.node_port not in already:
-                    try:
-                        self.node_ports.allocate(port.node_port)
-                        taken_ports.append(port.node_port)
-                        already.add(port.node_port)
-                    except AllocationError as err:
-                        errs.append(v.invalid(f"spec.ports[{i}].nodePort", port.node_port, str(err)))
-            # The same service port over TCP and UDP shares one nodePort, as in Kubernetes.
-            picked: dict[int, int] = {}
-            for i, port in enumerate(new.spec.ports):
-                if port.node_port or errs:
-                    continue
-                try:
-                    if port.port not in picked:
-                        picked[port.port] = self.node_ports.allocate_next()
-                        taken_ports.append(picked[port.port])
-                    port.node_port = picked[port.port]
-                except AllocationError as err:
-                    errs.append(v.invalid(f"spec.ports[{i}].nodePort", 0, str(err)))
-        if errs:
+        errs = self._reserve_cluster_ip(new, old, taken_ips) + self._reserve_node_ports(new, old, taken_ports)
+        if errs:  # all or nothing
             for ip in taken_ips:
                 self.cluster_ips.release(ip)
             for node_port in taken_ports:
                 self.node_ports.release(node_port)
+        return errs
+
+    def _reserve_cluster_ip(self, new: core_pb2.Service, old: core_pb2.Service | None,
+                            taken: list[str]) -> list[v.FieldError]:
+        ip = new.spec.cluster_ip
+        if not needs_cluster_ip(new) or ip in held_cluster_ips(old):
+            return []
+        try:
+            if ip:
+                self.cluster_ips.allocate(ip)
+            else:
+                ip = self.cluster_ips.allocate_next()
+                new.spec.cluster_ip = ip
+                new.spec.cluster_ips[:] = [ip]
+        except AllocationError as err:
+            return [v.invalid("spec.clusterIPs[0]", ip, str(err))]
+        taken.append(ip)
+        return []
+
+    def _reserve_node_ports(self, new: core_pb2.Service, old: core_pb2.Service | None,
+                            taken: list[int]) -> list[v.FieldError]:
+        if not needs_node_ports(new):
+            return []
+        errs: list[v.FieldError] = []
+        held = held_node_ports(old)
+        # Ports asked for first, so a port picked at random never takes one asked for.
+        for i, port in enumerate(new.spec.ports):
+            if port.node_port and port.node_port not in held:
+                try:
+                    self.node_ports.allocate(port.node_port)
+                except AllocationError as err:
+                    errs.append(v.invalid(f"spec.ports[{i}].nodePort", port.node_port, str(err)))
+                    continue
+                taken.append(port.node_port)
+                held.add(port.node_port)
+        # The same service port over TCP and UDP shares one nodePort, as in Kubernetes.
+        picked: dict[int, int] = {}
+        for i, port in enumerate(new.spec.ports):
+            if port.node_port or errs:
+                continue
+            if port.port not in picked:
+                try:
+                    picked[port.port] = self.node_ports.allocate_next()
+                except AllocationError as err:
+                    return errs + [v.invalid(f"spec.ports[{i}].nodePort", 0, str(err))]
+                taken.append(picked[port.port])
+            port.node_port = picked[port.port]
         return errs
 
     def release(self, kept: core_pb2.Service | None, dropped: core_pb2.Service | None) -> None:

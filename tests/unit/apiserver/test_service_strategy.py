@@ -205,3 +205,12 @@ def test_apply_refused_as_a_whole_holds_nothing(registry: Registry) -> None:
     assert text == 'Service "b" is invalid: spec.ports[0].nodePort: Invalid value: 31515: provided port is already allocated'
     assert not held(registry, node_port=31515) and not registry.list("Service")[0]
     assert registry.strategies["Service"].cluster_ips.free() == 65534
+
+
+def test_one_port_over_tcp_and_udp_shares_a_node_port(registry: Registry) -> None:
+    svc = registry.create(service(type="NodePort", ports=[{"name": "dns-tcp", "port": 53, "protocol": "TCP"},
+                                                          {"name": "dns-udp", "port": 53, "protocol": "UDP"}]))
+    tcp, udp = svc.spec.ports
+    assert tcp.node_port == udp.node_port and held(registry, node_port=tcp.node_port)
+    registry.delete("Service", "default", "web")
+    assert not held(registry, node_port=tcp.node_port)
