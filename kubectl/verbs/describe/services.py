@@ -23,6 +23,7 @@ from kubectl.verbs.describe.common import (
     annotations_multiline,
     describe_events,
     go_bool,
+    int_or_string,
     labels_multiline,
 )
 from kubectl.watching import Query, list_objects
@@ -97,9 +98,7 @@ def describe_service(ctx: Context, svc: core_pb2.Service, events: Sequence[core_
     for port in spec.ports:
         name = port.name or UNSET
         w.write(LEVEL_0, f"Port:\t{name}\t{port.port}/{port.protocol}\n")
-        target = port.target_port
-        target_text = target.str_val if target.WhichOneof("value") == "str_val" else str(target.int_val)
-        w.write(LEVEL_0, f"TargetPort:\t{target_text}/{port.protocol}\n")
+        w.write(LEVEL_0, f"TargetPort:\t{int_or_string(port.target_port)}/{port.protocol}\n")
         if port.app_protocol:
             w.write(LEVEL_0, f"AppProtocol:\t{port.app_protocol}\n")
         if port.node_port:
@@ -107,7 +106,7 @@ def describe_service(ctx: Context, svc: core_pb2.Service, events: Sequence[core_
         w.write(LEVEL_0, f"Endpoints:\t{endpoints_text(slices, port.name)}\n")
         missing = [pod.metadata.name for pod in pods if lacks_named_port(pod, port)]
         if missing:
-            why = f'(no container port named "{target.str_val}")'
+            why = f'(no container port named "{port.target_port.str_val}")'
             w.write(LEVEL_0, f"Not endpoints:\t{', '.join(f'{name} {why}' for name in missing)}\n")
     w.write(LEVEL_0, f"Session Affinity:\t{spec.session_affinity}\n")
     if spec.external_traffic_policy:
