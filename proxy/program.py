@@ -8,7 +8,8 @@ the proxy was given ``--netns`` (the local cluster), or in its own namespace (a 
   definition): applied whole or not at all, and nothing stale survives a restart;
 * routes: ``ip route replace <cidr> via <node IP> proto 112`` for each wanted route, ``ip route
   del`` for routes of protocol 112 no longer wanted;
-* node set-up: ``net.ipv4.ip_forward=1``, and the dummy interface ``pykube-dns`` holding the
+* node set-up: ``net.ipv4.ip_forward=1``, and the dummy interface ``pykube-dns`` (a bridge without
+  ports where the kernel has no dummy driver) holding the
   cluster DNS address (/32) and the route of the service CIDR. That route is what lets the
   node's own processes connect to ClusterIPs although the lab's namespaces have no default
   route (a real node's default route plays that part): the packet is routed to the dummy, then
@@ -66,7 +67,13 @@ class Programmer:
         await self.run("sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
         links = await self.run("ip", "-j", "link", "show", "dev", DNS_INTERFACE, check=False)
         if not links.strip():
-            await self.run("ip", "link", "add", DNS_INTERFACE, "type", "dummy")
+            try:
+                await self.run("ip", "link", "add", DNS_INTERFACE, "type", "dummy")
+            except ProgramError as err:
+                # Kernels built without the dummy driver (some microVMs): a bridge without ports
+                # holds an address and a route just as well.
+                log.info("no dummy interfaces here, using a bridge without ports", error=str(err))
+                await self.run("ip", "link", "add", DNS_INTERFACE, "type", "bridge")
         await self.run("ip", "addr", "replace", f"{dns_ip}/32", "dev", DNS_INTERFACE)
         await self.run("ip", "link", "set", DNS_INTERFACE, "up")
         return [Route(service_cidr, device=DNS_INTERFACE)]
