@@ -16,6 +16,7 @@ Kubernetes (a Pod reaching itself through its Service needs it). Each Pod runs a
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from component_base.netns import netns_executor
 
 ECHO_PORT = 8080
+_labs = itertools.count()
 ECHO_SERVER = r"""
 import socket, sys, threading
 name = sys.argv[1]
@@ -61,7 +63,7 @@ def sh(*argv: str, netns: str = "") -> str:
 
 @dataclass
 class NetLab:
-    tag: str = field(default_factory=lambda: f"px{os.getpid()}")
+    tag: str = field(default_factory=lambda: f"px{os.getpid()}-{next(_labs)}")
     namespaces: list[str] = field(default_factory=list)
     servers: list[subprocess.Popen] = field(default_factory=list)
     executors: dict[str, ThreadPoolExecutor] = field(default_factory=dict)
