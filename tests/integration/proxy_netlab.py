@@ -4,23 +4,27 @@
     node1  10.87.0.2  ──┤ switch (bridge)      node1: cni0 10.88.1.1/24 ─ pod1 10.88.1.2, pod2 10.88.1.3
     node2  10.87.0.3  ──┘                      node2: cni0 10.88.2.1/24 ─ pod3 10.88.2.2
 
-Every namespace is the run's own (names carry the PID) and deleted at the end; nothing has a
-default route: the Pods route 10.0.0.0/8 via their bridge, the client routes the service CIDR
-and the cluster CIDR via node1, as a host in front of a node would. Node1's nat table gets the
-masquerade rules Podman's netavark writes for its pod subnet (iptables-nft, the exact shape
-``iptables -t nat -S`` shows in a pykube node), so the pod-to-pod exemption meets the real
-competition. The bridge ports are in hairpin mode, as the CNI bridge plugin sets them for
+Every namespace is the run's own (names carry the PID) and deleted at the end. The client routes
+the service CIDR and the cluster CIDR via node1, as a host in front of a node would; nothing else
+leaves the lab. The pod networks are made by Podman's real netavark (``netavark setup``, as
+Podman calls it for a pykube node's sandbox): its bridge, veths, the Pods' route via the gateway,
+and its iptables-nft masquerade of everything leaving the pod subnet, so the proxy's pod-to-pod
+exemption meets the real competition. The bridge ports are in hairpin mode, as the CNI bridge plugin sets them for
 Kubernetes (a Pod reaching itself through its Service needs it). Each Pod runs a tiny echo server on port 8080 (TCP and UDP) that answers
 "<pod> <source address seen>".
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -45,12 +49,12 @@ while True:
     conn.sendall(f"{name} {peer[0]}\n".encode()); conn.close()
 """
 
-NETAVARK_NAT = [  # what netavark writes for a pod subnet (the chain name is a hash of the network)
-    "-N NETAVARK-1D8721804F16F",
-    "-A POSTROUTING -s {subnet} -j NETAVARK-1D8721804F16F",
-    "-A NETAVARK-1D8721804F16F -d {subnet} -j ACCEPT",
-    "-A NETAVARK-1D8721804F16F ! -d 224.0.0.0/4 -j MASQUERADE",
-]
+NETAVARK = next((p for p in ("/usr/lib/podman/netavark", "/usr/libexec/podman/netavark") if os.path.exists(p)), "")
+
+
+def _id(*parts: str) -> str:
+    """A 64-hex id, as Podman's network and container ids."""
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()
 
 
 def sh(*argv: str, netns: str = "") -> str:
@@ -67,6 +71,7 @@ class NetLab:
     namespaces: list[str] = field(default_factory=list)
     servers: list[subprocess.Popen] = field(default_factory=list)
     executors: dict[str, ThreadPoolExecutor] = field(default_factory=dict)
+    config_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="pykube-proxy-netavark-"))
 
     def ns(self, role: str) -> str:
         return f"{self.tag}-{role}"
@@ -100,22 +105,31 @@ class NetLab:
         for route in ("10.96.0.0/16", "10.88.0.0/16"):
             sh("ip", "route", "add", route, "via", "10.87.0.2", netns=self.ns("client"))
         for node, subnet, pods in (("node1", "10.88.1", ("pod1", "pod2")), ("node2", "10.88.2", ("pod3",))):
-            sh("ip", "link", "add", "cni0", "type", "bridge", netns=self.ns(node))
-            sh("ip", "addr", "add", f"{subnet}.1/24", "dev", "cni0", netns=self.ns(node))
-            sh("ip", "link", "set", "cni0", "up", netns=self.ns(node))
-            for j, pod in enumerate(pods):
-                self._veth(node, f"veth{j}", pod, "eth0")
-                sh("ip", "link", "set", f"veth{j}", "master", "cni0", netns=self.ns(node))
-                # As the CNI bridge plugin's hairpinMode (kubelet --hairpin-mode=hairpin-veth): a
-                # Pod reaching itself through its Service gets its packet back on the same port.
-                sh("ip", "link", "set", f"veth{j}", "type", "bridge_slave", "hairpin", "on", netns=self.ns(node))
-                sh("ip", "addr", "add", f"{subnet}.{j + 2}/24", "dev", "eth0", netns=self.ns(pod))
-                sh("ip", "route", "add", "10.0.0.0/8", "via", f"{subnet}.1", netns=self.ns(pod))
-            for rule in NETAVARK_NAT:
-                sh("iptables", "-t", "nat", *rule.format(subnet=f"{subnet}.0/24").split(), netns=self.ns(node))
+            self._netavark_network(node, subnet, pods)
         for pod in ("pod1", "pod2", "pod3"):
             self.start_echo(pod)
         return self
+
+    def _netavark_network(self, node: str, subnet: str, pods: tuple[str, ...]) -> None:
+        """The node's pod network made by Podman's own network tool, as a pykube node's Podman
+        does: bridge cni0, gateway .1, a veth per Pod, netavark's iptables rules (masquerade)."""
+        network = {"name": "pykube", "id": _id(self.tag, node), "driver": "bridge",
+                   "network_interface": "cni0", "subnets": [{"subnet": f"{subnet}.0/24", "gateway": f"{subnet}.1"}],
+                   "ipv6_enabled": False, "internal": False, "dns_enabled": False,
+                   "ipam_options": {"driver": "host-local"}}
+        for j, pod in enumerate(pods):
+            options = {"container_id": _id(self.tag, pod), "container_name": pod,
+                       "networks": {"pykube": {"interface_name": "eth0", "static_ips": [f"{subnet}.{j + 2}"]}},
+                       "network_info": {"pykube": network}, "port_mappings": []}
+            done = subprocess.run(["nsenter", f"--net={self.path(node)}", "--", NETAVARK, "--config",
+                                   self.config_dir, "setup", self.path(pod)],
+                                  input=json.dumps(options), capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"netavark setup {pod}: {done.stderr.strip()}")
+        # As the CNI bridge plugin's hairpinMode (kubelet --hairpin-mode=hairpin-veth): a Pod
+        # reaching itself through its Service gets its packet back on the same port.
+        for port in json.loads(sh("ip", "-j", "link", "show", "master", "cni0", netns=self.ns(node))):
+            sh("ip", "link", "set", port["ifname"], "type", "bridge_slave", "hairpin", "on", netns=self.ns(node))
 
     def start_echo(self, pod: str) -> None:
         proc = subprocess.Popen(["nsenter", f"--net={self.path(pod)}", "--", sys.executable, "-c", ECHO_SERVER,
@@ -144,6 +158,7 @@ class NetLab:
             executor.shutdown()
         for name in reversed(self.namespaces):
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        shutil.rmtree(self.config_dir, ignore_errors=True)
 
 
 def tcp_echo(ip: str, port: int, timeout: float = 2.0) -> tuple[str, str]:

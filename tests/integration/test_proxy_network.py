@@ -18,14 +18,14 @@ from proxy import rules
 from proxy.dns import DnsServer, build_index
 from proxy.program import DNS_INTERFACE, Programmer
 from proxy.routes import ROUTE_PROTO, Route, host_gw_routes
-from proxy_netlab import ECHO_PORT, NetLab, sh
+from proxy_netlab import ECHO_PORT, NETAVARK, NetLab, sh
 
 # The Service/EndpointSlice/Node builders of the proxy's unit tests (as e2e borrows integration's).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "proxy"))
 from proxy_testlib import endpoint_slice, node, service  # noqa: E402
 
-pytestmark = pytest.mark.skipif(shutil.which("nft") is None or shutil.which("ip") is None,
-                                reason="needs nftables and iproute2 (scripts/bootstrap.sh as root)")
+pytestmark = pytest.mark.skipif(shutil.which("nft") is None or not NETAVARK,
+                                reason="needs nftables and netavark (scripts/bootstrap.sh as root)")
 
 FACTS1 = rules.NodeFacts("n1", "10.88.0.0/16")
 WEB, NODE_PORT, CROSS, EMPTY = "10.96.0.20", 30080, "10.96.0.21", "10.96.0.22"

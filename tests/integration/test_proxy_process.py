@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,13 +19,13 @@ from dnslib import DNSRecord
 from apiserver_process import REPO_ROOT, repo_env
 from client.api import AsyncAPI
 from proxy.routes import ROUTE_PROTO
-from proxy_netlab import ECHO_PORT, NetLab, sh
+from proxy_netlab import ECHO_PORT, NETAVARK, NetLab, sh
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "proxy"))
 from proxy_testlib import endpoint_slice, node, service  # noqa: E402
 
-pytestmark = pytest.mark.skipif(subprocess.run(["which", "nft"], capture_output=True).returncode != 0,
-                                reason="needs nftables (scripts/bootstrap.sh as root)")
+pytestmark = pytest.mark.skipif(shutil.which("nft") is None or not NETAVARK,
+                                reason="needs nftables and netavark (scripts/bootstrap.sh as root)")
 WEB, OTHER = "10.96.0.20", "10.96.0.30"
 
 
