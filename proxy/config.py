@@ -35,8 +35,8 @@ class ProxyConfig:
 
 FLAGS = {
     "server": ("--server", "the apiserver (HOST:PORT)"),
-    "node_name": ("--node-name", "this node's name (default: the host name)"),
-    "netns": ("--netns", "program the network namespace at this path (default: the proxy's own)"),
+    "node_name": ("--node-name", "this node's name; empty: the host name"),
+    "netns": ("--netns", "program the network namespace at this path; empty: the proxy's own"),
     "cluster_cidr": ("--cluster-cidr", "the Pods' addresses: traffic from outside is masqueraded"),
     "service_cluster_ip_range": ("--service-cluster-ip-range", "the ClusterIPs' range (routed to pykube-dns)"),
     "cluster_dns_ip": ("--cluster-dns-ip", "the cluster DNS address this node serves"),
