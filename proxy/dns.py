@@ -39,7 +39,7 @@ from dnslib import QTYPE, RCODE, RR, SOA, SRV, A, DNSRecord, DNSError
 
 from component_base.netns import socket_in_netns
 from protos import core_pb2, discovery_pb2
-from proxy.rules import port_endpoints, slices_by_service
+from proxy.rules import is_ready, port_endpoints, slices_by_service
 
 log = structlog.get_logger("proxy")
 
@@ -92,7 +92,7 @@ def build_index(services: list[core_pb2.Service], slices: list[discovery_pb2.End
             addresses, names = [], {}
             for s in mine:
                 for ep in s.endpoints:
-                    if not (include or not ep.conditions.HasField("ready") or ep.conditions.ready):
+                    if not (include or is_ready(ep)):
                         continue
                     for address in ep.addresses:
                         addresses.append(address)
@@ -200,6 +200,7 @@ class DnsServer:
         tcp = self._socket(socket.SOCK_STREAM)
         try:
             udp.bind((self.address, self.port))
+            self.port = udp.getsockname()[1]  # port 0 (tests): TCP takes the one UDP got
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             tcp.bind((self.address, self.port))
         except OSError:

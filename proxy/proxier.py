@@ -31,10 +31,10 @@ RETRY_INITIAL, RETRY_MAX = 0.1, 5.0
 
 
 class Proxier:
-    def __init__(self, api: AsyncAPI, config: ProxyConfig) -> None:
+    def __init__(self, api: AsyncAPI, config: ProxyConfig, programmer: Programmer | None = None) -> None:
         self.config = config
         self.facts = rules.NodeFacts(node_name=config.node_name, cluster_cidr=config.cluster_cidr)
-        self.programmer = Programmer(config.netns)
+        self.programmer = programmer or Programmer(config.netns)
         self.informers = SharedInformers(api)
         self.services = self.informers.get("Service")
         self.slices = self.informers.get("EndpointSlice")
