@@ -61,14 +61,20 @@ class DnsIndex:
     domain: str
     a: dict[str, list[str]] = field(default_factory=dict)
     srv: dict[str, list[SrvTarget]] = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)
+
+    def seal(self) -> "DnsIndex":
+        """Record every existing name: those with records and those above them
+        (``<ns>.svc.<domain>``), which get NODATA, not NXDOMAIN, for a type they lack."""
+        self.names = {self.domain}
+        for name in (*self.a, *self.srv):
+            while name != self.domain and name not in self.names:
+                self.names.add(name)
+                name = name.split(".", 1)[1]
+        return self
 
     def exists(self, name: str) -> bool:
-        """A name with records, or one above such a name (``<ns>.svc.<domain>``): NODATA, not
-        NXDOMAIN, for a type it has no record of."""
-        if name == self.domain or name in self.a or name in self.srv:
-            return True
-        suffix = "." + name
-        return any(key.endswith(suffix) for key in (*self.a, *self.srv))
+        return name in self.names
 
 
 def _dashed(ip: str) -> str:
@@ -116,7 +122,7 @@ def build_index(services: list[core_pb2.Service], slices: list[discovery_pb2.End
                                          for t in targets if t.ip in names)
     for records in index.a.values():
         records.sort()
-    return index
+    return index.seal()
 
 
 def _soa(domain: str) -> RR:

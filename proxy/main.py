@@ -40,12 +40,12 @@ async def serve(config: ProxyConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     config, log_format = parse_config(argv, __doc__.splitlines()[0])
-    configure_logging(log_format)
     missing = missing_tools()
     if missing:
         print(f"pykube-proxy: needs {', '.join(missing)}: install it (scripts/bootstrap.sh does, as root)",
               file=sys.stderr)
         return 1
+    configure_logging(log_format)
     try:
         if config.cleanup:
             asyncio.run(Programmer(config.netns).cleanup())
