@@ -6,6 +6,7 @@ the proxy was given ``--netns`` (the local cluster), or in its own namespace (a 
 
 * rules: one ``nft -f -`` transaction per change (``add table``, ``delete table``, the full
   definition): applied whole or not at all, and nothing stale survives a restart;
+* UDP flows: ``conntrack -D`` for flows left pointing at a removed endpoint (rules.StaleFlow);
 * routes: ``ip route replace <cidr> via <node IP> proto 112`` for each wanted route, ``ip route
   del`` for routes of protocol 112 no longer wanted;
 * node set-up: ``net.ipv4.ip_forward=1``, and the dummy interface ``pykube-dns`` (a bridge without
@@ -32,7 +33,8 @@ from proxy.routes import ROUTE_PROTO, Route
 log = structlog.get_logger("proxy")
 
 DNS_INTERFACE = "pykube-dns"
-TOOLS = {"nft": "nftables", "ip": "iproute2", "sysctl": "procps", "nsenter": "util-linux"}
+TOOLS = {"nft": "nftables", "ip": "iproute2", "conntrack": "conntrack", "sysctl": "procps",
+         "nsenter": "util-linux"}
 
 
 class ProgramError(RuntimeError):
@@ -60,6 +62,16 @@ class Programmer:
     async def apply_rules(self, definition: str) -> None:
         """Replace table ip pykube-proxy with ``definition``, in one transaction."""
         await self.run("nft", "-f", "-", stdin=rules.transaction(definition))
+
+    async def clear_udp_flows(self, flows: list[rules.StaleFlow]) -> None:
+        """``conntrack -D`` per stale flow; "0 flow entries deleted" (exit 1) is no error."""
+        for flow in flows:
+            argv = ["conntrack", "-D", "-p", "udp", "--orig-port-dst", str(flow.port)]
+            if flow.destination:
+                argv += ["--orig-dst", flow.destination]
+            if flow.endpoint:
+                argv += ["--dst-nat", flow.endpoint]
+            await self.run(*argv, check=False)
 
     async def setup_node(self, dns_ip: str, service_cidr: str) -> list[Route]:
         """ip_forward, the DNS dummy interface with its address; returns the route to keep for the

@@ -2,9 +2,10 @@
 
 Services, EndpointSlices and Nodes are watched with the shared informers every component uses.
 Any change only marks the state dirty; the sync loop then computes everything from the caches
-(the pure functions: rules.ruleset, routes.host_gw_routes, dns.build_index) and applies what
-differs from the last successful sync: the nft transaction when the ruleset text changed, the
-routes when the wanted set changed; the DNS index is swapped in every time. The first change
+(the pure functions of rules.py, routes.py and dns.py) and applies what differs from the last
+successful sync: the nft transaction when the ruleset text changed (then ``conntrack -D`` of the
+UDP flows the change left stale), the routes when the wanted set changed; the DNS index is
+swapped in every time. The first change
 after a quiet moment is programmed at once; changes that arrive while a sync runs are taken
 together by the next one (at most one per --min-sync-period), so a burst costs two syncs, not
 one per object. A failed sync is retried with back-off, keeping the dirty mark.
@@ -46,6 +47,7 @@ class Proxier:
         self.dns = DnsServer(config.cluster_dns_ip, config.dns_port, lambda: self.dns_index, config.netns)
         self.fixed_routes: list[Route] = []
         self.last_rules: str | None = None
+        self.last_ports: list[rules.ServicePortRules] | None = None
         self.last_routes: list[Route] | None = None
         self.syncs = 0
         self.loop_task: asyncio.Task | None = None
@@ -66,11 +68,15 @@ class Proxier:
     async def sync(self, force: bool = False) -> None:
         services, slices = self.services.items(), self.slices.items()
         self.dns_index = build_index(services, slices, self.config.cluster_domain)
-        text = rules.ruleset(services, slices, self.facts)
+        ports = rules.service_ports(services, slices)
+        text = rules.render(ports, self.facts)
         started = time.monotonic()
         if force or text != self.last_rules:
             await self.programmer.apply_rules(text)
             self.last_rules = text
+            if self.last_ports is not None:  # after a restart nothing is known to be stale
+                await self.programmer.clear_udp_flows(rules.stale_udp_flows(self.last_ports, ports))
+        self.last_ports = ports
         wanted = self.fixed_routes + host_gw_routes(self.nodes.items(), self.config.node_name)
         if force or wanted != self.last_routes:
             for error in await self.programmer.apply_routes(wanted):

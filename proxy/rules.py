@@ -230,7 +230,11 @@ def _spread(endpoints: list[EndpointTarget], spn: ServicePortName) -> str:
 def ruleset(services: list[core_pb2.Service], slices: list[discovery_pb2.EndpointSlice],
             facts: NodeFacts) -> str:
     """The complete definition of table ``ip pykube-proxy`` (without the add/delete around it)."""
-    ports = service_ports(services, slices)
+    return render(service_ports(services, slices), facts)
+
+
+def render(ports: list[ServicePortRules], facts: NodeFacts) -> str:
+    """The table's text from the Service ports (see :func:`service_ports`)."""
     service_ips, nodeports, no_ep_services, no_ep_nodeports = [], [], [], []
     chains: list[str] = []
     for sp in ports:
@@ -278,6 +282,44 @@ def ruleset(services: list[core_pb2.Service], slices: list[discovery_pb2.Endpoin
     while lines[-1] == "":
         lines.pop()
     return "\n".join(lines + ["}"]) + "\n"
+
+
+@dataclass(frozen=True, order=True)
+class StaleFlow:
+    """UDP conntrack entries to delete after a change (``conntrack -D -p udp ...``).
+
+    UDP has no connection to end: a client that keeps its source port keeps its conntrack
+    entry, and with it the endpoint chosen for its first packet, for as long as it sends (30 s
+    idle timeout, 120 s for a stream). So, as kube-proxy does, flows DNATed to an endpoint that
+    is gone are deleted; and so are the flows to a Service port that had no endpoint (created
+    un-NATed while it had none), once it has one.
+    """
+
+    destination: str  # a ClusterIP; "" for a NodePort (whatever local address)
+    port: int
+    endpoint: str = ""  # only flows DNATed to this address; "" for every flow
+
+
+def stale_udp_flows(before: list[ServicePortRules], after: list[ServicePortRules]) -> list[StaleFlow]:
+    """The UDP flows a change from ``before`` to ``after`` leaves pointing at nothing (pure)."""
+    old = {p.name: p for p in before if p.name.protocol == "udp"}
+    flows = set()
+    for port in after:
+        if port.name.protocol != "udp":
+            continue
+        previous = old.get(port.name)
+        had = {ep.ip for ep in previous.endpoints} if previous else set()
+        has = {ep.ip for ep in port.endpoints}
+        if has and not had:
+            flows.add(StaleFlow(port.cluster_ip, port.port))
+        for ip in had - has:
+            flows.add(StaleFlow(previous.cluster_ip, previous.port, ip))
+            if previous.node_port:
+                flows.add(StaleFlow("", previous.node_port, ip))
+    for name in old.keys() - {p.name for p in after}:  # the Service port is gone altogether
+        for ep in old[name].endpoints:
+            flows.add(StaleFlow(old[name].cluster_ip, old[name].port, ep.ip))
+    return sorted(flows)
 
 
 def transaction(definition: str) -> str:

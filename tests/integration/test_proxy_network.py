@@ -133,6 +133,29 @@ def test_endpoint_change_is_atomic_no_connection_fails(lab):
     assert failures == [] and answers == {"pod1", "pod2"}
 
 
+def test_udp_flow_to_a_removed_endpoint_moves_on_once_its_conntrack_entry_goes(lab):
+    sock = socket_in_netns(lab.path("client"), socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(2)
+    sock.bind(("10.87.0.100", 0))  # one source port: one UDP flow
+
+    def ask() -> str:
+        sock.sendto(b"hi", (WEB, 80))
+        return sock.recv(512).decode().split()[0]
+    programmer = Programmer(lab.path("node1"))
+    try:
+        first = ask()
+        assert {ask() for _ in range(5)} == {first}
+        keep = {"pod1": "10.88.1.3", "pod2": "10.88.1.2"}[first]
+        before, after = rules.service_ports(*state()), rules.service_ports(*state(web_pods=(keep,)))
+        asyncio.run(programmer.apply_rules(rules.render(after, FACTS1)))
+        assert ask() == first  # the rules alone do not move an existing UDP flow
+        asyncio.run(programmer.clear_udp_flows(rules.stale_udp_flows(before, after)))
+        assert ask() != first
+    finally:
+        sock.close()
+        program(lab, *state())
+
+
 def test_a_restart_leaves_no_stale_rule(lab):
     ns = lab.ns("node1")
     sh("nft", "add", "chain", "ip", "pykube-proxy", "stale-chain", netns=ns)

@@ -106,3 +106,35 @@ def test_transaction_replaces_the_table_atomically():
     text = rules.transaction(rules.ruleset([], [], FACTS))
     assert text.splitlines()[:3] == ["add table ip pykube-proxy", "delete table ip pykube-proxy",
                                      "table ip pykube-proxy {"]
+
+
+def udp_ports(endpoints_by_service: dict[str, list[str]], node_port: int = 0):
+    services = [service(name, f"10.96.0.{i + 10}", [("dns", "UDP", 53)], type="NodePort" if node_port else "ClusterIP",
+                        node_ports={"dns": node_port} if node_port else None)
+                for i, name in enumerate(sorted(endpoints_by_service))]
+    slices = [endpoint_slice(name, [("dns", "UDP", 5353)], [(ip, True, "n1") for ip in ips])
+              for name, ips in endpoints_by_service.items()]
+    return rules.service_ports(services, slices)
+
+
+def test_udp_flows_to_a_removed_endpoint_are_stale():
+    before = udp_ports({"a": ["10.88.1.2", "10.88.1.3"]}, node_port=30053)
+    after = udp_ports({"a": ["10.88.1.3"]}, node_port=30053)
+    assert rules.stale_udp_flows(before, after) == [rules.StaleFlow("", 30053, "10.88.1.2"),
+                                                    rules.StaleFlow("10.96.0.10", 53, "10.88.1.2")]
+
+
+def test_udp_flows_to_a_service_port_that_gets_its_first_endpoint_are_stale():
+    assert rules.stale_udp_flows(udp_ports({"a": []}), udp_ports({"a": ["10.88.1.2"]})) == [
+        rules.StaleFlow("10.96.0.10", 53)]
+    assert rules.stale_udp_flows([], udp_ports({"a": ["10.88.1.2"]})) == [rules.StaleFlow("10.96.0.10", 53)]
+
+
+def test_udp_flows_of_a_deleted_service_are_stale_and_tcp_is_left_alone():
+    assert rules.stale_udp_flows(udp_ports({"a": ["10.88.1.2"]}), []) == [
+        rules.StaleFlow("10.96.0.10", 53, "10.88.1.2")]
+    tcp = rules.service_ports([service("t", "10.96.0.9", [("", "TCP", 80)])],
+                              [endpoint_slice("t", [("", "TCP", 80)], [("10.88.1.2", True, "n1")])])
+    assert rules.stale_udp_flows(tcp, []) == []
+    unchanged = udp_ports({"a": ["10.88.1.2"]})
+    assert rules.stale_udp_flows(unchanged, unchanged) == []

@@ -23,12 +23,16 @@ class RecordingProgrammer:
     def __init__(self) -> None:
         self.rules: list[str] = []
         self.routes: list[list[Route]] = []
+        self.flows: list = []
 
     async def setup_node(self, dns_ip: str, service_cidr: str) -> list[Route]:
         return [Route(service_cidr, device="pykube-dns")]
 
     async def apply_rules(self, definition: str) -> None:
         self.rules.append(definition)
+
+    async def clear_udp_flows(self, flows) -> None:
+        self.flows.extend(flows)
 
     async def apply_routes(self, wanted: list[Route]) -> list[str]:
         self.routes.append(list(wanted))
