@@ -35,6 +35,7 @@ is sorted, so the same state always gives the same text.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import ipaddress
 from dataclasses import dataclass, field
@@ -233,11 +234,30 @@ def ruleset(services: list[core_pb2.Service], slices: list[discovery_pb2.Endpoin
     return render(service_ports(services, slices), facts)
 
 
+def _without_clashes(ports: list[ServicePortRules]) -> list[ServicePortRules]:
+    """Two Service ports on one ClusterIP:port, or on one NodePort, would be one map key twice
+    and fail the whole transaction. The apiserver's allocators prevent it; should it happen
+    anyway, the first port in order keeps the address and everything else still works."""
+    seen_ips, seen_node_ports, kept = set(), set(), []
+    for sp in ports:
+        key = (sp.cluster_ip, sp.name.protocol, sp.port)
+        if key in seen_ips:
+            continue
+        seen_ips.add(key)
+        if sp.node_port:
+            node_key = (sp.name.protocol, sp.node_port)
+            if node_key in seen_node_ports:
+                sp = dataclasses.replace(sp, node_port=0)
+            seen_node_ports.add(node_key)
+        kept.append(sp)
+    return kept
+
+
 def render(ports: list[ServicePortRules], facts: NodeFacts) -> str:
     """The table's text from the Service ports (see :func:`service_ports`)."""
     service_ips, nodeports, no_ep_services, no_ep_nodeports = [], [], [], []
     chains: list[str] = []
-    for sp in ports:
+    for sp in _without_clashes(ports):
         spn, proto = sp.name, sp.name.protocol
         svc_chain = service_chain(spn)
         key = f"{sp.cluster_ip} . {proto} . {sp.port}"

@@ -138,3 +138,14 @@ def test_udp_flows_of_a_deleted_service_are_stale_and_tcp_is_left_alone():
     assert rules.stale_udp_flows(tcp, []) == []
     unchanged = udp_ports({"a": ["10.88.1.2"]})
     assert rules.stale_udp_flows(unchanged, unchanged) == []
+
+
+def test_clashing_addresses_do_not_break_the_transaction():
+    """Two Services on one ClusterIP:port or one NodePort (the allocators prevent it): the
+    first in order keeps it, the table still loads."""
+    services = [service("a", "10.96.0.20", [("", "TCP", 80)], type="NodePort", node_ports={"": 30001}),
+                service("b", "10.96.0.20", [("", "TCP", 80)]),
+                service("c", "10.96.0.21", [("", "TCP", 80)], type="NodePort", node_ports={"": 30001})]
+    text = rules.ruleset(services, [], FACTS)
+    assert text.count("10.96.0.20 . tcp . 80") == 1 and text.count("tcp . 30001") == 1
+    assert "10.96.0.21 . tcp . 80" in text
