@@ -31,13 +31,8 @@ from client.api import AsyncAPI, describe, is_not_found
 from client.events import WARNING, EventRecorder
 from client.informer import SharedInformers, object_key
 from controllers.base import Controller
-from controllers.endpointslice.endpoints import (
-    is_managed,
-    is_ready,
-    pod_ipv4,
-    selects,
-    service_of,
-)
+from controllers.replicaset import is_ready
+from controllers.endpointslice.endpoints import is_managed, pod_ipv4, selects, service_of
 from controllers.endpointslice.reconciler import MAX_ENDPOINTS_PER_SLICE, SlicePlan, plan_endpoint_slices
 from protos import core_pb2, discovery_pb2
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
+from controllers.replicaset import is_ready
 from protos import core_pb2, discovery_pb2, meta_pb2
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -45,10 +46,6 @@ def has_selector(service: core_pb2.Service) -> bool:
 
 def selects(service: core_pb2.Service, labels: Mapping[str, str]) -> bool:
     return has_selector(service) and all(labels.get(k) == v for k, v in service.spec.selector.items())
-
-
-def is_ready(pod: core_pb2.Pod) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
 
 
 def pod_ipv4(pod: core_pb2.Pod) -> str:
