@@ -47,7 +47,7 @@ class EndpointSliceConfig:
     updates_batch_period: float = 0.0
 
 
-def endpoint_view(pod: core_pb2.Pod) -> tuple:
+def pod_view(pod: core_pb2.Pod) -> tuple:
     """Everything of a Pod that an endpoint shows or that decides whether it is one."""
     ports = tuple((p.name, p.container_port, p.protocol) for c in pod.spec.containers for p in c.ports)
     return (tuple(sorted(pod.metadata.labels.items())), pod_ipv4(pod), is_ready(pod), is_deleting(pod),
@@ -85,7 +85,7 @@ class EndpointSliceController(Controller):
         pod: core_pb2.Pod = obj  # type: ignore[assignment]
         keys = self._services_selecting(pod)
         if event == "MODIFIED" and old is not None:
-            if endpoint_view(old) == endpoint_view(pod):  # type: ignore[arg-type]
+            if pod_view(old) == pod_view(pod):  # type: ignore[arg-type]
                 return  # a status change no endpoint shows
             keys |= self._services_selecting(old)  # type: ignore[arg-type]
         for key in keys:

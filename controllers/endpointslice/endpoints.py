@@ -104,6 +104,21 @@ def endpoint_key(endpoint: discovery_pb2.Endpoint) -> EndpointKey:
     return f"{ref.namespace}/{ref.name}", tuple(sorted(endpoint.addresses))
 
 
+def _optional(message, name: str):
+    return getattr(message, name) if message.HasField(name) else None
+
+
+def same_endpoint(a: discovery_pb2.Endpoint, b: discovery_pb2.Endpoint) -> bool:
+    """endpointsEqualBeyondHash: equal in every field this controller writes (a field the
+    apiserver might add must not make every sync rewrite the slice)."""
+    def view(e: discovery_pb2.Endpoint) -> tuple:
+        ref = e.target_ref
+        return (tuple(e.addresses), _optional(e.conditions, "ready"), _optional(e.conditions, "serving"),
+                _optional(e.conditions, "terminating"), _optional(e, "hostname"), _optional(e, "node_name"),
+                _optional(e, "zone"), (ref.kind, ref.namespace, ref.name, ref.uid))
+    return view(a) == view(b)
+
+
 def pod_endpoint(service: core_pb2.Service, pod: core_pb2.Pod) -> discovery_pb2.Endpoint:
     """podToEndpoint."""
     serving = is_ready(pod)

@@ -31,6 +31,7 @@ from controllers.endpointslice.endpoints import (
     desired_endpoints,
     endpoint_key,
     port_key,
+    same_endpoint,
     slice_labels,
 )
 from protos import core_pb2, discovery_pb2, meta_pb2
@@ -110,7 +111,7 @@ def _reconcile_ports(service: core_pb2.Service, ports: list[discovery_pb2.Endpoi
                 changed = True  # no longer desired (or a duplicate): dropped
                 continue
             kept.append(want)
-            changed = changed or want != endpoint
+            changed = changed or not same_endpoint(want, endpoint)
         if changed and not kept:
             plan.delete.append(current)
             continue

@@ -216,9 +216,11 @@ def test_changed_ports_move_endpoints_and_no_selector_means_no_slices():
     assert [s.metadata.name for s in plan.delete] == [stored[0].metadata.name] and not plan.create
 
 
-def test_unchanged_slices_ignore_pod_timestamps():
+def test_unchanged_slices_ignore_pod_timestamps_and_fields_the_controller_does_not_write():
     svc = service()
     a = pod("a")
     stored = as_stored(plan_endpoint_slices(svc, [a], []).create)
     a.status.conditions[0].last_transition_time.CopyFrom(ts(5))
+    stored[0].endpoints[0].target_ref.resource_version = "7"
+    stored[0].metadata.resource_version = "12"
     assert plan_endpoint_slices(svc, [a], stored).empty
