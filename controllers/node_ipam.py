@@ -189,6 +189,7 @@ class NodeIPAMController(Controller):
                 if key not in self.waiting:
                     self.waiting.add(key)
                     log.warning("no CIDR left for node", node=key, cluster_cidr=self.config.cluster_cidr)
+                    # Type Normal, as Kubernetes' RecordNodeStatusChange writes every node status event.
                     self.recorder.record(node, NORMAL, CIDR_NOT_AVAILABLE,
                                          f"Node {key} status is now: {CIDR_NOT_AVAILABLE}")
                 return

@@ -76,7 +76,7 @@ def test_exhausted_range_is_reported_once_and_a_freed_block_is_reused():
             return await cluster.events("CIDRNotAvailable")
         [event] = await eventually("CIDRNotAvailable", reported)
         assert (event.involved_object.kind, event.involved_object.name) == ("Node", "n3")
-        assert event.message == "Node n3 status is now: CIDRNotAvailable"
+        assert (event.type, event.message) == ("Normal", "Node n3 status is now: CIDRNotAvailable")
         assert event.source.component == "cidrAllocator"
         # Nothing retries in a loop: a change to n3 brings no second attempt or event.
         n3 = await cluster.api.get("Node", "n3")
