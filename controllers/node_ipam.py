@@ -112,6 +112,11 @@ class CIDRSet:
         return self.blocks - len(self.used)
 
 
+def node_cidrs(node: core_pb2.Node) -> list[str]:
+    """The blocks a Node holds (podCIDRs, or the older single podCIDR)."""
+    return list(node.spec.pod_cidrs) or ([node.spec.pod_cidr] if node.spec.pod_cidr else [])
+
+
 def with_pod_cidr(node: core_pb2.Node, cidr: str) -> core_pb2.Node:
     new = core_pb2.Node()
     new.CopyFrom(node)
@@ -140,13 +145,15 @@ class NodeIPAMController(Controller):
             self._on_node("ADDED", node, None)
 
     def _occupy(self, node: core_pb2.Node) -> None:
-        for cidr in node.spec.pod_cidrs or [node.spec.pod_cidr]:
+        for cidr in node_cidrs(node):
             try:
                 self.cidrs.occupy(cidr)
             except ValueError as err:  # a hand-written CIDR outside the range: not ours to track
                 log.warning("node CIDR not in the cluster CIDR", node=node.metadata.name, error=str(err))
 
-    def _release(self, name: str, cidrs: list[str]) -> None:
+    def _release(self, cidrs: list[str]) -> None:
+        if not cidrs:
+            return
         for cidr in cidrs:
             try:
                 self.cidrs.release(cidr)
@@ -163,16 +170,19 @@ class NodeIPAMController(Controller):
         if event == "DELETED":
             self.waiting.discard(name)
             pending = self.pending.pop(name, None)
-            cidrs = list(node.spec.pod_cidrs) or ([node.spec.pod_cidr] if node.spec.pod_cidr else [])
+            cidrs = node_cidrs(node)
             if pending and pending not in cidrs:
                 cidrs.append(pending)
-            self._release(name, cidrs)
+            self._release(cidrs)
             return
         if node.spec.pod_cidr:
-            self._occupy(node)
+            held = node_cidrs(old) if old is not None else []  # type: ignore[arg-type]
+            if held != node_cidrs(node):  # new to this controller, or changed (status updates are not)
+                self._release([c for c in held if c not in node_cidrs(node)])
+                self._occupy(node)
             pending = self.pending.pop(name, None)
             if pending and pending != node.spec.pod_cidr:  # someone else set it meanwhile
-                self._release(name, [pending])
+                self._release([pending])
             return
         if name not in self.waiting:
             self.queue.add(name)
@@ -201,7 +211,7 @@ class NodeIPAMController(Controller):
         for attempt in range(CIDR_UPDATE_RETRIES):
             if node.spec.pod_cidr:  # set by someone else meanwhile: that one stands
                 if node.spec.pod_cidr != cidr and self.pending.pop(key, None) == cidr:
-                    self._release(key, [cidr])
+                    self._release([cidr])
                 return
             try:
                 await self.api.update(with_pod_cidr(node, cidr))
@@ -210,7 +220,7 @@ class NodeIPAMController(Controller):
             except Exception as err:
                 if is_not_found(err):
                     if self.pending.pop(key, None) == cidr:
-                        self._release(key, [cidr])
+                        self._release([cidr])
                     return
                 if not is_conflict(err) or attempt == CIDR_UPDATE_RETRIES - 1:
                     log.warning("failed to set node CIDR", node=key, pod_cidr=cidr, error=describe(err))

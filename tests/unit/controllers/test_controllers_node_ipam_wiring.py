@@ -92,3 +92,20 @@ def test_exhausted_range_is_reported_once_and_a_freed_block_is_reused():
         found = await eventually("n3 gets n1's block", all_allocated(cluster, 2))
         assert found["n3"][0] == freed
     in_cluster(scenario)
+
+
+def test_nodes_that_bring_a_cidr_keep_it_and_their_blocks_are_not_handed_out():
+    async def scenario(cluster: Cluster):
+        controller = with_ipam(cluster, NodeIPAMConfig(cluster_cidr="10.88.0.0/23", node_cidr_mask_size=24))
+        for name, cidr in (("preset", "10.88.0.0/24"), ("foreign", "10.200.0.0/24")):
+            node = core_pb2.Node(metadata=meta_pb2.ObjectMeta(name=name))
+            node.spec.pod_cidr = cidr
+            node.spec.pod_cidrs.append(cidr)
+            await cluster.api.create(node)
+        await cluster.start()
+        await add_node(cluster, "new")
+        found = await eventually("the new Node has a podCIDR", all_allocated(cluster, 3))
+        assert found["new"][0] == "10.88.1.0/24"
+        assert found["preset"][0] == "10.88.0.0/24" and found["foreign"][0] == "10.200.0.0/24"
+        assert controller.cidrs.used == {0, 1}
+    in_cluster(scenario)
