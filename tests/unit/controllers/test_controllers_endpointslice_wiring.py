@@ -4,11 +4,14 @@ slices go with the Service."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from test_controllers_manager_support import Cluster, eventually, in_cluster, ts
 
 from client.api import is_conflict
+from client.events import EventRecorder
+from client.informer import SharedInformers
 from controllers.endpointslice import EndpointSliceController
 from controllers.endpointslice.endpoints import SERVICE_NAME_LABEL
 from controllers.garbage_collector import GarbageCollector
@@ -160,3 +163,35 @@ def test_a_service_without_pods_has_a_placeholder_and_without_selector_none():
             return not await slices(cluster)
         await eventually("managed slices of a selector-less Service deleted", none)
     in_cluster(scenario)
+
+
+def test_a_restarted_controller_writes_nothing_when_nothing_changed():
+    async def scenario(cluster: Cluster):
+        first = with_controllers(cluster, gc=False)
+        await cluster.start()
+        await cluster.api.create(make_service())
+        await start_pod(cluster, "web-a", "10.88.0.5")
+        await start_pod(cluster, "web-b", "10.88.0.6", ready=False)
+        [s] = await eventually("a slice", endpoints_are(cluster, {
+            "web-a": (("10.88.0.5",), True, True, False), "web-b": (("10.88.0.6",), False, False, False)}))
+        await cluster.settled("EndpointSlice")
+        first.queue.shut_down()
+        informers = SharedInformers(cluster.api)
+        restarted = EndpointSliceController(cluster.api, informers, EventRecorder(cluster.api, "endpoint-slice"))
+        informers.start()
+        await informers.wait_synced()
+        task = asyncio.create_task(restarted.run(2))
+        try:
+            restarted.queue.add("default/web")  # queued: not idle until a worker has synced it
+            await eventually("the restarted controller idle", lambda: _idle(restarted))
+            [after] = await slices(cluster)
+            assert after.metadata.resource_version == s.metadata.resource_version  # no rewrite
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await informers.stop()
+    in_cluster(scenario)
+
+
+async def _idle(controller: EndpointSliceController) -> bool:
+    return controller.queue.idle
