@@ -149,7 +149,7 @@ class NodeIPAMController(Controller):
             try:
                 self.cidrs.occupy(cidr)
             except ValueError as err:  # a hand-written CIDR outside the range: not ours to track
-                log.warning("node CIDR not in the cluster CIDR", node=node.metadata.name, error=str(err))
+                log.info("node CIDR outside the cluster CIDR, left alone", node=node.metadata.name, error=str(err))
 
     def _release(self, cidrs: list[str]) -> None:
         if not cidrs:

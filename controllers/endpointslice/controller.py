@@ -129,7 +129,8 @@ class EndpointSliceController(Controller):
         else:
             namespace = service.metadata.namespace
             pods = [p for p in self.pods.items() if p.metadata.namespace == namespace]  # type: ignore[attr-defined]
-            plan = plan_endpoint_slices(service, pods, slices, self.config.max_endpoints_per_slice)  # type: ignore[arg-type]
+            plan = plan_endpoint_slices(service, pods, slices,  # type: ignore[arg-type]
+                                        self.config.max_endpoints_per_slice)
             if is_deleting(service):
                 plan.create.clear()  # a Service on its way out gets no new slices
         if not plan.empty:

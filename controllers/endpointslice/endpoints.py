@@ -36,6 +36,8 @@ DEFAULT_PROTOCOL = "TCP"
 PortKey = tuple[tuple[str, str, int, str], ...]
 # An endpoint's identity inside a Service: the Pod's namespace/name and its addresses.
 EndpointKey = tuple[str, tuple[str, ...]]
+# The endpoints that share one set of ports: those ports, and the endpoints by identity.
+PortGroup = tuple[list[discovery_pb2.EndpointPort], dict[EndpointKey, discovery_pb2.Endpoint]]
 
 
 def has_selector(service: core_pb2.Service) -> bool:
@@ -137,10 +139,9 @@ def pod_endpoint(service: core_pb2.Service, pod: core_pb2.Pod) -> discovery_pb2.
     return endpoint
 
 
-def desired_endpoints(service: core_pb2.Service, pods: list[core_pb2.Pod]
-                      ) -> dict[PortKey, tuple[list[discovery_pb2.EndpointPort], dict[EndpointKey, discovery_pb2.Endpoint]]]:
+def desired_endpoints(service: core_pb2.Service, pods: list[core_pb2.Pod]) -> dict[PortKey, PortGroup]:
     """The Service's endpoints grouped by the ports they resolve to, Pods in name order."""
-    grouped: dict[PortKey, tuple[list[discovery_pb2.EndpointPort], dict[EndpointKey, discovery_pb2.Endpoint]]] = {}
+    grouped: dict[PortKey, PortGroup] = {}
     for pod in sorted(pods, key=lambda p: p.metadata.name):
         if (pod.metadata.namespace != service.metadata.namespace or not selects(service, pod.metadata.labels)
                 or not is_candidate(pod)):
