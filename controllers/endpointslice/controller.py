@@ -17,7 +17,10 @@ pykube's default is 0: a Pod turning Ready reaches the slices within one round
 trip. A slice informer that has not yet shown this controller's own last writes
 would make it plan from stale state (and create a duplicate slice), so, like
 Kubernetes' EndpointSliceTracker, the controller remembers what it wrote and
-waits for the cache to catch up before planning again for that Service."""
+waits for the cache to catch up before planning again for that Service.
+
+Every slice written carries endpoints.kubernetes.io/last-change-trigger-time (see
+trigger_time), from which a reader measures its network programming latency."""
 
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from controllers.base import Controller
 from controllers.replicaset import is_ready
 from controllers.endpointslice.endpoints import is_managed, pod_ipv4, selects, service_of
 from controllers.endpointslice.reconciler import MAX_ENDPOINTS_PER_SLICE, SlicePlan, plan_endpoint_slices
+from controllers.endpointslice.trigger_time import TriggerTimeTracker, annotate
 from protos import core_pb2, discovery_pb2
 
 log = structlog.get_logger("endpointslice-controller")
@@ -67,6 +71,7 @@ class EndpointSliceController(Controller):
         self.slices = informers.get("EndpointSlice")
         # Service key -> slice name -> the resourceVersion this controller last wrote (GONE: deleted).
         self.written: dict[str, dict[str, int]] = {}
+        self.trigger_times = TriggerTimeTracker()
         self.services.add_handler(self._on_service)
         self.pods.add_handler(self._on_pod)
         self.slices.add_handler(self._on_slice)
@@ -124,8 +129,10 @@ class EndpointSliceController(Controller):
         if self._stale(key, slices):
             return  # the slice events still to come enqueue the Service again
         service: core_pb2.Service | None = self.services.get(key)  # type: ignore[assignment]
+        trigger_time = None
         if service is None:
             plan = SlicePlan(delete=slices)  # the Service is gone: so are its slices
+            self.trigger_times.forget(key)
         else:
             namespace = service.metadata.namespace
             pods = [p for p in self.pods.items() if p.metadata.namespace == namespace]  # type: ignore[attr-defined]
@@ -133,11 +140,16 @@ class EndpointSliceController(Controller):
                                         self.config.max_endpoints_per_slice)
             if is_deleting(service):
                 plan.create.clear()  # a Service on its way out gets no new slices
+            trigger_time = self.trigger_times.compute(
+                key, service, [p for p in pods if selects(service, p.metadata.labels)])  # type: ignore[attr-defined]
         if not plan.empty:
-            await self._execute(key, service, plan)
+            await self._execute(key, service, plan, trigger_time)
 
-    async def _execute(self, key: str, service: core_pb2.Service | None, plan: SlicePlan) -> None:
+    async def _execute(self, key: str, service: core_pb2.Service | None, plan: SlicePlan,
+                       trigger_time: float | None) -> None:
         written = self.written.setdefault(key, {})
+        for slice_ in plan.create + plan.update:
+            annotate(slice_, trigger_time)
         try:
             for slice_ in plan.create:
                 created = await self.api.create(slice_)

@@ -12,6 +12,12 @@ from controllers.endpointslice.endpoints import (
     SERVICE_NAME_LABEL,
 )
 from controllers.endpointslice.reconciler import plan_endpoint_slices
+from controllers.endpointslice.trigger_time import (
+    TRIGGER_TIME_ANNOTATION,
+    TriggerTimeTracker,
+    annotate,
+    format_trigger_time,
+)
 from protos import core_pb2, discovery_pb2, meta_pb2
 
 
@@ -224,3 +230,26 @@ def test_unchanged_slices_ignore_pod_timestamps_and_fields_the_controller_does_n
     stored[0].endpoints[0].target_ref.resource_version = "7"
     stored[0].metadata.resource_version = "12"
     assert plan_endpoint_slices(svc, [a], stored).empty
+
+
+def test_trigger_time_is_the_oldest_change_since_the_last_sync():
+    svc = service()
+    svc.metadata.creation_timestamp.CopyFrom(ts(100))
+    tracker = TriggerTimeTracker()
+    a, b = pod("a", ready_at=200), pod("b", ready_at=300)
+    assert tracker.compute("default/web", svc, [a, b]) is None  # first sync: unknown
+    assert tracker.compute("default/web", svc, [a, b]) is None  # nothing changed
+    b2, c = pod("b", ready=False, ready_at=400.5), pod("c", ready_at=450)
+    assert tracker.compute("default/web", svc, [a, b2, c]) == 400.5
+    assert tracker.compute("default/web", svc, [a]) is None  # a deletion has no time of its own
+    tracker.forget("default/web")
+    assert tracker.compute("default/web", svc, [a]) is None
+
+
+def test_trigger_time_annotation_format():
+    s = discovery_pb2.EndpointSlice()
+    annotate(s, 1_700_000_000.25)
+    assert s.metadata.annotations[TRIGGER_TIME_ANNOTATION] == "2023-11-14T22:13:20.25Z"
+    assert format_trigger_time(1_700_000_000) == "2023-11-14T22:13:20Z"
+    annotate(s, None)
+    assert TRIGGER_TIME_ANNOTATION not in s.metadata.annotations

@@ -14,6 +14,7 @@ from client.events import EventRecorder
 from client.informer import SharedInformers
 from controllers.endpointslice import EndpointSliceController
 from controllers.endpointslice.endpoints import SERVICE_NAME_LABEL
+from controllers.endpointslice.trigger_time import TRIGGER_TIME_ANNOTATION, format_trigger_time
 from controllers.garbage_collector import GarbageCollector
 from protos import core_pb2, discovery_pb2, meta_pb2
 
@@ -45,7 +46,9 @@ async def start_pod(cluster: Cluster, name: str, ip: str, *, ready: bool = True,
 
 
 async def set_ready(cluster: Cluster, name: str, ready: bool, *, ip: str = "",
-                    pod: core_pb2.Pod | None = None) -> None:
+                    pod: core_pb2.Pod | None = None) -> float:
+    """Set the Pod's Ready condition; returns its lastTransitionTime."""
+    when = time.time()
     while True:
         current: core_pb2.Pod = pod or await cluster.api.get("Pod", name, "default")  # type: ignore[assignment]
         current.status.phase = "Running"
@@ -53,10 +56,10 @@ async def set_ready(cluster: Cluster, name: str, ready: bool, *, ip: str = "",
             current.status.pod_ip = ip
         del current.status.conditions[:]
         current.status.conditions.add(type="Ready", status="True" if ready else "False",
-                                      last_transition_time=ts(time.time()))
+                                      last_transition_time=ts(when))
         try:
             await cluster.api.update_status(current)
-            return
+            return when
         except Exception as err:
             if not is_conflict(err):
                 raise
@@ -98,11 +101,14 @@ def test_slice_follows_pods_and_goes_with_the_service():
         delays = []
         for ready in (False, True, False, True):
             began = time.monotonic()
-            await set_ready(cluster, "web-a", ready)
-            await eventually(f"web-a ready={ready}", endpoints_are(cluster, {
+            changed = await set_ready(cluster, "web-a", ready)
+            [now] = await eventually(f"web-a ready={ready}", endpoints_are(cluster, {
                 "web-a": (("10.88.0.5",), ready, ready, False), "web-b": (("10.88.1.6",), False, False, False)}),
                 interval=0.005)
             delays.append(time.monotonic() - began)
+            # The write says which change it carries (the Ready condition's transition).
+            assert now.metadata.annotations[TRIGGER_TIME_ANNOTATION] == format_trigger_time(
+                ts(changed).seconds + ts(changed).nanos / 1e9)
         print(f"Pod Ready change -> EndpointSlice: {[round(d * 1000) for d in delays]} ms")
         assert max(delays) < 1.0
 
