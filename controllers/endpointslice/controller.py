@@ -90,9 +90,9 @@ class EndpointSliceController(Controller):
         pod: core_pb2.Pod = obj  # type: ignore[assignment]
         keys = self._services_selecting(pod)
         if event == "MODIFIED" and old is not None:
-            if pod_view(old) == pod_view(pod):  # type: ignore[arg-type]
-                return  # a status change no endpoint shows
             keys |= self._services_selecting(old)  # type: ignore[arg-type]
+            if keys and pod_view(old) == pod_view(pod):  # type: ignore[arg-type]
+                return  # a status change no endpoint shows
         for key in keys:
             if self.config.updates_batch_period > 0:
                 self.queue.add_after(key, self.config.updates_batch_period)
