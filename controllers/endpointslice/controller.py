@@ -30,7 +30,7 @@ import structlog
 from google.protobuf.message import Message
 
 from apimachinery.objects import is_deleting
-from client.api import AsyncAPI, describe, is_not_found
+from client.api import AsyncAPI, describe, is_conflict, is_not_found
 from client.events import WARNING, EventRecorder
 from client.informer import SharedInformers, object_key
 from controllers.base import Controller
@@ -161,7 +161,8 @@ class EndpointSliceController(Controller):
                 await self._delete(slice_)
                 written[slice_.metadata.name] = GONE
         except Exception as err:
-            if service is not None and not is_not_found(err):
+            # A conflict or a missing slice is a stale cache, not news (Kubernetes records neither).
+            if service is not None and not (is_not_found(err) or is_conflict(err)):
                 self.recorder.record(service, WARNING, "FailedToUpdateEndpointSlices",
                                      f"Error updating Endpoint Slices for Service {key}: {describe(err)}")
             raise
