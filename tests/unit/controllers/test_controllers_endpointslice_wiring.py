@@ -83,6 +83,12 @@ def endpoints_are(cluster: Cluster, want: dict[str, tuple]):
     return check
 
 
+def no_slices(cluster: Cluster):
+    async def check():
+        return not await slices(cluster)
+    return check
+
+
 def test_slice_follows_pods_and_goes_with_the_service():
     async def scenario(cluster: Cluster):
         with_controllers(cluster)
@@ -121,9 +127,7 @@ def test_slice_follows_pods_and_goes_with_the_service():
         assert after.metadata.name == s.metadata.name  # the same slice, updated
 
         await cluster.api.delete("Service", "web", "default")
-        async def no_slices():
-            return not await slices(cluster)
-        await eventually("the Service's slices deleted", no_slices)
+        await eventually("the Service's slices deleted", no_slices(cluster))
     in_cluster(scenario)
 
 
@@ -147,9 +151,7 @@ def test_hand_edits_are_repaired_and_the_garbage_collector_takes_orphaned_slices
         # Without the controller's own clean-up, the ownerReference still takes the slice.
         controller.queue.shut_down()
         await cluster.api.delete("Service", "web", "default")
-        async def collected():
-            return not await slices(cluster)
-        await eventually("the garbage collector deletes the orphaned slice", collected)
+        await eventually("the garbage collector deletes the orphaned slice", no_slices(cluster))
     in_cluster(scenario)
 
 
@@ -165,9 +167,7 @@ def test_a_service_without_pods_has_a_placeholder_and_without_selector_none():
         svc = await cluster.api.get("Service", "web", "default")
         svc.spec.selector.clear()  # type: ignore[attr-defined]
         await cluster.api.update(svc)
-        async def none():
-            return not await slices(cluster)
-        await eventually("managed slices of a selector-less Service deleted", none)
+        await eventually("managed slices of a selector-less Service deleted", no_slices(cluster))
     in_cluster(scenario)
 
 
