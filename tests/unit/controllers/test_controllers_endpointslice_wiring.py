@@ -9,10 +9,10 @@ import time
 
 from test_controllers_manager_support import Cluster, eventually, in_cluster, ts
 
-from client.api import is_conflict
+from client.api import AsyncAPI, is_conflict
 from client.events import EventRecorder
 from client.informer import SharedInformers
-from controllers.endpointslice import EndpointSliceController
+from controllers.endpointslice import EndpointSliceConfig, EndpointSliceController
 from controllers.endpointslice.endpoints import SERVICE_NAME_LABEL
 from controllers.endpointslice.trigger_time import TRIGGER_TIME_ANNOTATION, format_trigger_time
 from controllers.garbage_collector import GarbageCollector
@@ -201,3 +201,23 @@ def test_a_restarted_controller_writes_nothing_when_nothing_changed():
 
 async def _idle(controller: EndpointSliceController) -> bool:
     return controller.queue.idle
+
+
+def test_a_batch_period_delays_only_pod_triggered_syncs():
+    async def scenario():
+        api = AsyncAPI("127.0.0.1:1")  # never dialled: the handlers only read the caches
+        informers = SharedInformers(api)
+        controller = EndpointSliceController(api, informers, EventRecorder(api, "endpoint-slice-controller"),
+                                             EndpointSliceConfig(updates_batch_period=30))
+        svc = make_service()
+        informers.get("Service").cache["default/web"] = svc
+        pod = core_pb2.Pod(metadata=meta_pb2.ObjectMeta(name="web-a", namespace="default", labels={"app": "web"}))
+        try:
+            controller._on_pod("ADDED", pod, None)
+            assert len(controller.queue) == 0  # waits out the batch period
+            controller._on_service("MODIFIED", svc, svc)
+            assert len(controller.queue) == 1  # a Service change is synced at once
+        finally:
+            controller.queue.shut_down()
+            await api.close()
+    asyncio.run(scenario())
