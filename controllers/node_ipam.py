@@ -152,14 +152,14 @@ class NodeIPAMController(Controller):
                 log.info("node CIDR outside the cluster CIDR, left alone", node=node.metadata.name, error=str(err))
 
     def _release(self, cidrs: list[str]) -> None:
-        if not cidrs:
-            return
+        freed = False
         for cidr in cidrs:
             try:
                 self.cidrs.release(cidr)
-            except ValueError:
+                freed = True
+            except ValueError:  # not one of ours
                 continue
-        if self.waiting:  # a block is free again: the nodes waiting for one try again
+        if freed and self.waiting:  # a block is free again: the nodes waiting for one try again
             for waiting in sorted(self.waiting):
                 self.queue.add(waiting)
             self.waiting.clear()
