@@ -30,7 +30,17 @@ class NodeStrategy(Strategy):
         for section in ("capacity", "allocatable"):
             for resource, amount in getattr(obj.status, section).items():
                 errs += v.quantity(f"status.{section}[{resource}]", amount)
+        if obj.spec.pod_cidr and obj.spec.pod_cidrs and obj.spec.pod_cidrs[0] != obj.spec.pod_cidr:
+            errs.append(v.invalid("spec.podCIDRs", list(obj.spec.pod_cidrs),
+                                  "must match the first element of podCIDRs"))
         return errs
+
+    def validate_update(self, new: core_pb2.Node, old: core_pb2.Node) -> list[v.FieldError]:
+        """A Node's Pod range is set once (by the node IPAM controller): Pods hold its addresses."""
+        if old.spec.pod_cidr and (new.spec.pod_cidr != old.spec.pod_cidr
+                                  or list(new.spec.pod_cidrs) != list(old.spec.pod_cidrs)):
+            return [v.forbidden("spec.podCIDRs", 'node updates may not change podCIDR except from "" to valid')]
+        return []
 
 
 class NamespaceStrategy(Strategy):

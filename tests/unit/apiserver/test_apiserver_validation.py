@@ -246,3 +246,17 @@ def test_update_status_is_validated_like_create(stub) -> None:
     created.status.capacity["cpu"] = "4"
     ok = stub.UpdateStatus(api_pb2.UpdateRequest(object=api_pb2.Object(node=created)))
     assert ok.node.status.capacity["cpu"] == "4"
+
+
+def test_node_pod_cidr_is_set_once(stub) -> None:
+    node = api_pb2.Object()
+    node.node.metadata.name = "n1"
+    created = create(stub, node)
+    created.spec.pod_cidr = "10.88.0.0/24"
+    created.spec.pod_cidrs.append("10.88.0.0/24")
+    assigned = update(stub, created)  # from "" to a range: the node IPAM controller's write
+    assert assigned.spec.pod_cidr == "10.88.0.0/24"
+    assigned.spec.pod_cidr = "10.88.1.0/24"
+    assigned.spec.pod_cidrs[0] = "10.88.1.0/24"
+    message = rejected_update(stub, assigned)
+    assert 'spec.podCIDRs: Forbidden: node updates may not change podCIDR except from "" to valid' in message
