@@ -17,6 +17,7 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from apiserver.logs_proxy import ADDRESS_PREFERENCE, LogsProxy, parse_address_types
 from apiserver.registry.registry import MAX_OBJECT_BYTES, Registry
 from apiserver.service import APIService
 from apiserver.storage import Store
@@ -43,6 +44,8 @@ class ServerConfig:
     bookmark_interval: float = 5.0
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_object_bytes: int = MAX_OBJECT_BYTES
+    # Which Node address to dial a kubelet at (logs, exec): the first of these it has.
+    kubelet_preferred_address_types: str = ",".join(ADDRESS_PREFERENCE)
 
 
 class APIServer:
@@ -64,7 +67,8 @@ class APIServer:
             ("grpc.max_send_message_length", -1),
             ("grpc.so_reuseport", 0),
         ])
-        self.service = APIService(self.registry, self.cache, config.bookmark_interval)
+        self.service = APIService(self.registry, self.cache, config.bookmark_interval, logs=LogsProxy(
+            self.registry, address_types=parse_address_types(config.kubelet_preferred_address_types)))
         api_pb2_grpc.add_APIServicer_to_server(self.service, self.server)
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -110,16 +114,23 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
                     help="idle time after which watchers that allow bookmarks get one")
     add_config_flag(parser, "--max-request-bytes", ServerConfig, "max_request_bytes", metavar="N",
                     help="largest request accepted")
+    add_config_flag(parser, "--kubelet-preferred-address-types", ServerConfig, "kubelet_preferred_address_types",
+                    metavar="TYPE,...", help="Node address types to dial kubelets at, first usable wins")
     add_log_format_flag(parser)
     args = parser.parse_args(argv)
     if args.data_dir is None and not args.in_memory:
         parser.error("--data-dir DIR is required (or --in-memory)")
     if args.watch_history < 1:
         parser.error("--watch-history must be at least 1")
+    try:
+        parse_address_types(args.kubelet_preferred_address_types)
+    except ValueError as err:
+        parser.error(str(err))
     configure_logging(args.log_format)
     return ServerConfig(listen=args.listen, data_dir=None if args.in_memory else args.data_dir,
                         watch_history=args.watch_history, bookmark_interval=args.bookmark_interval,
-                        max_request_bytes=args.max_request_bytes)
+                        max_request_bytes=args.max_request_bytes,
+                        kubelet_preferred_address_types=args.kubelet_preferred_address_types)
 
 
 async def serve(config: ServerConfig) -> None:
