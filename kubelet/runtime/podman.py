@@ -96,7 +96,12 @@ class PodmanRuntime:
     ``localhost/podman-pause`` from catatonit (no registry needed).
     ``tls_verify``: False lets pulls use the lab's plain-HTTP registry; node-wide policy per
     registry belongs in registries.conf, which overrides this for listed registries.
+
+    Sandboxes join the Podman network ``pykube`` (:meth:`ensure_network`: a bridge on the
+    node's podCIDR); before that is called they get Podman's default network.
     """
+
+    needs_pod_cidr = True
 
     def __init__(
         self,
