@@ -154,6 +154,8 @@ class Kubelet:
         delay = 0.2
         while True:  # the apiserver may not be up yet (or be restarting): wait for it
             try:
+                if not self.network_ready:
+                    await self._network_from_own_node()
                 await self.node_reporter.register()
                 break
             except grpc.RpcError as err:
@@ -185,6 +187,27 @@ class Kubelet:
                        asyncio.create_task(self.pleg.run_relist(), name="pleg-relist")]
         log.info("kubelet running", node=self.config.node_name, pods=len(self.pods.cache),
                  adopted_containers=len(self.runtime_cache.containers))
+
+    async def _network_from_own_node(self) -> None:
+        """A restarted kubelet (or a rebooted node) whose Node has its podCIDR already sets up
+        the network before it registers, so the Node never turns NotReady on the way."""
+        assert self.node_reporter is not None
+        try:
+            node: core_pb2.Node = await self.api.get("Node", self.config.node_name)  # type: ignore[assignment]
+        except Exception as err:
+            if is_not_found(err):
+                return
+            raise
+        if not node.spec.pod_cidr:
+            return
+        try:
+            await self.runtime.ensure_network(node.spec.pod_cidr)
+        except Exception as err:  # the watch path (_set_up_network) tries again
+            log.warning("pod network setup failed", pod_cidr=node.spec.pod_cidr, error=str(err))
+            return
+        self.network_ready = True
+        self.node_reporter.network_message = ""
+        log.info("pod network ready", node=self.config.node_name, pod_cidr=node.spec.pod_cidr)
 
     def _on_pod_cidr(self, pod_cidr: str) -> None:
         if not self.network_ready:

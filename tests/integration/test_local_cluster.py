@@ -209,6 +209,73 @@ def test_nodes_are_on_the_cluster_network_with_their_own_pod_cidrs(lab):
     assert "node n1, 10.87.0.2" in status and "node n2, 10.87.0.3" in status, status
 
 
+def free_node_port() -> int:
+    import random
+    import socket
+    for port in random.sample(range(30000, 32768), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in the NodePort range")
+
+
+NODEPORT_MANIFEST = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: np
+  labels: {app: np}
+spec:
+  nodeName: n2
+  terminationGracePeriodSeconds: 2
+  containers:
+    - name: main
+      image: docker.io/library/multi-worker:1.0
+      ports: [{containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: np
+spec:
+  type: NodePort
+  selector: {app: np}
+  ports: [{port: 80, targetPort: 8080, nodePort: %d}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: taken
+spec:
+  type: NodePort
+  selector: {app: np}
+  ports: [{port: 80, targetPort: 8080, nodePort: %d}]
+"""
+
+
+def test_a_node_port_answers_on_the_hosts_loopback(lab):
+    import socket
+    port, taken = free_node_port(), free_node_port()
+    with socket.socket() as holder:  # someone else's listener on the host: `taken` is not published
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", taken))
+        holder.listen()
+        result = lab.pykubectl("apply", "-f", "-", stdin=NODEPORT_MANIFEST % (port, taken))
+        assert result.returncode == 0, result.stderr
+        wait_for("pod np Running", lambda: (p := lab.pod("np")) and p["status"].get("phase") == "Running")
+        page = node_env_fixtures.http_get(f"http://127.0.0.1:{port}/", attempts=150, delay=0.2)
+        assert b"multi-worker" in page
+        events = wait_for("the Warning Event on Service taken", lambda: "NodePortNotPublished" in (
+            out := lab.pykubectl("get", "events").stdout) and out)
+        assert f"{taken}" in events, events
+    lab.pykubectl("delete", "service", "np")
+    lab.pykubectl("delete", "service", "taken")
+    lab.pykubectl("delete", "pod", "np")
+
+
 def test_a_second_up_is_refused_while_the_cluster_runs(lab):
     result = lab.up()
     assert result.returncode == 1

@@ -11,6 +11,7 @@ from typing import Callable
 
 from apiserver.main import APIServer, ServerConfig
 from client.api import AsyncAPI
+from client.informer import Informer
 from kubelet.config import KubeletConfig
 from kubelet.kubelet import Kubelet
 from kubelet.runtime import DNSConfig
@@ -120,3 +121,34 @@ def test_a_hollow_node_needs_no_pod_cidr_and_pods_get_their_resolv_conf(tmp_path
         assert specs["own"].dns == DNSConfig(servers=["192.0.2.53"], searches=["lab.example"])
         assert specs["bare"].dns == DNSConfig()
     run(scenario, needs_pod_cidr=False, tmp_path=tmp_path)
+
+
+def test_a_restarted_kubelet_whose_node_has_its_pod_cidr_never_reports_not_ready():
+    """As after a reboot: the Node keeps spec.podCIDR, and a NotReady on the way would make the
+    node lifecycle controller evict the node's Pods."""
+    async def main():
+        server = APIServer(ServerConfig(listen="127.0.0.1:0"))
+        await server.start()
+        api = AsyncAPI(server.address)
+        await api.create(core_pb2.Node(metadata=meta_pb2.ObjectMeta(name="n1"),
+                                       spec=core_pb2.NodeSpec(pod_cidr="10.88.5.0/24")))
+        seen: list[str] = []
+        nodes = Informer(api, "Node")
+        nodes.add_handler(lambda event, node, old: seen.extend(
+            c.status for c in node.status.conditions if c.type == "Ready"))
+        watching = asyncio.create_task(nodes.run())
+        await nodes.synced.wait()
+        runtime = FakeRuntime("n1", registry=[IMAGE])
+        runtime.needs_pod_cidr = True
+        kubelet = Kubelet(api, runtime, KubeletConfig(node_name="n1", lease_interval=0.2))
+        try:
+            await asyncio.wait_for(kubelet.start(port=10250), 10)
+            assert runtime.network == "10.88.5.0/24"
+            await eventually("the Node's status seen", lambda: asyncio.sleep(0, seen))
+            assert set(seen) == {"True"}, seen
+        finally:
+            watching.cancel()
+            await kubelet.stop()
+            await api.close()
+            await server.stop(0)
+    asyncio.run(main())
