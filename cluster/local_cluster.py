@@ -160,7 +160,7 @@ class LocalCluster(StateDir, NodePower, Components):
         for component in spec.control_plane() + ([NODEPORTS] if spec.nodes else []):
             rows.append(ComponentStatus(component, self._pid_of(spec, component),
                                         self._alive(spec, component),
-                                        spec.address if component == "apiserver" else "-",
+                                        {"apiserver": spec.address, NODEPORTS: "127.0.0.1:<nodePort>"}.get(component, "-"),
                                         self.log_path(component)))
         for node in spec.nodes:
             podman = self.podman_node(spec, node)
