@@ -34,7 +34,7 @@ from kubelet.config import KubeletConfig
 from kubelet.dns import pod_dns, read_resolv_conf
 from kubelet.images import ImageManager
 from kubelet.log_server import LogsError, pick_container, waiting_to_start
-from kubelet.node_status import NodeStatusReporter, network_not_ready
+from kubelet.node_status import NodeLease, NodeStatusReporter, network_not_ready
 from kubelet.pleg import PLEG, RuntimeCache
 from kubelet.pod_workers import NodeParts, PodWorker
 from kubelet.prober import Prober
@@ -146,6 +146,7 @@ class Kubelet:
     async def start(self, port: int) -> None:
         """Register, adopt what runs, and start every loop. port: the kubelet service's."""
         self.port = port
+        self.tasks = [asyncio.create_task(NodeLease(self.api, self.config).run(), name="lease")]
         info = await self.runtime.info()
         self.node_reporter = NodeStatusReporter(
             self.api, self.config, info, port,
@@ -165,11 +166,10 @@ class Kubelet:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         await self.pleg.relist()  # what already runs (a restarted kubelet adopts it)
-        self.tasks = [asyncio.create_task(coro, name=name) for name, coro in (
+        self.tasks += [asyncio.create_task(coro, name=name) for name, coro in (
             ("pod-informer", self.pods.run()),
             ("events", self.events.run()),
             ("status-manager", self.status_manager.run()),
-            ("lease", self.node_reporter.run_lease()),
             ("node-status", self.node_reporter.run_status()),
         )]
         await self.pods.synced.wait()

@@ -174,7 +174,17 @@ class NodeStatusReporter:
                 else:
                     log.warning("node status update failed", error=describe(err))
 
-    async def run_lease(self) -> None:
+
+@dataclass
+class NodeLease:
+    """The node's heartbeat: its Lease in kube-node-lease, renewed from the kubelet's first
+    moments on (before the runtime answers or the Node is registered), so a restarted kubelet's
+    node never looks silent to the node lifecycle controller."""
+
+    api: AsyncAPI
+    config: KubeletConfig
+
+    async def run(self) -> None:
         """Renew the node's Lease every lease_interval seconds: the heartbeat."""
         lease: coordination_pb2.Lease | None = None
         while True:
