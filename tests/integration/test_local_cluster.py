@@ -75,8 +75,10 @@ class Lab:
                               check=False)
 
     def up(self) -> subprocess.CompletedProcess:
+        # A reboot (stop-node, start-node) takes a few seconds on a busy machine: more than the
+        # default 8 s of silence after which the node would be NotReady and its Pods evicted.
         return self.pykube("up", "--nodes", str(len(NODES)), "--hollow-nodes", str(len(HOLLOW)),
-                           "--name", self.name)
+                           "--name", self.name, "--controller-manager-arg=--node-monitor-grace-period=30")
 
     def pykubectl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         # No --server: the config `pykube up` wrote must be what finds the apiserver.
