@@ -302,3 +302,24 @@ def test_pod_gets_an_address_of_the_pod_cidr_and_the_cluster_resolv_conf(cluster
     assert "search default.svc.cluster.local svc.cluster.local cluster.local" in lines
     assert "options ndots:5" in lines
     delete_pod(apiserver, "dns")
+
+
+def test_dns_policy_default_gives_the_nodes_resolv_conf_and_none_gives_nothing_of_ours(cluster):
+    from kubelet.dns import read_resolv_conf
+    apiserver, lab, _ = cluster
+    node = lab.nodes[NODE]
+    for name, policy in (("dns-default", "Default"), ("dns-none", "None")):
+        pod = make_pod(name, BUSYBOX_IMAGE, command=["sleep", "3600"])
+        pod.spec.dns_policy = policy
+        create(apiserver, pod)
+    host = read_resolv_conf("/etc/resolv.conf")
+    for name in ("dns-default", "dns-none"):
+        pod = wait_for(f"{name} Running", running(apiserver, name), timeout=60)
+        cid = container_id(pod.status.container_statuses[0])
+        resolv = node.remote("exec", cid, "cat", "/etc/resolv.conf", check=False).stdout
+        servers = [line.split()[1] for line in resolv.splitlines() if line.startswith("nameserver")]
+        if name == "dns-default":
+            assert servers == host.servers, resolv
+        else:
+            assert "10.96.0.10" not in resolv and "cluster.local" not in resolv, resolv
+        delete_pod(apiserver, name)
