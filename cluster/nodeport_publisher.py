@@ -101,10 +101,12 @@ def dial_order(ips: Sequence[str], turn: int) -> list[str]:
 
 
 class NodePortPublisher:
-    def __init__(self, api: AsyncAPI, switch_netns: str, host: str = HOST) -> None:
+    def __init__(self, api: AsyncAPI, switch_netns: str, host: str = HOST,
+                 node_network: ipaddress.IPv4Network = NODE_NETWORK) -> None:
         self.api = api
         self.switch_netns = switch_netns
         self.host = host
+        self.node_network = node_network
         self.services = Informer(api, "Service")
         self.nodes = Informer(api, "Node")
         self.events = EventRecorder(api, "nodeport-publisher")
@@ -160,7 +162,8 @@ class NodePortPublisher:
             self.events.record(service, "Warning", "NodePortNotPublished", message)
 
     async def _relay(self, port: int, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        order = dial_order(node_ips(self.nodes.items()), next(self._turns))  # type: ignore[arg-type]
+        order = dial_order(node_ips(self.nodes.items(), self.node_network),  # type: ignore[arg-type]
+                           next(self._turns))
         for ip in order:
             try:
                 upstream_r, upstream_w = await self._dial(ip, port)
