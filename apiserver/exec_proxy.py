@@ -48,7 +48,7 @@ class ExecProxy:
         if pod.status.phase in ("Succeeded", "Failed"):
             raise errors.BadRequest(f"cannot exec into a container in a completed pod; current phase is "
                                     f"{pod.status.phase}")
-        node_name, address = bound_node(registry, pod)
+        node_name, address = bound_node(registry, pod, self.logs.address_types)
         upstream = kubelet_pb2.ExecStart()
         upstream.CopyFrom(start)
         upstream.namespace = pod.metadata.namespace

@@ -39,7 +39,7 @@ class PortForwardProxy:
         pod: core_pb2.Pod = registry.get("Pod", start.namespace, start.pod)  # type: ignore[assignment]
         if pod.status.phase != "Running":
             raise not_running(pod.status.phase or "Pending")
-        node_name, address = bound_node(registry, pod)
+        node_name, address = bound_node(registry, pod, self.logs.address_types)
         upstream = kubelet_pb2.PortForwardStart()
         upstream.CopyFrom(start)
         upstream.namespace = pod.metadata.namespace

@@ -2,8 +2,10 @@
 
 A pykube node on one machine is three things (design guide, "Where the nodes are"):
 
-* a sealed network namespace (:mod:`cluster.netns`): only ``lo`` and whatever Podman's bridge
-  creates, no default route, so nothing a pod does can leave the machine;
+* a sealed network namespace (:mod:`cluster.netns`): ``lo``, its ``eth0`` on the cluster
+  network (:mod:`cluster.cluster_network`: a bridge in a switch namespace joining the nodes) and
+  whatever Podman's bridge creates, no default route, so nothing a pod does can leave the
+  machine (NodePorts reach the host's loopback through :mod:`cluster.nodeport_publisher`);
 * its own Podman service (:mod:`cluster.podman_node`): own image cache, container state,
   IPAM and events, reachable by the kubelet over a unix socket (unix sockets do not care about
   network namespaces, which is why the kubelet itself can stay in the root namespace);
