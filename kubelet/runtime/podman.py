@@ -61,7 +61,7 @@ from kubelet.runtime import (
     normalize_image,
 )
 from kubelet.runtime.podman_exec import PodmanExecSession
-from kubelet.runtime.podman_portforward import dial_in_netns, infra_pid, netns_of
+from kubelet.runtime.podman_portforward import dial_in_netns, netns_of, sandbox_infra_pid
 from kubelet.runtime.podman_mapping import (
     POD_NETWORK,
     STATES,
@@ -579,18 +579,8 @@ class PodmanRuntime:
 
     async def port_forward_socket(self, sandbox_id: str, port: int) -> socket.socket:
         """``kubectl port-forward``: 127.0.0.1:port in the sandbox's netns (see ``podman_portforward``)."""
-        pid = await self._run(self._infra_pid, sandbox_id)
+        pid = await self._run(sandbox_infra_pid, self._get_json, sandbox_id)
         return await self._run(dial_in_netns, netns_of(pid), sandbox_id, port)
-
-    def _infra_pid(self, sandbox_id: str) -> int:
-        try:
-            pod = self._get_json(f"/pods/{sandbox_id}/json")
-        except NotFound:
-            raise ContainerRuntimeError(f'sandbox "{sandbox_id}" not found') from None
-        except APIError as err:
-            raise ContainerRuntimeError(error_message(err)) from None
-        infra_id = pod.get("InfraContainerID") or pod.get("InfraId") or ""
-        return infra_pid(sandbox_id, self._inspect_container(infra_id) if infra_id else None)
 
     # ------------------------------------------------------------------ shutdown
 

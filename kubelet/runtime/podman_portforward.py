@@ -15,10 +15,13 @@ connection refused``).
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import Any, Callable
+
+from podman.errors import APIError, NotFound
 
 from component_base.netns import socket_in_netns
 from kubelet.runtime import ContainerRuntimeError
+from kubelet.runtime.podman_mapping import error_message
 
 CONNECT_TIMEOUT = 5.0  # seconds; a local connect answers at once, unless the namespace is wedged
 
@@ -31,6 +34,25 @@ def infra_pid(sandbox_id: str, infra: dict[str, Any] | None) -> int:
         raise ContainerRuntimeError(f'failed to find network namespace of sandbox "{sandbox_id}": '
                                     "its infra container is not running")
     return pid
+
+
+def sandbox_infra_pid(get_json: Callable[[str], Any], sandbox_id: str) -> int:
+    """The infra container's PID, from the pod's and then the infra container's inspect
+    (``get_json``: the adapter's GET of a libpod path)."""
+    infra = None
+    try:
+        pod = get_json(f"/pods/{sandbox_id}/json")
+        infra_id = pod.get("InfraContainerID") or pod.get("InfraId") or ""
+        if infra_id:
+            try:
+                infra = get_json(f"/containers/{infra_id}/json")
+            except NotFound:
+                pass  # gone since: reported below as not running
+    except NotFound:
+        raise ContainerRuntimeError(f'sandbox "{sandbox_id}" not found') from None
+    except APIError as err:
+        raise ContainerRuntimeError(error_message(err)) from None
+    return infra_pid(sandbox_id, infra)
 
 
 def netns_of(pid: int) -> str:

@@ -43,7 +43,8 @@ async def until(check, timeout: float = 5.0):
 
 def test_publishes_relays_reports_and_unpublishes():
     async def main():
-        server = APIServer(ServerConfig(listen="127.0.0.1:0"))
+        # NodePorts from any free port here (the default range 30000-32767 may be in use).
+        server = APIServer(ServerConfig(listen="127.0.0.1:0", service_node_port_range="1024-65535"))
         await server.start()
         api = AsyncAPI(server.address)
         port, taken = free_port(), free_port()
