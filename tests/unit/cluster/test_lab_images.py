@@ -42,8 +42,8 @@ def client_root(tmp_path: Path) -> Path:
 def run_cgi(client_root: Path, **env: str) -> str:
     """The script under busybox's own sh (the image's /bin/sh), as httpd runs it."""
     return subprocess.run([find_busybox(), "sh", str(client_root / "cgi-bin" / "index.cgi")],
-                          env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True,
-                          check=True, timeout=10).stdout
+                          env={"PATH": os.environ["PATH"], **env}, capture_output=True, check=True,
+                          timeout=10).stdout.decode()  # bytes: keep the CGI header's \r\n
 
 
 def test_the_page_names_the_pod_from_its_hostname(client_root: Path) -> None:
