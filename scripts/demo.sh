@@ -36,11 +36,11 @@ run $KUBECTL get deployment multi-worker
 run $KUBECTL get pods -o wide
 
 say "the desired state (4 replicas) is the current state; pods per node:"
-$KUBECTL get pods --field-selector status.phase=Running -o custom-columns=NODE:.spec.nodeName --no-headers \
+$KUBECTL get pods -l component=worker --field-selector status.phase=Running -o custom-columns=NODE:.spec.nodeName --no-headers \
     | sort | uniq -c | awk '{printf "  %s: %s x multi-worker\n", $2, $1}'
 
 # Self-healing, as in the seed notes: kill a container behind the cluster's back.
-read -r POD NODE CONTAINER < <($KUBECTL get pods --sort-by=.metadata.name \
+read -r POD NODE CONTAINER < <($KUBECTL get pods -l component=worker --sort-by=.metadata.name \
     -o jsonpath='{.items[0].metadata.name} {.items[0].spec.nodeName} {.items[0].status.containerStatuses[0].containerID}{"\n"}')
 CONTAINER="${CONTAINER#*://}"
 say "killing the container of pod $POD on node $NODE with podman kill"
@@ -62,6 +62,7 @@ URL=http://127.0.0.1:31515/
 fetch() { timeout 5 busybox wget -q -O- "$URL"; }  # busybox: installed by bootstrap.sh
 say "waiting until $URL answers (the Service's endpoints programmed on the nodes)"
 for _ in $(seq 120); do fetch >/dev/null 2>&1 && break; sleep 0.5; done
+fetch >/dev/null 2>&1 || { say "$URL did not answer within 60 s (pykubectl get endpointslices; pykube status)"; exit 1; }
 run timeout 5 busybox wget -q -O- --header 'Accept: text/html' "$URL"
 
 declare -A NODE_OF=()
@@ -70,7 +71,7 @@ while read -r pod node; do NODE_OF[$pod]=$node; done < <($KUBECTL get pods -l co
 say "fetching $URL 9 times:"
 declare -A SERVED_NODES=()
 for _ in $(seq 9); do
-    line="$(fetch)"
+    line="$(fetch)" || { say "$URL did not answer"; exit 1; }
     pod="$(awk '{print $4}' <<<"$line")"
     node="${NODE_OF[$pod]:-?}"
     SERVED_NODES[$node]=1
