@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from cluster.images import LAB_IMAGES, busybox_rootfs_tar, find_busybox
+from cluster.registry import free_port
 
 CLIENT = next(i for i in LAB_IMAGES if i.repository == "library/multi-client")
 
@@ -56,12 +57,6 @@ def test_the_page_names_the_pod_from_its_hostname(client_root: Path) -> None:
     header, body = html.split("\r\n\r\n", 1)
     assert header == "Content-Type: text/html; charset=utf-8"
     assert body.startswith("<!DOCTYPE html>") and "<p>multi-client served by multi-client-7d9f-abcde (" in body
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_busybox_httpd_answers_slash_with_the_page(client_root: Path) -> None:
