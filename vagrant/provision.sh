@@ -139,7 +139,7 @@ EOF
     cat > /etc/containers/containers.conf <<EOF
 # Written by pykube's vagrant/provision.sh
 [network]
-default_subnet = "10.89.0.0/24"
+default_subnet = "10.86.0.0/24"
 EOF
     systemctl enable --now podman.socket
     unit pykubelet "pykube kubelet" \
