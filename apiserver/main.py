@@ -17,6 +17,9 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from apimachinery.network import NODE_PORT_RANGE, SERVICE_CIDR
+from apiserver.registry.allocators import ClusterIPAllocator, format_port_range, parse_port_range
+from apiserver.registry.network import ServiceRanges
 from apiserver.registry.registry import MAX_OBJECT_BYTES, Registry
 from apiserver.service import APIService
 from apiserver.storage import Store
@@ -43,6 +46,12 @@ class ServerConfig:
     bookmark_interval: float = 5.0
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_object_bytes: int = MAX_OBJECT_BYTES
+    service_cluster_ip_range: str = SERVICE_CIDR
+    service_node_port_range: str = format_port_range(NODE_PORT_RANGE)
+
+    def service_ranges(self) -> ServiceRanges:
+        return ServiceRanges(cluster_ip_range=self.service_cluster_ip_range,
+                             node_ports=parse_port_range(self.service_node_port_range))
 
 
 class APIServer:
@@ -58,7 +67,8 @@ class APIServer:
                 store = SQLiteStore.open_in(config.data_dir)
         self.store = store
         self.cache = WatchCache(history_size=config.watch_history)
-        self.registry = Registry(self.store, self.cache, max_object_bytes=config.max_object_bytes)
+        self.registry = Registry(self.store, self.cache, max_object_bytes=config.max_object_bytes,
+                                 service_ranges=config.service_ranges())
         self.server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", config.max_request_bytes),
             ("grpc.max_send_message_length", -1),
@@ -110,16 +120,28 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
                     help="idle time after which watchers that allow bookmarks get one")
     add_config_flag(parser, "--max-request-bytes", ServerConfig, "max_request_bytes", metavar="N",
                     help="largest request accepted")
+    add_config_flag(parser, "--service-cluster-ip-range", ServerConfig, "service_cluster_ip_range", metavar="CIDR",
+                    help="the IPv4 range ClusterIPs are allocated from")
+    add_config_flag(parser, "--service-node-port-range", ServerConfig, "service_node_port_range",
+                    metavar="FIRST-LAST", help="the ports NodePorts are allocated from")
     add_log_format_flag(parser)
     args = parser.parse_args(argv)
     if args.data_dir is None and not args.in_memory:
         parser.error("--data-dir DIR is required (or --in-memory)")
     if args.watch_history < 1:
         parser.error("--watch-history must be at least 1")
+    config = ServerConfig(listen=args.listen, data_dir=None if args.in_memory else args.data_dir,
+                          watch_history=args.watch_history, bookmark_interval=args.bookmark_interval,
+                          max_request_bytes=args.max_request_bytes,
+                          service_cluster_ip_range=args.service_cluster_ip_range,
+                          service_node_port_range=args.service_node_port_range)
+    try:
+        ClusterIPAllocator(config.service_cluster_ip_range)
+        config.service_ranges()
+    except ValueError as err:
+        parser.error(str(err))
     configure_logging(args.log_format)
-    return ServerConfig(listen=args.listen, data_dir=None if args.in_memory else args.data_dir,
-                        watch_history=args.watch_history, bookmark_interval=args.bookmark_interval,
-                        max_request_bytes=args.max_request_bytes)
+    return config
 
 
 async def serve(config: ServerConfig) -> None:

@@ -20,7 +20,7 @@ from apimachinery.convert import to_dict
 from apimachinery.duration import human_duration
 from apimachinery.kinds import KindInfo, info_of
 from kubectl.resources import object_ref
-from protos import apps_pb2, coordination_pb2, core_pb2, meta_pb2
+from protos import apps_pb2, coordination_pb2, core_pb2, discovery_pb2, meta_pb2
 
 NONE = "<none>"
 UNKNOWN = "<unknown>"
@@ -190,6 +190,44 @@ def node_row(node: core_pb2.Node, now: datetime.datetime, wide: bool) -> list[st
     return row
 
 
+# -------------------------------------------------------------- services
+
+
+def service_ports(ports: Iterable[core_pb2.ServicePort]) -> str:
+    """``3050:31515/TCP,8080/TCP`` (kubectl's makePortString)."""
+    return ",".join(f"{p.port}:{p.node_port}/{p.protocol}" if p.node_port else f"{p.port}/{p.protocol}"
+                    for p in ports)
+
+
+def service_row(svc: core_pb2.Service, now: datetime.datetime, wide: bool) -> list[str]:
+    spec = svc.spec
+    cluster_ip = spec.cluster_ips[0] if spec.cluster_ips else (spec.cluster_ip or NONE)
+    # EXTERNAL-IP: pykube has neither externalIPs nor load balancers.
+    row = [svc.metadata.name, spec.type, cluster_ip, NONE, service_ports(spec.ports) or NONE,
+           age(svc.metadata.creation_timestamp, now)]
+    if wide:
+        row.append(format_labels(spec.selector))
+    return row
+
+
+LIST_MAX = 3  # kubectl shows the first three ports or addresses of a slice
+
+
+def _first_few(items: Sequence[str]) -> str:
+    """kubectl's listWithMoreString: ``a,b,c + 2 more...``, or ``<unset>``."""
+    text = ",".join(items[:LIST_MAX])
+    if len(items) > LIST_MAX:
+        return f"{text} + {len(items) - LIST_MAX} more..."
+    return text or "<unset>"
+
+
+def endpoint_slice_row(eps: discovery_pb2.EndpointSlice, now: datetime.datetime, wide: bool) -> list[str]:
+    ports = [str(p.port) if p.HasField("port") else (p.name if p.HasField("name") else "*") for p in eps.ports]
+    addresses = [address for endpoint in eps.endpoints for address in endpoint.addresses]
+    return [eps.metadata.name, eps.address_type, _first_few(ports), _first_few(addresses),
+            age(eps.metadata.creation_timestamp, now)]
+
+
 # ------------------------------------------------- namespaces, events, leases
 
 
@@ -261,6 +299,8 @@ TABLES: dict[str, TableSpec] = {
     "Namespace": TableSpec(("NAME", "STATUS", "AGE"), (), namespace_row),
     "Event": TableSpec(("LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"), (), event_row),
     "Lease": TableSpec(("NAME", "HOLDER", "AGE"), (), lease_row),
+    "Service": TableSpec(("NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"), ("SELECTOR",), service_row),
+    "EndpointSlice": TableSpec(("NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"), (), endpoint_slice_row),
 }
 # Wide events rearrange columns rather than append them.
 EVENT_WIDE_HEADERS = ("LAST SEEN", "TYPE", "REASON", "OBJECT", "SUBOBJECT", "SOURCE", "MESSAGE",

@@ -42,6 +42,25 @@ class Strategy:
     def initial_status(self, obj: Message) -> None:
         """The status an object starts with (a new Pod is Pending)."""
 
+    # ------------------------------------------ what an object holds beyond itself
+    # A Service holds a ClusterIP and NodePorts no other Service may hold. The registry keeps
+    # such holdings equal to what is stored: reserve() for each write it plans (after
+    # validation), release(kept=new, dropped=old) once the write is committed (new is None
+    # for a delete), release(kept=old, dropped=new) when a planned write is abandoned (a dry
+    # run, a failed commit, another object of the same apply refused), and restore() for
+    # every stored object when it loads. Kinds that hold nothing leave these as they are.
+
+    def reserve(self, new: Message, old: Message | None) -> list[v.FieldError]:
+        """Take what new holds beyond old, filling in values new leaves to the server.
+        On errors nothing is taken."""
+        return []
+
+    def release(self, kept: Message | None, dropped: Message | None) -> None:
+        """Give back what dropped holds and kept does not."""
+
+    def restore(self, obj: Message) -> None:
+        """Take what a stored object holds (the registry is loading)."""
+
     # ------------------------------------------------------- generic parts
 
     def prepare_for_create(self, obj: Message) -> None:

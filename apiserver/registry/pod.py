@@ -13,6 +13,8 @@ RESTART_POLICIES = ("Always", "OnFailure", "Never")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+# Where a Pod's resolv.conf comes from; ClusterFirst (the cluster DNS) is the default.
+DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
 DEFAULT_GRACE_SECONDS = 30
 
 
@@ -42,6 +44,7 @@ def _default_probe(probe: core_pb2.Probe) -> None:
 def default_pod_spec(spec: core_pb2.PodSpec) -> None:
     spec.restart_policy = spec.restart_policy or "Always"
     spec.scheduler_name = spec.scheduler_name or "default-scheduler"
+    spec.dns_policy = spec.dns_policy or "ClusterFirst"
     if not spec.HasField("termination_grace_period_seconds"):
         spec.termination_grace_period_seconds = DEFAULT_GRACE_SECONDS
     for container in spec.containers:
@@ -100,7 +103,7 @@ def _validate_container(c: core_pb2.Container, path: str) -> list[v.FieldError]:
             errs.append(v.unsupported(f"{ppath}.protocol", port.protocol, PROTOCOLS))
         if port.name:
             if port.name in port_names:
-                errs.append(v.FieldError(f"{ppath}.name", "Duplicate value", port.name))
+                errs.append(v.duplicate(f"{ppath}.name", port.name))
             port_names.add(port.name)
     for section in ("requests", "limits"):
         for resource, amount in getattr(c.resources, section).items():
@@ -125,10 +128,16 @@ def validate_pod_spec(spec: core_pb2.PodSpec, path: str) -> list[v.FieldError]:
     for i, container in enumerate(spec.containers):
         errs += _validate_container(container, f"{path}.containers[{i}]")
         if container.name in names:
-            errs.append(v.FieldError(f"{path}.containers[{i}].name", "Duplicate value", container.name))
+            errs.append(v.duplicate(f"{path}.containers[{i}].name", container.name))
         names.add(container.name)
     if spec.restart_policy not in RESTART_POLICIES:
         errs.append(v.unsupported(f"{path}.restartPolicy", spec.restart_policy, RESTART_POLICIES))
+    if spec.dns_policy not in DNS_POLICIES:
+        errs.append(v.unsupported(f"{path}.dnsPolicy", spec.dns_policy, DNS_POLICIES))
+    if spec.hostname:
+        errs += v.dns1123_label(f"{path}.hostname", spec.hostname)
+    if spec.subdomain:
+        errs += v.dns1123_label(f"{path}.subdomain", spec.subdomain)
     if spec.node_name:
         errs += v.dns1123_subdomain(f"{path}.nodeName", spec.node_name)
     if spec.termination_grace_period_seconds < 0:

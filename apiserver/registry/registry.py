@@ -27,7 +27,7 @@ from apiserver.registry.apply import LAST_APPLIED, last_applied_json, three_way_
 from apiserver.registry.base import Strategy
 from apiserver.registry.cluster import (SYSTEM_NAMESPACES, EventStrategy, LeaseStrategy,
                                         NamespaceStrategy, NodeStrategy)
-from apiserver.registry.network import EndpointSliceStrategy, ServiceStrategy
+from apiserver.registry.network import EndpointSliceStrategy, ServiceRanges, ServiceStrategy
 from apiserver.registry.pod import PodStrategy
 from apiserver.registry.workloads import DeploymentStrategy, ReplicaSetStrategy
 from apiserver.storage import (MUST_NOT_EXIST, Change, KeyExistsError,
@@ -77,7 +77,7 @@ class Write:
 
 class Registry:
     def __init__(self, store: Store, cache: WatchCache, clock: Callable[[], float] = time.time,
-                 max_object_bytes: int = MAX_OBJECT_BYTES) -> None:
+                 max_object_bytes: int = MAX_OBJECT_BYTES, service_ranges: ServiceRanges = ServiceRanges()) -> None:
         self.store = store
         self.cache = cache
         self.clock = clock
@@ -85,7 +85,7 @@ class Registry:
         self.strategies: dict[str, Strategy] = {
             s.kind: s for s in (PodStrategy(), NodeStrategy(), NamespaceStrategy(), EventStrategy(),
                                 DeploymentStrategy(), ReplicaSetStrategy(), LeaseStrategy(),
-                                ServiceStrategy(), EndpointSliceStrategy())
+                                ServiceStrategy(service_ranges), EndpointSliceStrategy())
         }
         items, revision = store.load()
         loaded = []
@@ -95,6 +95,8 @@ class Registry:
             obj.metadata.resource_version = str(item.revision)
             loaded.append((info_of(obj).kind, item.key, obj))
         cache.reset(loaded, revision)
+        for kind, _, obj in loaded:  # what stored objects hold (ClusterIPs, NodePorts), held again
+            self.strategies[kind].restore(obj)
         for name in SYSTEM_NAMESPACES:
             if self.cache.get("Namespace", object_key(kind_info("Namespace"), "", name)) is None:
                 self.create(core_pb2.Namespace(metadata={"name": name}))
@@ -145,11 +147,40 @@ class Registry:
             raise errors.Forbidden(
                 f"unable to create new content in namespace {namespace} because it is being terminated")
 
+    def _reserve(self, write: Write) -> Write:
+        """Let the strategy take what the planned object holds (a Service's ClusterIP)."""
+        if write.new is not None:
+            errs = self.strategies[write.info.kind].reserve(write.new, write.old)
+            if errs:
+                raise self._invalid(write.info, write.new.metadata.name, errs)  # type: ignore[attr-defined]
+        return write
+
+    def _abandon(self, writes: Sequence[Write | None]) -> None:
+        """Planned writes that will not be committed give back what they reserved."""
+        for w in writes:
+            if w is not None:
+                self.strategies[w.info.kind].release(w.old, w.new)
+
     def _commit(self, writes: Sequence[Write]) -> list[Message]:
-        """Write atomically to the store, then to the cache (and so to watchers).
+        """Write atomically to the store, then to the cache (and so to watchers); the
+        strategies release what the old objects held and the new ones do not.
 
         Returns each written object as stored, stamped with its new resourceVersion
         (for a delete: the last state, stamped with the deletion's revision)."""
+        try:
+            stamped, revisions = self._store_commit(writes)
+        except BaseException:
+            self._abandon(writes)
+            raise
+        for w in writes:
+            self.strategies[w.info.kind].release(w.new, w.old)
+        for w, obj, revision in zip(writes, stamped, revisions):
+            kind = ADDED if w.old is None else (DELETED if w.new is None else MODIFIED)
+            self.cache.apply(CacheChange(kind, w.info.kind, w.key, revision, obj, w.old))
+        self._finish_terminating_namespaces(writes)
+        return stamped
+
+    def _store_commit(self, writes: Sequence[Write]) -> tuple[list[Message], list[int]]:
         base = self.cache.revision  # the apiserver is the store's only writer: same value, no query
         changes, stamped = [], []
         for i, w in enumerate(writes):
@@ -175,11 +206,7 @@ class Registry:
         except RevisionMismatchError as err:
             raise errors.Conflict(str(err)) from None
         assert revisions == [base + 1 + i for i in range(len(writes))], (revisions, base)
-        for w, obj, revision in zip(writes, stamped, revisions):
-            kind = ADDED if w.old is None else (DELETED if w.new is None else MODIFIED)
-            self.cache.apply(CacheChange(kind, w.info.kind, w.key, revision, obj, w.old))
-        self._finish_terminating_namespaces(writes)
-        return stamped
+        return stamped, revisions
 
     # ---------------------------------------------------------------- reads
 
@@ -231,7 +258,7 @@ class Registry:
         key = object_key(info, meta.namespace, meta.name)
         if self.cache.get(info.kind, key) is not None:
             raise errors.AlreadyExists(f'{group_resource(info)} "{meta.name}" already exists')
-        return Write(info, key, new, None)
+        return self._reserve(Write(info, key, new, None))
 
     def _generate_name(self, info: KindInfo, namespace: str, prefix: str) -> str:
         for _ in range(16):
@@ -242,7 +269,10 @@ class Registry:
 
     def create(self, obj: Message, dry_run: bool = False) -> Message:
         write = self._prepare_create(obj)
-        return write.new if dry_run else self._commit([write])[0]  # type: ignore[return-value]
+        if dry_run:
+            self._abandon([write])
+            return write.new  # type: ignore[return-value]
+        return self._commit([write])[0]
 
     # --------------------------------------------------------------- update
 
@@ -285,7 +315,7 @@ class Registry:
         self._validate(strategy, new, old)
         if new == old:
             return None
-        return self._deletion_write(Write(info, key, new, old))
+        return self._reserve(self._deletion_write(Write(info, key, new, old)))
 
     def update(self, obj: Message, dry_run: bool = False) -> Message:
         info = info_of(obj)
@@ -294,6 +324,7 @@ class Registry:
         self._check_revision(info, obj, old)
         write = self._prepare_update(obj, old, key)
         if write is None or dry_run:
+            self._abandon([write])
             return old if write is None else (write.new or write.old)  # type: ignore[return-value]
         return self._commit([write])[0]
 
@@ -425,6 +456,22 @@ class Registry:
         """Create or update each object from its manifest; all are checked before any is written."""
         creating_namespaces = {o.metadata.name for o in objects if isinstance(o, core_pb2.Namespace)}
         planned: list[tuple[Write | None, Message, str]] = []
+        try:
+            self._plan_apply(objects, creating_namespaces, planned)
+        except BaseException:
+            self._abandon([w for w, _, _ in planned])
+            raise
+        if dry_run:
+            self._abandon([w for w, _, _ in planned])
+            return [(obj, action) for _, obj, action in planned]
+        # Namespaces are written first, so watchers never see an object before its namespace.
+        writes = sorted((w for w, _, _ in planned if w is not None), key=lambda w: w.info.kind != "Namespace")
+        stored = dict(zip((id(w) for w in writes), self._commit(writes))) if writes else {}
+        return [(stored[id(w)] if w is not None else obj, action) for w, obj, action in planned]
+
+    def _plan_apply(self, objects: Sequence[Message], creating_namespaces: set[str],
+                    planned: list[tuple[Write | None, Message, str]]) -> None:
+        """Plan each object's write into planned (so a refusal can abandon those before it)."""
         seen: set[str] = set()
         for obj in objects:
             info = info_of(obj)
@@ -448,12 +495,6 @@ class Registry:
             write = self._prepare_update(merged, old, key)
             planned.append((write, old if write is None else (write.new or old),
                             "unchanged" if write is None else "configured"))
-        if dry_run:
-            return [(obj, action) for _, obj, action in planned]
-        # Namespaces are written first, so watchers never see an object before its namespace.
-        writes = sorted((w for w, _, _ in planned if w is not None), key=lambda w: w.info.kind != "Namespace")
-        stored = dict(zip((id(w) for w in writes), self._commit(writes))) if writes else {}
-        return [(stored[id(w)] if w is not None else obj, action) for w, obj, action in planned]
 
     def _merge(self, info: KindInfo, current: Message, manifest: dict, annotated: Message) -> Message:
         """Three-way merge of last-applied, the new manifest and the live object."""

@@ -53,7 +53,8 @@ def _quote(value: Any) -> str:
 @dataclass(frozen=True)
 class FieldError:
     path: str
-    kind: str  # "Invalid value", "Required value", "Unsupported value", "Duplicate value", "Forbidden"
+    # "Invalid value", "Required value", "Unsupported value", "Duplicate value", "Forbidden", "Too many"
+    kind: str
     value: Any = None
     detail: str = ""
 
@@ -62,6 +63,21 @@ class FieldError:
             return f"{self.path}: {self.kind}" + (f": {self.detail}" if self.detail else "")
         text = f"{self.path}: {self.kind}: {_quote(self.value)}"
         return text + (f": {self.detail}" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class GoLiteral:
+    """A value Kubernetes prints with Go's %#v (a slice, a struct): shown as written, unquoted."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def go_strings(values: Iterable[str]) -> GoLiteral:
+    """``[]string{"10.96.0.5"}``, as Go's %#v prints a string slice."""
+    return GoLiteral("[]string{" + ", ".join(json.dumps(value) for value in values) + "}")
 
 
 def required(path: str, detail: str = "") -> FieldError:
@@ -79,6 +95,14 @@ def unsupported(path: str, value: Any, supported: Iterable[str]) -> FieldError:
 
 def forbidden(path: str, detail: str) -> FieldError:
     return FieldError(path, "Forbidden", detail=detail)
+
+
+def duplicate(path: str, value: Any) -> FieldError:
+    return FieldError(path, "Duplicate value", value)
+
+
+def too_many(path: str, count: int, limit: int) -> FieldError:
+    return FieldError(path, "Too many", count, f"must have at most {limit} items")
 
 
 def immutable(path: str, value: Any) -> FieldError:
@@ -156,3 +180,23 @@ def port_number(path: str, value: int) -> list[FieldError]:
     if not 1 <= value <= 65535:
         return [invalid(path, value, "must be between 1 and 65535, inclusive")]
     return []
+
+
+_PORT_NAME_CHARS = re.compile(r"^[-a-z0-9]+$")
+_PORT_NAME_LETTER = re.compile(r"[a-z]")
+
+
+def port_name(path: str, name: str) -> list[FieldError]:
+    """A named port (IANA_SVC_NAME): what a Service's targetPort may name (IsValidPortName)."""
+    problems = []
+    if len(name) > 15:
+        problems.append("must be no more than 15 characters")
+    if not _PORT_NAME_CHARS.match(name):
+        problems.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not _PORT_NAME_LETTER.search(name):
+        problems.append("must contain at least one letter (a-z)")
+    if "--" in name:
+        problems.append("must not contain consecutive hyphens")
+    if name.startswith("-") or name.endswith("-"):
+        problems.append("must not begin or end with a hyphen")
+    return [invalid(path, name, problem) for problem in problems]

@@ -28,6 +28,7 @@ from kubectl.verbs.describe.common import find_events
 from kubectl.verbs.describe.generic import describe_generic, describe_namespace
 from kubectl.verbs.describe.nodes import describe_node
 from kubectl.verbs.describe.pods import describe_pod
+from kubectl.verbs.describe.services import describe_endpoint_slice, describe_service
 from kubectl.verbs.describe.workloads import describe_deployment, describe_replica_set
 from kubectl.verbs.options import no_resources_found
 from kubectl.verbs.updating import get_object
@@ -38,7 +39,8 @@ from protos import core_pb2
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "describe", parents=[common], help="Show details of a specific resource or group of resources",
-        description="Describe pods, deployments, replicasets, nodes (and other kinds generically), "
+        description="Describe pods, deployments, replicasets, nodes, services, endpointslices (and other "
+                    "kinds generically), "
                     "with their events. A NAME that matches no object is taken as a name prefix.",
     )
     parser.add_argument("resource", nargs="?", metavar="TYPE[/NAME]", help="pods, deploy/web, rs, nodes")
@@ -119,4 +121,6 @@ DESCRIBERS: dict[str, Describer] = {
     "ReplicaSet": describe_replica_set,
     "Node": describe_node,
     "Namespace": describe_namespace,
+    "Service": describe_service,
+    "EndpointSlice": describe_endpoint_slice,
 }

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import time
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -22,3 +23,13 @@ def harness(api: FakeAPI) -> Callable[..., Harness]:
         return Harness(api, **kwargs)
 
     return make
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """describe prints local time, like kubectl; pin it to UTC for exact expectations."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from typing import Iterator
 
 import grpc
 import pytest
@@ -16,14 +14,7 @@ from kubectl.verbs.describe.pods import describe_probe, qos_class
 from protos import coordination_pb2, core_pb2, meta_pb2
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """describe prints local time, like kubectl; pin it to UTC for exact expectations."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 @pytest.fixture
