@@ -57,3 +57,14 @@ def non_negative_duration_arg(text: str) -> float:
     if seconds < 0:
         raise argparse.ArgumentTypeError("must not be negative")
     return seconds
+
+
+def bool_arg(text: str) -> bool:
+    """A boolean flag's value, as Kubernetes' flags take it: ``--allocate-node-cidrs=false``
+    (and ``--allocate-node-cidrs`` alone for true, with nargs="?" and const=True)."""
+    value = text.strip().lower()
+    if value in ("true", "t", "1"):
+        return True
+    if value in ("false", "f", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f'invalid boolean value "{text}"')

@@ -1,6 +1,7 @@
 """The garbage collector: dependents follow their owners, the way the user asked.
 
-Every Deployment, ReplicaSet and Pod may carry ownerReferences. The collector keeps
+Every Deployment, ReplicaSet, Pod, Service and EndpointSlice may carry
+ownerReferences (an EndpointSlice names its Service). The collector keeps
 a graph from its informers (owner uid -> dependents) and carries out the three
 propagation policies of a delete, as Kubernetes' garbagecollector does:
 
@@ -42,7 +43,7 @@ log = structlog.get_logger("garbage-collector")
 ORPHAN_FINALIZER = "orphan"
 FOREGROUND_FINALIZER = "foregroundDeletion"
 # The kinds whose objects the collector watches (as dependents and as owners).
-WATCHED_KINDS = ("Deployment", "ReplicaSet", "Pod")
+WATCHED_KINDS = ("Deployment", "ReplicaSet", "Pod", "Service", "EndpointSlice")
 
 
 class OwnerState(enum.Enum):

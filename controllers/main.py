@@ -1,7 +1,7 @@
 """``pykube-controller-manager``: run the cluster's controllers, in the foreground.
 
-The Deployment, ReplicaSet, node lifecycle and garbage-collector controllers share
-one set of informers.
+The Deployment, ReplicaSet, node lifecycle, garbage-collector, EndpointSlice and
+node IPAM controllers share one set of informers.
 
     pykube-controller-manager --server 127.0.0.1:6443 [--controllers deployment,replicaset,...]
 
@@ -19,10 +19,12 @@ import structlog
 
 from client.api import AsyncAPI
 from client.connection import DEFAULT_ADDRESS
-from component_base.flags import add_config_flag, field_default, non_negative_duration_arg
+from component_base.flags import add_config_flag, bool_arg, field_default, non_negative_duration_arg
 from component_base.logs import add_log_format_flag, configure_logging
 from component_base.service import run_until_signalled
+from controllers.endpointslice import EndpointSliceConfig
 from controllers.manager import ALL_CONTROLLERS, ControllerManager, ManagerConfig
+from controllers.node_ipam import NodeIPAMConfig, check_config
 from controllers.node_lifecycle import NodeLifecycleConfig
 
 log = structlog.get_logger("controller-manager")
@@ -43,6 +45,17 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, ManagerConfi
              "Terminating Pods on an unreachable node are force-deleted after this")):
         add_config_flag(parser, flag, NodeLifecycleConfig, name, type=non_negative_duration_arg,
                         metavar="SECONDS", help=text)
+    add_config_flag(parser, "--max-endpoints-per-slice", EndpointSliceConfig, "max_endpoints_per_slice",
+                    metavar="N", help="the most endpoints one EndpointSlice holds")
+    add_config_flag(parser, "--endpointslice-updates-batch-period", EndpointSliceConfig, "updates_batch_period",
+                    type=non_negative_duration_arg, metavar="SECONDS",
+                    help="how long Pod changes wait to be written to EndpointSlices together")
+    add_config_flag(parser, "--allocate-node-cidrs", NodeIPAMConfig, "allocate_node_cidrs", type=bool_arg,
+                    nargs="?", const=True, metavar="BOOL", help="give each Node a podCIDR of the cluster CIDR")
+    add_config_flag(parser, "--cluster-cidr", NodeIPAMConfig, "cluster_cidr", metavar="CIDR",
+                    help="the range of every Pod IP")
+    add_config_flag(parser, "--node-cidr-mask-size", NodeIPAMConfig, "node_cidr_mask_size", metavar="BITS",
+                    help="the prefix length of each Node's podCIDR")
     add_log_format_flag(parser)
     args = parser.parse_args(argv)
     names = tuple(n.strip() for n in args.controllers.split(",") if n.strip())
@@ -55,13 +68,22 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, ManagerConfi
         parser.error("--workers must be at least 1")
     if args.node_monitor_period <= 0:
         parser.error("--node-monitor-period must be positive")
+    if not 1 <= args.max_endpoints_per_slice <= 1000:
+        parser.error("--max-endpoints-per-slice must be between 1 and 1000")
+    ipam = NodeIPAMConfig(allocate_node_cidrs=args.allocate_node_cidrs, cluster_cidr=args.cluster_cidr,
+                          node_cidr_mask_size=args.node_cidr_mask_size)
+    if ipam.allocate_node_cidrs and (problem := check_config(ipam)):
+        parser.error(problem)
     configure_logging(args.log_format)
     config = ManagerConfig(
         controllers=names, workers=args.workers, host=socket.gethostname(),
         node=NodeLifecycleConfig(monitor_period=args.node_monitor_period,
                                  grace_period=args.node_monitor_grace_period,
                                  pod_eviction_timeout=args.pod_eviction_timeout,
-                                 terminating_pod_gc_delay=args.terminating_pod_gc_delay))
+                                 terminating_pod_gc_delay=args.terminating_pod_gc_delay),
+        endpointslice=EndpointSliceConfig(max_endpoints_per_slice=args.max_endpoints_per_slice,
+                                          updates_batch_period=args.endpointslice_updates_batch_period),
+        ipam=ipam)
     return args, config
 
 

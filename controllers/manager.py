@@ -26,7 +26,9 @@ from client.events import EventRecorder
 from client.informer import SharedInformers
 from controllers.base import Controller
 from controllers.deployment import DeploymentController
+from controllers.endpointslice import EndpointSliceConfig, EndpointSliceController
 from controllers.garbage_collector import GarbageCollector
+from controllers.node_ipam import NodeIPAMConfig, NodeIPAMController
 from controllers.node_lifecycle import NodeLifecycleConfig, NodeLifecycleController
 from controllers.replicaset import ReplicaSetController
 
@@ -37,6 +39,8 @@ log = structlog.get_logger("controller-manager")
 class ControllerEntry:
     component: str  # the source component of the controller's Events
     build: Callable[[AsyncAPI, SharedInformers, EventRecorder, ManagerConfig], Controller]
+    # False for a configuration that turns the controller off (nodeipam without --allocate-node-cidrs)
+    enabled: Callable[[ManagerConfig], bool] = lambda config: True
 
 
 CONTROLLERS: dict[str, ControllerEntry] = {
@@ -48,6 +52,11 @@ CONTROLLERS: dict[str, ControllerEntry] = {
                                      NodeLifecycleController(api, informers, recorder, config.node)),
     "garbagecollector": ControllerEntry("garbage-collector", lambda api, informers, recorder, config:
                                         GarbageCollector(api, informers, recorder)),
+    "endpointslice": ControllerEntry("endpoint-slice-controller", lambda api, informers, recorder, config:
+                                     EndpointSliceController(api, informers, recorder, config.endpointslice)),
+    "nodeipam": ControllerEntry("cidrAllocator", lambda api, informers, recorder, config:
+                                NodeIPAMController(api, informers, recorder, config.ipam),
+                                enabled=lambda config: config.ipam.allocate_node_cidrs),
 }
 ALL_CONTROLLERS = tuple(CONTROLLERS)
 
@@ -57,6 +66,8 @@ class ManagerConfig:
     controllers: tuple[str, ...] = ALL_CONTROLLERS
     workers: int = 4
     node: NodeLifecycleConfig = field(default_factory=NodeLifecycleConfig)
+    endpointslice: EndpointSliceConfig = field(default_factory=EndpointSliceConfig)
+    ipam: NodeIPAMConfig = field(default_factory=NodeIPAMConfig)
     host: str = ""  # reported as the events' source host
 
 
@@ -75,6 +86,9 @@ class ControllerManager:
             raise ValueError(f'unknown controller "{unknown[0]}" (known: {", ".join(ALL_CONTROLLERS)})')
         for name in self.config.controllers:
             entry = CONTROLLERS[name]
+            if not entry.enabled(self.config):
+                log.info("controller disabled by its configuration", controller=name)
+                continue
             recorder = EventRecorder(api, entry.component, self.config.host)
             try:
                 self.controllers[name] = entry.build(api, self.informers, recorder, self.config)

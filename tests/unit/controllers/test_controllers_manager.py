@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 from test_controllers_manager_support import eventually, make_rs
 
+from apimachinery.network import CLUSTER_CIDR, NODE_CIDR_MASK_SIZE
 from apiserver.main import APIServer, ServerConfig
 from client.api import AsyncAPI
 from controllers import main as cm_main
 from controllers import manager as manager_module
 from controllers.manager import ALL_CONTROLLERS, CONTROLLERS, ControllerEntry, ControllerManager, ManagerConfig
+from controllers.node_ipam import NodeIPAMConfig
 from controllers.node_lifecycle import NodeLifecycleController
 from controllers.replicaset import ReplicaSetController
 
@@ -33,12 +35,43 @@ def test_flags_and_defaults():
                                     "--log-format", "console"])
     assert config.controllers == ("replicaset", "garbagecollector")
     assert (config.workers, config.node.grace_period, config.node.pod_eviction_timeout) == (2, 20.0, 30.0)
-    assert {entry.component for entry in CONTROLLERS.values()} == {"deployment-controller", "replicaset-controller", "node-controller",
-                                        "garbage-collector"}
+    assert {entry.component for entry in CONTROLLERS.values()} == {
+        "deployment-controller", "replicaset-controller", "node-controller", "garbage-collector",
+        "endpoint-slice-controller", "cidrAllocator"}
+    assert "endpointslice" in ALL_CONTROLLERS and "nodeipam" in ALL_CONTROLLERS
+
+
+def test_endpointslice_and_node_ipam_flags():
+    _, config = cm_main.parse_args([])
+    assert (config.endpointslice.max_endpoints_per_slice, config.endpointslice.updates_batch_period) == (100, 0.0)
+    assert (config.ipam.allocate_node_cidrs, config.ipam.cluster_cidr, config.ipam.node_cidr_mask_size) == (
+        True, CLUSTER_CIDR, NODE_CIDR_MASK_SIZE)
+    _, config = cm_main.parse_args(["--max-endpoints-per-slice", "50", "--endpointslice-updates-batch-period", "1s",
+                                    "--allocate-node-cidrs=false", "--cluster-cidr", "10.244.0.0/16",
+                                    "--node-cidr-mask-size", "25"])
+    assert (config.endpointslice.max_endpoints_per_slice, config.endpointslice.updates_batch_period) == (50, 1.0)
+    assert (config.ipam.allocate_node_cidrs, config.ipam.cluster_cidr, config.ipam.node_cidr_mask_size) == (
+        False, "10.244.0.0/16", 25)
+    assert cm_main.parse_args(["--allocate-node-cidrs"])[1].ipam.allocate_node_cidrs is True
+
+
+def test_node_ipam_is_off_without_allocate_node_cidrs():
+    async def scenario():
+        api = AsyncAPI("127.0.0.1:1")
+        try:
+            manager = ControllerManager(api, ManagerConfig(ipam=NodeIPAMConfig(allocate_node_cidrs=False)))
+            assert "nodeipam" not in manager.controllers and "nodeipam" not in manager.failed
+            assert "endpointslice" in manager.controllers
+        finally:
+            await api.close()
+    asyncio.run(scenario())
 
 
 @pytest.mark.parametrize("argv", [["--controllers", "replicaset,bogus"], ["--workers", "0"],
-                                  ["--node-monitor-grace-period", "-1"], ["--controllers", ","]])
+                                  ["--node-monitor-grace-period", "-1"], ["--controllers", ","],
+                                  ["--max-endpoints-per-slice", "0"], ["--allocate-node-cidrs=maybe"],
+                                  ["--cluster-cidr", "10.88.0.0/16", "--node-cidr-mask-size", "8"],
+                                  ["--cluster-cidr", "bogus"]])
 def test_bad_flags_are_refused(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cm_main.parse_args(argv)
@@ -57,11 +90,13 @@ def test_runs_the_others_when_the_deployment_controller_cannot_be_built(monkeypa
         manager = ControllerManager(api, ManagerConfig(workers=2))
         try:
             assert "deployment" in manager.failed and "ImportError" in manager.failed["deployment"]
-            assert set(manager.controllers) == {"replicaset", "nodelifecycle", "garbagecollector"}
+            assert set(manager.controllers) == {"replicaset", "nodelifecycle", "garbagecollector", "endpointslice",
+                                                "nodeipam"}
             assert isinstance(manager.controllers["replicaset"], ReplicaSetController)
             assert isinstance(manager.controllers["nodelifecycle"], NodeLifecycleController)
             # One informer per kind, shared by every controller.
-            assert set(manager.informers.informers) == {"ReplicaSet", "Pod", "Node", "Lease", "Deployment"}
+            assert set(manager.informers.informers) == {"ReplicaSet", "Pod", "Node", "Lease", "Deployment", "Service",
+                                                        "EndpointSlice"}
             await asyncio.wait_for(manager.start(), 10)
             assert manager.running.is_set()
             await api.create(make_rs("web", 2))
