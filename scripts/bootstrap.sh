@@ -14,9 +14,9 @@ need_apt=()
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 # Local cluster nodes (cluster/): rootful Podman with runc, netavark + aardvark-dns networking
-# (iptables inside each node's namespace), catatonit for pod infra containers, Debian's
+# (iptables inside each node's namespace), nftables for pykube-proxy's rules, catatonit for pod infra containers, Debian's
 # docker-registry standing in for Docker Hub, and busybox-static to build the lab images offline.
-node_pkgs=(podman runc netavark aardvark-dns iptables catatonit docker-registry busybox-static iproute2 util-linux)
+node_pkgs=(podman runc netavark aardvark-dns iptables nftables procps catatonit docker-registry busybox-static iproute2 util-linux)
 need_node=()
 for pkg in "${node_pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_node+=("$pkg")

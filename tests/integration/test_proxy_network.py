@@ -1,0 +1,201 @@
+"""pykube-proxy's programmer against a real kernel: nftables, routes and the DNS server in a
+two-node lab of network namespaces (tests/integration/proxy_netlab.py), with real traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from dnslib import QTYPE, RCODE, DNSRecord
+
+from component_base.netns import socket_in_netns
+from proxy import rules
+from proxy.dns import DnsServer, build_index
+from proxy.program import DNS_INTERFACE, Programmer
+from proxy.routes import ROUTE_PROTO, Route, host_gw_routes
+from proxy_netlab import ECHO_PORT, NETAVARK, NetLab, sh
+
+# The Service/EndpointSlice/Node builders of the proxy's unit tests (as e2e borrows integration's).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "proxy"))
+from proxy_testlib import endpoint_slice, node, service  # noqa: E402
+
+pytestmark = pytest.mark.skipif(shutil.which("nft") is None or not NETAVARK,
+                                reason="needs nftables and netavark (scripts/bootstrap.sh as root)")
+
+FACTS1 = rules.NodeFacts("n1", "10.88.0.0/16")
+WEB, NODE_PORT, CROSS, EMPTY = "10.96.0.20", 30080, "10.96.0.21", "10.96.0.22"
+NODES = [node("n1", "10.88.1.0/24", "10.87.0.2"), node("n2", "10.88.2.0/24", "10.87.0.3")]
+
+
+def state(web_pods=("10.88.1.2", "10.88.1.3")):
+    """web: both pods of node1 (TCP+UDP, NodePort); cross: the pod of node2; empty: none."""
+    services = [service("web", WEB, [("http", "TCP", 80), ("echo", "UDP", 80)], type="NodePort",
+                        node_ports={"http": NODE_PORT}),
+                service("cross", CROSS, [("", "TCP", 80)]),
+                service("empty", EMPTY, [("", "TCP", 80)])]
+    slices = [endpoint_slice("web", [("http", "TCP", ECHO_PORT), ("echo", "UDP", ECHO_PORT)],
+                             [(ip, True, "n1") for ip in web_pods]),
+              endpoint_slice("cross", [("", "TCP", ECHO_PORT)], [("10.88.2.2", True, "n2")])]
+    return services, slices
+
+
+def program(lab: NetLab, services, slices) -> None:
+    asyncio.run(Programmer(lab.path("node1")).apply_rules(rules.ruleset(services, slices, FACTS1)))
+
+
+@pytest.fixture(scope="module")
+def lab():
+    lab = NetLab().build()
+    try:
+        async def set_up() -> None:
+            for name, node_name in (("node1", "n1"), ("node2", "n2")):
+                programmer = Programmer(lab.path(name))
+                fixed = await programmer.setup_node("10.96.0.10", "10.96.0.0/16")
+                assert await programmer.apply_routes(fixed + host_gw_routes(NODES, node_name)) == []
+                await programmer.apply_rules(rules.ruleset(*state(), rules.NodeFacts(node_name, "10.88.0.0/16")))
+        asyncio.run(set_up())
+        yield lab
+    finally:
+        lab.close()
+
+
+def test_cluster_ip_spreads_evenly_over_the_endpoints_from_a_client_and_the_node(lab):
+    counts = {"pod1": 0, "pod2": 0}
+    for _ in range(200):
+        pod, seen = lab.tcp("client", WEB, 80)
+        counts[pod] += 1
+        assert seen == "10.88.1.1"  # from outside the cluster CIDR: masqueraded
+    assert min(counts.values()) >= 60, counts  # binomial(200, 1/2): below 60 has p < 1e-8
+    from_node = {lab.tcp("node1", WEB, 80)[0] for _ in range(40)}
+    assert from_node == {"pod1", "pod2"}
+
+
+def test_udp_cluster_ip(lab):
+    assert {lab.udp("client", WEB, 80)[0] for _ in range(40)} == {"pod1", "pod2"}
+
+
+def test_node_port_on_the_node_ip(lab):
+    assert {lab.tcp("client", "10.87.0.2", NODE_PORT)[0] for _ in range(40)} == {"pod1", "pod2"}
+
+
+def test_cluster_ip_with_endpoint_on_another_node_via_host_gw(lab):
+    assert lab.tcp("client", CROSS, 80)[0] == "pod3"
+    assert lab.tcp("pod1", CROSS, 80) == ("pod3", "10.88.1.2")  # pod to pod: source kept
+
+
+def test_pod_to_pod_across_nodes_keeps_the_source_despite_netavark_masquerade(lab):
+    """Without the table, node2's netavark rule would show 10.87.0.3 (node2's address) to pod2."""
+    assert lab.tcp("pod1", "10.88.2.2", ECHO_PORT) == ("pod3", "10.88.1.2")
+    assert lab.tcp("pod3", "10.88.1.3", ECHO_PORT) == ("pod2", "10.88.2.2")
+
+
+def test_hairpin_is_masqueraded(lab):
+    try:
+        program(lab, *state(web_pods=("10.88.1.2",)))
+        assert lab.tcp("pod1", WEB, 80) == ("pod1", "10.88.1.1")
+    finally:
+        program(lab, *state())
+
+
+def test_service_without_endpoints_is_rejected_at_once(lab):
+    with pytest.raises(ConnectionRefusedError):
+        lab.tcp("client", EMPTY, 80)
+    with pytest.raises(ConnectionRefusedError):
+        lab.tcp("node1", EMPTY, 80)
+
+
+def test_endpoint_change_is_atomic_no_connection_fails(lab):
+    """While the endpoints flip between pod1 and pod2, every connection is answered."""
+    failures, answers, stop = [], set(), threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                answers.add(lab.tcp("client", WEB, 80)[0])
+            except OSError as err:
+                failures.append(err)
+    worker = threading.Thread(target=hammer)
+    worker.start()
+    try:
+        for i in range(20):
+            program(lab, *state(web_pods=(("10.88.1.2",), ("10.88.1.3",))[i % 2]))
+        program(lab, *state(web_pods=("10.88.1.3",)))
+        assert {lab.tcp("client", WEB, 80)[0] for _ in range(20)} == {"pod2"}
+    finally:
+        stop.set()
+        worker.join()
+        program(lab, *state())
+    assert failures == [] and answers == {"pod1", "pod2"}
+
+
+def test_a_restart_leaves_no_stale_rule(lab):
+    ns = lab.ns("node1")
+    sh("nft", "add", "chain", "ip", "pykube-proxy", "stale-chain", netns=ns)
+    services, slices = state()
+    program(lab, services[:1], slices[:1])  # a fresh programmer, with "cross" and "empty" gone
+    table = sh("nft", "list", "table", "ip", "pykube-proxy", netns=ns)
+    assert "stale-chain" not in table and CROSS not in table and EMPTY not in table
+    assert WEB in table
+    program(lab, *state())
+
+
+def test_routes_of_the_proxy_are_replaced_and_others_kept(lab):
+    ns = lab.ns("node1")
+    sh("ip", "route", "add", "10.50.0.0/24", "via", "10.87.0.3", netns=ns)  # somebody else's
+    programmer = Programmer(lab.path("node1"))
+    wanted = [Route("10.96.0.0/16", device=DNS_INTERFACE), Route("10.88.9.0/24", "10.87.0.3")]
+    assert asyncio.run(programmer.apply_routes(wanted)) == []
+    shown = sh("ip", "-4", "route", "show", "proto", str(ROUTE_PROTO), netns=ns)
+    assert "10.88.9.0/24 via 10.87.0.3" in shown and "10.88.2.0/24" not in shown
+    errors = asyncio.run(programmer.apply_routes(wanted + [Route("10.88.8.0/24", "192.0.2.1")]))
+    assert len(errors) == 1 and "10.88.8.0/24" in errors[0]  # unreachable gateway: reported, others kept
+    asyncio.run(programmer.apply_routes([Route("10.96.0.0/16", device=DNS_INTERFACE)]
+                                        + host_gw_routes(NODES, "n1")))
+    assert "10.50.0.0/24 via 10.87.0.3" in sh("ip", "-4", "route", "show", netns=ns)
+    assert sh("sysctl", "-n", "net.ipv4.ip_forward", netns=ns).strip() == "1"
+
+
+def dns_query(lab: NetLab, name: str, qtype: str, tcp: bool) -> DNSRecord:
+    def ask() -> DNSRecord:
+        query = DNSRecord.question(name, qtype)
+        if tcp:
+            data = query.send("10.96.0.10", 53, tcp=True, timeout=2)
+        else:
+            data = query.send("10.96.0.10", 53, timeout=2)
+        return DNSRecord.parse(data)
+    return lab.run_in("client", ask)
+
+
+def test_dns_over_udp_and_tcp_in_the_namespace(lab):
+    services, slices = state()
+    index = build_index(services, slices, "cluster.local")
+
+    async def scenario() -> list[DNSRecord]:
+        server = DnsServer("10.96.0.10", 53, lambda: index, lab.path("node1"))
+        await server.start()
+        try:
+            loop = asyncio.get_running_loop()
+            return [await loop.run_in_executor(None, dns_query, lab, name, "A", tcp)
+                    for name, tcp in (("web.default.svc.cluster.local", False),
+                                      ("web.default.svc.cluster.local", True),
+                                      ("nope.default.svc.cluster.local", False),
+                                      ("nope.default.svc.cluster.local", True))]
+        finally:
+            await server.stop()
+    udp_hit, tcp_hit, udp_miss, tcp_miss = asyncio.run(scenario())
+    for reply in (udp_hit, tcp_hit):
+        assert [(QTYPE[r.rtype], str(r.rdata)) for r in reply.rr] == [("A", WEB)]
+    assert udp_miss.header.rcode == tcp_miss.header.rcode == RCODE.NXDOMAIN
+
+
+def test_dns_socket_belongs_to_the_node_namespace(lab):
+    sock = socket_in_netns(lab.path("node1"), socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind(("10.96.0.10", 0))  # the dummy's address exists only there
+    finally:
+        sock.close()
