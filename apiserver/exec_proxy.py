@@ -55,7 +55,7 @@ class ExecProxy:
         upstream.CopyFrom(start)
         upstream.namespace = pod.metadata.namespace
         upstream.container = container
-        return node.metadata.name, kubelet_address(node), upstream
+        return node.metadata.name, kubelet_address(node, self.logs.address_types), upstream
 
     async def stream(self, requests: AsyncIterator[kubelet_pb2.ExecInput],
                      context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.ExecOutput]:

@@ -5,6 +5,14 @@ the request against the Pod (does it exist, which container, is it bound), looks
 Node it is bound to, dials that node's kubelet (pykube.v1.Kubelet.ContainerLogs, at the
 address and port the kubelet publishes in its Node status) and relays the chunks.
 
+Which of the Node's addresses: the first of ``--kubelet-preferred-address-types`` the Node
+has, in Kubernetes' default order Hostname, InternalDNS, InternalIP, ExternalDNS, ExternalIP.
+A name that does not resolve on the apiserver's machine is passed over for the next type (the
+VM lab's workers publish their hostname, which the master cannot resolve, and are reached by
+their InternalIP). A local cluster's kubelets listen on loopback while their InternalIP is the
+node's address on the cluster network, out of the root namespace's reach: they publish the
+Hostname ``localhost`` (``--hostname-override``), so the control plane stays on loopback.
+
 The kubelet's own answers (waiting to start, no previous container...) pass through
 unchanged, code and message, so the user reads the kubelet's words. Failing to *reach*
 the kubelet is different: relaying UNAVAILABLE would make pykubectl say "cannot reach
@@ -21,7 +29,9 @@ reachable again at once.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator
+import functools
+import socket
+from typing import Any, AsyncIterator, Callable
 
 import grpc
 import structlog
@@ -34,7 +44,9 @@ from protos import core_pb2, kubelet_pb2, kubelet_pb2_grpc
 log = structlog.get_logger("apiserver.logs")
 
 DEFAULT_DIAL_TIMEOUT = 10.0  # seconds to connect to a kubelet that neither answers nor refuses
-ADDRESS_PREFERENCE = ("InternalIP", "Hostname")
+# Kubernetes' default --kubelet-preferred-address-types.
+ADDRESS_PREFERENCE = ("Hostname", "InternalDNS", "InternalIP", "ExternalDNS", "ExternalIP")
+NAME_TYPES = frozenset({"Hostname", "InternalDNS", "ExternalDNS"})
 _DECIDED = frozenset({grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE,
                       grpc.ChannelConnectivity.SHUTDOWN})
 KUBELET_CHANNEL_OPTIONS = [
@@ -69,18 +81,40 @@ def choose_container(pod: core_pb2.Pod, requested: str) -> str:
     return requested
 
 
-def kubelet_address(node: core_pb2.Node) -> str:
-    """HOST:PORT of the node's kubelet: its first InternalIP (else Hostname) address and
-    the port in ``status.daemonEndpoints.kubeletEndpoint.Port``."""
+@functools.lru_cache(maxsize=4096)
+def resolves(name: str) -> bool:
+    """Does ``name`` resolve here (an IP address always does)? Remembered: node names stay."""
+    try:
+        socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    return True
+
+
+def parse_address_types(text: str) -> tuple[str, ...]:
+    """``--kubelet-preferred-address-types``: a comma-separated list of NodeAddress types."""
+    types = tuple(t.strip() for t in text.split(",") if t.strip())
+    unknown = [t for t in types if t not in ADDRESS_PREFERENCE]
+    if unknown or not types:
+        raise ValueError(f"invalid --kubelet-preferred-address-types {text!r}: "
+                         f"each must be one of {', '.join(ADDRESS_PREFERENCE)}")
+    return types
+
+
+def kubelet_address(node: core_pb2.Node, preference: tuple[str, ...] = ADDRESS_PREFERENCE,
+                    resolvable: Callable[[str], bool] = resolves) -> str:
+    """HOST:PORT of the node's kubelet: its first address of the preferred types (a name only
+    if it resolves) and the port in ``status.daemonEndpoints.kubeletEndpoint.Port``."""
     by_type: dict[str, str] = {}
     for address in node.status.addresses:
         if address.address:
             by_type.setdefault(address.type, address.address)
-    host = next((by_type[t] for t in ADDRESS_PREFERENCE if t in by_type), "")
+    host = next((by_type[t] for t in preference
+                 if t in by_type and (t not in NAME_TYPES or resolvable(by_type[t]))), "")
     if not host:
         known = " ".join(f"{a.type}={a.address}" for a in node.status.addresses)
-        raise KubeletUnreachable(f'node "{node.metadata.name}" publishes no InternalIP or Hostname address; '
-                                 f"known addresses: [{known}]")
+        raise KubeletUnreachable(f'node "{node.metadata.name}" publishes no usable address of the types '
+                                 f"{','.join(preference)}; known addresses: [{known}]")
     port = node.status.daemon_endpoints.kubelet_endpoint.port
     if port <= 0:
         raise KubeletUnreachable(f'node "{node.metadata.name}" publishes no kubelet port '
@@ -105,9 +139,11 @@ class LogsProxy:
     Lives on the apiserver's event loop (its channels are grpc.aio channels bound to it);
     ``close()`` when the server stops."""
 
-    def __init__(self, registry: Registry, dial_timeout: float = DEFAULT_DIAL_TIMEOUT) -> None:
+    def __init__(self, registry: Registry, dial_timeout: float = DEFAULT_DIAL_TIMEOUT,
+                 address_types: tuple[str, ...] = ADDRESS_PREFERENCE) -> None:
         self.registry = registry
         self.dial_timeout = dial_timeout
+        self.address_types = address_types
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def resolve(self, request: kubelet_pb2.LogsRequest) -> tuple[str, str, kubelet_pb2.LogsRequest]:
@@ -124,7 +160,7 @@ class LogsProxy:
         upstream.CopyFrom(request)
         upstream.namespace = pod.metadata.namespace
         upstream.container = container
-        return node.metadata.name, kubelet_address(node), upstream
+        return node.metadata.name, kubelet_address(node, self.address_types), upstream
 
     def channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)

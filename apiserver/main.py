@@ -18,6 +18,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from apimachinery.network import NODE_PORT_RANGE, SERVICE_CIDR
+from apiserver.logs_proxy import ADDRESS_PREFERENCE, LogsProxy, parse_address_types
 from apiserver.registry.allocators import ClusterIPAllocator, format_port_range, parse_port_range
 from apiserver.registry.network import ServiceRanges
 from apiserver.registry.registry import MAX_OBJECT_BYTES, Registry
@@ -48,6 +49,8 @@ class ServerConfig:
     max_object_bytes: int = MAX_OBJECT_BYTES
     service_cluster_ip_range: str = SERVICE_CIDR
     service_node_port_range: str = format_port_range(NODE_PORT_RANGE)
+    # Which Node address to dial a kubelet at (logs, exec): the first of these it has.
+    kubelet_preferred_address_types: str = ",".join(ADDRESS_PREFERENCE)
 
     def service_ranges(self) -> ServiceRanges:
         return ServiceRanges(cluster_ip_range=self.service_cluster_ip_range,
@@ -74,7 +77,8 @@ class APIServer:
             ("grpc.max_send_message_length", -1),
             ("grpc.so_reuseport", 0),
         ])
-        self.service = APIService(self.registry, self.cache, config.bookmark_interval)
+        self.service = APIService(self.registry, self.cache, config.bookmark_interval, logs=LogsProxy(
+            self.registry, address_types=parse_address_types(config.kubelet_preferred_address_types)))
         api_pb2_grpc.add_APIServicer_to_server(self.service, self.server)
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -124,17 +128,24 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
                     help="the IPv4 range ClusterIPs are allocated from")
     add_config_flag(parser, "--service-node-port-range", ServerConfig, "service_node_port_range",
                     metavar="FIRST-LAST", help="the ports NodePorts are allocated from")
+    add_config_flag(parser, "--kubelet-preferred-address-types", ServerConfig, "kubelet_preferred_address_types",
+                    metavar="TYPE,...", help="Node address types to dial kubelets at, first usable wins")
     add_log_format_flag(parser)
     args = parser.parse_args(argv)
     if args.data_dir is None and not args.in_memory:
         parser.error("--data-dir DIR is required (or --in-memory)")
     if args.watch_history < 1:
         parser.error("--watch-history must be at least 1")
+    try:
+        parse_address_types(args.kubelet_preferred_address_types)
+    except ValueError as err:
+        parser.error(str(err))
     config = ServerConfig(listen=args.listen, data_dir=None if args.in_memory else args.data_dir,
                           watch_history=args.watch_history, bookmark_interval=args.bookmark_interval,
                           max_request_bytes=args.max_request_bytes,
                           service_cluster_ip_range=args.service_cluster_ip_range,
-                          service_node_port_range=args.service_node_port_range)
+                          service_node_port_range=args.service_node_port_range,
+                          kubelet_preferred_address_types=args.kubelet_preferred_address_types)
     try:
         ClusterIPAllocator(config.service_cluster_ip_range)
         config.service_ranges()

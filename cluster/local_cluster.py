@@ -8,9 +8,14 @@ name), possibly by another process (``pykube down`` runs long after ``pykube up`
   (``docker.io/library/multi-worker:1.0`` ...; see :mod:`cluster.images`);
 * ``apiserver``: ``pykube-apiserver --listen 127.0.0.1:<port> --data-dir <state>/apiserver``;
 * ``scheduler`` and ``controller-manager``, dialling the apiserver;
-* per node ``nI``: its Podman service in a sealed network namespace with its own storage and a
-  pod subnet of its own (``10.88.I.0/24``, so Pod IPs are unique cluster-wide), the relay that
-  carries the registry into the namespace, and a ``pykubelet`` pointed at that Podman;
+* ``network``: the cluster network (:mod:`cluster.cluster_network`), a switch namespace whose
+  bridge joins every node's ``eth0`` (node ``nI`` = ``10.87.0.(I+1)``, its InternalIP);
+* per node ``nI``: its Podman service in a sealed network namespace with its own storage, the
+  relay that carries the registry into the namespace, a ``pykubelet`` pointed at that Podman
+  (its Pods get addresses from the Node's podCIDR, set by the node IPAM controller) and a
+  ``pykube-proxy`` programming the node's Service rules, routes and DNS (component ``nI/proxy``);
+* ``nodeports``: every NodePort published on the host's ``127.0.0.1:<nodePort>``
+  (:mod:`cluster.nodeport_publisher`);
 * optionally hollow nodes ``hollow-1..hollow-M``: one process for all of them,
   ``python -m kubelet.hollow --nodes M`` (component ``hollow-nodes``, see :mod:`kubelet.hollow`):
   M real kubelets on fake runtimes (no containers) sharing one event loop and one channel to
@@ -42,7 +47,9 @@ from pathlib import Path
 from client.config import config_path as client_config_path
 from client.connection import DEFAULT_ADDRESS
 from cluster import netns as netns_mod
-from cluster.node_power import NodePower
+from cluster.cluster_network import NODE_NETWORK, ClusterNetwork, node_index, node_ip
+from cluster.components import NODE_AGENTS, NODEPORTS, Components, component_of_pid_file, module_of
+from cluster.node_power import NodePower, power_on
 from cluster.podman_node import PodmanNode
 from cluster.cluster_registries import ClusterRegistries
 from cluster.registry import free_port, pid_alive
@@ -60,19 +67,10 @@ from cluster.state_dir import (
 from cluster.supervise import HOLLOW, Started, all_ready, read_pid, running_event, some, spawn, stop_all
 
 __all__ = ["HOLLOW", "ClusterError", "ClusterSpec", "ComponentStatus", "LocalCluster", "default_state_dir",
-           "pod_subnet", "write_pykubectl_config", "DEFAULT_NAME", "OPTIONAL_COMPONENTS", "START_TIMEOUT"]
+           "write_pykubectl_config", "DEFAULT_NAME", "OPTIONAL_COMPONENTS", "START_TIMEOUT"]
 
 DEFAULT_PORT = int(DEFAULT_ADDRESS.rpartition(":")[2])  # the port clients try when told nothing
-NODE_IP = "127.0.0.1"
-MAX_NODES = 250                 # pod subnets 10.88.1.0/24 .. 10.88.250.0/24
-MODULES = {
-    "apiserver": "apiserver.main",
-    "scheduler": "scheduler.main",
-    "controller-manager": "controllers.main",
-    "kubelet": "kubelet.main",
-    "hollow-nodes": "kubelet.hollow",
-}
-HOLLOW_PREFIX = "hollow-"
+MAX_NODES = 250                 # node IPs 10.87.0.2 .. 10.87.0.251 on the cluster network
 START_TIMEOUT = 60.0            # everything up and every node Ready
 RUNNING_EVENT_TIMEOUT = 10.0    # scheduler / controller-manager: "<component> running" logged
 UNIX_PATH_MAX = 107             # sockaddr_un.sun_path, minus the NUL
@@ -87,14 +85,9 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def pod_subnet(index: int) -> str:
-    """Node ``n<index>``'s pod subnet: distinct per node so Pod IPs are unique cluster-wide."""
-    return f"10.88.{index}.0/24"
-
-
 # --------------------------------------------------------------------------- the cluster
 
-class LocalCluster(StateDir, NodePower):
+class LocalCluster(StateDir, NodePower, Components):
     """A local cluster rooted at a state dir. Every method works from a fresh object: all it
     needs is on disk (``cluster.json``, PID files), so `down` may run in another process.
 
@@ -130,8 +123,7 @@ class LocalCluster(StateDir, NodePower):
 
     def podman_node(self, spec: ClusterSpec, node: str) -> PodmanNode:
         return PodmanNode(node, self.node_root / node, spec.registry or None, cluster=spec.name,
-                          registry_cache=spec.registry_cache or None,
-                          pod_subnet=spec.pod_subnets.get(node), log_dir=self.log_dir)
+                          registry_cache=spec.registry_cache or None, log_dir=self.log_dir)
 
     def node_podman(self, node: str) -> PodmanNode:
         """Node ``node``'s Podman (for ``pykube podman NODE ...``), or a one-line ClusterError."""
@@ -148,41 +140,7 @@ class LocalCluster(StateDir, NodePower):
         """``127.0.0.1:PORT`` of the cluster's running registry (where ``image load`` pushes)."""
         return ClusterRegistries(self).address(self.spec())
 
-    # -- identities of the processes (the command-line check guards against PID reuse)
-
-    def _argv(self, spec: ClusterSpec, component: str) -> list[str]:
-        py = [sys.executable, "-m"]
-        extra = spec.extra_args
-        if component == "apiserver":
-            return [*py, MODULES["apiserver"], "--data-dir", str(self.state_dir / "apiserver"),
-                    "--listen", spec.address, *extra.get("apiserver", [])]
-        if component in OPTIONAL_COMPONENTS:
-            return [*py, MODULES[component], "--server", spec.address, *extra.get(component, [])]
-        if component == HOLLOW:
-            # --kubelet-arg reaches the hollow kubelets too (kubelet.hollow takes the kubelet's
-            # settings; a flag only real kubelets have fails `up` with its log tail).
-            return [*py, MODULES[HOLLOW], "--server", spec.address, "--nodes", str(len(spec.hollow_nodes)),
-                    "--prefix", HOLLOW_PREFIX, "--node-ip", NODE_IP,
-                    "--stopped-file", str(self.hollow_stopped_path), *extra.get("kubelet", [])]
-        node, _, what = component.partition("/")
-        assert what == "kubelet" and node not in spec.hollow_nodes, component
-        podman = self.podman_node(spec, node)
-        return [*py, MODULES["kubelet"], "--podman-url", podman.url, "--server", spec.address,
-                "--node-name", node, "--probe-netns", podman.netns_path, "--node-ip", NODE_IP,
-                *extra.get("kubelet", [])]
-
-    def _marker(self, spec: ClusterSpec, component: str) -> str:
-        """A piece of the component's command line that only this cluster's process has."""
-        if component == "apiserver":
-            return f"--data-dir {self.state_dir / 'apiserver'} "
-        if component in OPTIONAL_COMPONENTS:
-            return f"{MODULES[component]} --server {spec.address} "
-        if component == HOLLOW:
-            return f"{MODULES[HOLLOW]} --server {spec.address} "
-        node = component.partition("/")[0]
-        if node in spec.hollow_nodes:  # a state dir from before hollow nodes shared a process
-            return f"--server {spec.address} --node-name {node} --runtime fake "
-        return f"--podman-url {self.podman_node(spec, node).url} "
+    # -- identities of the processes (command lines and markers: cluster.components)
 
     def _pid_of(self, spec: ClusterSpec, component: str) -> int | None:
         return read_pid(self.pid_path(component))
@@ -199,7 +157,7 @@ class LocalCluster(StateDir, NodePower):
         if spec is None:
             return []
         rows: list[ComponentStatus] = ClusterRegistries(self).rows(spec)
-        for component in spec.control_plane():
+        for component in spec.control_plane() + ([NODEPORTS] if spec.nodes else []):
             rows.append(ComponentStatus(component, self._pid_of(spec, component),
                                         self._alive(spec, component),
                                         spec.address if component == "apiserver" else "-",
@@ -216,10 +174,12 @@ class LocalCluster(StateDir, NodePower):
                 relay_pid is not None and pid_alive(relay_pid, f"--netns {podman.netns_path}"),
                 f"{spec.registry or '-'} in netns {podman.netns_name}",
                 podman.relay.log_path if podman.relay else self.log_path(f"{node}/relay")))
-            component = f"{node}/kubelet"
-            rows.append(ComponentStatus(component, self._pid_of(spec, component),
-                                        self._alive(spec, component), f"node {node}",
-                                        self.log_path(component)))
+            for agent in NODE_AGENTS:
+                component = f"{node}/{agent}"
+                rows.append(ComponentStatus(component, self._pid_of(spec, component),
+                                            self._alive(spec, component),
+                                            f"node {node}, {node_ip(node_index(node))}",
+                                            self.log_path(component)))
         if spec.hollow_nodes:
             stopped = self.hollow_stopped() & set(spec.hollow_nodes)
             rows.append(ComponentStatus(HOLLOW, self._pid_of(spec, HOLLOW), self._alive(spec, HOLLOW),
@@ -297,9 +257,10 @@ class LocalCluster(StateDir, NodePower):
             if len(str(socket_path)) > UNIX_PATH_MAX:
                 raise ClusterError(f"state dir {self.state_dir} is too long: a node's Podman socket "
                                    f"({socket_path}) must stay under {UNIX_PATH_MAX} characters")
-            for i in range(1, nodes + 1):
-                if netns_mod.netns_exists(netns_mod.netns_name(name, f"n{i}")):
-                    raise ClusterError(f"network namespace {netns_mod.netns_name(name, f'n{i}')} exists "
+            namespaces = [netns_mod.netns_name(name, f"n{i}") for i in range(1, nodes + 1)]
+            for namespace in namespaces + ([ClusterNetwork(name).switch] if nodes else []):
+                if netns_mod.netns_exists(namespace):
+                    raise ClusterError(f"network namespace {namespace} exists "
                                        f"but is not this state dir's: another cluster named {name!r}? "
                                        f"use --name")
             if port is None:
@@ -311,7 +272,6 @@ class LocalCluster(StateDir, NodePower):
                 name=name, port=port, nodes=node_names,
                 hollow_nodes=[f"hollow-{i}" for i in range(1, hollow_nodes + 1)],
                 skip=sorted(set(skip)),
-                pod_subnets={n: pod_subnet(i) for i, n in enumerate(node_names, 1)},
                 extra_args={k: list(v) for k, v in (
                     ("kubelet", kubelet_args), ("apiserver", apiserver_args),
                     ("scheduler", scheduler_args), ("controller-manager", controller_manager_args)) if v},
@@ -338,8 +298,8 @@ class LocalCluster(StateDir, NodePower):
                 or any(self.node_root.glob("*")) or self.hollow_stopped_path.exists():
             return True
         spec = self.spec()
-        return spec is not None and any(
-            netns_mod.netns_exists(netns_mod.netns_name(spec.name, node)) for node in spec.nodes)
+        return spec is not None and (ClusterNetwork(spec.name).exists() or any(
+            netns_mod.netns_exists(netns_mod.netns_name(spec.name, node)) for node in spec.nodes))
 
     def _refuse_running_or_clean_stale(self) -> None:
         if not self._leftovers():
@@ -360,8 +320,10 @@ class LocalCluster(StateDir, NodePower):
         ClusterRegistries(self).start(spec, lambda line: self.out(f"{line} ({time.monotonic() - t0:.1f}s)"))
 
         if spec.nodes:
+            ClusterNetwork(spec.name).create()  # the switch first: each node plugs into it
             with ThreadPoolExecutor(max_workers=min(8, len(spec.nodes))) as pool:
-                futures = {n: pool.submit(self.podman_node(spec, n).start) for n in spec.nodes}
+                network = ClusterNetwork(spec.name)
+                futures = {n: pool.submit(power_on, self.podman_node(spec, n), network) for n in spec.nodes}
                 errors = []
                 for node, future in futures.items():
                     try:
@@ -370,8 +332,8 @@ class LocalCluster(StateDir, NodePower):
                         errors.append(f"{node}: {exc}")
                 if errors:
                     raise ClusterError("node Podman failed to start: " + "; ".join(errors))
-            self.out(f"{len(spec.nodes)} node(s) with their own Podman, storage and network namespace "
-                     f"({time.monotonic() - t0:.1f}s)")
+            self.out(f"{len(spec.nodes)} node(s) with their own Podman, storage and network namespace, "
+                     f"joined by the cluster network {NODE_NETWORK} ({time.monotonic() - t0:.1f}s)")
 
         self._wait_apiserver(spec, apiserver, deadline)
         self.out(f"apiserver serving on {spec.address} ({time.monotonic() - t0:.1f}s)")
@@ -389,9 +351,26 @@ class LocalCluster(StateDir, NodePower):
                          f"this cluster (pykubectl delete node {stray}, or start afresh after "
                          f"pykube down --purge)")
         self._wait_running_event(others, time.monotonic() + RUNNING_EVENT_TIMEOUT)
-        for started in [apiserver, *others, *kubelets]:
+        network = self._start_network_agents(spec, spec.nodes, deadline)
+        for started in [apiserver, *others, *kubelets, *network]:
             if started.exited():
                 raise started.failure("stopped")
+
+    def _start_network_agents(self, spec: ClusterSpec, nodes: Sequence[str], deadline: float,
+                              publisher: bool = True) -> list[Started]:
+        """pykube-proxy on ``nodes`` (and the NodePort publisher); returns once each logged
+        that it runs (the proxy: its first full sync is programmed)."""
+        started = [self._start_process(spec, f"{node}/proxy") for node in nodes]
+        if publisher and spec.nodes:
+            started.append(self._start_process(spec, NODEPORTS))
+        for agent in started:
+            while not agent.log.seen(lambda event: event.endswith("running")):
+                if agent.exited():
+                    raise agent.failure("")
+                if time.monotonic() > deadline:
+                    raise agent.failure("did not log that it runs in time")
+                time.sleep(0.1)
+        return started
 
     def _start_process(self, spec: ClusterSpec, component: str) -> Started:
         started = spawn(component, self._argv(spec, component), self.log_path(component),
@@ -503,22 +482,19 @@ class LocalCluster(StateDir, NodePower):
                 and not ClusterRegistries(self).leftovers():
             return False
         spec = spec or ClusterSpec(name=self._name or DEFAULT_NAME, port=0, nodes=[])
-        # 1. The agents and the control plane (kubelets first: they leave containers running).
+        # 1. The agents and the control plane (node agents first: kubelets leave containers
+        # running; the NodePort publisher's sockets would keep the switch namespace alive).
         kubelets, control = [], []
         for pid_file in sorted(self.pid_dir.glob("*.pid")) if self.pid_dir.exists() else []:
-            component = pid_file.stem
+            component = component_of_pid_file(pid_file.stem)
             pid = read_pid(pid_file)
-            if component.endswith("-kubelet"):
-                component = component[: -len("-kubelet")] + "/kubelet"
-            if pid is None:
-                continue
-            module = MODULES["kubelet"] if component.endswith("/kubelet") else MODULES.get(component)
-            if module is None:
+            module = module_of(component)
+            if pid is None or module is None:
                 continue
             # A PID file from an earlier spec (other port): still ours only if the module and
             # this state dir's identity match.
             marker = self._marker(spec, component) if spec.port else module
-            agent = component.endswith("/kubelet") or component == HOLLOW
+            agent = "/" in component or component in (HOLLOW, NODEPORTS)
             (kubelets if agent else control).append((pid, marker, pid_file))
         stop_all([(p, m) for p, m, _ in kubelets])
         for order in ("controller-manager", "scheduler", "apiserver"):
@@ -539,7 +515,12 @@ class LocalCluster(StateDir, NodePower):
                         future.result()
                     except Exception as exc:  # noqa: BLE001 - the other nodes must go too
                         errors.append(f"{node}: {exc}")
-        # 3. The registry and its cache (their storage, i.e. the pushed and cached images, stays).
+        # 3. The cluster network (after the nodes: their ends of the links go with them).
+        try:
+            ClusterNetwork(spec.name).remove()
+        except RuntimeError as exc:
+            errors.append(f"network: {exc}")
+        # 4. The registry and its cache (their storage, i.e. the pushed and cached images, stays).
         ClusterRegistries(self).stop()
         if errors:
             raise ClusterError("cleanup failed: " + "; ".join(errors))

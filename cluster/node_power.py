@@ -19,6 +19,7 @@ import signal
 import time
 
 from cluster import netns as netns_mod
+from cluster.cluster_network import ClusterNetwork
 from cluster.podman_node import PodmanNode
 from cluster.registry import pid_alive
 from cluster.state_dir import ClusterError, ClusterSpec, require_root
@@ -31,8 +32,8 @@ class NodePower:
     """stop_node / start_node of :class:`LocalCluster` (the methods below are its own)."""
 
     def stop_node(self, node: str) -> None:
-        """Lose node ``node`` as if its machine lost power: kubelet, Podman service, relay,
-        conmons and containers all stopped by PID; volatile state (what a reboot clears from
+        """Lose node ``node`` as if its machine lost power: kubelet, pykube-proxy, Podman
+        service, relay, conmons and containers all stopped by PID; volatile state (what a reboot clears from
         /run: Podman's runroot and tmp dir, IPAM, container netns pins) and the node's network
         namespace are gone. Its disk stays: configs and storage (the image cache).
 
@@ -49,17 +50,18 @@ class NodePower:
             if node in spec.hollow_nodes:
                 self._power_hollow(spec, node, on=False)
                 return
-            component = f"{node}/kubelet"
-            pid = self._pid_of(spec, component)
-            if pid is not None:
-                stop_all([(pid, self._marker(spec, component))])
-            self.pid_path(component).unlink(missing_ok=True)
+            agents = [f"{node}/kubelet"] + ([f"{node}/proxy"] if node in spec.nodes else [])
+            stop_all([(pid, self._marker(spec, c)) for c in agents
+                      if (pid := self._pid_of(spec, c)) is not None])
+            for component in agents:
+                self.pid_path(component).unlink(missing_ok=True)
             if node in spec.nodes:
                 power_off(self.podman_node(spec, node))
 
     def start_node(self, node: str, timeout: float = 30.0) -> None:
-        """Boot a stopped node again: fresh network namespace, Podman service (which finds its
-        containers exited, as after a reboot), relay and kubelet; wait until it is Ready.
+        """Boot a stopped node again: fresh network namespace plugged into the cluster network
+        with its node IP, Podman service (which finds its containers exited, as after a
+        reboot), relay, kubelet and pykube-proxy; wait until it is Ready and the proxy runs.
 
         The kubelet then does what it does after a reboot: restarts the containers of Pods
         still bound to the node (RESTARTS goes up) and removes those of Pods that are gone.
@@ -80,11 +82,15 @@ class NodePower:
                 if podman.ping():
                     raise ClusterError(f"node {node}'s Podman service is running "
                                        f"(pykube stop-node {node} first)")
-                podman.start()
+                power_on(podman, ClusterNetwork(spec.name))
             kubelet = self._start_process(spec, component)
-            self._wait_kubelets(spec, [kubelet], time.monotonic() + timeout, since=since)
-            if kubelet.exited():
-                raise kubelet.failure("")
+            deadline = time.monotonic() + timeout
+            self._wait_kubelets(spec, [kubelet], deadline, since=since)
+            proxy = self._start_network_agents(spec, [node] if node in spec.nodes else [], deadline,
+                                               publisher=False)
+            for started in [kubelet, *proxy]:
+                if started.exited():
+                    raise started.failure("")
 
     def _power_hollow(self, spec: ClusterSpec, node: str, on: bool, timeout: float = 30.0) -> None:
         """Power hollow node ``node`` off or on inside the running hollow-nodes process: write
@@ -141,6 +147,14 @@ class NodePower:
         if node not in spec.all_nodes:
             raise ClusterError(f"no node {node} in this cluster (nodes: {some(spec.all_nodes)})")
         return spec
+
+
+def power_on(podman: PodmanNode, network: ClusterNetwork) -> None:
+    """Boot a node: its namespace, plugged into the cluster network with its node IP (the same
+    after every boot, as a machine's NIC configuration), then its Podman service."""
+    netns_mod.create_netns(podman.netns_name)
+    network.attach(podman.name)
+    podman.start()
 
 
 def power_off(podman: PodmanNode, timeout: float = 10.0) -> None:

@@ -49,6 +49,9 @@ from cluster.relay import RelayProcess
 START_TIMEOUT = 30.0
 NETWORK_RUN_DIR = "/run/containers/networks"  # hard-coded in podman 4 for rootful
 NETNS_RUN_DIR = "/run/netns"
+# Outside the cluster CIDR (10.88.0.0/16), the service CIDR (10.96.0.0/16) and the cluster
+# network (10.87.0.0/24); nothing in the cluster uses it.
+PODMAN_DEFAULT_SUBNET = "10.86.0.0/24"
 
 
 # --------------------------------------------------------------------------- host detection
@@ -145,7 +148,10 @@ class PodmanConfig:
 
     root: Path                       # state dir: storage/, run/, tmp/, networks/ ... live here
     registry_mirror: str | None = None  # "127.0.0.1:PORT" that docker.io maps to
-    pod_subnet: str | None = None    # default network subnet (None: Podman's 10.88.0.0/16)
+    # Podman's own default network ("podman"), moved out of the cluster's address plan: Pods
+    # join the network "pykube" on the node's podCIDR (made by the kubelet), and Podman refuses
+    # a network whose subnet overlaps another's, its default one's (10.88.0.0/16) included.
+    default_subnet: str = PODMAN_DEFAULT_SUBNET
     storage_driver: str | None = None  # None: overlay if it works here, else vfs
     registry_cache: str | None = None  # "127.0.0.1:PORT": a pull-through cache, tried after the mirror
 
@@ -203,8 +209,7 @@ class PodmanConfig:
             'network_backend = "netavark"',
             f"network_config_dir = {_toml_str(str(self.network_config_dir))}",
         ]
-        if self.pod_subnet:
-            network.append(f"default_subnet = {_toml_str(self.pod_subnet)}")
+        network.append(f"default_subnet = {_toml_str(self.default_subnet)}")
         return "\n".join([
             "# Written by cluster/podman_node.py: one Podman instance of the pykube lab.",
             "[containers]",
@@ -357,8 +362,7 @@ class PodmanNode:
     """
 
     def __init__(self, name: str, state_dir: str | os.PathLike, registry_mirror: str | None = None,
-                 *, cluster: str = "local", pod_subnet: str | None = None,
-                 storage_driver: str | None = None,
+                 *, cluster: str = "local", storage_driver: str | None = None,
                  log_dir: str | os.PathLike | None = None, registry_cache: str | None = None) -> None:
         self.name = name
         self.cluster = cluster
@@ -366,7 +370,8 @@ class PodmanNode:
         self.registry_mirror = registry_mirror
         self.netns_name = netns_mod.netns_name(cluster, name)
         self.netns_path = netns_mod.netns_path(self.netns_name)
-        self.config = PodmanConfig(self.state_dir, registry_mirror, pod_subnet, storage_driver, registry_cache)
+        self.config = PodmanConfig(self.state_dir, registry_mirror, storage_driver=storage_driver,
+                                   registry_cache=registry_cache)
         self.socket_path = self.state_dir / "podman.sock"
         self.pid_file = self.state_dir / "podman.pid"
         # `pykube up` gathers logs in <state>/logs (<node>-podman.log, <node>-relay.log), so they

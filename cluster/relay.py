@@ -45,7 +45,8 @@ def _check_loopback(host: str) -> None:
         raise ValueError(f"relay addresses must be loopback, got {host}")
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy one direction until EOF, then pass the EOF on (half-close)."""
     try:
         while data := await reader.read(BUFFER):
             writer.write(data)
@@ -54,6 +55,17 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.write_eof()
     except (ConnectionError, OSError):
         pass
+
+
+async def splice(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter,
+                 upstream_r: asyncio.StreamReader, upstream_w: asyncio.StreamWriter) -> None:
+    """Relay both directions between two connections until both ended, then close them."""
+    try:
+        await asyncio.gather(pipe(client_r, upstream_w), pipe(upstream_r, client_w))
+    finally:
+        for w in (client_w, upstream_w):
+            with contextlib.suppress(Exception):
+                w.close()
 
 
 async def serve(netns: str, listen: str, to: str, ready: asyncio.Event | None = None) -> None:
@@ -71,12 +83,7 @@ async def serve(netns: str, listen: str, to: str, ready: asyncio.Event | None = 
         except OSError:
             client_w.close()
             return
-        try:
-            await asyncio.gather(_pipe(client_r, upstream_w), _pipe(upstream_r, client_w))
-        finally:
-            for w in (client_w, upstream_w):
-                with contextlib.suppress(Exception):
-                    w.close()
+        await splice(client_r, client_w, upstream_r, upstream_w)
 
     server = await asyncio.start_server(handle, sock=sock)
     if ready is not None:

@@ -75,7 +75,6 @@ class ClusterSpec:
     registry: str = ""                       # 127.0.0.1:PORT once the registry runs
     registry_upstream: str = ""              # --registry-upstream URL: a pull-through cache of it
     registry_cache: str = ""                 # 127.0.0.1:PORT of that cache once it runs
-    pod_subnets: dict[str, str] = field(default_factory=dict)
     extra_args: dict[str, list[str]] = field(default_factory=dict)  # component -> argv tail
     started_at: float = 0.0
 

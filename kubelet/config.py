@@ -8,14 +8,19 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from apimachinery.network import CLUSTER_DNS_IP, CLUSTER_DOMAIN
 from component_base.flags import add_config_flag
 
 
 @dataclass
 class KubeletConfig:
     node_name: str
-    # Address the Node advertises (InternalIP); the apiserver dials it for logs.
+    # Address the Node advertises (InternalIP): the node's own address on the cluster network.
     node_ip: str = "127.0.0.1"
+    # The Node's Hostname address ("" = the node name), as --hostname-override sets it. The
+    # apiserver dials kubelets by Hostname first (Kubernetes' --kubelet-preferred-address-types
+    # order): a local cluster's kubelets say "localhost", since they listen on loopback.
+    hostname_override: str = ""
     # Where the kubelet's own gRPC service (logs) listens.
     listen_host: str = "127.0.0.1"
     listen_port: int = 0
@@ -37,6 +42,11 @@ class KubeletConfig:
     pull_backoff_initial: float = 10.0
     pull_backoff_max: float = 300.0
     max_pods: int = 110
+    # Pods' DNS (dnsPolicy ClusterFirst): the cluster DNS server(s) (comma-separated) and domain.
+    cluster_dns: str = CLUSTER_DNS_IP
+    cluster_domain: str = CLUSTER_DOMAIN
+    # The node's resolver config, which dnsPolicy Default Pods get.
+    resolv_conf: str = "/etc/resolv.conf"
     # Network namespace to run probes from (a node's sealed netns); "" = our own.
     probe_netns: str = ""
     # Labels the Node registers with (besides kubernetes.io/hostname, os, arch).
@@ -54,6 +64,14 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     add_config_flag(parser, "--backoff-max", KubeletConfig, "backoff_max", metavar="SECONDS")
     add_config_flag(parser, "--backoff-reset", KubeletConfig, "backoff_reset_after", metavar="SECONDS")
     add_config_flag(parser, "--max-pods", KubeletConfig, "max_pods")
+    add_config_flag(parser, "--hostname-override", KubeletConfig, "hostname_override",
+                    help="the Node's Hostname address (empty: the node name)")
+    add_config_flag(parser, "--cluster-dns", KubeletConfig, "cluster_dns", metavar="IP[,IP]",
+                    help="DNS server(s) of dnsPolicy ClusterFirst Pods")
+    add_config_flag(parser, "--cluster-domain", KubeletConfig, "cluster_domain",
+                    help="the cluster's DNS domain, searched by Pods")
+    add_config_flag(parser, "--resolv-conf", KubeletConfig, "resolv_conf", metavar="PATH",
+                    help="resolver config that dnsPolicy Default Pods get")
     parser.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE")
 
 
@@ -63,4 +81,6 @@ def config_from_flags(args: argparse.Namespace, node_name: str, **more: object) 
     return KubeletConfig(node_name=node_name, node_ip=args.node_ip, lease_interval=args.lease_interval,
                          relist_interval=args.relist_interval, backoff_initial=args.backoff_initial,
                          backoff_max=args.backoff_max, backoff_reset_after=args.backoff_reset,
-                         max_pods=args.max_pods, node_labels=labels or None, **more)  # type: ignore[arg-type]
+                         max_pods=args.max_pods, node_labels=labels or None,
+                         hostname_override=args.hostname_override, cluster_dns=args.cluster_dns,
+                         cluster_domain=args.cluster_domain, resolv_conf=args.resolv_conf, **more)  # type: ignore[arg-type]

@@ -8,7 +8,13 @@
 
 At start it re-adopts what the runtime already runs: containers carry their Pod's
 uid and attempt number in labels, so a restarted kubelet picks up where it left
-off without restarting anything, and removes containers no Pod owns."""
+off without restarting anything, and removes containers no Pod owns.
+
+A real node's Pods need the Pod network first: the kubelet registers its Node (NotReady,
+"container runtime network not ready"), waits for the node IPAM controller to set the Node's
+``spec.podCIDR``, has the runtime create the network on it, and only then turns Ready and
+runs Pods (Kubernetes' kubelet waits for its network plugin the same way). The fake runtime
+needs no podCIDR, so hollow nodes are Ready at once."""
 
 from __future__ import annotations
 
@@ -25,13 +31,14 @@ from client.events import EventRecorder
 from client.informer import Informer
 from kubelet.backoff import BackOff, BackOffPolicy
 from kubelet.config import KubeletConfig
+from kubelet.dns import pod_dns, read_resolv_conf
 from kubelet.images import ImageManager
 from kubelet.log_server import LogsError, pick_container, waiting_to_start
-from kubelet.node_status import NodeStatusReporter
+from kubelet.node_status import NodeStatusReporter, network_not_ready
 from kubelet.pleg import PLEG, RuntimeCache
 from kubelet.pod_workers import NodeParts, PodWorker
 from kubelet.prober import Prober
-from kubelet.runtime import Runtime
+from kubelet.runtime import DNSConfig, Runtime
 from kubelet.status_manager import StatusManager
 from protos import core_pb2
 
@@ -61,12 +68,15 @@ class Kubelet:
         self.status_manager = StatusManager(api, self.pod_by_uid, batcher=self.batcher)
         self.worker_parts = NodeParts(runtime, self.runtime_cache, self.backoff, self.prober, self.images,
                                       self.status_manager.set, self.record, config.node_ip,
-                                      config.resync_interval)
+                                      config.resync_interval, self._pod_dns)
         self.workers: dict[str, PodWorker] = {}
         self._uid_to_key: dict[str, str] = {}
         self.tasks: list[asyncio.Task] = []
         self.port = config.listen_port
         self.node_reporter: NodeStatusReporter | None = None
+        self.node_dns = read_resolv_conf(config.resolv_conf)  # what dnsPolicy Default Pods get
+        self.network_ready = not runtime.needs_pod_cidr
+        self._pod_cidr: asyncio.Queue[str] = asyncio.Queue()
 
     # ---------------------------------------------------------------- lookups
 
@@ -92,6 +102,9 @@ class Kubelet:
                 raise waiting_to_start(container, name, waiting.reason) from None
             raise
 
+    def _pod_dns(self, pod: core_pb2.Pod) -> DNSConfig:
+        return pod_dns(pod, self.config.cluster_dns, self.config.cluster_domain, self.node_dns)
+
     def record(self, obj: Message, event_type: str, reason: str, message: str) -> None:
         self.events.record(obj, event_type, reason, message)
 
@@ -107,8 +120,8 @@ class Kubelet:
         self.wake_pod(uid)
 
     def wake_pod(self, uid: str) -> None:
-        if not self.pods.synced.is_set():
-            return  # until the Pods are known, an unknown uid is not yet an orphan; start() wakes all
+        if not self.pods.synced.is_set() or not self.network_ready:
+            return  # until the Pods are known (and have a network), start() waits, then wakes all
         worker = self.workers.get(uid)
         if worker is None:
             worker = self.workers[uid] = PodWorker(self, self.worker_parts, uid)
@@ -134,10 +147,15 @@ class Kubelet:
         """Register, adopt what runs, and start every loop. port: the kubelet service's."""
         self.port = port
         info = await self.runtime.info()
-        self.node_reporter = NodeStatusReporter(self.api, self.config, info, port)
+        self.node_reporter = NodeStatusReporter(
+            self.api, self.config, info, port,
+            network_message="" if self.network_ready else network_not_ready(self.config.node_name),
+            on_pod_cidr=self._on_pod_cidr)
         delay = 0.2
         while True:  # the apiserver may not be up yet (or be restarting): wait for it
             try:
+                if not self.network_ready:
+                    await self._network_from_own_node()
                 await self.node_reporter.register()
                 break
             except grpc.RpcError as err:
@@ -155,6 +173,8 @@ class Kubelet:
             ("node-status", self.node_reporter.run_status()),
         )]
         await self.pods.synced.wait()
+        if not self.network_ready:
+            await self._set_up_network()
         # Every Pod bound here gets its worker; so do containers of Pods that are not
         # (or no longer) bound here: their workers find no Pod and clean up.
         for pod in self.pods.items():
@@ -167,6 +187,53 @@ class Kubelet:
                        asyncio.create_task(self.pleg.run_relist(), name="pleg-relist")]
         log.info("kubelet running", node=self.config.node_name, pods=len(self.pods.cache),
                  adopted_containers=len(self.runtime_cache.containers))
+
+    async def _network_from_own_node(self) -> None:
+        """A restarted kubelet (or a rebooted node) whose Node has its podCIDR already sets up
+        the network before it registers, so the Node never turns NotReady on the way."""
+        assert self.node_reporter is not None
+        try:
+            node: core_pb2.Node = await self.api.get("Node", self.config.node_name)  # type: ignore[assignment]
+        except Exception as err:
+            if is_not_found(err):
+                return
+            raise
+        if not node.spec.pod_cidr:
+            return
+        try:
+            await self.runtime.ensure_network(node.spec.pod_cidr)
+        except Exception as err:  # the watch path (_set_up_network) tries again
+            log.warning("pod network setup failed", pod_cidr=node.spec.pod_cidr, error=str(err))
+            return
+        self.network_ready = True
+        self.node_reporter.network_message = ""
+        log.info("pod network ready", node=self.config.node_name, pod_cidr=node.spec.pod_cidr)
+
+    def _on_pod_cidr(self, pod_cidr: str) -> None:
+        if not self.network_ready:
+            self._pod_cidr.put_nowait(pod_cidr)
+
+    async def _set_up_network(self) -> None:
+        """Wait for the Node's podCIDR, have the runtime create the Pod network on it (retrying
+        while it fails, with the error in the log), then report the Node Ready."""
+        assert self.node_reporter is not None
+        log.info("waiting for the node's podCIDR", node=self.config.node_name)
+        delay = 0.5
+        while True:
+            pod_cidr = await self._pod_cidr.get()
+            while not self._pod_cidr.empty():
+                pod_cidr = self._pod_cidr.get_nowait()  # the latest word counts
+            try:
+                await self.runtime.ensure_network(pod_cidr)
+                break
+            except Exception as err:  # the runtime's words, in the log; try again
+                log.warning("pod network setup failed", pod_cidr=pod_cidr, error=str(err), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                self._pod_cidr.put_nowait(pod_cidr)
+        self.network_ready = True
+        self.node_reporter.network_ready()
+        log.info("pod network ready", node=self.config.node_name, pod_cidr=pod_cidr)
 
     async def stop(self) -> None:
         """Stop the kubelet's loops; containers keep running (as a real kubelet's do)."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -30,11 +31,20 @@ def now_timestamp(now: float) -> Timestamp:
     return Timestamp(seconds=int(now))
 
 
-def node_status(config: KubeletConfig, info: RuntimeInfo, port: int, now: float) -> core_pb2.NodeStatus:
+def network_not_ready(node_name: str) -> str:
+    """The Ready condition's message while the node has no podCIDR, in the words of Kubernetes'
+    kubelet when its network plugin is not ready."""
+    return ("container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
+            f"message:Network plugin returns error: no podCIDR assigned to node {node_name} yet")
+
+
+def node_status(config: KubeletConfig, info: RuntimeInfo, port: int, now: float,
+                network_message: str = "") -> core_pb2.NodeStatus:
+    """The Node's status; ``network_message`` (not "") keeps it NotReady, saying why."""
     capacity = {"cpu": str(info.cpus), "memory": f"{info.memory_bytes // 1024}Ki", "pods": str(config.max_pods)}
     status = core_pb2.NodeStatus(capacity=capacity, allocatable=capacity)
     status.addresses.add(type="InternalIP", address=config.node_ip)
-    status.addresses.add(type="Hostname", address=config.node_name)
+    status.addresses.add(type="Hostname", address=config.hostname_override or config.node_name)
     status.node_info.CopyFrom(core_pb2.NodeSystemInfo(
         kernel_version=info.kernel, os_image=info.os, operating_system="linux",
         architecture=info.architecture, container_runtime_version=f"{info.name}://{info.version}",
@@ -45,6 +55,7 @@ def node_status(config: KubeletConfig, info: RuntimeInfo, port: int, now: float)
             ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
             ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
             ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+            ("Ready", "False", "KubeletNotReady", network_message) if network_message else
             ("Ready", "True", "KubeletReady", "kubelet is posting ready status")):
         status.conditions.add(type=type_, status=value, reason=reason, message=message,
                               last_heartbeat_time=stamp, last_transition_time=stamp)
@@ -68,6 +79,16 @@ class NodeStatusReporter:
     config: KubeletConfig
     info: RuntimeInfo
     port: int
+    # Not "": the Pod network is not ready (network_not_ready's words); the Node is NotReady.
+    network_message: str = ""
+    # Called with the Node's spec.podCIDR whenever the watch shows one.
+    on_pod_cidr: Callable[[str], None] | None = None
+    _resend: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def network_ready(self) -> None:
+        """The Pod network exists: the Node turns Ready with the next status, sent at once."""
+        self.network_message = ""
+        self._resend.set()
 
     def _labels(self) -> dict[str, str]:
         labels = {"kubernetes.io/hostname": self.config.node_name, "kubernetes.io/os": "linux",
@@ -78,7 +99,7 @@ class NodeStatusReporter:
     async def register(self) -> core_pb2.Node:
         """Create the Node, or bring an existing one's labels and status up to date."""
         now = time.time()
-        status = node_status(self.config, self.info, self.port, now)
+        status = node_status(self.config, self.info, self.port, now, self.network_message)
         node = core_pb2.Node(metadata=meta_pb2.ObjectMeta(name=self.config.node_name, labels=self._labels()),
                              status=status)
         while True:
@@ -110,14 +131,17 @@ class NodeStatusReporter:
     async def run_status(self) -> None:
         """Re-send the Node's status as a slow heartbeat, and at once when the apiserver
         shows it not Ready while this kubelet runs (the node lifecycle controller marks a
-        node Unknown when its Lease went stale, e.g. across a network blip)."""
+        node Unknown when its Lease went stale, e.g. across a network blip). The same watch
+        hands the Node's podCIDR to ``on_pod_cidr``."""
         own_node = Informer(self.api, "Node", field_selector=f"metadata.name={self.config.node_name}")
-        marked_not_ready = asyncio.Event()
+        marked_not_ready = self._resend
 
         def on_node(event: str, node, old) -> None:
+            if event != "DELETED" and node.spec.pod_cidr and self.on_pod_cidr is not None:
+                self.on_pod_cidr(node.spec.pod_cidr)
             ready = next((c for c in node.status.conditions if c.type == "Ready"), None)
-            if event != "DELETED" and (ready is None or ready.status != "True"):
-                marked_not_ready.set()
+            if event != "DELETED" and (ready is None or ready.status != "True") and not self.network_message:
+                marked_not_ready.set()  # (while our network is not ready, NotReady is our own word)
             elif event == "DELETED":
                 marked_not_ready.set()
         own_node.add_handler(on_node)
@@ -136,7 +160,7 @@ class NodeStatusReporter:
             marked_not_ready.clear()
             try:
                 node: core_pb2.Node = await self.api.get("Node", self.config.node_name)  # type: ignore[assignment]
-                status = node_status(self.config, self.info, self.port, time.time())
+                status = node_status(self.config, self.info, self.port, time.time(), self.network_message)
                 for condition in status.conditions:
                     before = next((c for c in node.status.conditions if c.type == condition.type), None)
                     if before is not None and before.status == condition.status:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 import structlog
@@ -32,7 +32,7 @@ from kubelet.images import ImageManager, PullFailure, Recorder
 from kubelet.pleg import RuntimeCache
 from kubelet.prober import Prober
 from kubelet.reconcile import PodActions, Waiting, decide, ran_for
-from kubelet.runtime import EXITED, RUNNING, ContainerSpec, Runtime, SandboxSpec
+from kubelet.runtime import EXITED, RUNNING, ContainerSpec, DNSConfig, Runtime, SandboxSpec
 from kubelet.status import compute_pod_status
 from protos import core_pb2
 
@@ -65,6 +65,8 @@ class NodeParts:
     record: Recorder  # events about the Pod
     node_ip: str  # the hostIP in every Pod status
     resync_interval: float  # a worker syncs at least this often, even with nothing new
+    # The resolv.conf of a Pod's sandbox (kubelet.dns.pod_dns with the kubelet's flags).
+    dns: Callable[[core_pb2.Pod], DNSConfig] = field(default=lambda pod: DNSConfig())
 
 
 class PodWorkerHost(Protocol):
@@ -161,7 +163,7 @@ class PodWorker:
                 await runtime.remove_sandbox(stale.id)
             sandbox = await runtime.create_sandbox(SandboxSpec(
                 pod_uid=pod.metadata.uid, pod_name=pod.metadata.name, pod_namespace=pod.metadata.namespace,
-                hostname=pod.spec.hostname or pod.metadata.name))
+                hostname=pod.spec.hostname or pod.metadata.name, dns=parts.dns(pod)))
             cache.set_sandbox(sandbox)
         sandbox = cache.sandboxes.get(self.uid)
         by_name = {c.name: c for c in pod.spec.containers}

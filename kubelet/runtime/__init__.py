@@ -58,12 +58,22 @@ class RuntimeInfo:
 
 
 @dataclass(frozen=True)
+class DNSConfig:
+    """What the Pod's ``/etc/resolv.conf`` says (the CRI's DNSConfig); all empty: no file of ours."""
+
+    servers: list[str] = field(default_factory=list)
+    searches: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class SandboxSpec:
     pod_uid: str
     pod_name: str
     pod_namespace: str
     hostname: str
     labels: dict[str, str] = field(default_factory=dict)
+    dns: DNSConfig = field(default_factory=DNSConfig)
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,17 @@ class ExecSession(Protocol):
 
 
 class Runtime(Protocol):
+    # Whether sandboxes need the node's podCIDR first (a real Pod network); the fake runtime's
+    # sandboxes have made-up addresses, so hollow nodes run without one.
+    needs_pod_cidr: bool
+
     async def info(self) -> RuntimeInfo: ...
+
+    # The Pod network (as the CRI's UpdateRuntimeConfig hands the podCIDR to the network plugin).
+    async def ensure_network(self, pod_cidr: str) -> None:
+        """Make sure the node's Pod network exists with this subnet (gateway: its first address);
+        every sandbox created afterwards joins it. Idempotent. Raises ContainerRuntimeError."""
+        ...
 
     # Images: the node's own cache.
     async def image_id(self, image: str) -> str | None:

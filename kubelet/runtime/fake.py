@@ -126,6 +126,9 @@ class _Sandbox:
 class FakeRuntime:
     """The Runtime protocol in memory (see the module docstring)."""
 
+    # Sandbox addresses come from ``pod_cidr`` given here: no Node podCIDR needed (hollow nodes).
+    needs_pod_cidr = False
+
     def __init__(
         self,
         node_name: str = "fake",
@@ -157,6 +160,7 @@ class FakeRuntime:
         self.containers: dict[str, _Container] = {}
         self.sandboxes: dict[str, _Sandbox] = {}
         self._network = ipaddress.ip_network(pod_cidr)
+        self.network = ""  # the podCIDR ensure_network was last given
         self._next_host = 2  # .0 is the network, .1 the bridge (gateway), like Podman's
         self._free_ips: list[str] = []
         self._ids = 0
@@ -295,6 +299,11 @@ class FakeRuntime:
         return RuntimeInfo(name="fake", version="0.1.0", os="pykube hollow node", kernel="fake",
                            architecture="amd64", cpus=self.cpus, memory_bytes=self.memory_bytes,
                            hostname=self.node_name)
+
+    async def ensure_network(self, pod_cidr: str) -> None:
+        """Remembered only (``network``): sandboxes keep taking addresses from ``pod_cidr``."""
+        self._call("ensure_network", pod_cidr)
+        self.network = pod_cidr
 
     # ------------------------------------------------------------------ images
 

@@ -61,16 +61,20 @@ from kubelet.runtime import (
 )
 from kubelet.runtime.podman_exec import PodmanExecSession
 from kubelet.runtime.podman_mapping import (
+    POD_NETWORK,
     STATES,
     create_kwargs,
     error_message,
     full_image_id,
     is_state_error,
+    network_subnets,
     owned_by,
+    pod_network_body,
     pull_outcome,
     runtime_info,
     sandbox_from,
     sandbox_labels,
+    sandbox_network_fields,
     start_failed,
     status_from_inspect,
 )
@@ -92,7 +96,12 @@ class PodmanRuntime:
     ``localhost/podman-pause`` from catatonit (no registry needed).
     ``tls_verify``: False lets pulls use the lab's plain-HTTP registry; node-wide policy per
     registry belongs in registries.conf, which overrides this for listed registries.
+
+    Sandboxes join the Podman network ``pykube`` (:meth:`ensure_network`: a bridge on the
+    node's podCIDR); before that is called they get Podman's default network.
     """
+
+    needs_pod_cidr = True
 
     def __init__(
         self,
@@ -121,6 +130,7 @@ class PodmanRuntime:
         # Containers whose start the OCI runtime refused: Podman 4.3 leaves them "created" with
         # no error recorded, so we remember (message, when) and report them as the CRI does.
         self._start_errors: dict[str, tuple[str, float]] = {}
+        self._pod_network = ""  # POD_NETWORK once ensure_network made sure it exists
 
     # ------------------------------------------------------------------ plumbing
 
@@ -167,6 +177,35 @@ class PodmanRuntime:
         except APIError as err:
             raise ContainerRuntimeError(error_message(err)) from None
         return runtime_info(version, host)
+
+    # ------------------------------------------------------------------ the Pod network
+
+    async def ensure_network(self, pod_cidr: str) -> None:
+        await self._run(self._ensure_network, pod_cidr)
+
+    def _ensure_network(self, pod_cidr: str) -> None:
+        """Create the ``pykube`` bridge network on ``pod_cidr`` unless it exists already (a
+        restarted kubelet, or a rebooted node: Podman keeps network configs on disk). One with
+        another subnet is recreated when no container uses it, refused otherwise."""
+        try:
+            body = pod_network_body(pod_cidr)
+        except ValueError as err:
+            raise ContainerRuntimeError(str(err)) from None
+        try:
+            try:
+                existing = self._get_json(f"/networks/{POD_NETWORK}/json")
+            except NotFound:
+                existing = None
+            if existing is not None and network_subnets(existing) != [body["subnets"][0]["subnet"]]:
+                response = self._api.delete(f"/networks/{POD_NETWORK}", timeout=self.api_timeout)
+                response.raise_for_status()
+                existing = None
+            if existing is None:
+                response = self._api.post("/networks/create", data=json.dumps(body), timeout=self.api_timeout)
+                response.raise_for_status()
+        except APIError as err:
+            raise ContainerRuntimeError(f"network {POD_NETWORK} on {pod_cidr}: {error_message(err)}") from None
+        self._pod_network = POD_NETWORK
 
     # ------------------------------------------------------------------ images
 
@@ -223,6 +262,7 @@ class PodmanRuntime:
         body: dict[str, Any] = {"labels": labels, "infra_name": f"{name}_infra"}
         if spec.hostname:
             body["hostname"] = spec.hostname
+        body.update(sandbox_network_fields(self._pod_network, spec.dns))
         if self.infra_image:
             body["infra_image"] = self.infra_image
         try:

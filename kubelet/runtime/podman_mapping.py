@@ -11,6 +11,7 @@ labels a restarted kubelet re-adopts by). ``podman.py`` (the adapter) only moves
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import platform
@@ -38,6 +39,7 @@ from kubelet.runtime import (
     ContainerEvent,
     ContainerSpec,
     ContainerStatus,
+    DNSConfig,
     RuntimeInfo,
     Sandbox,
     SandboxSpec,
@@ -343,6 +345,45 @@ def sandbox_labels(spec: SandboxSpec, node_name: str) -> dict[str, str]:
         LABEL_POD_NAME: spec.pod_name,
         LABEL_POD_NAMESPACE: spec.pod_namespace,
     }
+
+
+# The Podman network every sandbox joins: a bridge whose subnet is the node's podCIDR.
+POD_NETWORK = "pykube"
+
+
+def pod_network_body(pod_cidr: str) -> dict[str, Any]:
+    """``POST /libpod/networks/create`` for the node's Pod network: a bridge on ``pod_cidr``
+    with the gateway on its first address (``10.88.1.1`` for ``10.88.1.0/24``), as a CNI bridge
+    plugin with host-local IPAM on the podCIDR gives it. Raises ValueError for a bad CIDR."""
+    network = ipaddress.ip_network(pod_cidr)
+    if network.version != 4 or network.num_addresses < 4:
+        raise ValueError(f"podCIDR {pod_cidr} is not an IPv4 subnet with room for Pods")
+    return {"name": POD_NETWORK, "driver": "bridge",
+            "subnets": [{"subnet": str(network), "gateway": str(network.network_address + 1)}]}
+
+
+def network_subnets(inspect: dict[str, Any]) -> list[str]:
+    """The subnets of a ``GET /libpod/networks/{name}/json`` answer."""
+    return [str(ipaddress.ip_network(s["subnet"])) for s in inspect.get("subnets") or [] if s.get("subnet")]
+
+
+def sandbox_network_fields(network: str, dns: DNSConfig) -> dict[str, Any]:
+    """The pod-create fields that put a sandbox on the Pod network (``network``; "" leaves
+    Podman's default network) with the Pod's resolv.conf.
+
+    An all-empty DNSConfig (dnsPolicy None without dnsConfig) asks Podman to write no
+    resolv.conf of its own (``no_manage_resolv_conf``): the Pod has none but its image's."""
+    fields: dict[str, Any] = {"netns": {"nsmode": "bridge"}, "Networks": {network: {}}} if network else {}
+    if not (dns.servers or dns.searches or dns.options):
+        fields["no_manage_resolv_conf"] = True
+        return fields
+    if dns.servers:
+        fields["dns_server"] = list(dns.servers)
+    if dns.searches:
+        fields["dns_search"] = list(dns.searches)
+    if dns.options:
+        fields["dns_option"] = list(dns.options)
+    return fields
 
 
 def container_name(spec: ContainerSpec) -> str:

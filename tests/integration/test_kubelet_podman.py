@@ -1,9 +1,12 @@
 """The kubelet with real processes and real Podman: a real apiserver, a real
 pykubelet, a node with its own Podman service, storage and sealed network
-namespace, images pulled from a local registry standing in for Docker Hub."""
+namespace, images pulled from a local registry standing in for Docker Hub.
+The Node's podCIDR is written here by hand, as the node IPAM controller would."""
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import signal
 import subprocess
@@ -29,6 +32,7 @@ CRASH_IMAGE = "docker.io/library/crashloop:1.0"
 BUSYBOX_IMAGE = "docker.io/library/busybox:1.36"
 RELIST_INTERVAL = 2.0  # the kubelet's --relist-interval
 GRACE = 2  # every test Pod's terminationGracePeriodSeconds
+POD_CIDR = "10.88.1.0/24"
 
 
 
@@ -50,10 +54,24 @@ class KubeletProcess:
              "--backoff-initial", "2", "--backoff-max", "16", "--relist-interval", str(RELIST_INTERVAL)],
             stdout=log, stderr=log, env=repo_env(), cwd=REPO_ROOT)
         log.close()
+        wait_for("the Node registered", lambda: self.assign_pod_cidr() or self.proc.poll() is not None)
         wait_for("kubelet running", lambda: '"kubelet running"' in self.log_path.read_text()
                  or self.proc.poll() is not None, timeout=30)
         assert self.proc.poll() is None, self.log_path.read_text()[-3000:]
         return self
+
+    def assign_pod_cidr(self) -> bool:
+        """Give the Node its podCIDR (once it exists), as the node IPAM controller does."""
+        stub = self.apiserver.stub()
+        try:
+            node = unwrap(stub.Get(api_pb2.GetRequest(kind="Node", name=NODE), timeout=10))
+        except grpc.RpcError:
+            return False
+        if not node.spec.pod_cidr:
+            node.spec.pod_cidr = POD_CIDR
+            node.spec.pod_cidrs.append(POD_CIDR)
+            stub.Update(api_pb2.UpdateRequest(object=wrap(node)), timeout=10)
+        return True
 
     def stop(self) -> int:
         assert self.proc is not None
@@ -267,3 +285,20 @@ def test_restarted_kubelet_adopts_running_containers_and_removes_orphans(cluster
     cs = pod.status.container_statuses[0]
     assert container_id(cs) == before and cs.restart_count == 0
     assert before in node.remote("ps", "-q", "--no-trunc").stdout
+
+
+def test_pod_gets_an_address_of_the_pod_cidr_and_the_cluster_resolv_conf(cluster):
+    apiserver, lab, _ = cluster
+    node = lab.nodes[NODE]
+    create(apiserver, make_pod("dns", BUSYBOX_IMAGE, command=["sleep", "3600"]))
+    pod = wait_for("dns Running", running(apiserver, "dns"), timeout=60)
+    assert ipaddress.ip_address(pod.status.pod_ip) in ipaddress.ip_network(POD_CIDR)
+    assert pod.status.pod_ip != "10.88.1.1"  # the gateway: the node's side of the bridge
+    network = json.loads(node.remote("network", "inspect", "pykube").stdout)[0]
+    assert [s["subnet"] for s in network["subnets"]] == [POD_CIDR]
+    resolv = node.remote("exec", container_id(pod.status.container_statuses[0]), "cat", "/etc/resolv.conf").stdout
+    lines = [line for line in resolv.splitlines() if line and not line.startswith("#")]
+    assert "nameserver 10.96.0.10" in lines
+    assert "search default.svc.cluster.local svc.cluster.local cluster.local" in lines
+    assert "options ndots:5" in lines
+    delete_pod(apiserver, "dns")

@@ -27,6 +27,7 @@ import node_env_fixtures
 from node_env_fixtures import environment_problems
 
 from cluster import netns
+from cluster.cluster_network import ClusterNetwork
 from cluster.local_cluster import LocalCluster
 from cluster.podman_node import mounts_under, pids_in_netns
 from cluster.registry import pid_alive
@@ -91,7 +92,8 @@ class Lab:
         rows = {}
         for line in out.splitlines():
             cells = line.split()
-            if cells and (cells[0] in ("registry", "apiserver", "scheduler", "controller-manager", "hollow-nodes")
+            if cells and (cells[0] in ("registry", "apiserver", "scheduler", "controller-manager", "hollow-nodes",
+                                       "nodeports")
                           or "/" in cells[0]) and len(cells) >= 4:
                 rows[cells[0]] = cells[1:]
         return rows
@@ -121,12 +123,16 @@ class Lab:
         return pids
 
     def netns_names(self) -> list[str]:
-        return [netns.netns_name(self.name, node) for node in NODES]
+        """The nodes' namespaces and the cluster network's switch."""
+        return [netns.netns_name(self.name, node) for node in NODES] + [ClusterNetwork(self.name).switch]
+
+    def node(self, name: str) -> dict:
+        return json.loads(self.pykubectl("get", "node", name, "-o", "json").stdout)
 
 
 def expected_components() -> set[str]:
-    control = {"registry", "apiserver", "scheduler", "controller-manager"}
-    return control | {f"{node}/{part}" for node in NODES for part in ("podman", "relay", "kubelet")} \
+    control = {"registry", "apiserver", "scheduler", "controller-manager", "nodeports"}
+    return control | {f"{node}/{part}" for node in NODES for part in ("podman", "relay", "kubelet", "proxy")} \
         | {"hollow-nodes"}
 
 
@@ -180,9 +186,94 @@ def test_a_pod_bound_to_n1_runs_there(lab):
     result = lab.pykubectl("apply", "-f", "-", stdin=POD_MANIFEST)
     assert result.returncode == 0, result.stderr
     pod = wait_for("pod web Running", lambda: (p := lab.pod()) and p["status"].get("phase") == "Running" and p)
-    assert ipaddress.ip_address(pod["status"]["podIP"]) in ipaddress.ip_network("10.88.1.0/24")
+    n1 = lab.node("n1")
+    assert ipaddress.ip_address(pod["status"]["podIP"]) in ipaddress.ip_network(n1["spec"]["podCIDR"])
+    assert pod["status"]["hostIP"] == "10.87.0.2"
     wide = lab.pykubectl("get", "pods", "-o", "wide").stdout
     assert "Running" in wide and " n1" in wide, wide
+    # The apiserver still reaches the kubelet over loopback (its Hostname address).
+    logs = lab.pykubectl("logs", "web")
+    assert logs.returncode == 0, logs.stderr
+
+
+def test_nodes_are_on_the_cluster_network_with_their_own_pod_cidrs(lab):
+    cidrs = []
+    for i, name in enumerate(NODES, 1):
+        node = lab.node(name)
+        addresses = {a["type"]: a["address"] for a in node["status"]["addresses"]}
+        assert addresses == {"InternalIP": f"10.87.0.{i + 1}", "Hostname": "localhost"}, addresses
+        cidrs.append(ipaddress.ip_network(node["spec"]["podCIDR"]))
+        assert cidrs[-1].subnet_of(ipaddress.ip_network("10.88.0.0/16")) and cidrs[-1].prefixlen == 24
+    assert cidrs[0] != cidrs[1]
+    status = lab.pykube("status").stdout
+    assert "node n1, 10.87.0.2" in status and "node n2, 10.87.0.3" in status, status
+
+
+def free_node_port() -> int:
+    import random
+    import socket
+    for port in random.sample(range(30000, 32768), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in the NodePort range")
+
+
+NODEPORT_MANIFEST = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: np
+  labels: {app: np}
+spec:
+  nodeName: n2
+  terminationGracePeriodSeconds: 2
+  containers:
+    - name: main
+      image: docker.io/library/multi-worker:1.0
+      ports: [{containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: np
+spec:
+  type: NodePort
+  selector: {app: np}
+  ports: [{port: 80, targetPort: 8080, nodePort: %d}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: taken
+spec:
+  type: NodePort
+  selector: {app: np}
+  ports: [{port: 80, targetPort: 8080, nodePort: %d}]
+"""
+
+
+def test_a_node_port_answers_on_the_hosts_loopback(lab):
+    import socket
+    port, taken = free_node_port(), free_node_port()
+    with socket.socket() as holder:  # someone else's listener on the host: `taken` is not published
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", taken))
+        holder.listen()
+        result = lab.pykubectl("apply", "-f", "-", stdin=NODEPORT_MANIFEST % (port, taken))
+        assert result.returncode == 0, result.stderr
+        wait_for("pod np Running", lambda: (p := lab.pod("np")) and p["status"].get("phase") == "Running")
+        page = node_env_fixtures.http_get(f"http://127.0.0.1:{port}/", attempts=150, delay=0.2)
+        assert b"multi-worker" in page
+        events = wait_for("the Warning Event on Service taken", lambda: "NodePortNotPublished" in (
+            out := lab.pykubectl("get", "events").stdout) and out)
+        assert f"{taken}" in events, events
+    lab.pykubectl("delete", "service", "np")
+    lab.pykubectl("delete", "service", "taken")
+    lab.pykubectl("delete", "pod", "np")
 
 
 def test_a_second_up_is_refused_while_the_cluster_runs(lab):
@@ -200,7 +291,7 @@ def test_stop_node_and_start_node(lab):
     result = lab.pykube("stop-node", "n1")
     assert result.returncode == 0, result.stderr
     rows = lab.status_rows()
-    assert [rows[f"n1/{p}"][1] for p in ("podman", "relay", "kubelet")] == ["stopped"] * 3, rows
+    assert [rows[f"n1/{p}"][1] for p in ("podman", "relay", "kubelet", "proxy")] == ["stopped"] * 4, rows
     assert rows["n2/kubelet"][1] == "running"
     assert lab.pykube("status").returncode == 1  # not everything runs
     assert not any(pid_alive(pid) for pid in before), "the node's containers outlived its power cut"
@@ -209,6 +300,9 @@ def test_stop_node_and_start_node(lab):
     result = lab.pykube("start-node", "n1")
     assert result.returncode == 0, result.stderr
     assert lab.pykube("status").returncode == 0
+    eth0 = subprocess.run(["ip", "-n", netns.netns_name(lab.name, "n1"), "-4", "addr", "show", "eth0"],
+                          capture_output=True, text=True).stdout
+    assert "10.87.0.2/24" in eth0, eth0  # the same node IP after the reboot
     # As after a reboot: the kubelet restarts the Pod's container (RESTARTS 1).
     wait_for("web restarted on n1", lambda: (p := lab.pod()) and p["status"].get("phase") == "Running"
              and p["status"]["containerStatuses"][0].get("restartCount") == 1

@@ -222,11 +222,12 @@ def test_node_without_kubelet_port(stub: Any) -> None:
 
 
 def test_node_without_address(stub: Any) -> None:
-    make_node(stub, port=10250, addresses=(("ExternalIP", "192.0.2.9"),))
+    make_node(stub, port=10250, addresses=(("Hostname", "no-such-node.invalid"),))
     make_pod(stub)
     code, message = error(stub, pod="web")
     assert code == grpc.StatusCode.INTERNAL
-    assert message.startswith('node "n1" publishes no InternalIP or Hostname address')
+    assert message.startswith('node "n1" publishes no usable address of the types '
+                              'Hostname,InternalDNS,InternalIP,ExternalDNS,ExternalIP')
 
 
 def test_kubelet_not_listening(stub: Any) -> None:

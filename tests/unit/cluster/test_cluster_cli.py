@@ -12,7 +12,6 @@ from cluster import cli, local_cluster
 from cluster.local_cluster import (
     ClusterSpec,
     LocalCluster,
-    pod_subnet,
     write_pykubectl_config,
 )
 
@@ -57,15 +56,20 @@ def test_skip_accepts_only_optional_components(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_each_node_gets_its_own_pod_subnet():
-    subnets = [ipaddress.ip_network(pod_subnet(i)) for i in range(1, local_cluster.MAX_NODES + 1)]
-    assert len(set(subnets)) == len(subnets)
-    assert not any(a.overlaps(b) for i, a in enumerate(subnets) for b in subnets[i + 1:])
+def test_podmans_own_default_network_stays_out_of_the_address_plan(tmp_path):
+    from apimachinery.network import CLUSTER_CIDR, SERVICE_CIDR
+    from cluster.cluster_network import NODE_NETWORK
+    from cluster.podman_node import PodmanConfig
+
+    conf = PodmanConfig(tmp_path).render_containers_conf()
+    subnet = ipaddress.ip_network(conf.split("default_subnet = ")[1].split("\n")[0].strip('"'))
+    for taken in (CLUSTER_CIDR, SERVICE_CIDR, NODE_NETWORK):
+        assert not subnet.overlaps(ipaddress.ip_network(taken))
 
 
 def test_spec_round_trips_and_ignores_unknown_keys(tmp_path):
     spec = ClusterSpec(name="e2e", port=6443, nodes=["n1"], hollow_nodes=["hollow-1"], skip=["scheduler"],
-                       registry="127.0.0.1:5000", pod_subnets={"n1": "10.88.1.0/24"},
+                       registry="127.0.0.1:5000",
                        extra_args={"kubelet": ["--backoff-initial=1"]}, started_at=1.5)
     path = tmp_path / "cluster.json"
     spec.save(path)
@@ -85,7 +89,15 @@ def test_component_command_lines(tmp_path):
     assert kubelet[1:3] == ["-m", "kubelet.main"]
     assert kubelet[kubelet.index("--podman-url") + 1] == f"unix://{tmp_path.resolve()}/nodes/n1/podman.sock"
     assert kubelet[kubelet.index("--probe-netns") + 1] == "/run/netns/pykube-e2e-n1"
+    assert kubelet[kubelet.index("--node-ip") + 1] == "10.87.0.2"  # its InternalIP, on the cluster network
+    assert kubelet[kubelet.index("--hostname-override") + 1] == "localhost"  # where the apiserver dials it
     assert kubelet[-1] == "--backoff-initial=1"
+    proxy = cluster._argv(spec, "n1/proxy")
+    assert proxy[1:] == ["-m", "proxy.main", "--server", "127.0.0.1:7000", "--node-name", "n1",
+                         "--netns", "/run/netns/pykube-e2e-n1"]
+    nodeports = cluster._argv(spec, "nodeports")
+    assert nodeports[1:] == ["-m", "cluster.nodeport_publisher", "--server", "127.0.0.1:7000",
+                             "--switch-netns", "/run/netns/pykube-e2e-net"]
     # Every hollow node in one process, which reads the stopped file stop-node writes.
     hollow = cluster._argv(spec, "hollow-nodes")
     assert hollow[1:3] == ["-m", "kubelet.hollow"]
@@ -93,7 +105,8 @@ def test_component_command_lines(tmp_path):
     assert hollow[hollow.index("--stopped-file") + 1] == str(tmp_path.resolve() / "hollow-stopped")
     assert hollow[-1] == "--backoff-initial=1"
     # The PID-reuse guard: each marker is a piece of that component's own command line.
-    for component in ("apiserver", "scheduler", "controller-manager", "n1/kubelet", "hollow-nodes"):
+    for component in ("apiserver", "scheduler", "controller-manager", "n1/kubelet", "n1/proxy", "nodeports",
+                      "hollow-nodes"):
         assert cluster._marker(spec, component) in " ".join(cluster._argv(spec, component)) + " ", component
 
 
