@@ -4,7 +4,8 @@ No registry on the internet is reachable, so there is no ``docker pull busybox``
 tiny root filesystem - the statically linked busybox binary plus a symlink per applet (sh,
 httpd, sleep, wget, cat, echo ...), ``/tmp``, ``/www/index.html`` - is written as a tar in
 memory and piped to ``podman import``, which turns a tar into a one-layer image and lets us set
-``CMD``/``ENV`` (0.1 s, 2 MB). The images are named like Docker Hub's
+``CMD``/``ENV`` (0.1 s, 2 MB). An image may add files of its own (the multi-client page's CGI
+script). The images are named like Docker Hub's
 (``docker.io/library/...``) because node registries.conf maps docker.io to the local registry.
 
 Building uses a throwaway Podman storage (vfs driver: no mounts at all) and our own configs,
@@ -32,15 +33,45 @@ INDEX_HTML = (
     "<body><h1>multi-worker</h1><p>Served by busybox httpd from a pykube pod.</p></body></html>\n"
 )
 
+# The multi-client page: busybox httpd runs /cgi-bin/index.cgi for "/" when the directory has no
+# index.html. It names the Pod that answered: $HOSTNAME is the Pod's name (the kubelet gives the
+# sandbox the Pod's name as hostname and Podman exports it as HOSTNAME, as Docker and containerd
+# do), and the Pod IP is the address of its one interface. Browsers (Accept: text/html) get a
+# page; curl and wget get the plain line, easy to grep.
+CLIENT_CGI = r"""#!/bin/sh
+name="${HOSTNAME:-$(hostname)}"
+ip="$(ip -o -4 addr show scope global 2>/dev/null | awk '{split($4, a, "/"); print a[1]; exit}')"
+line="multi-client served by $name (${ip:-no IPv4 address})"
+case "${HTTP_ACCEPT:-}" in
+*text/html*)
+    printf 'Content-Type: text/html; charset=utf-8\r\n\r\n'
+    printf '<!DOCTYPE html>\n<html><head><title>multi-client</title></head>\n'
+    printf '<body><h1>multi-client</h1>\n<p>%s</p>\n</body></html>\n' "$line" ;;
+*)
+    printf 'Content-Type: text/plain; charset=utf-8\r\n\r\n%s\n' "$line" ;;
+esac
+"""
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """A file an image adds to the common busybox root filesystem."""
+
+    path: str                  # relative to /, e.g. "client/cgi-bin/index.cgi"
+    content: str
+    mode: int = 0o644
+
 
 @dataclass(frozen=True)
 class LabImage:
-    """An image to build: repository path under docker.io, tag, CMD and optional entrypoint."""
+    """An image to build: repository path under docker.io, tag, CMD, optional entrypoint and
+    files of its own."""
 
     repository: str            # e.g. "library/busybox"
     tag: str
     cmd: list[str]
     entrypoint: list[str] | None = None
+    files: tuple[ImageFile, ...] = ()
 
     def reference(self, registry: str = "docker.io") -> str:
         return f"{registry}/{self.repository}:{self.tag}"
@@ -51,6 +82,9 @@ LAB_IMAGES: tuple[LabImage, ...] = (
     LabImage("library/multi-worker", "1.0", ["httpd", "-f", "-p", "8080", "-h", "/www"]),
     # The next release of the same workload: a rolling update's target.
     LabImage("library/multi-worker", "2.0", ["httpd", "-f", "-p", "8080", "-h", "/www"]),
+    # The seed's client: HTTP on 3000, a page naming the Pod that served it (behind a NodePort).
+    LabImage("library/multi-client", "1.0", ["httpd", "-f", "-p", "3000", "-h", "/client"],
+             files=(ImageFile("client/cgi-bin/index.cgi", CLIENT_CGI, 0o755),)),
     # A shell image for one-off pods; `command`/`args` override CMD like Docker Hub's busybox.
     LabImage("library/busybox", "1.36", ["sh"]),
     # Exits 1 at once, for restartCount / CrashLoopBackOff.
@@ -97,15 +131,20 @@ def _add_symlink(tar: tarfile.TarFile, name: str, target: str) -> None:
     tar.addfile(info)
 
 
-def busybox_rootfs_tar(busybox: str | None = None) -> bytes:
-    """A deterministic (mtime 0) root filesystem tar: busybox, one symlink per applet, /www."""
+def busybox_rootfs_tar(busybox: str | None = None, files: tuple[ImageFile, ...] = ()) -> bytes:
+    """A deterministic (mtime 0) root filesystem tar: busybox, one symlink per applet, /www,
+    and ``files`` (their parent directories created)."""
     busybox = busybox or find_busybox()
     applets = subprocess.run([busybox, "--list-full"], capture_output=True, text=True,
                              check=True).stdout.split()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "dev", "proc", "sys",
-                  "root", "var", "run", "www"):
+        dirs = ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "dev", "proc", "sys", "root",
+                "var", "run", "www"]
+        for extra in files:  # the parents of the image's own files
+            parts = extra.path.split("/")[:-1]
+            dirs += ["/".join(parts[:depth]) for depth in range(1, len(parts) + 1)]
+        for d in dict.fromkeys(dirs):
             _add_dir(tar, d)
         _add_dir(tar, "tmp", 0o1777)
         _add_dir(tar, "var/tmp", 0o1777)
@@ -121,6 +160,8 @@ def busybox_rootfs_tar(busybox: str | None = None) -> bytes:
                                      b"nobody:x:65534:65534:nobody:/:/bin/false\n")
         _add_file(tar, "etc/group", b"root:x:0:\nnogroup:x:65534:\n")
         _add_file(tar, "www/index.html", INDEX_HTML.encode())
+        for extra in files:
+            _add_file(tar, extra.path, extra.content.encode(), extra.mode)
     return buf.getvalue()
 
 
@@ -175,12 +216,15 @@ def build_and_push_lab_images(registry, images: tuple[LabImage, ...] = LAB_IMAGE
     host = address.rsplit(":", 1)[0]
     if not (host.startswith("127.") or host in ("localhost", "[::1]")):
         raise ValueError(f"the lab pushes only to a loopback registry, got {address}")
-    rootfs = busybox_rootfs_tar()
+    busybox = find_busybox()
+    rootfs: dict[tuple[ImageFile, ...], bytes] = {}  # one tar per set of files
     refs = []
     with ImageBuilder() as builder:
         for image in images:
+            if image.files not in rootfs:
+                rootfs[image.files] = busybox_rootfs_tar(busybox, image.files)
             local_ref = image.reference(address)
-            builder.import_image(rootfs, local_ref, image.cmd, image.entrypoint)
+            builder.import_image(rootfs[image.files], local_ref, image.cmd, image.entrypoint)
             builder.push(local_ref)
             refs.append(image.reference("docker.io"))
     return refs

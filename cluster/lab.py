@@ -16,7 +16,7 @@ from cluster.podman_node import PodmanNode, mounts_under, pids_in_netns
 from cluster.registry import LocalRegistry
 
 REQUIRED_BINARIES = ("podman", "runc", "conmon", "docker-registry", "busybox", "nsenter",
-                     "unshare", "ip", "iptables", "mount", "umount")
+                     "unshare", "ip", "iptables", "nft", "sysctl", "mount", "umount")  # nft, sysctl: pykube-proxy
 
 
 def environment_problems() -> list[str]:

@@ -19,7 +19,7 @@ BOX="$CACHE/pykube-bookworm.box"
 SUITE=bookworm
 DISK_GB="${PYKUBE_BOX_DISK_GB:-8}"
 PACKAGES=(systemd systemd-sysv dbus openssh-server sudo podman crun runc conmon catatonit
-          netavark aardvark-dns iptables python3 python3-venv python3-pip iproute2 iputils-ping
+          netavark aardvark-dns iptables nftables python3 python3-venv python3-pip iproute2 iputils-ping
           libnss-myhostname linux-image-amd64 initramfs-tools rsync ca-certificates
           docker-registry busybox-static procps less)
 

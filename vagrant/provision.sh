@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Provision one lab VM (run by vagrant as root inside the VM; idempotent).
-#   provision.sh master|worker NAME NODE_IP MASTER_IP INDEX
+#   provision.sh master|worker NAME NODE_IP MASTER_IP
 # Installs pykube into /opt/pykube/venv offline, from the wheelhouse the host prepared in the
 # synced folder (/pykube/vagrant/.wheelhouse: its dependencies and its own wheel), and runs
 # the components as systemd units:
 #   master: pykube-registry (the lab registry, :5000, with the lab images), pykube-apiserver
 #           (:6443 on every address), pykube-scheduler, pykube-controller-manager
-#   worker: podman.socket and pykubelet (advertises NODE_IP, dials MASTER_IP:6443; images come
-#           from the registry on the master, mapped in for docker.io)
+#   worker: podman.socket, pykubelet (advertises NODE_IP as InternalIP, dials MASTER_IP:6443;
+#           images come from the registry on the master, mapped in for docker.io) and
+#           pykube-proxy (Services in the VM's nftables, host-gw routes to the other workers'
+#           pod CIDRs over the private network, the cluster DNS)
 set -euo pipefail
-ROLE="$1" NAME="$2" NODE_IP="$3" MASTER_IP="$4" INDEX="$5"
+ROLE="$1" NAME="$2" NODE_IP="$3" MASTER_IP="$4"
 VENV=/opt/pykube/venv
 WHEELS=/pykube/vagrant/.wheelhouse
 t0=$SECONDS
@@ -21,7 +23,7 @@ if ! command -v podman >/dev/null || ! command -v docker-registry >/dev/null; th
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends podman crun runc conmon catatonit netavark aardvark-dns \
-        iptables python3-venv docker-registry busybox-static libnss-myhostname rsync >/dev/null
+        iptables nftables python3-venv docker-registry busybox-static libnss-myhostname rsync >/dev/null
     systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi
 
@@ -131,17 +133,23 @@ insecure = true
 location = "$MASTER_IP:5000"
 insecure = true
 EOF
-    # Each worker its own Pod subnet, so Pod IPs are unique across the lab.
+    # Pods join the network `pykube` the kubelet creates from its Node's podCIDR (a /24 of the
+    # cluster CIDR 10.88.0.0/16, from the node IPAM controller); Podman's own default network
+    # (10.88.0.0/16 out of the box) moves out of the way.
     cat > /etc/containers/containers.conf <<EOF
 # Written by pykube's vagrant/provision.sh
 [network]
-default_subnet = "10.88.$INDEX.0/24"
+default_subnet = "10.86.0.0/24"
 EOF
     systemctl enable --now podman.socket
     unit pykubelet "pykube kubelet" \
         "$VENV/bin/pykubelet --server $MASTER_IP:6443 --node-name $NAME --node-ip $NODE_IP --listen $NODE_IP:10250 --podman-url unix:///run/podman/podman.sock --log-format console" \
         podman.socket
-    units=(pykubelet)
+    # No --netns: the proxy acts in the VM's own network namespace, as kube-proxy on a machine.
+    # It routes the other workers' pod CIDRs via their InternalIPs (the private network).
+    unit pykube-proxy "pykube-proxy" \
+        "$VENV/bin/python -m proxy.main --server $MASTER_IP:6443 --node-name $NAME --log-format console"
+    units=(pykubelet pykube-proxy)
 fi
 systemctl daemon-reload
 systemctl enable "${units[@]}" >/dev/null 2>&1

@@ -1,8 +1,10 @@
 """The seed's story across real VMs: `vagrant/lab up` boots a master VM and 3 worker VMs,
-the 4-replica multi-worker Deployment is applied from the master with pykubectl, and the
-lab heals a killed container (RESTARTS 1) and a lost worker VM (its Pods come back on the
-others). Everything that talks to a VM runs inside the lab's network namespace
-(`vagrant/lab run ...`): this process, in the host's namespace, never dials a VM address.
+the 4-replica multi-worker Deployment is applied from the master with pykubectl, the client
+answers through its NodePort on every worker's address (Pods on other workers reached over
+the host-gw routes each worker's pykube-proxy programs), and the lab heals a killed container
+(RESTARTS 1) and a lost worker VM (its Pods come back on the others). Everything that talks
+to a VM runs inside the lab's network namespace (`vagrant/lab run ...`): this process, in the
+host's namespace, never dials a VM address.
 
 Slow (about 10-15 min under software emulation) and heavy (a VM takes ~1.6 GiB of host
 memory), so it runs only when asked: PYKUBE_LAB=1 (as root).
@@ -53,8 +55,8 @@ class Lab:
     def items(self, kind: str) -> list[dict]:
         return json.loads(self.kubectl("get", kind, "-o", "json"))["items"]
 
-    def pods(self) -> list[dict]:
-        return [p for p in self.items("pods") if p["metadata"]["name"].startswith("multi-worker-")]
+    def pods(self, deployment: str = "multi-worker") -> list[dict]:
+        return [p for p in self.items("pods") if p["metadata"]["name"].startswith(deployment + "-")]
 
     def wait(self, what: str, predicate, timeout: float, interval: float = 5.0):
         deadline = time.monotonic() + timeout
@@ -77,8 +79,9 @@ def running(pods: list[dict]) -> list[dict]:
             and not p["metadata"].get("deletionTimestamp")]
 
 
-def ready(node: dict) -> bool:
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in node.get("status", {}).get("conditions", []))
+def ready(obj: dict) -> bool:
+    """A Node's or a Pod's Ready condition is True."""
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in obj.get("status", {}).get("conditions", []))
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +113,10 @@ def test_seed_story_across_vms(vm_lab: Lab):
     for i, name in enumerate(WORKER_NAMES, start=1):
         addresses = {a["type"]: a["address"] for a in nodes[name]["status"]["addresses"]}
         assert addresses["InternalIP"] == f"{SUBNET}.{10 + i}", addresses
+    # Each its own /24 of the cluster CIDR, from the node IPAM controller.
+    pod_cidrs = [nodes[name]["spec"].get("podCIDR", "") for name in WORKER_NAMES]
+    assert all(c.startswith("10.88.") and c.endswith(".0/24") for c in pod_cidrs), pod_cidrs
+    assert len(set(pod_cidrs)) == WORKERS, pod_cidrs
     print(vm_lab.kubectl("get", "nodes", "-o", "wide"))
 
     # 4 replicas, Running across the 3 worker VMs (2/1/1).
@@ -140,6 +147,8 @@ def test_seed_story_across_vms(vm_lab: Lab):
         return statuses and statuses[0].get("restartCount") == 1 and statuses[0].get("ready")
     vm_lab.wait(f"{name} RESTARTS 1", restarted, timeout=180)
 
+    client_node_port_answers_on_every_worker(vm_lab)
+
     # Halt a worker VM: its Node goes NotReady, its Pods are recreated on the others.
     lost = next(w for w in WORKER_NAMES if placement.count(w) == 1)
     lost_pods = {p["metadata"]["name"] for p in pods if p["spec"]["nodeName"] == lost}
@@ -155,3 +164,34 @@ def test_seed_story_across_vms(vm_lab: Lab):
     healed_pods = vm_lab.wait("4 Pods Running on the remaining workers", healed, timeout=300)
     assert {p["spec"]["nodeName"] for p in healed_pods} <= set(WORKER_NAMES) - {lost}
     print(vm_lab.kubectl("get", "pods", "-o", "wide"))
+
+
+def client_node_port_answers_on_every_worker(vm_lab: Lab) -> None:
+    """The client behind NodePort 31515, fetched from the master VM (outside the cluster: no
+    proxy, no route to the Pods) at each worker's private address: every worker answers, and
+    the answers come from Pods on different workers (externalTrafficPolicy Cluster: a node
+    forwards to any endpoint, over the host-gw routes to the other workers' pod CIDRs)."""
+    vm_lab.kubectl("apply", "-f", "/pykube/examples/multi-client.yaml", "-f", "/pykube/examples/client-node-port.yaml")
+    clients = vm_lab.wait("3 multi-client Pods Ready",
+                          lambda: (r := [p for p in running(vm_lab.pods("multi-client")) if ready(p)])
+                          and len(r) == 3 and r, timeout=300)
+    node_of = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in clients}
+    print(vm_lab.kubectl("get", "services") + vm_lab.kubectl("get", "pods", "-l", "component=web", "-o", "wide"))
+
+    def fetch(ip: str) -> list[str]:
+        """The served-by lines of 6 fetches of http://IP:31515/ from the master (each line:
+        "multi-client served by POD (POD_IP)"); empty until all 6 answer."""
+        out = vm_lab.ssh("master", f"for i in 1 2 3 4 5 6; do timeout 5 busybox wget -q -O- http://{ip}:31515/ || exit 1; done",
+                         timeout=60, check=False)
+        lines = [line for line in out.splitlines() if line.startswith("multi-client served by ")]
+        return lines if len(lines) == 6 else []
+
+    served: dict[str, set[str]] = {}  # worker address -> the nodes of the Pods that answered there
+    for i, worker in enumerate(WORKER_NAMES, start=1):
+        ip = f"{SUBNET}.{10 + i}"
+        lines = vm_lab.wait(f"NodePort 31515 answering on {worker} ({ip})", lambda: fetch(ip), timeout=120)
+        pods = {line.split()[3] for line in lines}
+        assert pods <= set(node_of), (pods, node_of)
+        served[worker] = {node_of[p] for p in pods}
+    print("NodePort 31515, answering nodes per worker address:", served)
+    assert len(set().union(*served.values())) >= 2, served

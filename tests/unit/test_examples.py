@@ -1,0 +1,44 @@
+"""examples/: the seed's Deployments and Services decode as the objects the course names (what
+`pykubectl apply -f examples/...` sends), with Kubernetes' field names only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kubectl.manifest import load_objects
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def load(name: str):
+    (obj,) = load_objects([str(EXAMPLES / name)])
+    return obj
+
+
+def test_the_client_deployment_serves_http_on_3000_with_a_readiness_probe() -> None:
+    client = load("multi-client.yaml")
+    assert (client.kind, client.metadata.name, client.spec.replicas) == ("Deployment", "multi-client", 3)
+    assert dict(client.spec.selector.match_labels) == {"component": "web"}
+    assert dict(client.spec.template.metadata.labels) == {"component": "web"}
+    (container,) = client.spec.template.spec.containers
+    assert container.image == "docker.io/library/multi-client:1.0"
+    assert [(p.name, p.container_port) for p in container.ports] == [("http", 3000)]
+    assert container.readiness_probe.http_get.port.str_val == "http"
+
+
+def test_the_client_node_port_service_has_the_course_numbers() -> None:
+    service = load("client-node-port.yaml")
+    assert (service.kind, service.metadata.name, service.spec.type) == ("Service", "client-node-port", "NodePort")
+    assert dict(service.spec.selector) == {"component": "web"}
+    (port,) = service.spec.ports
+    assert (port.port, port.target_port.int_val, port.node_port) == (3050, 3000, 31515)
+
+
+def test_the_worker_service_is_a_cluster_ip_on_8080() -> None:
+    service = load("multi-worker-service.yaml")
+    assert (service.kind, service.metadata.name, service.spec.type) == ("Service", "multi-worker", "ClusterIP")
+    assert dict(service.spec.selector) == {"component": "worker"}
+    (port,) = service.spec.ports
+    assert (port.port, port.target_port.int_val) == (8080, 8080)
+    worker = load("multi-worker.yaml")
+    assert dict(worker.spec.template.metadata.labels)["component"] == "worker"
