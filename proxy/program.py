@@ -33,7 +33,7 @@ from proxy.routes import ROUTE_PROTO, Route
 log = structlog.get_logger("proxy")
 
 DNS_INTERFACE = "pykube-dns"
-TOOLS = {"nft": "nftables", "ip": "iproute2", "conntrack": "conntrack", "sysctl": "procps",
+TOOLS = {"nft": "nftables", "ip": "iproute2", "bridge": "iproute2", "conntrack": "conntrack", "sysctl": "procps",
          "nsenter": "util-linux"}
 
 
@@ -62,6 +62,17 @@ class Programmer:
     async def apply_rules(self, definition: str) -> None:
         """Replace table ip pykube-proxy with ``definition``, in one transaction."""
         await self.run("nft", "-f", "-", stdin=rules.transaction(definition))
+
+    async def hairpin_bridge_ports(self) -> None:
+        """Hairpin mode on every bridge port of the node, so that a Pod reaching itself through
+        its Service gets its packets back on the port they came from. Kubernetes' kubelet does
+        this (``--hairpin-mode=hairpin-veth``, the CNI bridge plugin's ``hairpinMode``); Podman's
+        netavark has no such option, so the node's network agent does it for the Pods' bridge."""
+        out = await self.run("bridge", "-d", "-j", "link", "show", check=False)
+        for port in json.loads(out or "[]"):
+            if port.get("master") and port.get("hairpin") is False:
+                await self.run("ip", "link", "set", port["ifname"], "type", "bridge_slave", "hairpin", "on",
+                               check=False)
 
     async def clear_udp_flows(self, flows: list[rules.StaleFlow]) -> None:
         """``conntrack -D`` per stale flow; "0 flow entries deleted" (exit 1) is no error."""

@@ -74,6 +74,7 @@ class Proxier:
         if force or text != self.last_rules:
             await self.programmer.apply_rules(text)
             self.last_rules = text
+            await self.programmer.hairpin_bridge_ports()  # endpoints changed: new Pods may be among them
             if self.last_ports is not None:  # after a restart nothing is known to be stale
                 await self.programmer.clear_udp_flows(rules.stale_udp_flows(self.last_ports, ports))
         self.last_ports = ports

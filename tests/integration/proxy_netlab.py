@@ -126,10 +126,7 @@ class NetLab:
                                   input=json.dumps(options), capture_output=True, text=True)
             if done.returncode != 0:
                 raise RuntimeError(f"netavark setup {pod}: {done.stderr.strip()}")
-        # As the CNI bridge plugin's hairpinMode (kubelet --hairpin-mode=hairpin-veth): a Pod
-        # reaching itself through its Service gets its packet back on the same port.
-        for port in json.loads(sh("ip", "-j", "link", "show", "master", "cni0", netns=self.ns(node))):
-            sh("ip", "link", "set", port["ifname"], "type", "bridge_slave", "hairpin", "on", netns=self.ns(node))
+        # Hairpin mode on the bridge ports is pykube-proxy's to set (test_hairpin_is_masqueraded).
 
     def start_echo(self, pod: str) -> None:
         proc = subprocess.Popen(["nsenter", f"--net={self.path(pod)}", "--", sys.executable, "-c", ECHO_SERVER,

@@ -95,8 +95,11 @@ def test_pod_to_pod_across_nodes_keeps_the_source_despite_netavark_masquerade(la
 
 
 def test_hairpin_is_masqueraded(lab):
+    """A Pod reaching itself through its Service: its bridge port must be in hairpin mode (the
+    proxy sets it) and the packet masqueraded (else the Pod answers itself directly)."""
     try:
         program(lab, *state(web_pods=("10.88.1.2",)))
+        asyncio.run(Programmer(lab.path("node1")).hairpin_bridge_ports())
         assert lab.tcp("pod1", WEB, 80) == ("pod1", "10.88.1.1")
     finally:
         program(lab, *state())

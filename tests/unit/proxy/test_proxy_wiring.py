@@ -24,12 +24,16 @@ class RecordingProgrammer:
         self.rules: list[str] = []
         self.routes: list[list[Route]] = []
         self.flows: list = []
+        self.hairpins = 0
 
     async def setup_node(self, dns_ip: str, service_cidr: str) -> list[Route]:
         return [Route(service_cidr, device="pykube-dns")]
 
     async def apply_rules(self, definition: str) -> None:
         self.rules.append(definition)
+
+    async def hairpin_bridge_ports(self) -> None:
+        self.hairpins += 1
 
     async def clear_udp_flows(self, flows) -> None:
         self.flows.extend(flows)
