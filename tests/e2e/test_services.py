@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import queue
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -90,8 +91,8 @@ def exec_in_probe(cluster, script: str, timeout: float = 90) -> str:
 
 def fetch_loop(url: str, times: int) -> str:
     """A shell loop in the probe Pod: `times` fresh connections to url, each answer (or the
-    failure) on its own line."""
-    return f'for i in $(seq {times}); do wget -qO- -T 2 {url} 2>&1 || echo "FAILED rc=$?"; echo; done'
+    failure) on its own line. (The lab's busybox wget has no working -T: `timeout` bounds it.)"""
+    return f'for i in $(seq {times}); do timeout 2 wget -qO- {url} 2>&1 || echo "FAILED rc=$?"; echo; done'
 
 
 def served_by(text: str) -> list[str]:
@@ -228,7 +229,7 @@ def boottime() -> float:
 def test_a_deleted_pod_gets_no_request_one_second_after_its_deletion(cluster):
     seconds = 12
     loop = (f'end=$(( $(date +%s) + {seconds} )); while [ "$(date +%s)" -lt "$end" ]; do '
-            f'read up rest < /proc/uptime; out=$(wget -qO- -T 1 http://{CLIENT_SERVICE}:{CLIENT_PORT}/ 2>&1); '
+            f'read up rest < /proc/uptime; out=$(timeout 1 wget -qO- http://{CLIENT_SERVICE}:{CLIENT_PORT}/ 2>&1); '
             f'echo "$up $? $out"; done')
     stream = StreamedExec(cluster, loop)
     try:
@@ -293,7 +294,7 @@ def test_port_forward_to_a_service_reaches_one_of_its_pods(cluster):
         again = http_get(f"http://127.0.0.1:{local}/")  # a second connection through the same forward
         assert served_by(again) == served_by(page), again  # kubectl forwards a Service to one Pod
     finally:
-        forward.terminate()
+        forward.send_signal(signal.SIGINT)  # Ctrl-C: how a user stops it (exit 0, output flushed)
         try:
             output, _ = forward.communicate(timeout=10)
         except subprocess.TimeoutExpired:
