@@ -304,8 +304,9 @@ def test_port_forward_to_a_service_reaches_one_of_its_pods(cluster):
 
 
 def test_deleting_the_services_and_deployments_leaves_nothing(cluster):
+    # --grace-period 1: httpd and sleep, as PID 1, ignore SIGTERM and would hold each Pod 30 s.
     deleted = kubectl(cluster, "delete", *[a for m in MANIFESTS for a in ("-f", str(m))], "-f", "-",
-                      "--timeout", "90s", stdin=EXTRA, timeout=120)
+                      "--grace-period", "1", "--timeout", "90s", stdin=EXTRA, timeout=120)
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     ours = {"multi-worker", "multi-worker-headless", CLIENT_SERVICE}
 
