@@ -10,7 +10,7 @@ rendered later describes the machine the figures came from. The exit code is the
 first failure's: a benchmark that crashes is a broken feature, and CI runs the quick
 mode to catch that (nothing is asserted on the figures themselves).
 
-Full mode, one command (as root, so the Podman benchmarks run too; about 22
+Full mode, one command (as root, so the Podman benchmarks run too; about 25
 minutes on 2 cores), then the report into docs/benchmarks.md and docs/bench/*.png:
 
     sudo .venv/bin/python -m bench --out results/ --report
