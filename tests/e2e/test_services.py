@@ -9,8 +9,9 @@ the figures are the network's, not exec's):
   cluster DNS, and answers; the multi-client page names the Pod that served it, so many requests
   through its ClusterIP show answers from Pods on n2 and n3 (other nodes: host-gw routes, DNAT);
 * DNS: the Service's name gives its ClusterIP; the headless Service gives one A per Pod;
-* the Pod serving requests is deleted while a loop of requests (1 s timeout each) runs: every
-  request started 1 s or more after the deletion succeeds, and none of them reaches that Pod;
+* the Pod serving requests is deleted (grace period 1 s, so it is gone right after) while a loop
+  of requests (1 s timeout each) runs: every request started 1 s or more after the deletion
+  succeeds, and none of them reaches that Pod;
 * NodePort 31515 answers on the host's 127.0.0.1, from Pods on several nodes;
 * `pykubectl port-forward svc/client-node-port` carries a request to a Pod.
 
@@ -242,7 +243,10 @@ def test_a_deleted_pod_gets_no_request_one_second_after_its_deletion(cluster):
             answered += [r.pod for r in parse_requests([line]) if r.ok and r.pod]
         victim = answered[-1]
         deleted_at = boottime()
-        stub(cluster).Delete(api_pb2.DeleteRequest(kind="Pod", namespace="default", name=victim), timeout=10)
+        # A 1 s grace period: httpd (PID 1) ignores SIGTERM, so the Pod is killed 1 s after the
+        # deletion; a node still sending it connections after that would see them fail.
+        stub(cluster).Delete(api_pb2.DeleteRequest(kind="Pod", namespace="default", name=victim,
+                                                   grace_period_seconds=1), timeout=10)
         lines = stream.finish(timeout=seconds + 30)
     finally:
         stream.kill()
@@ -304,7 +308,8 @@ def test_port_forward_to_a_service_reaches_one_of_its_pods(cluster):
 
 
 def test_deleting_the_services_and_deployments_leaves_nothing(cluster):
-    # --grace-period 1: httpd and sleep, as PID 1, ignore SIGTERM and would hold each Pod 30 s.
+    # --grace-period 1 holds for what is deleted directly; the Deployments' Pods go by the garbage
+    # collector with their own 30 s (httpd, as PID 1, ignores SIGTERM).
     deleted = kubectl(cluster, "delete", *[a for m in MANIFESTS for a in ("-f", str(m))], "-f", "-",
                       "--grace-period", "1", "--timeout", "90s", stdin=EXTRA, timeout=120)
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
