@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import dnslib
@@ -133,7 +134,6 @@ def pages():
 
 
 def test_first_answer_from_waits_for_the_named_pod_and_gives_up_at_its_deadline(pages):
-    import time
     with ThreadPoolExecutor(2) as client:
         began = time.monotonic()
         hit = first_answer_from(client, pages, "pod-1", deadline=began + 10)
