@@ -1,7 +1,7 @@
 """``python -m bench [--quick] [--out DIR] [--report]``: every benchmark this machine can run, in order.
 
 apiserver, scheduler_bare, scheduler, startup and memory first (they need nothing but
-Python: real pykube processes and hollow nodes on 127.0.0.1); then kubelet and cluster when
+Python: real pykube processes and hollow nodes on 127.0.0.1); then kubelet, cluster and network when
 running as root with Podman installed (they start Podman services, network
 namespaces and a local registry). Each prints its own figures and, with --out,
 appends its records to DIR/results.json; ``python -m bench`` also writes
@@ -10,7 +10,7 @@ rendered later describes the machine the figures came from. The exit code is the
 first failure's: a benchmark that crashes is a broken feature, and CI runs the quick
 mode to catch that (nothing is asserted on the figures themselves).
 
-Full mode, one command (as root, so the Podman benchmarks run too; about 22
+Full mode, one command (as root, so the Podman benchmarks run too; about 25
 minutes on 2 cores), then the report into docs/benchmarks.md and docs/bench/*.png:
 
     sudo .venv/bin/python -m bench --out results/ --report
@@ -49,6 +49,7 @@ BENCHMARKS: tuple[tuple[str, bool], ...] = (
     ("memory", False),
     ("kubelet", True),
     ("cluster", True),
+    ("network", True),
 )
 
 

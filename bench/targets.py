@@ -94,8 +94,9 @@ class Target:
 _HOLLOW_1000 = {"nodes": 1000, "pods": 10000}
 _PODMAN_RUNS = {"runs": 20}
 _CLUSTER_RUNS = {"runs": 10}
+_NETWORK = {"nodes": 3, "scale_ups": 30, "requests": 2000, "lookups": 1000}
 
-# Issue 6's targets and issue 10's raised ones. Where a target names no percentile
+# Issue 6's targets, issue 10's raised ones and issue 11's network ones. Where a target names no percentile
 # (the ratios to a peer, node loss) both the median and the tail are held to it.
 TARGETS: tuple[Target, ...] = (
     Target("kubelet.pod_start.p50", RATIO_LE, 1.5, "ratio",
@@ -131,6 +132,12 @@ TARGETS: tuple[Target, ...] = (
     Target("memory.kubelet_podman", LE, 60.0, "MiB",
            "RSS of one kubelet on real Podman with 110 Pods (Kubernetes' default max; needs root)",
            {"kubelet_pods": 110}),
+    Target("network.programming_latency.p99", LE, 1.0, "s",
+           "network programming latency: Pod Ready → answering through its ClusterIP from a Pod on another node, "
+           "p99 over 30 scale-ups (Kubernetes' SLO: 30 s)", _NETWORK),
+    Target("network.clusterip_vs_pod_ip.p50", RATIO_LE, 1.1, "ratio",
+           "request latency through the ClusterIP vs straight to the Pod IP (same Pod, across nodes), p50", _NETWORK),
+    Target("network.dns_lookup.p99", LE, 5.0, "ms", "DNS lookup of a Service name from a Pod, p99", _NETWORK),
 )
 
 

@@ -1,4 +1,8 @@
-"""The seed's story end to end: `pykube up --nodes 3` with real Podman."""
+"""End to end on `pykube up --nodes 3` with real Podman: one cluster for the whole e2e session.
+
+Starting a 3-node cluster costs tens of seconds, so every e2e module shares the one this
+fixture starts; each module leaves the cluster as it found it (its objects deleted) and the
+modules run in file order (the seed's story first, then the Services on top of it)."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from cluster.lab import environment_problems  # noqa: E402
 from cluster.local_cluster import LocalCluster  # noqa: E402
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
     problems = environment_problems()
     assert not problems, "; ".join(problems)

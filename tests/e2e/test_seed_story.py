@@ -7,60 +7,24 @@ The tests run in order and share one cluster, as one story."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
-import node_env_fixtures  # tests/integration, on sys.path by conftest
-
 from apimachinery.kinds import unwrap
-from protos import api_pb2, api_pb2_grpc
+from e2e_support import EXAMPLES, kubectl, list_objects, live, running, stub, wait_for
+from protos import api_pb2
 
-import grpc
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MANIFEST = REPO_ROOT / "examples" / "multi-worker.yaml"
+MANIFEST = EXAMPLES / "multi-worker.yaml"
 IMAGE_V1 = "docker.io/library/multi-worker:1.0"
 IMAGE_V2 = "docker.io/library/multi-worker:2.0"
 
 
-def kubectl(cluster, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYKUBECONFIG": str(cluster.config_path),
-           "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run([sys.executable, "-m", "kubectl", *args], capture_output=True, text=True, env=env,
-                          cwd=REPO_ROOT, timeout=timeout)
-
-
-def stub(cluster) -> api_pb2_grpc.APIStub:
-    return api_pb2_grpc.APIStub(grpc.insecure_channel(cluster.address))
-
-
 def pods(cluster) -> list:
-    reply = stub(cluster).List(api_pb2.ListRequest(kind="Pod", namespace="default",
-                                                   label_selector="component=worker"), timeout=10)
-    return [unwrap(o) for o in reply.items]
-
-
-def live(pod) -> bool:
-    return not pod.metadata.HasField("deletion_timestamp")
-
-
-def running(pod) -> bool:
-    statuses = pod.status.container_statuses
-    return (live(pod) and pod.status.phase == "Running" and bool(statuses)
-            and all(s.state.HasField("running") and s.ready for s in statuses))
-
-
-
-def wait_for(what: str, check: Callable[[], object], timeout: float = 90.0, interval: float = 0.2):
-    return node_env_fixtures.wait_for(what, check, timeout, interval)
+    return list_objects(cluster, "Pod", label_selector="component=worker")
 
 
 def four_running(cluster):
