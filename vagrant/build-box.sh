@@ -21,7 +21,7 @@ DISK_GB="${PYKUBE_BOX_DISK_GB:-8}"
 PACKAGES=(systemd systemd-sysv dbus openssh-server sudo podman crun runc conmon catatonit
           netavark aardvark-dns iptables nftables python3 python3-venv python3-pip iproute2 iputils-ping
           libnss-myhostname linux-image-amd64 initramfs-tools rsync ca-certificates
-          docker-registry busybox-static procps less)
+          docker-registry busybox-static procps conntrack less)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 [ "$(id -u)" -eq 0 ] || { echo "build-box.sh needs root (debootstrap, chroot)" >&2; exit 1; }

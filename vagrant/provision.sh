@@ -23,7 +23,7 @@ if ! command -v podman >/dev/null || ! command -v docker-registry >/dev/null; th
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends podman crun runc conmon catatonit netavark aardvark-dns \
-        iptables nftables python3-venv docker-registry busybox-static libnss-myhostname rsync >/dev/null
+        iptables nftables conntrack procps python3-venv docker-registry busybox-static libnss-myhostname rsync >/dev/null
     systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi
 

@@ -186,10 +186,18 @@ def client_node_port_answers_on_every_worker(vm_lab: Lab) -> None:
         lines = [line for line in out.splitlines() if line.startswith("multi-client served by ")]
         return lines if len(lines) == 6 else []
 
+    def network_state(worker: str) -> str:
+        """What a failure needs to be understood: the worker's proxy, rules and routes."""
+        return vm_lab.ssh(worker, "sudo journalctl -u pykube-proxy -n 40 --no-pager; sudo ip route; "
+                                  "sudo nft list table ip pykube-proxy | head -60", check=False)
+
     served: dict[str, set[str]] = {}  # worker address -> the nodes of the Pods that answered there
     for i, worker in enumerate(WORKER_NAMES, start=1):
         ip = f"{SUBNET}.{10 + i}"
-        lines = vm_lab.wait(f"NodePort 31515 answering on {worker} ({ip})", lambda: fetch(ip), timeout=120)
+        try:
+            lines = vm_lab.wait(f"NodePort 31515 answering on {worker} ({ip})", lambda: fetch(ip), timeout=120)
+        except AssertionError as err:
+            raise AssertionError(f"{err}\n{network_state(worker)}") from None
         pods = {line.split()[3] for line in lines}
         assert pods <= set(node_of), (pods, node_of)
         served[worker] = {node_of[p] for p in pods}
