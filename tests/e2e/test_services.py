@@ -13,6 +13,8 @@ the figures are the network's, not exec's):
   of requests (1 s timeout each) runs: every request started 1 s or more after the deletion
   succeeds, and none of them reaches that Pod;
 * NodePort 31515 answers on the host's 127.0.0.1, from Pods on several nodes;
+* n3 loses power: once its Pods are replaced, no endpoint is left on it and every request is
+  answered (inside the cluster and through the NodePort);
 * `pykubectl port-forward svc/client-node-port` carries a request to a Pod.
 
 The tests run in order on one cluster, as one story; the last one deletes what they made.
@@ -284,6 +286,33 @@ def test_the_node_port_answers_on_the_hosts_loopback_from_pods_on_several_nodes(
     answered = [served_by(http_get(url))[0] for _ in range(40)]  # each a fresh connection
     nodes = Counter(node_of(cluster).get(name) for name in answered)
     assert len(nodes) >= 2 and None not in nodes, nodes
+
+
+def test_after_a_node_power_cut_traffic_flows_without_stale_endpoints(cluster):
+    """n3 loses power: once its Pods are replaced elsewhere, the Service's endpoints are exactly
+    the new Pods (none left on n3), and every request (from the Pod on n1, and through the
+    NodePort on the host) is answered by a Pod on a live node."""
+    wait_for("3 multi-client Pods Running", lambda: running_pods(cluster, CLIENTS, 3), timeout=120)
+    cluster.stop_node("n3")
+    try:
+        wait_for("n3 NotReady", lambda: cluster.node_states().get("n3") == "NotReady", timeout=60)
+
+        def moved():
+            now = running_pods(cluster, CLIENTS, 3)
+            return now if now and all(p.spec.node_name != "n3" for p in now) else None
+        clients = wait_for("3 multi-client Pods Running on n1 and n2", moved, timeout=120)
+        ips = {p.status.pod_ip for p in clients}
+        wait_for(f"{CLIENT_SERVICE}'s endpoints: the new Pods only",
+                 lambda: endpoint_addresses(cluster, CLIENT_SERVICE) == ips, timeout=30)
+        on_live_nodes = {p.metadata.name for p in clients}
+        out = exec_in_probe(cluster, fetch_loop(f"http://{CLIENT_SERVICE}:{CLIENT_PORT}/", 20))
+        assert "FAILED" not in out and len(served_by(out)) == 20, out
+        assert set(served_by(out)) <= on_live_nodes, out
+        answered = [served_by(http_get(f"http://127.0.0.1:{NODE_PORT}/"))[0] for _ in range(10)]
+        assert set(answered) <= on_live_nodes, answered
+    finally:
+        cluster.start_node("n3")
+    wait_for("n3 Ready again", lambda: cluster.node_states().get("n3") == "Ready", timeout=60)
 
 
 def test_port_forward_to_a_service_reaches_one_of_its_pods(cluster):
