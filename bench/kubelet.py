@@ -8,7 +8,9 @@ and the apiserver, waiting threads included: a kubelet mostly waits on Podman's 
 and summarises them into DIR/profile-kubelet.md.
 
 Set-up: a node lab (local registry, one Podman node with its own storage and
-sealed network namespace), a real pykube-apiserver and a real pykubelet.
+sealed network namespace), a real pykube-apiserver, a real pykubelet, and a
+controller-manager running only the node IPAM controller (the kubelet runs Pods once its
+Node has a podCIDR, as in a cluster).
 
 1. pod start   N Pods, each created already bound to the node (nodeName set), image
                in the node's cache: time from the Create call being sent to the
@@ -47,8 +49,8 @@ import grpc
 import podman
 
 from apimachinery.kinds import unwrap, wrap
-from bench.common import (ChildProcess, append_results, apiserver_healthy, latency_records, mode, percentile,
-                          print_table, start_apiserver, wait_until)
+from bench.common import (ChildProcess, append_results, apiserver_healthy, latency_records, log_says, mode,
+                          percentile, print_table, start_apiserver, start_component, wait_until)
 from bench.profile import Profiles
 from bench.profile import summary as profile_summary
 from cluster.lab import NodeLab, environment_problems
@@ -239,10 +241,12 @@ def run(runs: int, kills: int, out: Path | None, quick: bool, profile: Path | No
     with tempfile.TemporaryDirectory(prefix="pkb-") as tmp:
         work = Path(tmp)
         lab = NodeLab(work / "lab", node_names=(NODE,)).start()
-        apiserver = kubelet = None
+        apiserver = ipam = kubelet = None
         try:
             apiserver, address = start_apiserver(work)
             asyncio.run(wait_until(lambda: apiserver_healthy(address), apiserver, 20))
+            ipam = start_component(work, "controller-manager", "controllers.main", address, "--controllers", "nodeipam")
+            asyncio.run(wait_until(log_says(ipam, "controller-manager running"), ipam, 20))
             kubelet = start_kubelet(work, address, lab)
             try:
                 profiles = None if profile is None else Profiles(
@@ -255,7 +259,7 @@ def run(runs: int, kills: int, out: Path | None, quick: bool, profile: Path | No
             restart_times = podman_restart_peer(lab, kills)
             start_times = podman_start_peer(lab, kills)
         finally:
-            for process in (kubelet, apiserver):
+            for process in (kubelet, ipam, apiserver):
                 if process is not None:
                     process.stop()
             lab.cleanup()
