@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 
 import structlog
 
+from apimachinery.ports import protocol_of
 from client.api import AsyncAPI
 from client.connection import DEFAULT_ADDRESS
 from client.events import EventRecorder
@@ -56,7 +57,7 @@ def wanted_ports(services: Iterable[core_pb2.Service]) -> dict[int, str]:
         if service.spec.type not in NODEPORT_TYPES:
             continue
         for port in service.spec.ports:
-            if port.node_port > 0 and (port.protocol or "TCP") == "TCP":
+            if port.node_port > 0 and protocol_of(port) == "TCP":
                 wanted.setdefault(port.node_port, f"{service.metadata.namespace}/{service.metadata.name}")
     return wanted
 

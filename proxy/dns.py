@@ -37,6 +37,7 @@ from typing import Callable
 import structlog
 from dnslib import QTYPE, RCODE, RR, SOA, SRV, A, DNSRecord, DNSError
 
+from apimachinery.ports import protocol_of
 from component_base.netns import socket_in_netns
 from protos import core_pb2, discovery_pb2
 from proxy.rules import is_ready, port_endpoints, slices_by_service
@@ -111,7 +112,7 @@ def build_index(services: list[core_pb2.Service], slices: list[discovery_pb2.End
         for port in svc.spec.ports:
             if not port.name:
                 continue  # SRV records exist for named ports only
-            protocol = (port.protocol or "TCP").lower()
+            protocol = protocol_of(port).lower()
             srv_name = f"_{port.name}._{protocol}.{fqdn}"
             if not headless:
                 index.srv[srv_name] = [SrvTarget(0, 100, port.port, fqdn)]

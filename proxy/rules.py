@@ -40,6 +40,7 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 
+from apimachinery.ports import protocol_of
 from protos import core_pb2, discovery_pb2
 
 TABLE = "pykube-proxy"
@@ -145,7 +146,7 @@ def port_endpoints(port_name: str, protocol: str, slices: list[discovery_pb2.End
     found: set[EndpointTarget] = set()
     for s in slices:
         for sp in s.ports:
-            if sp.name != port_name or (sp.protocol or "TCP").upper() != protocol.upper():
+            if sp.name != port_name or protocol_of(sp).upper() != protocol.upper():
                 continue
             if not sp.HasField("port"):
                 continue
@@ -167,7 +168,7 @@ def service_ports(services: list[core_pb2.Service],
             continue
         mine = groups.get((svc.metadata.namespace, svc.metadata.name), [])
         for p in svc.spec.ports:
-            protocol = (p.protocol or "TCP").lower()
+            protocol = protocol_of(p).lower()
             spn = ServicePortName(svc.metadata.namespace, svc.metadata.name, protocol, p.name)
             result.append(ServicePortRules(
                 name=spn, cluster_ip=svc.spec.cluster_ip, port=p.port,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
+from apimachinery.ports import find_port, protocol_of
 from controllers.replicaset import is_ready
 from protos import core_pb2, discovery_pb2, meta_pb2
 
@@ -30,7 +31,6 @@ HEADLESS_LABEL = "service.kubernetes.io/headless"
 # Labels the controller owns on its slices: a Service label of the same name is not copied.
 RESERVED_LABELS = (SERVICE_NAME_LABEL, MANAGED_BY_LABEL, HEADLESS_LABEL)
 ADDRESS_TYPE = "IPv4"
-DEFAULT_PROTOCOL = "TCP"
 
 # The ports of one slice, as a hashable key: (name, protocol, port, appProtocol) sorted.
 PortKey = tuple[tuple[str, str, int, str], ...]
@@ -63,30 +63,11 @@ def is_candidate(pod: core_pb2.Pod) -> bool:
     return pod.status.phase not in ("Succeeded", "Failed") and bool(pod_ipv4(pod))
 
 
-def protocol_of(port: core_pb2.ServicePort | core_pb2.ContainerPort) -> str:
-    return port.protocol or DEFAULT_PROTOCOL
-
-
-def target_port(pod: core_pb2.Pod, port: core_pb2.ServicePort) -> int | None:
-    """podutil.FindPort: the Pod's port for one Service port, or None."""
-    which = port.target_port.WhichOneof("value")
-    if which == "str_val" and port.target_port.str_val:
-        name, protocol = port.target_port.str_val, protocol_of(port)
-        for container in pod.spec.containers:
-            for cport in container.ports:
-                if cport.name == name and protocol_of(cport) == protocol:
-                    return cport.container_port
-        return None
-    if which == "int_val" and port.target_port.int_val:
-        return port.target_port.int_val
-    return port.port  # unset targetPort: the Service's port
-
-
 def endpoint_ports(service: core_pb2.Service, pod: core_pb2.Pod) -> list[discovery_pb2.EndpointPort]:
     """One EndpointPort per Service port that resolves for this Pod, in the Service's order."""
     ports = []
     for port in service.spec.ports:
-        number = target_port(pod, port)
+        number = find_port(pod, port)
         if number is None:
             continue
         out = discovery_pb2.EndpointPort(name=port.name, protocol=protocol_of(port), port=number)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from apimachinery.kinds import kind_info
+from apimachinery.ports import find_port
 from apimachinery.selectors import LabelSelector
 from kubectl.context import Context
 from kubectl.printers import NONE, PrefixWriter, format_labels
@@ -58,9 +59,7 @@ def endpoints_text(slices: Sequence[discovery_pb2.EndpointSlice], port_name: str
 
 def lacks_named_port(pod: core_pb2.Pod, port: core_pb2.ServicePort) -> bool:
     """A named targetPort no container port of the Pod answers (Kubernetes' FindPort)."""
-    name = port.target_port.str_val if port.target_port.WhichOneof("value") == "str_val" else ""
-    return bool(name) and not any(p.name == name and (p.protocol or "TCP") == port.protocol
-                                  for c in pod.spec.containers for p in c.ports)
+    return find_port(pod, port) is None
 
 
 def _slices_of(ctx: Context, svc: core_pb2.Service) -> list[discovery_pb2.EndpointSlice]:
