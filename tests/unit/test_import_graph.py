@@ -201,3 +201,13 @@ def test_no_file_over_the_size_limit():
     long = {path: n for path, n in sizes.items() if n > MAX_LINES}
     assert not long, f"files over {MAX_LINES} lines (split along their seams): " + ", ".join(
         f"{path} ({n})" for path, n in sorted(long.items()))
+
+
+def test_test_modules_have_unique_names():
+    """pytest imports test files by their base name (the test folders are not packages), so
+    two files of one name fail the collection of the whole suite (CI's), not of one folder."""
+    names: dict[str, list[str]] = {}
+    for path in (REPO / "tests").rglob("test_*.py"):
+        names.setdefault(path.name, []).append(str(path.relative_to(REPO)))
+    twice = {name: paths for name, paths in names.items() if len(paths) > 1}
+    assert not twice, f"test modules sharing a name: {twice}"
