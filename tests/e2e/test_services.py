@@ -305,6 +305,10 @@ def test_after_a_node_power_cut_traffic_flows_without_stale_endpoints(cluster):
         wait_for(f"{CLIENT_SERVICE}'s endpoints: the new Pods only",
                  lambda: endpoint_addresses(cluster, CLIENT_SERVICE) == ips, timeout=30)
         on_live_nodes = {p.metadata.name for p in clients}
+        # The slice is written; n1's pykube-proxy programs it a moment later (the programming
+        # latency): from the first answer on, every request must be answered by a live node.
+        wait_for("an answer through the ClusterIP on n1", lambda: served_by(exec_in_probe(
+            cluster, fetch_loop(f"http://{CLIENT_SERVICE}:{CLIENT_PORT}/", 1))), timeout=30)
         out = exec_in_probe(cluster, fetch_loop(f"http://{CLIENT_SERVICE}:{CLIENT_PORT}/", 20))
         assert "FAILED" not in out and len(served_by(out)) == 20, out
         assert set(served_by(out)) <= on_live_nodes, out

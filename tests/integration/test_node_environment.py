@@ -63,7 +63,7 @@ def web_pod(lab, clients):
 
 
 def test_registry_serves_the_lab_images(lab):
-    assert lab.images == [WEB, WEB.replace(":1.0", ":2.0"), BUSYBOX, CRASHLOOP]
+    assert lab.images == [WEB, WEB.replace(":1.0", ":2.0"), "docker.io/library/multi-client:1.0", BUSYBOX, CRASHLOOP]
     assert set(lab.registry.catalog()) >= {"library/multi-worker", "library/busybox",
                                            "library/crashloop"}
 
