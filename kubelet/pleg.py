@@ -22,10 +22,17 @@ log = structlog.get_logger("pleg")
 
 @dataclass
 class RuntimeCache:
-    """The last known sandboxes and containers, by Pod uid."""
+    """The last known sandboxes and containers, by Pod uid.
+
+    Every direct write (a pod worker's, the event stream's) is stamped with a generation, so
+    that a relist, whose listing is already old when it arrives, keeps what was written after it
+    began (Kubernetes' cache has the same rule, with timestamps): otherwise a sandbox created
+    while the relist was listing would vanish from the cache and look lost."""
 
     sandboxes: dict[str, Sandbox] = field(default_factory=dict)  # pod uid -> its current sandbox
     containers: dict[str, ContainerStatus] = field(default_factory=dict)  # container id -> status
+    generation: int = 0
+    written: dict[tuple[str, str], int] = field(default_factory=dict)  # ("sandbox"|"container", key) -> generation
 
     def observation(self, pod_uid: str) -> PodObservation:
         return PodObservation(self.sandboxes.get(pod_uid),
@@ -34,20 +41,48 @@ class RuntimeCache:
     def pod_uids(self) -> set[str]:
         return set(self.sandboxes) | {c.pod_uid for c in self.containers.values()}
 
+    def _stamp(self, kind: str, key: str) -> None:
+        self.generation += 1
+        self.written[(kind, key)] = self.generation
+
     def set_container(self, status: ContainerStatus) -> bool:
         """Record a container's status; True if it changed."""
         changed = self.containers.get(status.id) != status
         self.containers[status.id] = status
+        self._stamp("container", status.id)
         return changed
 
     def drop_container(self, container_id: str) -> ContainerStatus | None:
+        self._stamp("container", container_id)
         return self.containers.pop(container_id, None)
 
     def set_sandbox(self, sandbox: Sandbox) -> None:
         self.sandboxes[sandbox.pod_uid] = sandbox
+        self._stamp("sandbox", sandbox.pod_uid)
 
     def drop_sandbox(self, pod_uid: str) -> None:
+        self._stamp("sandbox", pod_uid)
         self.sandboxes.pop(pod_uid, None)
+
+    def replace(self, sandboxes: dict[str, Sandbox], containers: dict[str, ContainerStatus],
+                listed_at: int) -> set[str]:
+        """Take a relist's picture (listing began at generation ``listed_at``), except for entries
+        written since; returns the uids of Pods whose picture changed."""
+        changed: set[str] = set()
+        for kind, current, fresh in (("sandbox", self.sandboxes, sandboxes),
+                                     ("container", self.containers, containers)):
+            merged = {}
+            for key in set(current) | set(fresh):
+                newer = self.written.get((kind, key), 0) > listed_at
+                value = current.get(key) if newer else fresh.get(key)
+                if value is not None:
+                    merged[key] = value
+                if value != current.get(key):
+                    changed.add(key if kind == "sandbox" else (value or current[key]).pod_uid)
+            current.clear()
+            current.update(merged)
+        self.written = {k: g for k, g in self.written.items() if g > listed_at}
+        return changed
 
 
 @dataclass
@@ -58,24 +93,15 @@ class PLEG:
     relist_interval: float = 10.0
 
     async def relist(self) -> None:
+        listed_at = self.cache.generation
         sandboxes = await self.runtime.list_sandboxes()
         containers = await self.runtime.list_containers()
-        changed: set[str] = set()
         fresh_sandboxes: dict[str, Sandbox] = {}
         for sandbox in sandboxes:
             current = fresh_sandboxes.get(sandbox.pod_uid)
             if current is None or (sandbox.ready and not current.ready):
                 fresh_sandboxes[sandbox.pod_uid] = sandbox
-        for uid in set(fresh_sandboxes) | set(self.cache.sandboxes):
-            if fresh_sandboxes.get(uid) != self.cache.sandboxes.get(uid):
-                changed.add(uid)
-        fresh = {c.id: c for c in containers}
-        for cid in set(fresh) | set(self.cache.containers):
-            old, new = self.cache.containers.get(cid), fresh.get(cid)
-            if old != new:
-                changed.add((new or old).pod_uid)  # type: ignore[union-attr]
-        self.cache.sandboxes = fresh_sandboxes
-        self.cache.containers = fresh
+        changed = self.cache.replace(fresh_sandboxes, {c.id: c for c in containers}, listed_at)
         for uid in changed:
             self.notify(uid)
 
