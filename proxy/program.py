@@ -4,8 +4,9 @@ Everything goes through the ordinary tools, as kube-proxy's nftables mode does (
 ``ip``, ``sysctl``), each run inside the node's namespace with ``nsenter --net=<path>`` when
 the proxy was given ``--netns`` (the local cluster), or in its own namespace (a VM).
 
-* rules: one ``nft -f -`` transaction per change (``add table``, ``delete table``, the full
-  definition): applied whole or not at all, and nothing stale survives a restart;
+* rules: one ``nft -f -`` transaction per change, applied whole or not at all: the full table
+  the first time (``add table``, ``delete table``, the definition: nothing stale survives a
+  restart), then only what changed (proxy/nftables.py says why);
 * UDP flows: ``conntrack -D`` for flows left pointing at a removed endpoint (rules.StaleFlow);
 * routes: ``ip route replace <cidr> via <node IP> proto 112`` for each wanted route, ``ip route
   del`` for routes of protocol 112 no longer wanted;
@@ -27,7 +28,8 @@ import shutil
 import structlog
 
 from component_base.netns import nsenter_prefix
-from proxy import rules
+from proxy import nftables, rules
+from proxy.nftables import Table
 from proxy.routes import ROUTE_PROTO, Route
 
 log = structlog.get_logger("proxy")
@@ -59,9 +61,17 @@ class Programmer:
             raise ProgramError(f"{' '.join(argv[:4])}: {err.decode().strip() or f'exit {proc.returncode}'}")
         return out.decode()
 
-    async def apply_rules(self, definition: str) -> None:
-        """Replace table ip pykube-proxy with ``definition``, in one transaction."""
-        await self.run("nft", "-f", "-", stdin=rules.transaction(definition))
+    async def apply_rules(self, old: Table | None, new: Table) -> None:
+        """Turn table ip pykube-proxy from ``old`` (what this proxy last wrote; None: unknown)
+        into ``new``, in one transaction that touches only what differs (see proxy/nftables.py)."""
+        transaction = nftables.update_transaction(old, new)
+        if transaction:
+            await self.run("nft", "-f", "-", stdin=transaction)
+
+    async def listing(self) -> str:
+        """``nft list table ip pykube-proxy`` as the kernel has it now ("" when there is none): compared
+        with the listing after the last write, it shows whether anybody else changed the table."""
+        return await self.run("nft", "list", "table", "ip", rules.TABLE, check=False)
 
     async def hairpin_bridge_ports(self) -> None:
         """Hairpin mode on every bridge port of the node, so that a Pod reaching itself through

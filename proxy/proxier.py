@@ -3,9 +3,10 @@
 Services, EndpointSlices and Nodes are watched with the shared informers every component uses.
 Any change only marks the state dirty; the sync loop then computes everything from the caches
 (the pure functions of rules.py, routes.py and dns.py) and applies what differs from the last
-successful sync: the nft transaction when the ruleset text changed (then ``conntrack -D`` of the
+successful sync: the nft transaction of what changed in the table (then ``conntrack -D`` of the
 UDP flows the change left stale), the routes when the wanted set changed; the DNS index is
-swapped in every time. The first change
+swapped in every time. Every --sync-period the table in the kernel is compared with what the
+proxy wrote (``nft list``), and replaced whole if anybody changed it. The first change
 after a quiet moment is programmed at once; changes that arrive while a sync runs are taken
 together by the next one (at most one per --min-sync-period), so a burst costs two syncs, not
 one per object. A failed sync is retried with back-off, keeping the dirty mark.
@@ -46,7 +47,8 @@ class Proxier:
         self.dns_index = DnsIndex(config.cluster_domain)
         self.dns = DnsServer(config.cluster_dns_ip, config.dns_port, lambda: self.dns_index, config.netns)
         self.fixed_routes: list[Route] = []
-        self.last_rules: str | None = None
+        self.last_table: rules.Table | None = None  # what the kernel holds, as this proxy wrote it
+        self.last_listing = ""  # ``nft list table`` right after that write
         self.last_ports: list[rules.ServicePortRules] | None = None
         self.last_routes: list[Route] | None = None
         self.syncs = 0
@@ -69,12 +71,23 @@ class Proxier:
         services, slices = self.services.items(), self.slices.items()
         self.dns_index = build_index(services, slices, self.config.cluster_domain)
         ports = rules.service_ports(services, slices)
-        text = rules.render(ports, self.facts)
+        table = rules.table(ports, self.facts)
         started = time.monotonic()
-        if force or text != self.last_rules:
-            await self.programmer.apply_rules(text)
-            self.last_rules = text
+        if force and self.last_table is not None and await self.programmer.listing() != self.last_listing:
+            log.warning("table changed by someone else, replacing it", table=rules.TABLE)
+            self.last_table = None
+        changed = table != self.last_table
+        if changed:
+            try:
+                await self.programmer.apply_rules(self.last_table, table)
+            except ProgramError:
+                self.last_table = None  # the kernel's table is not what we think: the retry replaces it
+                raise
+            self.last_table = table
+            self.last_listing = await self.programmer.listing()
+        if changed or force:
             await self.programmer.hairpin_bridge_ports()  # endpoints changed: new Pods may be among them
+        if changed:
             if self.last_ports is not None:  # after a restart nothing is known to be stale
                 await self.programmer.clear_udp_flows(rules.stale_udp_flows(self.last_ports, ports))
         self.last_ports = ports

@@ -1,7 +1,8 @@
 """The node's Service rules: Services + EndpointSlices → the nftables table ``ip pykube-proxy``.
 
-A pure function, modelled on kube-proxy's nftables mode, so that the whole ruleset is one text
-that can be golden-tested and loaded in one atomic ``nft -f`` transaction (see proxy/program.py).
+A pure function, modelled on kube-proxy's nftables mode: the whole table as data
+(proxy/nftables.py), whose text is golden-tested, and which reaches the kernel in atomic ``nft -f``
+transactions: the full table first, then only what changed (see proxy/nftables.py).
 
 How a packet finds a Pod:
 
@@ -9,9 +10,9 @@ How a packet finds a Pod:
   the node's own processes) jump to ``services``, which looks the destination up in two verdict
   maps: ``service-ips`` (ClusterIP . protocol . port) and, for destinations that are one of the
   node's own addresses (``fib daddr type local``), ``service-nodeports`` (protocol . nodePort).
-* A ``service-<hash>-<ns>/<name>/<proto>/<port>`` chain picks an endpoint evenly with
-  ``numgen random mod N vmap {0: goto endpoint-..., ...}``; an ``endpoint-...`` chain DNATs to
-  ``podIP:targetPort``.
+* A ``service-<hash>-<ns>/<name>/<proto>/<port>`` chain picks an endpoint evenly with a cascade
+  of ``numgen random mod N-i 0 goto endpoint-...`` rules (kube-proxy's iptables mode uses the same
+  probabilities); an ``endpoint-...`` chain DNATs to ``podIP:targetPort``.
 * Masquerade is decided by a mark (0x4000, as kube-proxy's): traffic to a ClusterIP from outside
   the cluster CIDR (a node process, a host), NodePort traffic (``external-...`` chains, for
   externalTrafficPolicy Cluster: the endpoint may be on another node, whose reply must come back
@@ -42,6 +43,8 @@ from dataclasses import dataclass, field
 
 from apimachinery.ports import protocol_of
 from protos import core_pb2, discovery_pb2
+from proxy import nftables
+from proxy.nftables import Chain, Table, VerdictMap
 
 TABLE = "pykube-proxy"
 MASQUERADE_MARK = 0x4000
@@ -179,60 +182,56 @@ def service_ports(services: list[core_pb2.Service],
     return sorted(result, key=lambda r: r.name)
 
 
-def _map(name: str, key_type: str, comment: str, elements: list[str]) -> list[str]:
-    lines = [f"\tmap {name} {{", f"\t\ttype {key_type} : verdict", f'\t\tcomment "{comment}"']
-    if elements:
-        lines.append("\t\telements = { " + ",\n\t\t\t     ".join(elements) + " }")
-    return lines + ["\t}", ""]
-
-
-def _chain(name: str, rules: list[str]) -> list[str]:
-    return [f"\tchain {name} {{", *(f"\t\t{r}" for r in rules), "\t}", ""]
-
-
-def _base_chains(facts: NodeFacts) -> list[str]:
+def _base_chains(facts: NodeFacts) -> list[Chain]:
     mark = f"0x{MASQUERADE_MARK:x}"
     return [
-        *_chain("nat-prerouting", ["type nat hook prerouting priority dstnat; policy accept;",
-                                   "jump services"]),
-        *_chain("nat-output", ["type nat hook output priority -100; policy accept;",
-                               "jump services"]),
-        *_chain("nat-postrouting", [
-            "type nat hook postrouting priority srcnat - 10; policy accept;",
+        Chain("nat-prerouting", ("jump services",), hook="type nat hook prerouting priority dstnat; policy accept;"),
+        Chain("nat-output", ("jump services",), hook="type nat hook output priority -100; policy accept;"),
+        Chain("nat-postrouting", (
             f"ip saddr {facts.cluster_cidr} ip daddr {facts.cluster_cidr} "
             f"meta mark & {mark} == 0 snat to ip saddr comment \"pod to pod: no masquerade\"",
-            "jump masquerading"]),
-        *_chain("filter-input", ["type filter hook input priority -110; policy accept;",
-                                 "ct state new jump nodeport-endpoints-check",
-                                 "ct state new jump service-endpoints-check"]),
-        *_chain("filter-forward", ["type filter hook forward priority -110; policy accept;",
-                                   "ct state new jump service-endpoints-check"]),
-        *_chain("filter-output", ["type filter hook output priority -110; policy accept;",
-                                  "ct state new jump service-endpoints-check"]),
-        *_chain("services", [
+            "jump masquerading"), hook="type nat hook postrouting priority srcnat - 10; policy accept;"),
+        Chain("filter-input", ("ct state new jump nodeport-endpoints-check",
+                               "ct state new jump service-endpoints-check"),
+              hook="type filter hook input priority -110; policy accept;"),
+        Chain("filter-forward", ("ct state new jump service-endpoints-check",),
+              hook="type filter hook forward priority -110; policy accept;"),
+        Chain("filter-output", ("ct state new jump service-endpoints-check",),
+              hook="type filter hook output priority -110; policy accept;"),
+        Chain("services", (
             "ip daddr . meta l4proto . th dport vmap @service-ips",
-            "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports"]),
-        *_chain("service-endpoints-check", ["ip daddr . meta l4proto . th dport vmap @no-endpoint-services"]),
-        *_chain("nodeport-endpoints-check", [
-            "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports"]),
-        *_chain("reject-chain", ["reject"]),
-        *_chain("mark-for-masquerade", [f"meta mark set meta mark | {mark}"]),
-        *_chain("masquerading", [f"meta mark & {mark} == 0 return",
-                                 f"meta mark set meta mark ^ {mark}",
-                                 "masquerade fully-random"]),
+            "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports")),
+        Chain("service-endpoints-check", ("ip daddr . meta l4proto . th dport vmap @no-endpoint-services",)),
+        Chain("nodeport-endpoints-check", (
+            "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports",)),
+        Chain("reject-chain", ("reject",)),
+        Chain("mark-for-masquerade", (f"meta mark set meta mark | {mark}",)),
+        Chain("masquerading", (f"meta mark & {mark} == 0 return",
+                               f"meta mark set meta mark ^ {mark}",
+                               "masquerade fully-random")),
     ]
 
 
-def _spread(endpoints: list[EndpointTarget], spn: ServicePortName) -> str:
-    """Even balancing: one random number per new connection picks one endpoint chain."""
-    choices = ", ".join(f"{i} : goto {endpoint_chain(spn, ep)}" for i, ep in enumerate(endpoints))
-    return f"numgen random mod {len(endpoints)} vmap {{ {choices} }}"
+def _spread(endpoints: list[EndpointTarget], spn: ServicePortName) -> tuple[str, ...]:
+    """Even balancing, as kube-proxy's iptables mode does it: of n endpoints, rule i takes
+    endpoint i with probability 1/(n-i), so each gets 1/n, and the last rule takes what is left.
+    No set lookup on purpose: a chain's rules switch in one step, but an inline ``numgen ... vmap``
+    set of a replaced rule stops matching the moment the change commits, while a packet may
+    still be walking the old rules (see proxy/nftables.py)."""
+    n = len(endpoints)
+    return (*(f"numgen random mod {n - i} 0 goto {endpoint_chain(spn, ep)}" for i, ep in enumerate(endpoints[:-1])),
+            f"goto {endpoint_chain(spn, endpoints[-1])}")
 
 
 def ruleset(services: list[core_pb2.Service], slices: list[discovery_pb2.EndpointSlice],
             facts: NodeFacts) -> str:
     """The complete definition of table ``ip pykube-proxy`` (without the add/delete around it)."""
     return render(service_ports(services, slices), facts)
+
+
+def render(ports: list[ServicePortRules], facts: NodeFacts) -> str:
+    """The table's text from the Service ports (see :func:`service_ports`)."""
+    return nftables.render(table(ports, facts))
 
 
 def _without_clashes(ports: list[ServicePortRules]) -> list[ServicePortRules]:
@@ -254,26 +253,29 @@ def _without_clashes(ports: list[ServicePortRules]) -> list[ServicePortRules]:
     return kept
 
 
-def render(ports: list[ServicePortRules], facts: NodeFacts) -> str:
-    """The table's text from the Service ports (see :func:`service_ports`)."""
-    service_ips, nodeports, no_ep_services, no_ep_nodeports = [], [], [], []
-    chains: list[str] = []
+def table(ports: list[ServicePortRules], facts: NodeFacts) -> Table:
+    """The table ``ip pykube-proxy`` from the Service ports (see :func:`service_ports`)."""
+    service_ips: list[tuple[str, str]] = []
+    nodeports: list[tuple[str, str]] = []
+    no_ep_services: list[tuple[str, str]] = []
+    no_ep_nodeports: list[tuple[str, str]] = []
+    chains: list[Chain] = []
     for sp in _without_clashes(ports):
         spn, proto = sp.name, sp.name.protocol
         svc_chain = service_chain(spn)
         key = f"{sp.cluster_ip} . {proto} . {sp.port}"
         if sp.endpoints:
-            service_ips.append(f"{key} : goto {svc_chain}")
-            chains += _chain(svc_chain, [
+            service_ips.append((key, f"goto {svc_chain}"))
+            chains.append(Chain(svc_chain, (
                 f"ip daddr {sp.cluster_ip} {proto} dport {sp.port} "
                 f"ip saddr != {facts.cluster_cidr} jump mark-for-masquerade",
-                _spread(sp.endpoints, spn)])
+                *_spread(sp.endpoints, spn))))
             for ep in sp.endpoints:
-                chains += _chain(endpoint_chain(spn, ep), [
+                chains.append(Chain(endpoint_chain(spn, ep), (
                     f"ip saddr {ep.ip} jump mark-for-masquerade",
-                    f"meta l4proto {proto} dnat to {ep.ip}:{ep.port}"])
+                    f"meta l4proto {proto} dnat to {ep.ip}:{ep.port}")))
         else:
-            no_ep_services.append(f"{key} : goto reject-chain")
+            no_ep_services.append((key, "goto reject-chain"))
         if not sp.node_port:
             continue
         node_key = f"{proto} . {sp.node_port}"
@@ -281,28 +283,23 @@ def render(ports: list[ServicePortRules], facts: NodeFacts) -> str:
             # externalTrafficPolicy Local: only this node's endpoints, client source kept.
             local = [ep for ep in sp.endpoints if ep.node_name == facts.node_name]
             if local:
-                nodeports.append(f"{node_key} : goto {external_chain(spn)}")
-                chains += _chain(external_chain(spn), [_spread(local, spn)])
+                nodeports.append((node_key, f"goto {external_chain(spn)}"))
+                chains.append(Chain(external_chain(spn), _spread(local, spn)))
             else:
-                no_ep_nodeports.append(f"{node_key} : drop")
+                no_ep_nodeports.append((node_key, "drop"))
         elif sp.endpoints:
-            nodeports.append(f"{node_key} : goto {external_chain(spn)}")
-            chains += _chain(external_chain(spn), ["jump mark-for-masquerade", f"goto {svc_chain}"])
+            nodeports.append((node_key, f"goto {external_chain(spn)}"))
+            chains.append(Chain(external_chain(spn), ("jump mark-for-masquerade", f"goto {svc_chain}")))
         else:
-            no_ep_nodeports.append(f"{node_key} : goto reject-chain")
-    lines = [f"table ip {TABLE} {{", '\tcomment "rules for pykube-proxy"', ""]
-    lines += _map("service-ips", "ipv4_addr . inet_proto . inet_service",
-                  "ClusterIP traffic", service_ips)
-    lines += _map("service-nodeports", "inet_proto . inet_service", "NodePort traffic", nodeports)
-    lines += _map("no-endpoint-services", "ipv4_addr . inet_proto . inet_service",
-                  "ClusterIPs without a ready endpoint", no_ep_services)
-    lines += _map("no-endpoint-nodeports", "inet_proto . inet_service",
-                  "NodePorts without a ready endpoint", no_ep_nodeports)
-    lines += _base_chains(facts)
-    lines += chains
-    while lines[-1] == "":
-        lines.pop()
-    return "\n".join(lines + ["}"]) + "\n"
+            no_ep_nodeports.append((node_key, "goto reject-chain"))
+    maps = (VerdictMap("service-ips", "ipv4_addr . inet_proto . inet_service", "ClusterIP traffic",
+                       tuple(service_ips)),
+            VerdictMap("service-nodeports", "inet_proto . inet_service", "NodePort traffic", tuple(nodeports)),
+            VerdictMap("no-endpoint-services", "ipv4_addr . inet_proto . inet_service",
+                       "ClusterIPs without a ready endpoint", tuple(no_ep_services)),
+            VerdictMap("no-endpoint-nodeports", "inet_proto . inet_service",
+                       "NodePorts without a ready endpoint", tuple(no_ep_nodeports)))
+    return Table("ip", TABLE, "rules for pykube-proxy", maps, (*_base_chains(facts), *chains))
 
 
 @dataclass(frozen=True, order=True)
@@ -343,13 +340,6 @@ def stale_udp_flows(before: list[ServicePortRules], after: list[ServicePortRules
     return sorted(flows)
 
 
-def transaction(definition: str) -> str:
-    """One atomic ``nft -f`` transaction that replaces the table whatever was there before:
-    ``add table`` (so the delete cannot fail), ``delete table`` (every stale rule gone), then the
-    full definition. nftables applies all of it or nothing."""
-    return f"add table ip {TABLE}\ndelete table ip {TABLE}\n{definition}"
-
-
 def cleanup_transaction() -> str:
     """``--cleanup``: remove the table, whether it exists or not."""
-    return f"add table ip {TABLE}\ndelete table ip {TABLE}\n"
+    return nftables.cleanup_transaction("ip", TABLE)

@@ -11,7 +11,9 @@ Podman calls it for a pykube node's sandbox): its bridge, veths, the Pods' route
 and its iptables-nft masquerade of everything leaving the pod subnet, so the proxy's pod-to-pod
 exemption meets the real competition. The bridge ports are in hairpin mode, as the CNI bridge plugin sets them for
 Kubernetes (a Pod reaching itself through its Service needs it). Each Pod runs a tiny echo server on port 8080 (TCP and UDP) that answers
-"<pod> <source address seen>".
+"<pod> <source address seen>". It lets the client close first: a server that closes first keeps
+TIME_WAIT sockets, and a later connection masqueraded to the same (random) source port would meet
+one and stall, a hazard of any NAT that has nothing to do with the rules under test.
 """
 
 from __future__ import annotations
@@ -46,7 +48,13 @@ threading.Thread(target=serve_udp, daemon=True).start()
 print("ready", flush=True)
 while True:
     conn, peer = tcp.accept()
-    conn.sendall(f"{name} {peer[0]}\n".encode()); conn.close()
+    conn.settimeout(2)
+    conn.sendall(f"{name} {peer[0]}\n".encode())
+    try:
+        conn.recv(1)  # the client closes first: TIME_WAIT stays on its side, never in the Pod
+    except OSError:
+        pass
+    conn.close()
 """
 
 NETAVARK = next((p for p in ("/usr/lib/podman/netavark", "/usr/libexec/podman/netavark") if os.path.exists(p)), "")

@@ -44,8 +44,18 @@ def state(web_pods=("10.88.1.2", "10.88.1.3")):
     return services, slices
 
 
+WRITTEN: dict[str, rules.Table] = {}  # netns path -> the table last written there, as a proxy keeps it
+
+
+def write(lab: NetLab, role: str, table: rules.Table) -> None:
+    """As the proxy does: the first write replaces the table, later ones change only what differs."""
+    path = lab.path(role)
+    asyncio.run(Programmer(path).apply_rules(WRITTEN.get(path), table))
+    WRITTEN[path] = table
+
+
 def program(lab: NetLab, services, slices) -> None:
-    asyncio.run(Programmer(lab.path("node1")).apply_rules(rules.ruleset(services, slices, FACTS1)))
+    write(lab, "node1", rules.table(rules.service_ports(services, slices), FACTS1))
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +67,10 @@ def lab():
                 programmer = Programmer(lab.path(name))
                 fixed = await programmer.setup_node("10.96.0.10", "10.96.0.0/16")
                 assert await programmer.apply_routes(fixed + host_gw_routes(NODES, node_name)) == []
-                await programmer.apply_rules(rules.ruleset(*state(), rules.NodeFacts(node_name, "10.88.0.0/16")))
         asyncio.run(set_up())
+        for name, node_name in (("node1", "n1"), ("node2", "n2")):
+            WRITTEN.pop(lab.path(name), None)
+            write(lab, name, rules.table(rules.service_ports(*state()), rules.NodeFacts(node_name, "10.88.0.0/16")))
         yield lab
     finally:
         lab.close()
@@ -150,7 +162,7 @@ def test_udp_flow_to_a_removed_endpoint_moves_on_once_its_conntrack_entry_goes(l
         assert {ask() for _ in range(5)} == {first}
         keep = {"pod1": "10.88.1.3", "pod2": "10.88.1.2"}[first]
         before, after = rules.service_ports(*state()), rules.service_ports(*state(web_pods=(keep,)))
-        asyncio.run(programmer.apply_rules(rules.render(after, FACTS1)))
+        write(lab, "node1", rules.table(after, FACTS1))
         assert ask() == first  # the rules alone do not move an existing UDP flow
         asyncio.run(programmer.clear_udp_flows(rules.stale_udp_flows(before, after)))
         assert ask() != first
@@ -163,7 +175,8 @@ def test_a_restart_leaves_no_stale_rule(lab):
     ns = lab.ns("node1")
     sh("nft", "add", "chain", "ip", "pykube-proxy", "stale-chain", netns=ns)
     services, slices = state()
-    program(lab, services[:1], slices[:1])  # a fresh programmer, with "cross" and "empty" gone
+    WRITTEN.pop(lab.path("node1"))  # a restarted proxy knows nothing of what the kernel holds
+    program(lab, services[:1], slices[:1])  # its first write, with "cross" and "empty" gone
     table = sh("nft", "list", "table", "ip", "pykube-proxy", netns=ns)
     assert "stale-chain" not in table and CROSS not in table and EMPTY not in table
     assert WEB in table
@@ -225,3 +238,36 @@ def test_dns_socket_belongs_to_the_node_namespace(lab):
         sock.bind(("10.96.0.10", 0))  # the dummy's address exists only there
     finally:
         sock.close()
+
+
+def canonical(listing: str) -> list[str]:
+    """nft's listing up to order: chains are listed in the order they were made, and map
+    elements in the order of the map's hash."""
+    blocks = []
+    for block in listing.strip().removesuffix("}").rstrip().split("\n\n"):
+        if "elements = {" in block:
+            head, _, rest = block.partition("elements = {")
+            items, _, tail = rest.partition("}")
+            block = head + "elements = {" + ",".join(sorted(i.strip() for i in items.split(","))) + "}" + tail
+        blocks.append(block)
+    return sorted(blocks)
+
+
+def test_a_series_of_updates_leaves_the_table_a_replace_would(lab):
+    """Services and endpoints come and go through update transactions (the kernel accepts each);
+    after each, nft's listing is the one a full replace of the same table gives (up to order)."""
+    programmer = Programmer(lab.path("node1"))
+    extra = service("late", "10.96.0.23", [("", "TCP", 81)], type="NodePort", node_ports={"": 30081})
+    extra_slice = endpoint_slice("late", [("", "TCP", ECHO_PORT)], [("10.88.1.3", True, "n1")])
+    services, slices = state()
+    steps = [state(web_pods=()), state(web_pods=("10.88.1.3",)), (services + [extra], slices),
+             (services + [extra], slices + [extra_slice]), (services[1:], slices[1:]), state()]
+    try:
+        for step in steps:
+            program(lab, *step)
+            after_update = asyncio.run(programmer.listing())
+            asyncio.run(programmer.apply_rules(None, WRITTEN[lab.path("node1")]))
+            assert canonical(asyncio.run(programmer.listing())) == canonical(after_update)
+        assert lab.tcp("client", WEB, 80)[0] in {"pod1", "pod2"}
+    finally:
+        program(lab, *state())

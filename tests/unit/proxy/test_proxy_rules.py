@@ -102,10 +102,13 @@ def test_chain_names_follow_kube_proxy():
     assert rules.service_chain(rules.ServicePortName("ns1", "svc1", "udp", "p80")) != name
 
 
-def test_transaction_replaces_the_table_atomically():
-    text = rules.transaction(rules.ruleset([], [], FACTS))
-    assert text.splitlines()[:3] == ["add table ip pykube-proxy", "delete table ip pykube-proxy",
-                                     "table ip pykube-proxy {"]
+def test_even_balancing_takes_endpoint_i_with_probability_one_in_n_minus_i():
+    spn = rules.ServicePortName("default", "web", "tcp", "")
+    eps = [rules.EndpointTarget(f"10.88.1.{i}", 80) for i in (2, 3, 4)]
+    assert rules._spread(eps, spn) == (f"numgen random mod 3 0 goto {rules.endpoint_chain(spn, eps[0])}",
+                                       f"numgen random mod 2 0 goto {rules.endpoint_chain(spn, eps[1])}",
+                                       f"goto {rules.endpoint_chain(spn, eps[2])}")
+    assert rules._spread(eps[:1], spn) == (f"goto {rules.endpoint_chain(spn, eps[0])}",)
 
 
 def udp_ports(endpoints_by_service: dict[str, list[str]], node_port: int = 0):

@@ -11,6 +11,7 @@ from apimachinery.kinds import wrap
 from apiserver.main import APIServer, ServerConfig
 from client.api import AsyncAPI
 from protos import api_pb2
+from proxy import nftables
 from proxy.config import ProxyConfig
 from proxy.proxier import Proxier
 from proxy.routes import Route
@@ -18,10 +19,13 @@ from proxy_testlib import endpoint_slice, node, service
 
 
 class RecordingProgrammer:
-    """What the proxier asked for, instead of running nft and ip."""
+    """What the proxier asked for, instead of running nft and ip; ``kernel`` is the table's
+    listing as the kernel would show it."""
 
     def __init__(self) -> None:
-        self.rules: list[str] = []
+        self.rules: list[str] = []  # the table after each write
+        self.transactions: list[str] = []
+        self.kernel = ""
         self.routes: list[list[Route]] = []
         self.flows: list = []
         self.hairpins = 0
@@ -29,8 +33,13 @@ class RecordingProgrammer:
     async def setup_node(self, dns_ip: str, service_cidr: str) -> list[Route]:
         return [Route(service_cidr, device="pykube-dns")]
 
-    async def apply_rules(self, definition: str) -> None:
-        self.rules.append(definition)
+    async def apply_rules(self, old, new) -> None:
+        self.transactions.append(nftables.update_transaction(old, new))
+        self.rules.append(nftables.render(new))
+        self.kernel = self.rules[-1]
+
+    async def listing(self) -> str:
+        return self.kernel
 
     async def hairpin_bridge_ports(self) -> None:
         self.hairpins += 1
@@ -107,4 +116,31 @@ def test_an_unrelated_node_update_reprograms_nothing():
         await api.delete("Node", "n2")
         await eventually("the route withdrawn", lambda: programmer.routes[-1] == [
             Route("10.96.0.0/16", device="pykube-dns")])
+    run(scenario)
+
+
+def test_the_first_sync_replaces_the_table_later_ones_change_only_what_differs():
+    async def scenario(api, proxier, programmer):
+        await api.create(service("web", "10.96.0.20", [("http", "TCP", 80)]))
+        await proxier.start()
+        assert programmer.transactions[0].startswith("add table ip pykube-proxy\ndelete table ip pykube-proxy\n")
+        await api.create(endpoint_slice("web", [("http", "TCP", 8080)], [("10.88.1.2", True, "n1")]))
+        await eventually("the endpoint programmed", lambda: "dnat to 10.88.1.2:8080" in programmer.rules[-1])
+        update = programmer.transactions[-1]
+        assert "delete table" not in update and "flush chain" not in update  # nothing was replaced
+        assert "delete element ip pykube-proxy no-endpoint-services { 10.96.0.20 . tcp . 80 }" in update
+        assert "add element ip pykube-proxy service-ips { 10.96.0.20 . tcp . 80 : goto service-" in update
+    run(scenario)
+
+
+def test_a_table_changed_by_someone_else_is_replaced_at_the_next_periodic_sync():
+    async def scenario(api, proxier, programmer):
+        await api.create(service("web", "10.96.0.20", [("http", "TCP", 80)]))
+        await proxier.start()
+        await proxier.sync(force=True)
+        assert len(programmer.transactions) == 1  # unchanged: nothing written
+        programmer.kernel = "table ip pykube-proxy {\n}\n"  # flushed by hand
+        await proxier.sync(force=True)
+        assert len(programmer.transactions) == 2 and programmer.transactions[1].startswith("add table ip pykube-proxy\ndelete")
+        assert programmer.rules[1] == programmer.rules[0]
     run(scenario)
