@@ -13,7 +13,7 @@ import grpc
 from google.protobuf.message import Message
 
 from apimachinery.kinds import unwrap, wrap
-from client.connection import channel_options
+from client.connection import TLSConfig, aio_channel, channel_options
 from protos import api_pb2, api_pb2_grpc
 
 
@@ -62,10 +62,10 @@ def is_too_old(err: BaseException) -> bool:
 
 
 class AsyncAPI:
-    def __init__(self, address: str, call_timeout: float = 10.0) -> None:
+    def __init__(self, address: str, call_timeout: float = 10.0, tls: TLSConfig | None = None) -> None:
         self.address = address
         self.call_timeout = call_timeout
-        self.channel = grpc.aio.insecure_channel(address, options=channel_options())
+        self.channel = aio_channel(address, channel_options(), tls)
         self.stub = api_pb2_grpc.APIStub(self.channel)
 
     async def close(self) -> None:

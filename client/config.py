@@ -1,10 +1,20 @@
-"""Where a client finds the apiserver (client-go's clientcmd): flags, then the config
-file, then defaults. pykubectl reads it; ``pykube up`` writes it.
+"""Where a client finds the apiserver, and how it proves who it is (client-go's
+clientcmd): flags, then the config file, then defaults. pykubectl reads it; ``pykube up``
+writes it.
 
-The config file is ``$PYKUBECONFIG`` or ``~/.pykube/config``, a small YAML mapping::
+The config file is ``$PYKUBECONFIG`` or ``~/.pykube/config``, in one of two forms:
 
-    server: 127.0.0.1:6443
-    namespace: default      # optional
+* a kubeconfig (``kind: Config``, see ``client.kubeconfig``): the current context's
+  server, namespace, CA and client certificate; ``Settings.tls`` then holds the
+  credentials for mutual TLS;
+* pykube's older two-line form, still read (plaintext; ``Settings.tls`` is None)::
+
+      server: 127.0.0.1:6443
+      namespace: default      # optional
+
+The server may be written as a URL (``https://127.0.0.1:6443``, as kubeconfigs do) or as
+``HOST:PORT``; gRPC is given ``HOST:PORT``. An ``https://`` server without the
+credentials to reach it is an error naming what is missing.
 
 A missing file is not an error (like kubectl with no kubeconfig): the defaults apply.
 """
@@ -19,23 +29,26 @@ from typing import Any, Mapping
 
 import yaml
 
-from client.connection import DEFAULT_ADDRESS
+from client.connection import DEFAULT_ADDRESS, TLSConfig
+from client.files import write_atomic
+from client.kubeconfig import ConfigError, ContextConfig, is_kubeconfig, resolve_context, set_server
+
+__all__ = ["ENV_VAR", "DEFAULT_PATH", "DEFAULT_NAMESPACE", "ConfigError", "Settings", "config_path",
+           "read_config", "validate_server", "split_server", "load_settings", "credentials_hint", "write_server"]
 
 ENV_VAR = "PYKUBECONFIG"
 DEFAULT_PATH = Path("~/.pykube/config")
 DEFAULT_NAMESPACE = "default"
 
 
-class ConfigError(Exception):
-    """The config file or a flag is unusable; the message says which and why."""
-
-
 @dataclass(frozen=True)
 class Settings:
-    server: str
+    server: str  # HOST:PORT (or unix:PATH), what gRPC dials
     namespace: str
     # True when -n/--namespace was given: kubectl then refuses manifests of another namespace.
     namespace_from_flag: bool = False
+    tls: TLSConfig | None = None  # mutual TLS credentials; None: plaintext
+    config_file: Path | None = None  # the config file consulted (it may not exist)
 
 
 def config_path(env: Mapping[str, str] = os.environ) -> Path:
@@ -71,6 +84,21 @@ def validate_server(address: str) -> str:
     return address
 
 
+def split_server(server: str) -> tuple[str, str]:
+    """``https://host:port`` / ``http://host:port`` / ``host:port`` → (scheme, HOST:PORT);
+    scheme is "" when none was written. A URL without a port gets its scheme's (443, 80)."""
+    scheme, sep, rest = server.partition("://")
+    if not sep:
+        return "", validate_server(server)
+    scheme = scheme.lower()
+    if scheme not in ("https", "http"):
+        raise ConfigError(f'invalid server address "{server}": the scheme must be https:// or http://')
+    hostport = rest.split("/", 1)[0]
+    if not hostport.rpartition(":")[2].isdigit() or hostport.endswith("]"):
+        hostport = f"{hostport}:{443 if scheme == 'https' else 80}"
+    return scheme, validate_server(hostport)
+
+
 def _string_setting(data: Mapping[str, Any], key: str, path: Path) -> str | None:
     value = data.get(key)
     if value is None:
@@ -78,6 +106,25 @@ def _string_setting(data: Mapping[str, Any], key: str, path: Path) -> str | None
     if not isinstance(value, str) or not value:
         raise ConfigError(f"config file {path}: {key} must be a non-empty string")
     return value
+
+
+def _missing_credentials(path: Path, what: str) -> ConfigError:
+    return ConfigError(f"config file {path} has no credentials ({what}); "
+                       f'run "pykube up" again or "pykube user add NAME"')
+
+
+def _tls(ctx: ContextConfig, scheme: str, path: Path) -> TLSConfig | None:
+    """Mutual TLS when the context has a CA or an https:// server, except for an explicit
+    http:// server; every piece must then be there."""
+    if scheme == "http" or (scheme != "https" and ctx.ca_pem is None):
+        return None
+    if ctx.ca_pem is None:
+        raise ConfigError(f'config file {path}: cluster "{ctx.cluster}" has no certificate-authority-data '
+                          f'to verify the server with; run "pykube up" again or "pykube user add NAME"')
+    if ctx.cert_pem is None or ctx.key_pem is None:
+        raise _missing_credentials(path, "client-certificate-data/client-key-data")
+    return TLSConfig(ca_pem=ctx.ca_pem, cert_pem=ctx.cert_pem, key_pem=ctx.key_pem,
+                     server_name=ctx.tls_server_name)
 
 
 def load_settings(
@@ -88,25 +135,53 @@ def load_settings(
     """Combine flags (highest), the config file, and defaults."""
     path = config_path(env)
     data = read_config(path)
-    server = server_flag or _string_setting(data, "server", path) or DEFAULT_ADDRESS
-    namespace = namespace_flag or _string_setting(data, "namespace", path) or DEFAULT_NAMESPACE
+    if is_kubeconfig(data):
+        ctx = resolve_context(data, path)
+        file_server, file_namespace = ctx.server, ctx.namespace
+    else:
+        ctx = None
+        file_server, file_namespace = _string_setting(data, "server", path), _string_setting(data, "namespace", path)
+    scheme, server = split_server(server_flag or file_server or DEFAULT_ADDRESS)
+    if ctx is not None:
+        tls = _tls(ctx, scheme, path)
+    elif scheme == "https":
+        raise _missing_credentials(path, "certificate-authority-data, client-certificate-data/client-key-data")
+    else:
+        tls = None
     return Settings(
-        server=validate_server(server),
-        namespace=namespace,
+        server=server,
+        namespace=namespace_flag or file_namespace or DEFAULT_NAMESPACE,
         namespace_from_flag=bool(namespace_flag),
+        tls=tls,
+        config_file=path,
     )
 
 
+def credentials_hint(settings: Settings) -> str | None:
+    """For a plaintext client that a server refused at the TLS handshake: which file lacks
+    the credentials and how to get them (None when the settings have credentials)."""
+    if settings.tls is not None:
+        return None
+    path = settings.config_file
+    if path is None or not path.exists():
+        return (f"no config file at {path or DEFAULT_PATH}: set ${ENV_VAR} to the config "
+                f'"pykube up" wrote, or run "pykube user add NAME"')
+    return str(_missing_credentials(path, "client-certificate-data/client-key-data"))
+
+
 def write_server(path: Path, server: str) -> None:
-    """Set ``server:`` in a config file, keeping its other keys (``namespace``); the file
-    is replaced whole, so a reader never sees half of it."""
+    """Set the server in a config file, keeping the rest: ``server:`` in the two-line form
+    (beside ``namespace``), the current context's cluster in a kubeconfig. The file is
+    replaced whole, so a reader never sees half of it; a kubeconfig stays 0600."""
     data: dict = {}
     with contextlib.suppress(OSError, ValueError, yaml.YAMLError):
         loaded = yaml.safe_load(path.read_text())
         if isinstance(loaded, dict):
             data = loaded
-    data["server"] = server
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(data, default_flow_style=False, sort_keys=False))
-    tmp.replace(path)
+    if is_kubeconfig(data):
+        set_server(data, server, path)
+        mode = 0o600
+    else:
+        data["server"] = server
+        mode = 0o644
+    write_atomic(path, yaml.safe_dump(data, default_flow_style=False, sort_keys=False).encode(), mode)
