@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from client import pki
 from client.files import write_atomic
 
 DEFAULT_CLUSTER = "pykube"
@@ -92,6 +94,16 @@ def build_kubeconfig(server: str, *, ca_pem: bytes, cert_pem: bytes, key_pem: by
         "current-context": name,
         "preferences": {},
     }
+
+
+def user_kubeconfig(ca: pki.CertKey, server: str, user: str, groups: tuple[str, ...] = (), *,
+                    namespace: str | None = None, cluster: str = DEFAULT_CLUSTER,
+                    validity: datetime.timedelta = pki.CERT_VALIDITY) -> dict[str, Any]:
+    """A new client certificate for ``user`` in ``groups`` and the kubeconfig holding it
+    (``kubeadm kubeconfig user``; what ``pykube user add`` and ``pykube up``'s admin use)."""
+    issued = pki.issue_client_cert(ca, user, groups, validity=validity)
+    return build_kubeconfig(server, ca_pem=ca.cert_pem(), cert_pem=issued.cert_pem(), key_pem=issued.key_pem(),
+                            user=user, cluster=cluster, namespace=namespace)
 
 
 def dump_kubeconfig(config: Mapping[str, Any]) -> bytes:

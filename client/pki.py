@@ -17,8 +17,9 @@ accept it. CSRs from others may still carry RSA (2048 bits or more) or P-256/P-3
   Kubernetes' CSR signer does.
 * ``create_csr`` / ``sign_csr``: a node asks for a certificate with a CSR; the signer
   checks its signature and asks a policy callback whether this subject may be signed.
-  Only the CN and O of the request reach the certificate; nothing else a CSR asks for
-  (extensions, CA:TRUE, SANs) is ever copied.
+  Only the CN and O of the request (and, for a serving certificate, its IP and DNS SANs,
+  which the policy sees too) reach the certificate; nothing else a CSR asks for
+  (extensions, CA:TRUE, other SAN types) is ever copied.
 * ``ca_hash``: kubeadm's ``--discovery-token-ca-cert-hash``: ``sha256:`` + the hex SHA-256
   of the CA's DER SubjectPublicKeyInfo.
 * Files: certificates 0644, keys 0600 from the moment they exist (``client.files``).
@@ -81,10 +82,13 @@ class CertKey:
 
 @dataclass(frozen=True)
 class CSRSubject:
-    """What a CSR asks to be called: its Common Name and Organizations (user and groups)."""
+    """What a CSR asks to be called: its Common Name and Organizations (user and groups),
+    and the IP and DNS subjectAltNames it asks for (a serving certificate's names)."""
 
     common_name: str
     organizations: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()
+    dns_names: tuple[str, ...] = ()
 
 
 # None: sign it; a string: why not (the refusal's message).
@@ -156,8 +160,7 @@ def issue_serving_cert(ca: CertKey, common_name: str, *, ips: Iterable[IPLike] =
                        dns_names: Iterable[str] = (), validity: datetime.timedelta = CERT_VALIDITY,
                        now: datetime.datetime | None = None, key: PrivateKey | None = None) -> CertKey:
     """A server's certificate: clients dialling any of ``ips`` / ``dns_names`` accept it."""
-    sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in dict.fromkeys(ips)]
-    sans += [x509.DNSName(d) for d in dict.fromkeys(dns_names)]
+    sans = _sans(ips, dns_names)
     if not sans:
         raise PKIError(f'serving certificate "{common_name}" needs at least one IP or DNS name')
     key = key or new_private_key()
@@ -176,9 +179,20 @@ def issue_client_cert(ca: CertKey, user: str, groups: Iterable[str] = (), *,
 
 # --- certificate signing requests -------------------------------------------------------
 
-def create_csr(key: PrivateKey, common_name: str, organizations: Iterable[str] = ()) -> x509.CertificateSigningRequest:
-    return x509.CertificateSigningRequestBuilder().subject_name(_name(common_name, organizations)).sign(
-        key, hashes.SHA256())
+def _sans(ips: Iterable[IPLike], dns_names: Iterable[str]) -> list[x509.GeneralName]:
+    sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in dict.fromkeys(ips)]
+    return sans + [x509.DNSName(d) for d in dict.fromkeys(dns_names)]
+
+
+def create_csr(key: PrivateKey, common_name: str, organizations: Iterable[str] = (), *,
+               ips: Iterable[IPLike] = (), dns_names: Iterable[str] = ()) -> x509.CertificateSigningRequest:
+    """A request for ``CN=common_name, O=organizations``; with ``ips``/``dns_names`` for a
+    serving certificate."""
+    builder = x509.CertificateSigningRequestBuilder().subject_name(_name(common_name, organizations))
+    sans = _sans(ips, dns_names)
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(key, hashes.SHA256())
 
 
 def csr_pem(csr: x509.CertificateSigningRequest) -> bytes:
@@ -199,7 +213,15 @@ def csr_subject(csr: x509.CertificateSigningRequest) -> CSRSubject:
     names = values(NameOID.COMMON_NAME)
     if len(names) != 1 or not names[0]:
         raise CSRRefused("the CSR's subject must have exactly one common name")
-    return CSRSubject(names[0], values(NameOID.ORGANIZATION_NAME))
+    try:
+        sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return CSRSubject(names[0], values(NameOID.ORGANIZATION_NAME))
+    if any(not isinstance(name, (x509.IPAddress, x509.DNSName)) for name in sans):
+        raise CSRRefused("only IP and DNS subjectAltNames may be requested")  # no email, URI, other names
+    return CSRSubject(names[0], values(NameOID.ORGANIZATION_NAME),
+                      tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress)),
+                      tuple(sans.get_values_for_type(x509.DNSName)))
 
 
 def _check_csr_key(csr: x509.CertificateSigningRequest) -> None:
@@ -219,24 +241,26 @@ def sign_csr(ca: CertKey, csr: x509.CertificateSigningRequest | bytes, policy: C
              now: datetime.datetime | None = None) -> x509.Certificate:
     """Sign ``csr`` if its signature holds, its key is acceptable and ``policy`` allows its
     subject; raises CSRRefused otherwise. A client certificate request must not ask for
-    subjectAltNames (as Kubernetes' kubelet client signer requires)."""
+    subjectAltNames (as Kubernetes' kubelet client signer requires); a serving one must ask
+    for at least one."""
     if isinstance(csr, bytes):
         csr = load_csr(csr)
     if not csr.is_signature_valid:
         raise CSRRefused("the CSR's signature is invalid")
     _check_csr_key(csr)
+    if usage not in _EKU:
+        raise ValueError(f"usage must be {CLIENT!r} or {SERVER!r}, not {usage!r}")
     subject = csr_subject(csr)
-    if usage == CLIENT:
-        try:
-            csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        except x509.ExtensionNotFound:
-            pass
-        else:
-            raise CSRRefused("subjectAltNames are not allowed in a client certificate request")
+    has_sans = bool(subject.ips or subject.dns_names)
+    if usage == CLIENT and has_sans:
+        raise CSRRefused("subjectAltNames are not allowed in a client certificate request")
+    if usage == SERVER and not has_sans:
+        raise CSRRefused("a serving certificate request must name at least one IP or DNS subjectAltName")
     reason = policy(subject)
     if reason is not None:
         raise CSRRefused(reason)
-    return _leaf(ca, _name(subject.common_name, subject.organizations), csr.public_key(), usage, validity, now, [])
+    sans = _sans(subject.ips, subject.dns_names) if usage == SERVER else []
+    return _leaf(ca, _name(subject.common_name, subject.organizations), csr.public_key(), usage, validity, now, sans)
 
 
 def node_client_policy(node_name: str) -> CSRPolicy:
@@ -249,6 +273,26 @@ def node_client_policy(node_name: str) -> CSRPolicy:
             return "subject organization is not system:nodes"
         if subject.common_name != want:
             return f'subject common name "{subject.common_name}" is not "{want}"'
+        return None
+
+    return policy
+
+
+def node_serving_policy(node_name: str, ips: Iterable[IPLike] = (), dns_names: Iterable[str] = ()) -> CSRPolicy:
+    """A kubelet's serving certificate (Kubernetes' kubelet-serving signer): the node's own
+    subject, and only names the caller knows to be the node's (its addresses, its name)."""
+    client_rule = node_client_policy(node_name)
+    allowed_ips = {ipaddress.ip_address(ip) for ip in ips}
+    allowed_dns = set(dns_names)
+
+    def policy(subject: CSRSubject) -> str | None:
+        reason = client_rule(subject)
+        if reason is not None:
+            return reason
+        extra_ips = [ip for ip in subject.ips if ipaddress.ip_address(ip) not in allowed_ips]
+        extra_dns = [d for d in subject.dns_names if d not in allowed_dns]
+        if extra_ips or extra_dns:
+            return f"subjectAltNames {', '.join([*extra_ips, *extra_dns])} are not addresses of node {node_name}"
         return None
 
     return policy

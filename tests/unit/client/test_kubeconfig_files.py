@@ -169,3 +169,15 @@ def test_write_server_keeps_either_form(tmp_path: Path, creds) -> None:
     data = yaml.safe_load(path.read_text())
     assert data["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:9443" and "server" not in data
     assert load_settings(None, None, env_for(path)).tls is not None
+
+
+def test_a_user_kubeconfig_carries_a_fresh_certificate_for_that_user(tmp_path: Path) -> None:
+    ca = pki.create_ca()
+    path = tmp_path / "alice.conf"
+    kubeconfig.write_kubeconfig(path, kubeconfig.user_kubeconfig(ca, "127.0.0.1:6443", "alice", ("dev",),
+                                                                 namespace="dev"))
+    settings = load_settings(None, None, env_for(path))
+    cert = pki.load_cert_pem(settings.tls.cert_pem)
+    assert pki.identity_from_cert(cert).groups == ("dev", "system:authenticated")
+    assert pki.issued_by(cert, ca.cert) and settings.tls.ca_pem == ca.cert_pem()
+    assert yaml.safe_load(path.read_text())["current-context"] == "alice@pykube"

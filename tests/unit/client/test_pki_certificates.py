@@ -213,3 +213,29 @@ def test_ca_hash_is_kubeadms_pin(ca: pki.CertKey, tmp_path: Path) -> None:
         digest = subprocess.run(["openssl", "dgst", "-sha256", "-hex"], input=der,
                                 check=True, capture_output=True).stdout.decode()
         assert pin == "sha256:" + digest.split()[-1]
+
+
+def test_a_node_serving_csr_gets_only_the_nodes_own_addresses(ca: pki.CertKey) -> None:
+    key = pki.new_private_key()
+    policy = pki.node_serving_policy("n1", ips=["10.0.0.11"], dns_names=["n1"])
+    csr = pki.create_csr(key, "system:node:n1", ["system:nodes"], ips=["10.0.0.11"], dns_names=["n1"])
+    cert = pki.sign_csr(ca, csr, policy, usage=pki.SERVER, now=NOW)
+    sans = ext(cert, x509.SubjectAlternativeName)
+    assert sans.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("10.0.0.11")]
+    assert sans.get_values_for_type(x509.DNSName) == ["n1"]
+    assert list(ext(cert, x509.ExtendedKeyUsage)) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    grabby = pki.create_csr(key, "system:node:n1", ["system:nodes"], ips=["10.0.0.11", "127.0.0.1"],
+                            dns_names=["kubernetes"])
+    with pytest.raises(pki.CSRRefused, match="subjectAltNames 127.0.0.1, kubernetes are not addresses of node n1"):
+        pki.sign_csr(ca, grabby, policy, usage=pki.SERVER)
+    with pytest.raises(pki.CSRRefused, match="must name at least one IP or DNS"):
+        pki.sign_csr(ca, pki.create_csr(key, "system:node:n1", ["system:nodes"]), policy, usage=pki.SERVER)
+    with pytest.raises(pki.CSRRefused, match='"system:node:n2" is not "system:node:n1"'):
+        pki.sign_csr(ca, pki.create_csr(key, "system:node:n2", ["system:nodes"], ips=["10.0.0.11"]), policy,
+                     usage=pki.SERVER)
+    email = (x509.CertificateSigningRequestBuilder()
+             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "system:node:n1")]))
+             .add_extension(x509.SubjectAlternativeName([x509.RFC822Name("a@b.c")]), critical=False)
+             .sign(key, pki.hashes.SHA256()))
+    with pytest.raises(pki.CSRRefused, match="only IP and DNS subjectAltNames"):
+        pki.sign_csr(ca, email, policy, usage=pki.SERVER)
