@@ -8,15 +8,14 @@ from typing import Any
 
 import pytest
 
-from apimachinery.convert import from_dict, to_dict
-from apimachinery.kinds import resolve_resource
+from apimachinery.convert import ConversionError, from_dict, to_dict
+from apimachinery.kinds import info_of, resolve_resource
 from apiserver import errors
 from apiserver.auth.authorizer import ensure_bootstrap_policy
 from apiserver.registry.registry import Registry
 from apiserver.storage.memory import MemoryStore
 from apiserver.watchcache import WatchCache
 from kubectl.printers import TableOptions, format_table, table_headers, table_row
-from apimachinery.kinds import info_of
 
 RBAC = "rbac.authorization.k8s.io/v1"
 NOW = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
@@ -80,7 +79,6 @@ def test_manifest_round_trip_keeps_kubernetes_field_names() -> None:
 
 
 def test_aggregation_rule_is_not_served() -> None:
-    from apimachinery.convert import ConversionError
     with pytest.raises(ConversionError, match="aggregationRule"):
         from_dict({"apiVersion": RBAC, "kind": "ClusterRole", "metadata": {"name": "x"},
                    "aggregationRule": {"clusterRoleSelectors": []}})
