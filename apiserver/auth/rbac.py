@@ -262,6 +262,11 @@ class RBACAuthorizer:
                 return Decision(True, f"RBAC: allowed by {grant.source}")
         return Decision(False, f"RBAC: {_aggregate(errors)}" if errors else "")
 
+    def role_rules(self, kind: str, namespace: str, name: str) -> tuple[Rule, ...] | None:
+        """The rules of a Role (in namespace) or ClusterRole; None when it does not exist."""
+        ref = rbac_pb2.RoleRef(api_group=RBAC_GROUP, kind=kind, name=name)
+        return self._role_rules(ref, namespace)[0]
+
     def rules_for(self, user: UserInfo, namespace: str = "") -> list[Rule]:
         """Every rule that applies to user in namespace (``auth can-i --list``)."""
         if SYSTEM_MASTERS in user.groups:
