@@ -137,6 +137,7 @@ class RBACAuthorizer:
         self._cluster: dict[SubjectKey, list[Grant]] = {}
         self._namespaced: dict[str, dict[SubjectKey, list[Grant]]] = {}
         self._memo: dict[tuple, Decision] = {}
+        self._named: set = set()
         self._stale = True
         self.rebuilds = 0  # how often the index was built (tests and metrics)
         self.replace(objects)
@@ -203,6 +204,7 @@ class RBACAuthorizer:
 
     def _rebuild(self) -> None:
         self._cluster, self._namespaced = {}, {}
+        self._named = self._named_resources()
         for name in sorted(self._cluster_role_bindings):
             binding = self._cluster_role_bindings[name]
             self._index(self._cluster, binding, "", f'ClusterRoleBinding "{name}"')
@@ -212,6 +214,22 @@ class RBACAuthorizer:
                         f'RoleBinding "{name}/{namespace}"')
         self._stale = False
         self.rebuilds += 1
+
+    def _named_resources(self) -> set:
+        """(group, resource) pairs some rule restricts by resourceNames ("*" when a wildcard
+        resource is restricted so: then every name matters)."""
+        named: set = set()
+        for role in (*self._roles.values(), *self._cluster_roles.values()):
+            for rule in role.rules:
+                if not rule.resource_names:
+                    continue
+                for resource in rule.resources:
+                    base = resource.partition("/")[0]
+                    if base == "*":
+                        named.add("*")
+                    for group in rule.api_groups:
+                        named.add((group, base))
+        return named
 
     def _index(self, index: dict[SubjectKey, list[Grant]], binding: Message, namespace: str, what: str) -> None:
         ref = binding.role_ref  # type: ignore[attr-defined]
@@ -243,8 +261,11 @@ class RBACAuthorizer:
         user = attrs.user
         if SYSTEM_MASTERS in user.groups:
             return ALLOW
+        # The name matters only where some rule names objects: elsewhere one entry serves every
+        # Pod's status update or binding, instead of one per Pod.
+        name = attrs.name if self._names_matter(attrs) else ""
         key = (user.name, user.groups, attrs.verb, attrs.api_group, attrs.resource, attrs.subresource,
-               attrs.namespace, attrs.name, attrs.path)
+               attrs.namespace, name, attrs.path)
         decision = self._memo.get(key)
         if decision is None:
             decision = self._decide(attrs)
@@ -252,6 +273,13 @@ class RBACAuthorizer:
                 self._memo.clear()
             self._memo[key] = decision
         return decision
+
+    def _names_matter(self, attrs: Attributes) -> bool:
+        if self._stale:
+            self._rebuild()
+        named = self._named
+        return "*" in named or (attrs.api_group, attrs.resource) in named or ("*", attrs.resource) in named \
+            or (attrs.api_group, "*") in named
 
     def _decide(self, attrs: Attributes) -> Decision:
         errors = []

@@ -211,12 +211,17 @@ def test_replace_starts_over() -> None:
     assert not can(authz, ALICE, "list", "pods", "dev")
 
 
-def test_the_memo_is_bounded() -> None:
-    authz = RBACAuthorizer([role("pod-reader", POD_READER), binding("b", ("Role", "pod-reader"), USER_ALICE)],
-                           memo_limit=10)
+def test_names_share_one_memo_entry_unless_a_rule_names_objects() -> None:
+    authz = alice_reads_pods_in_dev()
     for i in range(25):
-        can(authz, ALICE, "get", "pods", "dev", f"p{i}")
-    assert len(authz._memo) <= 10
+        assert can(authz, ALICE, "get", "pods", "dev", f"p{i}")
+    assert len(authz._memo) == 1
+    named = RBACAuthorizer([role("one", [{"apiGroups": [""], "resources": ["pods/status"], "verbs": ["get"],
+                                          "resourceNames": ["p3"]}]),
+                            binding("b", ("Role", "one"), USER_ALICE)], memo_limit=10)
+    assert [can(named, ALICE, "get", "pods", "dev", f"p{i}", sub="status") for i in range(25)] == [
+        i == 3 for i in range(25)]
+    assert len(named._memo) <= 10  # bounded
 
 
 # ---------------------------------------------------------- bootstrap policy
