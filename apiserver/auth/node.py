@@ -98,7 +98,10 @@ class NodeAuthorizer:
         # Writes: the status of its own Pods, and the delete that confirms a graceful deletion
         # (NodeRestriction checks the rest). Nothing else: no create, bind, spec update, exec.
         if (sub == "status" and verb in ("update", "patch")) or (not sub and verb == "delete"):
-            if self.pod_node(attrs.namespace, attrs.name) == node:
+            bound_to = self.pod_node(attrs.namespace, attrs.name)
+            # A Pod that is gone: let the call answer NotFound, as Kubernetes does (the kubelet
+            # drops a status or deletion on NotFound, and would retry a refusal forever).
+            if bound_to is None or bound_to == node:
                 return ALLOW
             return Decision(False, NO_RELATIONSHIP.format(node=node))
         return NO_OPINION
