@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
-from protos import api_pb2, apps_pb2, coordination_pb2, core_pb2, discovery_pb2
+from protos import api_pb2, apps_pb2, coordination_pb2, core_pb2, discovery_pb2, rbac_pb2
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,12 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("Service", "v1", "services", True, core_pb2.Service, "service", ("svc",)),
     KindInfo("EndpointSlice", "discovery.k8s.io/v1", "endpointslices", True, discovery_pb2.EndpointSlice,
              "endpoint_slice"),
+    # RBAC kinds have no short names in Kubernetes.
+    KindInfo("Role", f"{RBAC_GROUP}/v1", "roles", True, rbac_pb2.Role, "role"),
+    KindInfo("ClusterRole", f"{RBAC_GROUP}/v1", "clusterroles", False, rbac_pb2.ClusterRole, "cluster_role"),
+    KindInfo("RoleBinding", f"{RBAC_GROUP}/v1", "rolebindings", True, rbac_pb2.RoleBinding, "role_binding"),
+    KindInfo("ClusterRoleBinding", f"{RBAC_GROUP}/v1", "clusterrolebindings", False, rbac_pb2.ClusterRoleBinding,
+             "cluster_role_binding"),
 )
 
 BY_KIND: dict[str, KindInfo] = {k.kind: k for k in KINDS}

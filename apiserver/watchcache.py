@@ -162,6 +162,8 @@ class WatchCache:
         self.revision = 0
         # History holds every change with revision > oldest_revision.
         self.oldest_revision = 0
+        # Called with every change as it is applied, in-process (the RBAC authorizer's view).
+        self.listeners: list[Callable[[Change], None]] = []
 
     def reset(self, items: Iterable[tuple[str, str, Message]], revision: int) -> None:
         """Fill from the store at start-up: (kind, key, object) and its revision."""
@@ -193,6 +195,8 @@ class WatchCache:
         self.history.append(change)
         if len(self.history) > self.history_size:
             self.oldest_revision = self.history.popleft().revision
+        for listener in self.listeners:
+            listener(change)
         for watcher in self._unindexed.get(change.kind, ()):
             watcher.offer(change)
         by_value = self._indexed.get(change.kind)

@@ -20,7 +20,7 @@ from apimachinery.convert import to_dict
 from apimachinery.duration import human_duration
 from apimachinery.kinds import KindInfo, info_of
 from kubectl.resources import object_ref
-from protos import apps_pb2, coordination_pb2, core_pb2, discovery_pb2, meta_pb2
+from protos import apps_pb2, coordination_pb2, core_pb2, discovery_pb2, meta_pb2, rbac_pb2
 
 NONE = "<none>"
 UNKNOWN = "<unknown>"
@@ -275,6 +275,29 @@ def lease_row(lease: coordination_pb2.Lease, now: datetime.datetime, wide: bool)
     return [lease.metadata.name, lease.spec.holder_identity, age(lease.metadata.creation_timestamp, now)]
 
 
+# ------------------------------------------------------------------- rbac
+
+
+def role_row(role: rbac_pb2.Role | rbac_pb2.ClusterRole, now: datetime.datetime, wide: bool) -> list[str]:
+    """Roles show when they were made, not their age (kubectl's printRole: CREATED AT, RFC 3339)."""
+    created = role.metadata.creation_timestamp
+    return [role.metadata.name, rfc3339(created.ToDatetime(tzinfo=datetime.timezone.utc))
+            if created.seconds or created.nanos else UNKNOWN]
+
+
+def role_binding_row(binding: rbac_pb2.RoleBinding | rbac_pb2.ClusterRoleBinding, now: datetime.datetime,
+                     wide: bool) -> list[str]:
+    """ROLE is ``Role/x`` or ``ClusterRole/x``; wide adds USERS, GROUPS, SERVICEACCOUNTS (namespace/name)."""
+    row = [binding.metadata.name, f"{binding.role_ref.kind}/{binding.role_ref.name}",
+           age(binding.metadata.creation_timestamp, now)]
+    if wide:
+        subjects = binding.subjects
+        row += [", ".join(s.name for s in subjects if s.kind == "User"),
+                ", ".join(s.name for s in subjects if s.kind == "Group"),
+                ", ".join(f"{s.namespace}/{s.name}" for s in subjects if s.kind == "ServiceAccount")]
+    return row
+
+
 # ----------------------------------------------------------------- tables
 
 
@@ -301,6 +324,11 @@ TABLES: dict[str, TableSpec] = {
     "Lease": TableSpec(("NAME", "HOLDER", "AGE"), (), lease_row),
     "Service": TableSpec(("NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"), ("SELECTOR",), service_row),
     "EndpointSlice": TableSpec(("NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"), (), endpoint_slice_row),
+    "Role": TableSpec(("NAME", "CREATED AT"), (), role_row),
+    "ClusterRole": TableSpec(("NAME", "CREATED AT"), (), role_row),
+    "RoleBinding": TableSpec(("NAME", "ROLE", "AGE"), ("USERS", "GROUPS", "SERVICEACCOUNTS"), role_binding_row),
+    "ClusterRoleBinding": TableSpec(("NAME", "ROLE", "AGE"), ("USERS", "GROUPS", "SERVICEACCOUNTS"),
+                                    role_binding_row),
 }
 # Wide events rearrange columns rather than append them.
 EVENT_WIDE_HEADERS = ("LAST SEEN", "TYPE", "REASON", "OBJECT", "SUBOBJECT", "SOURCE", "MESSAGE",

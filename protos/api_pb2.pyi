@@ -3,6 +3,7 @@ from protos import apps_pb2 as _apps_pb2
 from protos import coordination_pb2 as _coordination_pb2
 from protos import discovery_pb2 as _discovery_pb2
 from protos import kubelet_pb2 as _kubelet_pb2
+from protos import rbac_pb2 as _rbac_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -12,7 +13,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Object(_message.Message):
-    __slots__ = ("pod", "node", "namespace", "event", "deployment", "replica_set", "lease", "service", "endpoint_slice")
+    __slots__ = ("pod", "node", "namespace", "event", "deployment", "replica_set", "lease", "service", "endpoint_slice", "role", "cluster_role", "role_binding", "cluster_role_binding")
     POD_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +23,10 @@ class Object(_message.Message):
     LEASE_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_SLICE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ROLE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_BINDING_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ROLE_BINDING_FIELD_NUMBER: _ClassVar[int]
     pod: _core_pb2.Pod
     node: _core_pb2.Node
     namespace: _core_pb2.Namespace
@@ -31,7 +36,11 @@ class Object(_message.Message):
     lease: _coordination_pb2.Lease
     service: _core_pb2.Service
     endpoint_slice: _discovery_pb2.EndpointSlice
-    def __init__(self, pod: _Optional[_Union[_core_pb2.Pod, _Mapping]] = ..., node: _Optional[_Union[_core_pb2.Node, _Mapping]] = ..., namespace: _Optional[_Union[_core_pb2.Namespace, _Mapping]] = ..., event: _Optional[_Union[_core_pb2.Event, _Mapping]] = ..., deployment: _Optional[_Union[_apps_pb2.Deployment, _Mapping]] = ..., replica_set: _Optional[_Union[_apps_pb2.ReplicaSet, _Mapping]] = ..., lease: _Optional[_Union[_coordination_pb2.Lease, _Mapping]] = ..., service: _Optional[_Union[_core_pb2.Service, _Mapping]] = ..., endpoint_slice: _Optional[_Union[_discovery_pb2.EndpointSlice, _Mapping]] = ...) -> None: ...
+    role: _rbac_pb2.Role
+    cluster_role: _rbac_pb2.ClusterRole
+    role_binding: _rbac_pb2.RoleBinding
+    cluster_role_binding: _rbac_pb2.ClusterRoleBinding
+    def __init__(self, pod: _Optional[_Union[_core_pb2.Pod, _Mapping]] = ..., node: _Optional[_Union[_core_pb2.Node, _Mapping]] = ..., namespace: _Optional[_Union[_core_pb2.Namespace, _Mapping]] = ..., event: _Optional[_Union[_core_pb2.Event, _Mapping]] = ..., deployment: _Optional[_Union[_apps_pb2.Deployment, _Mapping]] = ..., replica_set: _Optional[_Union[_apps_pb2.ReplicaSet, _Mapping]] = ..., lease: _Optional[_Union[_coordination_pb2.Lease, _Mapping]] = ..., service: _Optional[_Union[_core_pb2.Service, _Mapping]] = ..., endpoint_slice: _Optional[_Union[_discovery_pb2.EndpointSlice, _Mapping]] = ..., role: _Optional[_Union[_rbac_pb2.Role, _Mapping]] = ..., cluster_role: _Optional[_Union[_rbac_pb2.ClusterRole, _Mapping]] = ..., role_binding: _Optional[_Union[_rbac_pb2.RoleBinding, _Mapping]] = ..., cluster_role_binding: _Optional[_Union[_rbac_pb2.ClusterRoleBinding, _Mapping]] = ...) -> None: ...
 
 class CreateRequest(_message.Message):
     __slots__ = ("object", "dry_run")

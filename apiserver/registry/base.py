@@ -92,14 +92,19 @@ class Strategy:
             return new.spec != old.spec
         return False
 
+    def validate_name(self, name: str) -> list[v.FieldError]:
+        """metadata.name's rule: a DNS-1123 subdomain for most kinds, a label for Namespaces
+        (RBAC kinds override it: any path segment)."""
+        if self.name_is_label:
+            return v.dns1123_label("metadata.name", name)
+        return v.dns1123_subdomain("metadata.name", name)
+
     def validate_metadata(self, meta: meta_pb2.ObjectMeta) -> list[v.FieldError]:
         errs: list[v.FieldError] = []
         if not meta.name:
             errs.append(v.required("metadata.name", "name or generateName is required"))
-        elif self.name_is_label:
-            errs += v.dns1123_label("metadata.name", meta.name)
         else:
-            errs += v.dns1123_subdomain("metadata.name", meta.name)
+            errs += self.validate_name(meta.name)
         if self.info.namespaced:
             errs += v.dns1123_label("metadata.namespace", meta.namespace)
         errs += v.labels("metadata.labels", meta.labels)

@@ -29,6 +29,7 @@ from apiserver.registry.cluster import (SYSTEM_NAMESPACES, EventStrategy, LeaseS
                                         NamespaceStrategy, NodeStrategy)
 from apiserver.registry.network import EndpointSliceStrategy, ServiceRanges, ServiceStrategy
 from apiserver.registry.pod import PodStrategy
+from apiserver.registry.rbac import STRATEGIES as RBAC_STRATEGIES
 from apiserver.registry.workloads import DeploymentStrategy, ReplicaSetStrategy
 from apiserver.storage import (MUST_NOT_EXIST, Change, KeyExistsError,
                                KeyNotFoundError, RevisionMismatchError, Store)
@@ -85,7 +86,8 @@ class Registry:
         self.strategies: dict[str, Strategy] = {
             s.kind: s for s in (PodStrategy(), NodeStrategy(), NamespaceStrategy(), EventStrategy(),
                                 DeploymentStrategy(), ReplicaSetStrategy(), LeaseStrategy(),
-                                ServiceStrategy(service_ranges), EndpointSliceStrategy())
+                                ServiceStrategy(service_ranges), EndpointSliceStrategy(),
+                                *(strategy() for strategy in RBAC_STRATEGIES))
         }
         items, revision = store.load()
         loaded = []

@@ -28,6 +28,7 @@ from kubectl.verbs.describe.common import find_events
 from kubectl.verbs.describe.generic import describe_generic, describe_namespace
 from kubectl.verbs.describe.nodes import describe_node
 from kubectl.verbs.describe.pods import describe_pod
+from kubectl.verbs.describe.rbac import describe_role, describe_role_binding
 from kubectl.verbs.describe.services import describe_endpoint_slice, describe_service
 from kubectl.verbs.describe.workloads import describe_deployment, describe_replica_set
 from kubectl.verbs.options import no_resources_found
@@ -123,4 +124,8 @@ DESCRIBERS: dict[str, Describer] = {
     "Namespace": describe_namespace,
     "Service": describe_service,
     "EndpointSlice": describe_endpoint_slice,
+    "Role": describe_role,
+    "ClusterRole": describe_role,
+    "RoleBinding": describe_role_binding,
+    "ClusterRoleBinding": describe_role_binding,
 }

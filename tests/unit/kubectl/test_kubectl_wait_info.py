@@ -163,14 +163,15 @@ def test_api_resources_table_is_sorted_like_kubectls() -> None:
     assert lines[0].split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
     assert [line.split()[0] for line in lines[1:]] == [
         "events", "namespaces", "nodes", "pods", "services", "deployments", "replicasets", "leases",
-        "endpointslices"]
-    assert lines[-1].split() == ["endpointslices", "discovery.k8s.io/v1", "true", "EndpointSlice"]
+        "endpointslices", "clusterrolebindings", "clusterroles", "rolebindings", "roles"]
+    assert lines[-1].split() == ["roles", "rbac.authorization.k8s.io/v1", "true", "Role"]
 
 
 def test_api_resources_filters_and_names() -> None:
     h = Harness(DiscoveryFake())
     assert run_verb(h, "api-resources", "--namespaced=false", "--no-headers") == 0
-    assert [line.split()[0] for line in h.stdout.splitlines()] == ["namespaces", "nodes"]
+    assert [line.split()[0] for line in h.stdout.splitlines()] == ["namespaces", "nodes", "clusterrolebindings",
+                                                                   "clusterroles"]
     h = Harness(DiscoveryFake())
     assert run_verb(h, "api-resources", "--api-group=apps", "-o", "name") == 0
     assert h.stdout == "deployments.apps\nreplicasets.apps\n"

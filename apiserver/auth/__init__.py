@@ -1,0 +1,1 @@
+"""Authorization: who may do what (RBAC, the Node authorizer, NodeRestriction)."""

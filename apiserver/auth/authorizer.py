@@ -1,0 +1,83 @@
+"""The apiserver's authorizer chain, as ``--authorization-mode=Node,RBAC``: the Node
+authorizer settles kubelets' requests, RBAC everything else; the first to allow wins.
+Also the executors around the pure parts: feeding RBAC from the watch cache, and
+creating the bootstrap policy at start."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import structlog
+
+from apimachinery.kinds import kind_info
+from apiserver import errors
+from apiserver.auth import bootstrap
+from apiserver.auth.attributes import Attributes, Authorizer, Decision
+from apiserver.auth.node import NodeAuthorizer
+from apiserver.auth.rbac import RBAC_KINDS, RBACAuthorizer
+from apiserver.registry.registry import Registry, object_key
+from apiserver.watchcache import Change, WatchCache
+
+log = structlog.get_logger("auth")
+
+
+class UnionAuthorizer:
+    """Kubernetes' union: ask each in turn; the first allow wins, else every reason given."""
+
+    def __init__(self, *authorizers: Authorizer) -> None:
+        self.authorizers: Sequence[Authorizer] = authorizers
+
+    def authorize(self, attrs: Attributes) -> Decision:
+        reasons = []
+        for authorizer in self.authorizers:
+            decision = authorizer.authorize(attrs)
+            if decision.allowed:
+                return decision
+            if decision.reason:
+                reasons.append(decision.reason)
+        return Decision(False, "\n".join(reasons))
+
+
+def attach(rbac: RBACAuthorizer, cache: WatchCache) -> None:
+    """Keep rbac's view equal to the watch cache: everything now, then every change."""
+    rbac.replace(obj for kind in RBAC_KINDS for obj in cache.items(kind))
+
+    def on_change(change: Change) -> None:
+        if change.kind in RBAC_KINDS:
+            rbac.apply_event(change.type, change.obj)
+
+    cache.listeners.append(on_change)
+
+
+def pod_node_lookup(cache: WatchCache):  # -> PodNode
+    pods = kind_info("Pod")
+
+    def pod_node(namespace: str, name: str) -> str | None:
+        pod = cache.get("Pod", object_key(pods, namespace or "default", name))
+        return None if pod is None else pod.spec.node_name  # type: ignore[attr-defined]
+    return pod_node
+
+
+def new_authorizer(cache: WatchCache) -> tuple[UnionAuthorizer, RBACAuthorizer]:
+    """Node, then RBAC, both over the watch cache."""
+    rbac = RBACAuthorizer()
+    attach(rbac, cache)
+    return UnionAuthorizer(NodeAuthorizer(pod_node_lookup(cache)), rbac), rbac
+
+
+def ensure_bootstrap_policy(registry: Registry) -> list[str]:
+    """Create the bootstrap ClusterRoles and ClusterRoleBindings that are absent; returns
+    what was created (as kind/name)."""
+    def exists(kind: str, name: str) -> bool:
+        return registry.cache.get(kind, object_key(kind_info(kind), "", name)) is not None
+
+    created = []
+    for obj in bootstrap.missing(exists):
+        try:
+            registry.create(obj)
+        except errors.AlreadyExists:
+            continue
+        created.append(f"{type(obj).__name__}/{obj.metadata.name}")  # type: ignore[attr-defined]
+    if created:
+        log.info("created the bootstrap RBAC policy", objects=len(created))
+    return created
