@@ -1,0 +1,1 @@
+"""Who may do what: request attributes and authorizers (Kubernetes' authorizer package)."""
