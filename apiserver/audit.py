@@ -55,16 +55,19 @@ def micro_time(seconds: float) -> str:
 
 def go_duration(seconds: float) -> str:
     """A duration as Go prints one ("850µs", "1.234567ms", "2.5s", "1m30s")."""
-    def trim(value: float) -> str:
-        return f"{value:.6f}".rstrip("0").rstrip(".")
-    if seconds < 1e-3:
-        return f"{trim(seconds * 1e6)}µs"
-    if seconds < 1:
-        return f"{trim(seconds * 1e3)}ms"
-    if seconds < 60:
-        return f"{trim(seconds)}s"
-    minutes, rest = divmod(seconds, 60)
-    return f"{int(minutes)}m{trim(rest)}s"
+    nanos = round(seconds * 1e9)
+
+    def trim(value: int, digits: int) -> str:  # whole nanoseconds, as Go keeps them
+        whole, frac = divmod(value, 10 ** digits)
+        return f"{whole}.{frac:0{digits}d}".rstrip("0").rstrip(".")
+    if nanos < 1_000:
+        return f"{nanos}ns"
+    if nanos < 1_000_000:
+        return f"{trim(nanos, 3)}µs"
+    if nanos < 1_000_000_000:
+        return f"{trim(nanos, 6)}ms"
+    minutes, rest = divmod(nanos, 60_000_000_000)
+    return f"{minutes}m{trim(rest, 9)}s" if minutes else f"{trim(rest, 9)}s"
 
 
 def source_ips(peer: str) -> list[str]:

@@ -27,10 +27,13 @@ REQUEST_RESPONSE = 3
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
-def object_ref(attrs: Attributes) -> dict[str, str]:
+def object_ref(attrs: Attributes, name: str = "", uid: str = "", resource_version: str = "") -> dict[str, str]:
+    """audit.ObjectReference, in Kubernetes' field order; name, uid and resourceVersion
+    from the request's object where the attributes have none (a create's name)."""
     ref = {"resource": attrs.resource}
-    for key, value in (("namespace", attrs.namespace), ("name", attrs.name), ("apiGroup", attrs.api_group),
-                       ("apiVersion", _VERSION_OF.get(attrs.resource, "")), ("subresource", attrs.subresource)):
+    for key, value in (("namespace", attrs.namespace), ("name", attrs.name or name), ("uid", uid),
+                       ("apiGroup", attrs.api_group), ("apiVersion", _VERSION_OF.get(attrs.resource, "")),
+                       ("resourceVersion", resource_version), ("subresource", attrs.subresource)):
         if value:
             ref[key] = value
     return ref
@@ -45,14 +48,10 @@ class ObjectParts:
     request: Message | None = None
 
     def object_ref(self, attrs: Attributes) -> dict[str, str]:
-        ref = object_ref(attrs)
-        if self.obj is not None:
-            meta = self.obj.metadata  # type: ignore[attr-defined]
-            for key, value in (("namespace", meta.namespace), ("name", meta.name), ("uid", meta.uid),
-                               ("resourceVersion", meta.resource_version)):
-                if value and key not in ref:
-                    ref[key] = value
-        return ref
+        if self.obj is None:
+            return object_ref(attrs)
+        meta = self.obj.metadata  # type: ignore[attr-defined]
+        return object_ref(attrs, meta.name, meta.uid, meta.resource_version)
 
     def request_object(self) -> Any:
         if self.obj is not None:

@@ -33,6 +33,7 @@ from types import SimpleNamespace
 from typing import Any, AsyncIterator, Callable, Protocol
 
 import grpc
+import structlog
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
 from apimachinery.identity import UserInfo
@@ -40,6 +41,8 @@ from apiserver import errors
 from apiserver.audit import REQUEST, AuditLog, build_event, go_duration, response_status
 from apiserver.audit_objects import ObjectParts, object_parts, object_ref, response_parts
 from apiserver.auth.attributes import Attributes, Authorizer, Decision, attributes_for, forbidden_message
+
+log = structlog.get_logger("apiserver")
 
 SYSTEM_MASTERS = "system:masters"
 # Kubernetes' insecure port's user (pkg/kubeapiserver/server/insecure_handler.go).
@@ -284,6 +287,13 @@ class FilterChain:
     def _audit(self, call: _Call, context: grpc.aio.ServicerContext, stage: str, code: grpc.StatusCode,
                message: str = "", status: tuple[int, str] | None = None, response: Any = None) -> None:
         """One event per Kubernetes request of the call (a Batch's ops each with their own answer)."""
+        try:
+            self._audit_events(call, context, stage, code, message, status, response)
+        except Exception as err:  # never the request's problem
+            log.error("audit event failed", method=call.uri, error=repr(err))
+
+    def _audit_events(self, call: _Call, context: grpc.aio.ServicerContext, stage: str, code: grpc.StatusCode,
+                      message: str, status: tuple[int, str] | None, response: Any) -> None:
         audit = self.audit
         assert audit is not None
         now = time.time()

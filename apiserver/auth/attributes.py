@@ -70,6 +70,12 @@ def _pods(user: UserInfo, verb: str, subresource: str, namespace: str, name: str
     return _named(user, verb, "Pod", namespace, name, subresource)
 
 
+def _start(user: UserInfo, subresource: str, first: Any) -> Attributes:
+    start = first.start if first is not None else None
+    return _pods(user, "create", subresource, start.namespace if start is not None else "",
+                 start.pod if start is not None else "")
+
+
 def _batch_op(user: UserInfo, op: Any) -> list[Attributes]:
     which = op.WhichOneof("op")
     if which is None:
@@ -94,9 +100,9 @@ _ONE: dict[str, Any] = {
     "Version": lambda u, r: [],
     "Discovery": lambda u, r: [],
     "Logs": lambda u, r: [_pods(u, "get", "log", r.namespace, r.pod)],
-    "Exec": lambda u, r: [_pods(u, "create", "exec", r.start.namespace if r else "", r.start.pod if r else "")],
-    "PortForward": lambda u, r: [_pods(u, "create", "portforward", r.start.namespace if r else "",
-                                       r.start.pod if r else "")],
+    # For these two `r` is the stream's first message (None if the client sent none).
+    "Exec": lambda u, r: [_start(u, "exec", r)],
+    "PortForward": lambda u, r: [_start(u, "portforward", r)],
 }
 _BATCH_METHODS = {"create": "Create", "update": "Update", "update_status": "UpdateStatus", "delete": "Delete",
                   "bind": "Bind"}
