@@ -105,14 +105,17 @@ def _json(wrapped: Any) -> Any:
         return None
 
 
-def response_parts(method: str, response: Any, level: int) -> list[tuple[int, str, str, Any]] | None:
+def response_parts(method: str, request: Any, response: Any,
+                   level: int) -> list[tuple[int, str, str, Any]] | None:
     """Per Kubernetes request of a successful call: (HTTP code, reason, message, response
     object or None); None when the call's own answer stands for all (and no response
     object is wanted)."""
     full = level >= REQUEST_RESPONSE
     if method == "Batch":
         answers = []
-        for result in response.results:
+        for op, result in zip(request.ops, response.results):
+            if op.WhichOneof("op") is None:
+                continue  # an empty op asks nothing (no attributes): nothing to pair it with
             http, reason = errors.http_status(_CODES.get(result.code, grpc.StatusCode.UNKNOWN))
             answers.append((http, reason, result.message, _json(result.object) if full and not result.code else None))
         return answers

@@ -150,6 +150,7 @@ class _Call:
 
     method: str
     uri: str
+    request: Any
     received: float
     started: float
     user: UserInfo | None = None
@@ -234,7 +235,7 @@ class FilterChain:
     async def _admit(self, name: str, uri: str, request: Any, context: grpc.aio.ServicerContext,
                      mutating: bool, limited: bool) -> _Call:
         """Authentication, max in flight and authorization; a refusal is audited and aborts."""
-        call = _Call(name, uri, time.time() if self.audit else 0.0, time.monotonic() if self.audit else 0.0)
+        call = _Call(name, uri, request, time.time() if self.audit else 0.0, time.monotonic() if self.audit else 0.0)
         call.user = self.authenticator.authenticate(context)
         if call.user is None:
             if self.audit is not None:
@@ -303,11 +304,13 @@ class FilterChain:
             annotations["authorization.k8s.io/decision"] = call.decision
             annotations["authorization.k8s.io/reason"] = call.reason
         peer, agent = context.peer() or "", _user_agent(context)
-        answers = response_parts(call.method, response, audit.level) if response is not None else None
+        answers = None if response is None else response_parts(call.method, call.request, response, audit.level)
+        if answers is not None and len(answers) != len(call.attrs):
+            answers = None  # cannot be paired: the call's own answer stands for all
         for i, attrs in enumerate(call.attrs or [None]):  # type: ignore[list-item]
             part = call.parts[i] if call.parts is not None and attrs is not None else None
             op_http, op_reason, op_message, answer = http, reason, message, None
-            if answers is not None and i < len(answers):
+            if answers is not None:
                 op_http, op_reason, op_message, answer = answers[i]
             if op_http == 200 and attrs is not None and attrs.verb == "create" and stage == "ResponseComplete":
                 op_http = 201  # Kubernetes answers a create (a binding too) 201 Created

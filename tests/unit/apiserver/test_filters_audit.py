@@ -78,6 +78,7 @@ def test_batch_ops_audited_each_with_its_answer(server_factory: Any, tmp_path: P
     server = server_factory(audit_log_path=str(path))
     create(server.stub, pod("web"))
     ops = [api_pb2.BatchOp(create=api_pb2.CreateRequest(object=pod("web"))),  # exists already
+           api_pb2.BatchOp(),  # empty: answered INVALID_ARGUMENT, asks for nothing, not audited
            api_pb2.BatchOp(bind=api_pb2.BindRequest(namespace="default", name="web", node_name="n1"))]
     server.stub.Batch(api_pb2.BatchRequest(ops=ops))
     _, again, bind = _events(server, path)

@@ -111,13 +111,14 @@ def test_batch_needs_every_op_allowed(guarded: Any) -> None:
     assert list_names(_as(stub, ADMIN), "Node") == ["n1"]
 
 
-def test_watch_is_authorized_before_it_starts(guarded: Any, watches: Any) -> None:
+def test_watch_is_authorized_before_it_starts(guarded: Any) -> None:
     raw = api_pb2_grpc.APIStub(guarded.channel)
     call = raw.Watch(api_pb2.WatchRequest(kind="Pod", namespace="default"), metadata=ALICE, timeout=10)
     with pytest.raises(grpc.RpcError) as info:
         next(iter(call))
-    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
-    assert 'cannot watch resource "pods" in API group "" in the namespace "default"' in info.value.details()  # type: ignore[attr-defined]
+    err: Any = info.value
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert 'cannot watch resource "pods" in API group "" in the namespace "default"' in err.details()
 
 
 def test_default_chain_is_the_insecure_admin(server: Any) -> None:

@@ -21,7 +21,8 @@ ALICE = UserInfo("alice", ("dev",))
 API = api_pb2.DESCRIPTOR.services_by_name["API"]
 
 
-def a(verb: str, resource: str, namespace: str = "", name: str = "", subresource: str = "", group: str = "") -> Attributes:
+def a(verb: str, resource: str, namespace: str = "", name: str = "", subresource: str = "",
+      group: str = "") -> Attributes:
     return Attributes(ALICE, verb, group, resource, subresource, namespace, name)
 
 
