@@ -167,7 +167,9 @@ def _code_of(context: grpc.aio.ServicerContext, err: BaseException | None) -> gr
         return code
     if err is None:
         return grpc.StatusCode.OK
-    return grpc.StatusCode.CANCELLED if isinstance(err, asyncio.CancelledError) else grpc.StatusCode.INTERNAL
+    if isinstance(err, (asyncio.CancelledError, GeneratorExit)):  # the client went away
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.INTERNAL
 
 
 class FilterChain:
@@ -196,7 +198,8 @@ class FilterChain:
 
         if not method.server_streaming:
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                call = await self._admit(name, uri, request, context, mutating, limited)
+                call = await self._authenticate(name, uri, request, context)
+                await self._admit(call, request, context, mutating, limited)
                 err: BaseException | None = None
                 response = None
                 try:
@@ -210,13 +213,14 @@ class FilterChain:
             return unary
 
         async def streaming(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            if method.client_streaming:  # the first message says what the stream is for
+            # A client stream's first message says what it is for: read only once authenticated.
+            call = await self._authenticate(name, uri, None if method.client_streaming else request, context)
+            head = request
+            if method.client_streaming:
                 messages = aiter(request)
                 head = await anext(messages, None)
                 request = _prepend(head, messages)
-            else:
-                head = request
-            call = await self._admit(name, uri, head, context, mutating, limited)
+            await self._admit(call, head, context, mutating, limited)
             if self.audit is not None:
                 self._audit(call, context, "ResponseStarted", grpc.StatusCode.OK)
             err: BaseException | None = None
@@ -232,9 +236,9 @@ class FilterChain:
 
     # ------------------------------------------------------------------ the filters
 
-    async def _admit(self, name: str, uri: str, request: Any, context: grpc.aio.ServicerContext,
-                     mutating: bool, limited: bool) -> _Call:
-        """Authentication, max in flight and authorization; a refusal is audited and aborts."""
+    async def _authenticate(self, name: str, uri: str, request: Any, context: grpc.aio.ServicerContext) -> _Call:
+        """Who is calling; no one is refused (audited, then aborts). `request` is None for a
+        client stream, whose first message is not read before this."""
         call = _Call(name, uri, request, time.time() if self.audit else 0.0, time.monotonic() if self.audit else 0.0)
         call.user = self.authenticator.authenticate(context)
         if call.user is None:
@@ -242,7 +246,15 @@ class FilterChain:
                 call.attrs = attributes_for(name, request, UserInfo(""))
                 call.parts = self._parts(call, request)
             await self._refuse(call, context, errors.Unauthorized(UNAUTHORIZED_MESSAGE))
+        return call
+
+    async def _admit(self, call: _Call, request: Any, context: grpc.aio.ServicerContext, mutating: bool,
+                     limited: bool) -> None:
+        """Max in flight and authorization; a refusal is audited and aborts."""
         user = call.user
+        assert user is not None
+        call.request = request
+        name = call.method
         if self._needs_attrs:
             call.attrs = attributes_for(name, request, user)
             call.parts = self._parts(call, request)
@@ -260,7 +272,6 @@ class FilterChain:
                     self.limiter.release(mutating)
                     call.counted = False
                 await self._refuse(call, context, errors.PermissionDenied(forbidden_message(attrs, decision.reason)))
-        return call
 
     async def _refuse(self, call: _Call, context: grpc.aio.ServicerContext, err: errors.APIError,
                       status: tuple[int, str] | None = None) -> None:

@@ -13,7 +13,7 @@ from apimachinery.identity import UserInfo
 from apiserver.audit import AuditLog
 from apiserver.auth.attributes import Attributes, Decision
 from apiserver_testlib import create, pod, rpc_error
-from protos import api_pb2, api_pb2_grpc
+from protos import api_pb2, api_pb2_grpc, kubelet_pb2
 
 
 def _events(server: Any, path: Path) -> list[dict[str, Any]]:
@@ -97,9 +97,16 @@ def test_unauthenticated_is_audited(server_factory: Any, tmp_path: Path) -> None
     path = tmp_path / "audit.log"
     server = server_factory(audit_log_path=str(path), authenticator=Nobody())
     rpc_error(lambda: server.stub.List(api_pb2.ListRequest(kind="Pod")))
-    [event] = _events(server, path)
-    assert event["user"] == {} and event["verb"] == "list"
-    assert event["responseStatus"]["code"] == 401 and event["responseStatus"]["message"] == "Unauthorized"
+    start = kubelet_pb2.ExecInput(start=kubelet_pb2.ExecStart(namespace="default", pod="web", command=["sh"]))
+    err = rpc_error(lambda: list(api_pb2_grpc.APIStub(server.channel).Exec(iter([start]), timeout=10)))
+    assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+    listed, execed = _events(server, path)
+    assert listed["user"] == {} and listed["verb"] == "list"
+    assert listed["responseStatus"]["code"] == 401 and listed["responseStatus"]["message"] == "Unauthorized"
+    # A stream's first message is not read before the caller is known: which Pod is not audited.
+    assert execed["verb"] == "create" and execed["responseStatus"]["code"] == 401
+    assert execed["objectRef"] == {"resource": "pods", "namespace": "default", "apiVersion": "v1",
+                                   "subresource": "exec"}
 
 
 def test_watch_audited_when_started_and_when_done(server_factory: Any, tmp_path: Path, watches: Any) -> None:

@@ -20,7 +20,7 @@ from apiserver.auth.attributes import Attributes, Decision
 from apiserver.filters import INSECURE_USER, TOO_MANY_REQUESTS_MESSAGE
 from apiserver.service import APIService
 from apiserver_testlib import WatchReader, create, list_names, namespace, node, pod, rpc_error, snapshot
-from protos import api_pb2, api_pb2_grpc
+from protos import api_pb2, api_pb2_grpc, kubelet_pb2
 
 
 class HeaderAuthenticator:
@@ -119,6 +119,17 @@ def test_watch_is_authorized_before_it_starts(guarded: Any) -> None:
     err: Any = info.value
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
     assert 'cannot watch resource "pods" in API group "" in the namespace "default"' in err.details()
+
+
+def test_exec_is_authorized_by_its_first_message(guarded: Any) -> None:
+    raw = api_pb2_grpc.APIStub(guarded.channel)
+    start = kubelet_pb2.ExecInput(start=kubelet_pb2.ExecStart(namespace="dev", pod="web", command=["sh"]))
+    err = rpc_error(lambda: list(raw.Exec(iter([start]), metadata=ALICE, timeout=10)))
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert err.details() == ('pods "web" is forbidden: User "alice" cannot create resource "pods/exec" '
+                             'in API group "" in the namespace "dev": no rule says so')
+    err = rpc_error(lambda: list(raw.Exec(iter([start]), metadata=ADMIN, timeout=10)))
+    assert (err.code(), err.details()) == (grpc.StatusCode.NOT_FOUND, 'pods "web" not found')  # past the chain
 
 
 def test_default_chain_is_the_insecure_admin(server: Any) -> None:
