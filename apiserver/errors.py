@@ -51,3 +51,49 @@ class TooOld(APIError):
 
 class TooLarge(APIError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class Unauthorized(APIError):
+    """No identity could be established (Kubernetes' 401)."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(APIError):
+    """The authorizer said no (Kubernetes' 403 from the authorization filter)."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class TooManyRequests(APIError):
+    """Over the in-flight cap (Kubernetes' 429)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+# What a gRPC status stands for in Kubernetes' HTTP terms, for the audit log's
+# responseStatus: (code, reason). INVALID_ARGUMENT is mostly a validation failure (422
+# Invalid) though BadRequest (400) shares it; RESOURCE_EXHAUSTED from a handler is a
+# too-large object (413), the in-flight cap's 429 is set where it is decided.
+HTTP_STATUS: dict[grpc.StatusCode, tuple[int, str]] = {
+    grpc.StatusCode.OK: (200, ""),
+    grpc.StatusCode.INVALID_ARGUMENT: (422, "Invalid"),
+    grpc.StatusCode.NOT_FOUND: (404, "NotFound"),
+    grpc.StatusCode.ALREADY_EXISTS: (409, "AlreadyExists"),
+    grpc.StatusCode.ABORTED: (409, "Conflict"),
+    grpc.StatusCode.FAILED_PRECONDITION: (403, "Forbidden"),
+    grpc.StatusCode.PERMISSION_DENIED: (403, "Forbidden"),
+    grpc.StatusCode.UNAUTHENTICATED: (401, "Unauthorized"),
+    grpc.StatusCode.OUT_OF_RANGE: (410, "Expired"),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: (413, "RequestEntityTooLarge"),
+    grpc.StatusCode.UNIMPLEMENTED: (405, "MethodNotAllowed"),
+    grpc.StatusCode.UNAVAILABLE: (503, "ServiceUnavailable"),
+    grpc.StatusCode.DEADLINE_EXCEEDED: (504, "Timeout"),
+    grpc.StatusCode.CANCELLED: (499, "ClientClosedRequest"),  # nginx's number; Kubernetes has none
+}
+TOO_MANY_REQUESTS = (429, "TooManyRequests")
+INTERNAL_ERROR = (500, "InternalError")
+
+
+def http_status(code: grpc.StatusCode) -> tuple[int, str]:
+    return HTTP_STATUS.get(code, INTERNAL_ERROR)

@@ -12,12 +12,15 @@ import asyncio
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from apimachinery.network import NODE_PORT_RANGE, SERVICE_CIDR
+from apiserver.audit import LEVELS as AUDIT_LEVELS, AuditLog
+from apiserver.filters import AUTHORIZATION_MODES, FilterChain, InFlightLimiter, authorizer_for
 from apiserver.registry.allocators import ClusterIPAllocator, format_port_range, parse_port_range
 from apiserver.registry.network import ServiceRanges
 from apiserver.logs_proxy import ADDRESS_PREFERENCE, LogsProxy, parse_address_types
@@ -51,6 +54,17 @@ class ServerConfig:
     service_node_port_range: str = format_port_range(NODE_PORT_RANGE)
     # Which Node address to dial a kubelet at (logs, exec, port-forward): the first of these it has.
     kubelet_preferred_address_types: str = ",".join(ADDRESS_PREFERENCE)
+    # The request filters (filters.py): Kubernetes' flags and defaults; 0 is no limit.
+    max_requests_inflight: int = 400
+    max_mutating_requests_inflight: int = 200
+    authorization_mode: str = "AlwaysAllow"
+    audit_log_path: str = ""  # "" no audit log, "-" stdout
+    audit_level: str = "Metadata"
+    # Set by code, not flags (Kubernetes' server.Config carries them the same way): who the
+    # caller is (None: filters.InsecureAuthenticator, for a server without TLS) and, if
+    # given, the authorizer to use instead of authorization_mode's.
+    authenticator: Any = None
+    authorizer: Any = None
 
     def service_ranges(self) -> ServiceRanges:
         return ServiceRanges(cluster_ip_range=self.service_cluster_ip_range,
@@ -69,6 +83,8 @@ class APIServer:
             else:
                 store = SQLiteStore.open_in(config.data_dir)
         self.store = store
+        self.audit = AuditLog(config.audit_log_path, config.audit_level) \
+            if config.audit_log_path and config.audit_level != "None" else None
         self.cache = WatchCache(history_size=config.watch_history)
         self.registry = Registry(self.store, self.cache, max_object_bytes=config.max_object_bytes,
                                  service_ranges=config.service_ranges())
@@ -79,7 +95,11 @@ class APIServer:
         ])
         self.service = APIService(self.registry, self.cache, config.bookmark_interval, logs=LogsProxy(
             self.registry, address_types=parse_address_types(config.kubelet_preferred_address_types)))
-        api_pb2_grpc.add_APIServicer_to_server(self.service, self.server)
+        self.filters = FilterChain(
+            config.authenticator, config.authorizer or authorizer_for(config.authorization_mode),
+            InFlightLimiter(config.max_requests_inflight, config.max_mutating_requests_inflight), self.audit)
+        api_pb2_grpc.add_APIServicer_to_server(
+            self.filters.wrap(self.service, api_pb2.DESCRIPTOR.services_by_name["API"]), self.server)
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         try:
@@ -88,6 +108,8 @@ class APIServer:
             self.port = 0
         if self.port == 0:
             self.store.close()
+            if self.audit is not None:
+                self.audit.close()
             raise OSError(f"cannot listen on {config.listen}: the address is in use or not local")
         self.address = f"{config.listen.rsplit(':', 1)[0]}:{self.port}"
 
@@ -108,13 +130,16 @@ class APIServer:
         await self.server.stop(grace)
         await self.service.logs.close()  # the channels to kubelets
         self.store.close()
+        if self.audit is not None:
+            self.audit.close()  # writes what is queued
         log.info("apiserver stopped", address=self.address)
 
 
 def parse_args(argv: list[str] | None) -> ServerConfig:
     parser = argparse.ArgumentParser(prog="pykube-apiserver", description=__doc__.splitlines()[0])
     add_config_flag(parser, "--listen", ServerConfig, "listen", metavar="HOST:PORT",
-                    help="address to serve gRPC on (port 0 picks a free port)")
+                    help="address to serve gRPC on (port 0 picks a free port); plaintext, so every caller "
+                         "is system:unsecured in group system:masters, as on Kubernetes' old insecure port")
     parser.add_argument("--data-dir", type=Path, metavar="DIR",
                         help="where the SQLite store lives (created if missing); required unless --in-memory")
     parser.add_argument("--in-memory", action="store_true", help="keep objects in memory only (nothing survives)")
@@ -130,19 +155,40 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
                     metavar="FIRST-LAST", help="the ports NodePorts are allocated from")
     add_config_flag(parser, "--kubelet-preferred-address-types", ServerConfig, "kubelet_preferred_address_types",
                     metavar="TYPE,...", help="Node address types to dial kubelets at, first usable wins")
+    add_config_flag(parser, "--max-requests-inflight", ServerConfig, "max_requests_inflight", metavar="N",
+                    help="read requests served at once, more are refused with RESOURCE_EXHAUSTED "
+                         "(watch, logs, exec and port-forward are not counted; system:masters is never refused; "
+                         "0: no limit)")
+    add_config_flag(parser, "--max-mutating-requests-inflight", ServerConfig, "max_mutating_requests_inflight",
+                    metavar="N", help="write requests served at once, as --max-requests-inflight")
+    add_config_flag(parser, "--authorization-mode", ServerConfig, "authorization_mode", metavar="MODE,...",
+                    help=f"authorizers, any of which may allow a request: {', '.join(AUTHORIZATION_MODES)}")
+    add_config_flag(parser, "--audit-log-path", ServerConfig, "audit_log_path", metavar="PATH",
+                    help="write an audit event (JSON, audit.k8s.io/v1) per request to PATH, '-' for stdout; "
+                         "empty: no audit log")
+    add_config_flag(parser, "--audit-level", ServerConfig, "audit_level", choices=AUDIT_LEVELS,
+                    help="what an audit event holds: Metadata (who, verb, object, answer, latency), Request "
+                         "(+ the request's object), RequestResponse (+ the response's); None logs nothing")
     add_log_format_flag(parser)
     args = parser.parse_args(argv)
     if args.data_dir is None and not args.in_memory:
         parser.error("--data-dir DIR is required (or --in-memory)")
     if args.watch_history < 1:
         parser.error("--watch-history must be at least 1")
+    if args.max_requests_inflight < 0 or args.max_mutating_requests_inflight < 0:
+        parser.error("--max-requests-inflight and --max-mutating-requests-inflight must not be negative")
     config = ServerConfig(listen=args.listen, data_dir=None if args.in_memory else args.data_dir,
                           watch_history=args.watch_history, bookmark_interval=args.bookmark_interval,
                           max_request_bytes=args.max_request_bytes,
                           service_cluster_ip_range=args.service_cluster_ip_range,
                           service_node_port_range=args.service_node_port_range,
-                          kubelet_preferred_address_types=args.kubelet_preferred_address_types)
+                          kubelet_preferred_address_types=args.kubelet_preferred_address_types,
+                          max_requests_inflight=args.max_requests_inflight,
+                          max_mutating_requests_inflight=args.max_mutating_requests_inflight,
+                          authorization_mode=args.authorization_mode, audit_log_path=args.audit_log_path,
+                          audit_level=args.audit_level)
     try:
+        authorizer_for(config.authorization_mode)
         ClusterIPAllocator(config.service_cluster_ip_range)
         config.service_ranges()
         parse_address_types(config.kubelet_preferred_address_types)
