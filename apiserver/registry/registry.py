@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 
 from apimachinery.convert import ConversionError, message_from_dict, to_dict
 from apimachinery.kinds import KindInfo, UnknownKindError, info_of, kind_info, wrap
+from apimachinery.names import is_valid_path_segment_name
 from apimachinery.selectors import FieldSelector, LabelSelector, SelectorError
 from apiserver import errors
 from apiserver.registry import validation as v
@@ -57,6 +58,11 @@ def group_kind(info: KindInfo) -> str:
 
 def object_key(info: KindInfo, namespace: str, name: str) -> str:
     return f"/{info.kind}/{namespace}/{name}"
+
+
+def _go_quote(text: str) -> str:
+    """%q of a request's name, cut short (a message travels in gRPC trailers)."""
+    return json.dumps(text if len(text) <= 256 else text[:256] + "...")
 
 
 def _copy(obj: Message) -> Message:
@@ -111,6 +117,16 @@ class Registry:
 
     def _namespace_of(self, info: KindInfo, namespace: str) -> str:
         return (namespace or "default") if info.namespaced else ""
+
+    def _check_request_name(self, info: KindInfo, namespace: str, name: str) -> None:
+        """A request naming an object: Kubernetes' key-function checks (a name cannot be
+        empty, ``..`` or hold ``/``), so no request addresses a key outside its place."""
+        if not name:
+            raise errors.BadRequest("Name parameter required.")
+        if msgs := is_valid_path_segment_name(name):
+            raise errors.BadRequest(f"Name parameter invalid: {_go_quote(name)}: {';'.join(msgs)}")
+        if info.namespaced and (msgs := is_valid_path_segment_name(namespace)):
+            raise errors.BadRequest(f"Namespace parameter invalid: {_go_quote(namespace)}: {';'.join(msgs)}")
 
     def _now(self) -> float:
         return self.clock()
@@ -212,6 +228,7 @@ class Registry:
 
     def get(self, kind: str, namespace: str, name: str) -> Message:
         info = self._info(kind)
+        self._check_request_name(info, namespace, name)
         obj = self.cache.get(kind, object_key(info, self._namespace_of(info, namespace), name))
         if obj is None:
             raise self._not_found(info, name)
@@ -277,6 +294,7 @@ class Registry:
     # --------------------------------------------------------------- update
 
     def _current(self, info: KindInfo, namespace: str, name: str) -> tuple[str, Message]:
+        self._check_request_name(info, namespace, name)
         key = object_key(info, namespace, name)
         old = self.cache.get(info.kind, key)
         if old is None:
