@@ -28,10 +28,11 @@ from typing import Any, Callable, NamedTuple
 
 import grpc
 
+from apimachinery.limits import MAX_REQUEST_BYTES
 from protos import api_pb2_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:6443"
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+MAX_MESSAGE_BYTES = MAX_REQUEST_BYTES  # what the apiserver accepts: more is refused unsent
 DEFAULT_CALL_TIMEOUT = 10.0
 
 _DECIDED_STATES = frozenset({

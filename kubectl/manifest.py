@@ -27,6 +27,8 @@ import yaml
 from google.protobuf.message import Message
 
 from apimachinery.convert import ConversionError, from_dict
+from apimachinery.kinds import info_of, wrap
+from apimachinery.limits import MAX_REQUEST_BYTES, request_too_large
 from apimachinery.yaml_reader import DepthError, load_all, load_json
 from kubectl.errors import CliError
 
@@ -143,9 +145,14 @@ def _expand_list(document: Any, place: str, source: Source) -> Iterator[tuple[st
 
 def _convert(manifest: Any, place: str, source: Source) -> Message:
     try:
-        return from_dict(_plain(manifest))
+        obj = from_dict(_plain(manifest))
     except ConversionError as err:
         raise ManifestError(f'error validating "{source.name}" ({place}): {err}') from None
+    size = wrap(obj).ByteSize()
+    if size > MAX_REQUEST_BYTES:  # no request could carry it: refuse before sending anything
+        raise ManifestError(f'error validating "{source.name}" ({place}): {request_too_large()} '
+                            f'({info_of(obj).kind} "{obj.metadata.name}" is {size} bytes)')  # type: ignore[attr-defined]
+    return obj
 
 
 def _plain(value: Any) -> Any:
