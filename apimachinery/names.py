@@ -57,3 +57,29 @@ def is_valid_path_segment_name(name: str) -> list[str]:
     if name in NAME_MAY_NOT_BE:
         return [f"may not be '{name}'"]
     return [f"may not contain '{part}'" for part in NAME_MAY_NOT_CONTAIN if part in name]
+
+
+# How much of a name a message quotes.
+MAX_QUOTED_CHARS = 256
+_GO_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\a": "\\a", "\b": "\\b",
+               "\f": "\\f", "\v": "\\v"}
+
+
+def go_quote(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
+    """``"name"`` as Go's %q writes it in Kubernetes' messages: printable characters (unicode
+    too) as they are, control characters escaped, so a message stays one line. Cut after
+    ``limit`` characters (a message travels in gRPC trailers, a few KiB at most)."""
+    cut = len(text) > limit
+    out = []
+    for ch in text[:limit]:
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) <= 0xFFFF:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + ('..."' if cut else '"')

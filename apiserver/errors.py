@@ -6,6 +6,8 @@ Every failure the apiserver reports is one of these; the gRPC layer turns it int
 
 from __future__ import annotations
 
+import re
+
 import grpc
 
 # gRPC carries a status message in trailers, percent-encoding every byte that is not
@@ -15,8 +17,13 @@ import grpc
 MAX_MESSAGE_BYTES = 2048
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def bounded(message: str, limit: int = MAX_MESSAGE_BYTES) -> str:
-    """The message, or as much of it as fits in ``limit`` UTF-8 bytes with a note of the rest."""
+    """The message on one line (control characters escaped, as Go's %q would), or as much of
+    it as fits in ``limit`` UTF-8 bytes with a note of the rest."""
+    message = _CONTROL.sub(lambda m: {"\n": "\\n", "\t": "\\t"}.get(m.group(), f"\\x{ord(m.group()):02x}"), message)
     data = message.encode("utf-8", "replace")
     if len(data) <= limit:
         return message

@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 
 from apimachinery.convert import ConversionError, message_from_dict, to_dict
 from apimachinery.kinds import KindInfo, UnknownKindError, info_of, kind_info, wrap
-from apimachinery.names import is_valid_path_segment_name
+from apimachinery.names import go_quote, is_valid_path_segment_name
 from apimachinery.selectors import FieldSelector, LabelSelector, SelectorError
 from apiserver import errors
 from apiserver.registry import validation as v
@@ -58,11 +58,6 @@ def group_kind(info: KindInfo) -> str:
 
 def object_key(info: KindInfo, namespace: str, name: str) -> str:
     return f"/{info.kind}/{namespace}/{name}"
-
-
-def _go_quote(text: str) -> str:
-    """%q of a request's name, cut short (a message travels in gRPC trailers)."""
-    return json.dumps(text if len(text) <= 256 else text[:256] + "...")
 
 
 def _copy(obj: Message) -> Message:
@@ -124,9 +119,9 @@ class Registry:
         if not name:
             raise errors.BadRequest("Name parameter required.")
         if msgs := is_valid_path_segment_name(name):
-            raise errors.BadRequest(f"Name parameter invalid: {_go_quote(name)}: {';'.join(msgs)}")
+            raise errors.BadRequest(f"Name parameter invalid: {go_quote(name)}: {';'.join(msgs)}")
         if info.namespaced and (msgs := is_valid_path_segment_name(namespace)):
-            raise errors.BadRequest(f"Namespace parameter invalid: {_go_quote(namespace)}: {';'.join(msgs)}")
+            raise errors.BadRequest(f"Namespace parameter invalid: {go_quote(namespace)}: {';'.join(msgs)}")
 
     def _now(self) -> float:
         return self.clock()
@@ -137,14 +132,14 @@ class Registry:
         ts.nanos = 0
 
     def _not_found(self, info: KindInfo, name: str) -> errors.NotFound:
-        return errors.NotFound(f'{group_resource(info)} "{name}" not found')
+        return errors.NotFound(f'{group_resource(info)} {go_quote(name)} not found')
 
     def _conflict(self, info: KindInfo, name: str, why: str) -> errors.Conflict:
-        return errors.Conflict(f'Operation cannot be fulfilled on {group_resource(info)} "{name}": {why}')
+        return errors.Conflict(f'Operation cannot be fulfilled on {group_resource(info)} {go_quote(name)}: {why}')
 
     def _invalid(self, info: KindInfo, name: str, errs: Sequence[object]) -> errors.Invalid:
         listed = str(errs[0]) if len(errs) == 1 else "[" + ", ".join(str(e) for e in errs) + "]"
-        return errors.Invalid(f'{group_kind(info)} "{name}" is invalid: {listed}')
+        return errors.Invalid(f'{group_kind(info)} {go_quote(name)} is invalid: {listed}')
 
     def _validate(self, strategy: Strategy, obj: Message, old: Message | None = None) -> None:
         errs = strategy.validate_metadata(obj.metadata) + strategy.validate(obj)  # type: ignore[attr-defined]
@@ -158,7 +153,7 @@ class Registry:
             return
         ns = self.cache.get("Namespace", object_key(kind_info("Namespace"), "", namespace))
         if ns is None:
-            raise errors.NotFound(f'namespaces "{namespace}" not found')
+            raise errors.NotFound(f'namespaces {go_quote(namespace)} not found')
         if ns.metadata.HasField("deletion_timestamp"):  # type: ignore[attr-defined]
             raise errors.Forbidden(
                 f"unable to create new content in namespace {namespace} because it is being terminated")
@@ -209,7 +204,7 @@ class Registry:
                 value = wrap(obj).SerializeToString()
                 if len(value) > self.max_object_bytes:
                     raise errors.TooLarge(
-                        f"request entity too large: {group_resource(w.info)} \"{obj.metadata.name}\" is "  # type: ignore[attr-defined]
+                        f"request entity too large: {group_resource(w.info)} {go_quote(obj.metadata.name)} is "  # type: ignore[attr-defined]
                         f"{len(value)} bytes, the limit is {self.max_object_bytes}")
             changes.append(Change(w.key, value, expected))
             stamped.append(obj)
@@ -274,7 +269,7 @@ class Registry:
         self._validate(strategy, new)
         key = object_key(info, meta.namespace, meta.name)
         if self.cache.get(info.kind, key) is not None:
-            raise errors.AlreadyExists(f'{group_resource(info)} "{meta.name}" already exists')
+            raise errors.AlreadyExists(f'{group_resource(info)} {go_quote(meta.name)} already exists')
         return self._reserve(Write(info, key, new, None))
 
     def _generate_name(self, info: KindInfo, namespace: str, prefix: str) -> str:
@@ -426,7 +421,7 @@ class Registry:
         key, old = self._current(info, self._namespace_of(info, namespace), name)
         old_meta = old.metadata  # type: ignore[attr-defined]
         if info.kind == "Namespace" and name in SYSTEM_NAMESPACES:
-            raise errors.Forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted')
+            raise errors.Forbidden(f'namespaces {go_quote(name)} is forbidden: this namespace may not be deleted')
         if uid and uid != old_meta.uid:
             raise self._conflict(info, name, f"Precondition failed: UID in precondition: {uid}, "
                                  f"UID in object meta: {old_meta.uid}")
@@ -499,7 +494,7 @@ class Registry:
             if not obj.metadata.name:  # type: ignore[attr-defined]
                 raise self._invalid(info, "", ["metadata.name: Required value: name is required for apply"])
             if key in seen:
-                raise errors.BadRequest(f'{group_resource(info)} "{obj.metadata.name}" appears twice in one apply')  # type: ignore[attr-defined]
+                raise errors.BadRequest(f'{group_resource(info)} {go_quote(obj.metadata.name)} appears twice in one apply')  # type: ignore[attr-defined]
             seen.add(key)
             annotated = _copy(obj)
             annotated.metadata.annotations[LAST_APPLIED] = last_applied_json(manifest)  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from apimachinery.names import (DNS1123_LABEL_MAX, DNS1123_LABEL_RULE, DNS1123_SUBDOMAIN_MAX,  # noqa: F401
-                                DNS1123_SUBDOMAIN_RULE, is_dns1123_label, is_dns1123_subdomain)
+                                DNS1123_SUBDOMAIN_RULE, go_quote, is_dns1123_label, is_dns1123_subdomain)
 from apimachinery.quantity import QuantityError, parse_quantity
 
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
@@ -39,9 +39,7 @@ MAX_QUOTED_CHARS = 256
 
 def _quote(value: Any) -> str:
     if isinstance(value, str):
-        if len(value) > MAX_QUOTED_CHARS:
-            return json.dumps(value[:MAX_QUOTED_CHARS])[:-1] + '..."'
-        return json.dumps(value)
+        return go_quote(value, MAX_QUOTED_CHARS)
     return str(value)
 
 
