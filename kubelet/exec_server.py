@@ -17,13 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import json
 from typing import Any, AsyncIterator, Awaitable, Callable, Union
 
 import grpc
 import structlog
 
-from apimachinery.names import is_dns1123_label, is_dns1123_subdomain
+from apimachinery.names import go_quote, is_dns1123_label, is_dns1123_subdomain
 from kubelet.runtime import ContainerRuntimeError, ExecSession, Runtime
 from protos import kubelet_pb2
 
@@ -51,8 +50,7 @@ def invalid_names(namespace: str, pod: str, container: str) -> str:
     for what, name, check in (("namespace", namespace, is_dns1123_label), ("pod", pod, is_dns1123_subdomain),
                               ("container", container, is_dns1123_label)):
         if problems := check(name):
-            shown = name if len(name) <= 256 else name[:256] + "..."
-            return f"invalid {what} name {json.dumps(shown)}: {problems[-1]}"
+            return f"invalid {what} name {go_quote(name)}: {problems[-1]}"
     return ""
 
 
