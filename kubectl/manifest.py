@@ -102,8 +102,14 @@ def parse_documents(source: Source) -> list[Any]:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ManifestError(f"error parsing {source.name}: {where}{err.problem or err.context}") from None
+    except yaml.reader.ReaderError as err:  # a control character, invalid UTF-8
+        line = source.text.count("\n", 0, err.position) + 1
+        column = err.position - (source.text.rfind("\n", 0, err.position) + 1) + 1
+        what = f"#x{err.character:04x}" if isinstance(err.character, int) else repr(err.character)
+        raise ManifestError(f"error parsing {source.name}: line {line}, column {column}: "
+                            f"unacceptable character {what}: {err.reason}") from None
     except yaml.YAMLError as err:
-        raise ManifestError(f"error parsing {source.name}: {err}") from None
+        raise ManifestError(f"error parsing {source.name}: {' '.join(str(err).split())}") from None
 
 
 def _parse_json(source: Source) -> Any:

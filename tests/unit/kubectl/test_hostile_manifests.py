@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apiserver.main import APIServer, ServerConfig
 from kubectl.main import main
+from kubectl.manifest import ManifestError, Source, objects_from_source
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "hostile"
 NO_CONFIG = {"PYKUBECONFIG": "/nonexistent/pykube/config"}
@@ -167,3 +172,24 @@ def test_hostile_names_on_the_command_line(apiserver: ThreadedAPIServer, tmp_pat
 
 def _exists(apiserver: ThreadedAPIServer, name: str) -> bool:
     return apiserver.server.registry.cache.get("Pod", f"/Pod/default/{name}") is not None
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples").glob("*.yaml"))
+PIECES = ["\n", ": ", "- ", "[", "]", "{", "}", "&a ", "*a", "<<: *a", "'", '"', "\t", "\x00", "é", "2147483648",
+          "-1", "1e999", ".inf", "~", "!!binary AA==", "---\n", "  ", "name: ../x", "kind: List\nitems: 5\n"]
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(example=st.sampled_from(EXAMPLES), at=st.integers(0, 10_000), cut=st.integers(0, 30),
+       piece=st.sampled_from(PIECES), as_json=st.booleans())
+def test_mangled_manifests_give_objects_or_one_clear_error(example: Path, at: int, cut: int, piece: str,
+                                                           as_json: bool) -> None:
+    """The reading half of apply on mangled example files: objects, or a ManifestError."""
+    text = example.read_text()
+    if as_json:
+        text = json.dumps(yaml.safe_load(text))
+    at %= len(text)
+    try:
+        objects_from_source(Source("mangled", text[:at] + piece + text[at + cut:], is_json=as_json))
+    except ManifestError as err:
+        assert "\n" not in str(err).strip(), str(err)
