@@ -187,7 +187,8 @@ def _int_or_string_to_proto_json(value: Any, path: str) -> dict[str, Any]:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ConversionError(f"{path}: expected an integer or a string, got {_type_name(value)} {_shown(value)}")
     if isinstance(value, int) and not -2**31 <= value < 2**31:
-        raise ConversionError(f"{path}: Invalid value: {_shown(value)}: must be between {-2**31} and {2**31 - 1} (int32)")
+        raise ConversionError(f"{path}: Invalid value: {_shown(value)}: "
+                              f"must be between {-2**31} and {2**31 - 1} (int32)")
     return {"intVal": value} if isinstance(value, int) else {"strVal": value}
 
 

@@ -53,7 +53,7 @@ class ServerUnreachable(ConnectionError):
 
 
 def channel_options(max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
-    """Requests are capped (the server refuses more than 3 MiB anyway); replies are
+    """Requests are capped at what the server accepts (3 MiB: more is refused unsent); replies are
     not, since a List of many thousands of Pods is legitimately large."""
     return [
         ("grpc.max_send_message_length", max_message_bytes),

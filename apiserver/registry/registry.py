@@ -494,7 +494,8 @@ class Registry:
             if not obj.metadata.name:  # type: ignore[attr-defined]
                 raise self._invalid(info, "", ["metadata.name: Required value: name is required for apply"])
             if key in seen:
-                raise errors.BadRequest(f'{group_resource(info)} {go_quote(obj.metadata.name)} appears twice in one apply')  # type: ignore[attr-defined]
+                raise errors.BadRequest(f"{group_resource(info)} {go_quote(obj.metadata.name)} "  # type: ignore[attr-defined]
+                                        "appears twice in one apply")
             seen.add(key)
             annotated = _copy(obj)
             annotated.metadata.annotations[LAST_APPLIED] = last_applied_json(manifest)  # type: ignore[attr-defined]
