@@ -5,7 +5,9 @@ internal wording ("Received message larger than max (5242931 vs. 3145728)"). So 
 gRPC cap is set well above the limit (HARD_CAP_FACTOR times it: a 10 MB request still reaches
 us) and this interceptor answers every unary call whose request is over the limit with
 RESOURCE_EXHAUSTED "Request entity too large: limit is 3145728", as Kubernetes answers 413.
-The oversized request is never parsed: its deserializer sees only the byte count.
+The oversized request is never parsed: its deserializer sees only the byte count. A request
+that does not parse as its message type gets INVALID_ARGUMENT instead of gRPC's INTERNAL
+"Exception deserializing request!" (Kubernetes answers a body it cannot decode with 400).
 
 Streaming calls (Watch, Logs, Exec and PortForward) are left to gRPC's cap: their requests
 are a few fields or small chunks by construction.
@@ -17,6 +19,7 @@ import inspect
 from typing import Any, Awaitable, Callable
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from apimachinery.limits import request_too_large
 
@@ -24,13 +27,14 @@ from apimachinery.limits import request_too_large
 HARD_CAP_FACTOR = 4
 
 
-class _Oversized:
-    """Stands for a request that was too large to parse."""
+class _Refused:
+    """Stands for a request that was not parsed: too large, or not a protobuf message of its type."""
 
-    __slots__ = ("size",)
+    __slots__ = ("code", "message")
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        self.code = code
+        self.message = message
 
 
 def hard_cap(limit: int) -> int:
@@ -58,12 +62,16 @@ class RequestSizeLimit(grpc.aio.ServerInterceptor):
 
         def deserialize(data: bytes) -> Any:
             if len(data) > limit:
-                return _Oversized(len(data))
-            return parse(data) if parse is not None else data
+                return _Refused(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+            try:
+                return parse(data) if parse is not None else data
+            except DecodeError:  # gRPC would answer INTERNAL "Exception deserializing request!"
+                return _Refused(grpc.StatusCode.INVALID_ARGUMENT,
+                                "the request could not be decoded: not a valid protobuf message of its type")
 
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            if isinstance(request, _Oversized):
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+            if isinstance(request, _Refused):
+                await context.abort(request.code, request.message)
             return await behavior(request, context)
 
         return grpc.unary_unary_rpc_method_handler(call, request_deserializer=deserialize,

@@ -91,3 +91,19 @@ def test_log_requests_for_containers_outside_the_pod(server: Any, stub: Any, con
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.details().startswith("container ") and err.details().endswith(" is not valid for pod web")
     assert "\n" not in err.details()
+
+
+UNARY_METHODS = ["Create", "Get", "List", "Update", "UpdateStatus", "Delete", "Apply", "Bind", "Batch"]
+
+
+@pytest.mark.parametrize("payload", [b"\xff\xff\xff", b"\x0a\x05abc", b"\x08" + b"\xff" * 11, bytes(range(256))])
+def test_garbage_bytes_are_a_bad_request_not_an_internal_error(server: Any, payload: bytes) -> None:
+    channel = server.new_channel()
+    for method in UNARY_METHODS:
+        call = channel.unary_unary(f"/pykube.v1.API/{method}", request_serializer=None,
+                                   response_deserializer=None)
+        try:
+            call(payload, timeout=5)
+        except grpc.RpcError as err:
+            assert err.code() != grpc.StatusCode.INTERNAL and err.code() != grpc.StatusCode.UNKNOWN, \
+                (method, err.code(), err.details())
