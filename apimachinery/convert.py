@@ -6,6 +6,11 @@ fields are rejected. Two Kubernetes idioms need a small descriptor-driven walk:
 * IntOrString (``maxSurge: 1`` or ``maxSurge: "25%"``) is a oneof message in the
   protos, written in YAML as a bare number or string;
 * resource quantities (``cpu: 1``) may be written as numbers, but are strings.
+
+Whatever a manifest holds, conversion ends in an object or a ConversionError that names
+the field: a wrongly typed value, a list where an object belongs, a number outside its
+field's range (``containerPort: 2147483648`` in an int32) are all refused here, and a
+bad value is quoted only in part (a 5 MB string is not echoed back whole).
 """
 
 from __future__ import annotations
@@ -20,12 +25,36 @@ from google.protobuf.message import Message
 from apimachinery.kinds import KindInfo, UnknownKindError, info_of, resolve_resource, BY_KIND
 
 INT_OR_STRING = "pykube.v1.IntOrString"
+WELL_KNOWN_PREFIX = "google.protobuf."
 # map<string,string> fields whose values are resource quantities ("250m", 1, "64Mi").
 QUANTITY_MAPS = frozenset({"requests", "limits", "capacity", "allocatable"})
 
 
+# How much of a bad value a message quotes.
+MAX_QUOTED_CHARS = 80
+
+
 class ConversionError(ValueError):
     """A manifest that cannot become an API object; the message names the problem."""
+
+
+def _shown(value: Any) -> str:
+    """repr(value), cut short: a message names a bad value, it does not echo a huge one."""
+    text = repr(value) if not isinstance(value, (dict, list)) else _short_repr(value)
+    return text if len(text) <= MAX_QUOTED_CHARS else text[:MAX_QUOTED_CHARS] + "..."
+
+
+def _cut(value: Any) -> str:
+    """str(value), cut short like _shown."""
+    text = str(value) if isinstance(value, (str, int, float)) else _shown(value)
+    return text if len(text) <= MAX_QUOTED_CHARS else text[:MAX_QUOTED_CHARS] + "..."
+
+
+def _short_repr(value: Any) -> str:
+    """repr of a container without walking all of it (it may be huge or deeply nested)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_shown(k)}: ..." for k in list(value)[:3]) + (", ...}" if len(value) > 3 else "}")
+    return "[" + ", ".join("..." for _ in value[:3]) + (", ...]" if len(value) > 3 else "]")
 
 
 def _json_fields(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
@@ -42,8 +71,7 @@ def _is_map(field: FieldDescriptor) -> bool:
 
 def _to_proto_json(data: Any, descriptor: Descriptor, path: str) -> Any:
     """Rewrite Kubernetes idioms in a JSON dict into what json_format expects."""
-    if not isinstance(data, dict):
-        return data
+    _check_object(data, path)
     fields = _json_fields(descriptor)
     out = {}
     for key, value in data.items():
@@ -53,18 +81,21 @@ def _to_proto_json(data: Any, descriptor: Descriptor, path: str) -> Any:
             out[key] = value  # json_format names unknown fields; null clears a field
         elif _is_map(field):
             if not isinstance(value, dict):
-                raise ConversionError(f"{here}: expected a mapping, got {_type_name(value)} {value!r}")
+                raise ConversionError(f"{here}: expected a mapping, got {_type_name(value)} {_shown(value)}")
+            value = {_map_key(k, here): v for k, v in value.items()}
             value_field = field.message_type.fields_by_name["value"]
             if field.name in QUANTITY_MAPS:
                 value = {k: (str(v) if _is_number(v) else v) for k, v in value.items()}
             if value_field.message_type is None:
                 for k, v in value.items():
                     _check_scalar(v, value_field, f"{here}.{k}")
+            else:
+                value = {k: _to_proto_json(v, value_field.message_type, f"{here}.{k}") for k, v in value.items()}
             out[key] = value
         elif field.message_type is None:
             if field.is_repeated:
                 if not isinstance(value, list):
-                    raise ConversionError(f"{here}: expected a list, got {_type_name(value)} {value!r}")
+                    raise ConversionError(f"{here}: expected a list, got {_type_name(value)} {_shown(value)}")
                 for i, item in enumerate(value):
                     _check_scalar(item, field, f"{here}[{i}]")
             else:
@@ -72,13 +103,35 @@ def _to_proto_json(data: Any, descriptor: Descriptor, path: str) -> Any:
             out[key] = value
         elif field.message_type.full_name == INT_OR_STRING:
             out[key] = _int_or_string_to_proto_json(value, here)
+        elif field.message_type.full_name.startswith(WELL_KNOWN_PREFIX):
+            out[key] = value  # Timestamp and friends have JSON forms of their own: json_format's to judge
         elif field.is_repeated:
             if not isinstance(value, list):
-                raise ConversionError(f"{here}: expected a list, got {_type_name(value)} {value!r}")
+                raise ConversionError(f"{here}: expected a list, got {_type_name(value)} {_shown(value)}")
             out[key] = [_to_proto_json(item, field.message_type, f"{here}[{i}]") for i, item in enumerate(value)]
         else:
             out[key] = _to_proto_json(value, field.message_type, here)
     return out
+
+
+def _check_object(data: Any, path: str) -> None:
+    """A message field holds a mapping (json_format would take a list as one, field by field)."""
+    if not isinstance(data, dict):
+        raise ConversionError(f"{path}: expected a mapping, got {_type_name(data)} {_shown(data)}")
+    for key in data:
+        if not isinstance(key, str):
+            raise ConversionError(f'{path}: unknown field "{key}" (field names are strings)')
+
+
+def _map_key(key: Any, path: str) -> str:
+    """A map key as YAML-to-JSON conversion gives it: ``1: a`` and ``true: b`` become "1" and "true"."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, int):
+        return str(key)
+    raise ConversionError(f"{path}: keys must be strings, got {_type_name(key)} {_shown(key)}")
 
 
 _INTEGER_TYPES = frozenset({
@@ -89,6 +142,15 @@ _INT64_TYPES = frozenset({
     FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64,
 })
 _FLOAT_TYPES = frozenset({FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE})
+# The values each integer type holds, and its Go name for messages.
+_INTEGER_RANGES = {
+    FieldDescriptor.TYPE_INT32: ("int32", -2**31, 2**31 - 1),
+    FieldDescriptor.TYPE_SINT32: ("int32", -2**31, 2**31 - 1),
+    FieldDescriptor.TYPE_UINT32: ("uint32", 0, 2**32 - 1),
+    FieldDescriptor.TYPE_INT64: ("int64", -2**63, 2**63 - 1),
+    FieldDescriptor.TYPE_SINT64: ("int64", -2**63, 2**63 - 1),
+    FieldDescriptor.TYPE_UINT64: ("uint64", 0, 2**64 - 1),
+}
 
 
 def _is_number(value: Any) -> bool:
@@ -113,12 +175,20 @@ def _check_scalar(value: Any, field: FieldDescriptor, path: str) -> None:
     else:
         return
     if not ok:
-        raise ConversionError(f"{path}: expected {expected}, got {_type_name(value)} {value!r}")
+        raise ConversionError(f"{path}: expected {expected}, got {_type_name(value)} {_shown(value)}")
+    if field.type in _INTEGER_RANGES:
+        name, low, high = _INTEGER_RANGES[field.type]
+        if not low <= int(value) <= high:
+            raise ConversionError(f"{path}: Invalid value: {_shown(value)}: "
+                                  f"must be between {low} and {high} ({name})")
 
 
 def _int_or_string_to_proto_json(value: Any, path: str) -> dict[str, Any]:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ConversionError(f"{path}: expected an integer or a string, got {_type_name(value)} {value!r}")
+        raise ConversionError(f"{path}: expected an integer or a string, got {_type_name(value)} {_shown(value)}")
+    if isinstance(value, int) and not -2**31 <= value < 2**31:
+        raise ConversionError(f"{path}: Invalid value: {_shown(value)}: "
+                              f"must be between {-2**31} and {2**31 - 1} (int32)")
     return {"intVal": value} if isinstance(value, int) else {"strVal": value}
 
 
@@ -163,8 +233,6 @@ def _explain(err: json_format.ParseError) -> str:
 
 def message_from_dict(data: Any, message_cls: type[Message], root: str) -> Message:
     """Parse one JSON-shaped dict into message_cls, rejecting unknown fields."""
-    if not isinstance(data, dict):
-        raise ConversionError(f"{root}: expected a mapping, got {type(data).__name__}")
     message = message_cls()
     prepared = _to_proto_json(data, message.DESCRIPTOR, root)
     try:
@@ -186,11 +254,12 @@ def kind_of_manifest(data: Any) -> KindInfo:
         raise ConversionError(f"apiVersion is missing in {kind}")
     if not isinstance(kind, str) or kind not in BY_KIND:
         known = ", ".join(BY_KIND)
-        raise ConversionError(f'no matches for kind "{kind}" in version "{api_version}" (known kinds: {known})')
+        raise ConversionError(f'no matches for kind "{_cut(kind)}" in version "{_cut(api_version)}" '
+                              f'(known kinds: {known})')
     info = BY_KIND[kind]
     if api_version != info.api_version:
         raise ConversionError(
-            f'no matches for kind "{kind}" in version "{api_version}" (it is served as "{info.api_version}")'
+            f'no matches for kind "{kind}" in version "{_cut(api_version)}" (it is served as "{info.api_version}")'
         )
     return info
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 
 _SUFFIXES: dict[str, Decimal] = {
     "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
@@ -12,7 +12,10 @@ _SUFFIXES: dict[str, Decimal] = {
     "Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40),
     "Pi": Decimal(2**50), "Ei": Decimal(2**60),
 }
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)$")
+_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)\Z", re.ASCII)
+# Kubernetes holds a quantity's value in an int64 (BinarySI ones are capped there); a larger one
+# here would make every later sum and int() of it slow (1e999999 has a million digits).
+MAX_QUANTITY = Decimal(2**63 - 1)
 
 
 class QuantityError(ValueError):
@@ -31,9 +34,12 @@ def parse_quantity(text: str) -> Decimal:
     if "e" in number.lower() and suffix:
         raise QuantityError(f'"{text}" mixes an exponent with a suffix')
     try:
-        return Decimal(number) * _SUFFIXES[suffix]
-    except InvalidOperation as err:
-        raise QuantityError(str(err)) from None
+        amount = Decimal(number) * _SUFFIXES[suffix]
+    except DecimalException:  # InvalidOperation, Overflow (1e999999999)
+        amount = None
+    if amount is None or abs(amount) > MAX_QUANTITY:
+        raise QuantityError(f"quantity too large: must be at most {MAX_QUANTITY}") from None
+    return amount
 
 
 def cpu_millis(text: str) -> int:

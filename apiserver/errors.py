@@ -6,13 +6,36 @@ Every failure the apiserver reports is one of these; the gRPC layer turns it int
 
 from __future__ import annotations
 
+import re
+
 import grpc
+
+# gRPC carries a status message in trailers, percent-encoding every byte that is not
+# printable ASCII (3 characters each), and a peer drops trailers over 8 KiB as a whole
+# (RESOURCE_EXHAUSTED "received metadata size exceeds soft limit"). A longer message (many
+# field errors about huge values) is cut to this many UTF-8 bytes, so it still arrives.
+MAX_MESSAGE_BYTES = 2048
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def bounded(message: str, limit: int = MAX_MESSAGE_BYTES) -> str:
+    """The message on one line (control characters escaped, as Go's %q would), or as much of
+    it as fits in ``limit`` UTF-8 bytes with a note of the rest."""
+    message = _CONTROL.sub(lambda m: {"\n": "\\n", "\t": "\\t"}.get(m.group(), f"\\x{ord(m.group()):02x}"), message)
+    data = message.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return message
+    head = data[:limit - 40].decode("utf-8", "ignore")
+    return f"{head}... ({len(message) - len(head)} more characters)"
 
 
 class APIError(Exception):
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
 
     def __init__(self, message: str) -> None:
+        message = bounded(message)
         super().__init__(message)
         self.message = message
 

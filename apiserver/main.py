@@ -18,6 +18,7 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from apimachinery.limits import MAX_REQUEST_BYTES
 from apimachinery.network import NODE_PORT_RANGE, SERVICE_CIDR
 from apiserver.audit import LEVELS as AUDIT_LEVELS, AuditLog
 from apiserver.filters import AUTHORIZATION_MODES, FilterChain, InFlightLimiter, authorizer_for
@@ -25,6 +26,7 @@ from apiserver.registry.allocators import ClusterIPAllocator, format_port_range,
 from apiserver.registry.network import ServiceRanges
 from apiserver.logs_proxy import ADDRESS_PREFERENCE, LogsProxy, parse_address_types
 from apiserver.registry.registry import MAX_OBJECT_BYTES, Registry
+from apiserver.request_limits import RequestSizeLimit, hard_cap
 from apiserver.service import APIService
 from apiserver.storage import Store
 from apiserver.storage.sqlite import SQLiteStore
@@ -38,7 +40,7 @@ from protos import api_pb2, api_pb2_grpc
 log = structlog.get_logger("apiserver")
 
 # Kubernetes' apiserver refuses request bodies over 3 MiB.
-DEFAULT_MAX_REQUEST_BYTES = 3 * 1024 * 1024
+DEFAULT_MAX_REQUEST_BYTES = MAX_REQUEST_BYTES
 API_SERVICE_NAME = api_pb2.DESCRIPTOR.services_by_name["API"].full_name
 
 
@@ -88,8 +90,10 @@ class APIServer:
         self.cache = WatchCache(history_size=config.watch_history)
         self.registry = Registry(self.store, self.cache, max_object_bytes=config.max_object_bytes,
                                  service_ranges=config.service_ranges())
-        self.server = grpc.aio.server(options=[
-            ("grpc.max_receive_message_length", config.max_request_bytes),
+        # Requests over max_request_bytes get Kubernetes' "Request entity too large" from the
+        # interceptor; gRPC's own cap (with its internal wording) sits well above it.
+        self.server = grpc.aio.server(interceptors=[RequestSizeLimit(config.max_request_bytes)], options=[
+            ("grpc.max_receive_message_length", hard_cap(config.max_request_bytes)),
             ("grpc.max_send_message_length", -1),
             ("grpc.so_reuseport", 0),
         ])

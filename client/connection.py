@@ -35,10 +35,11 @@ from typing import Any, Callable, NamedTuple
 
 import grpc
 
+from apimachinery.limits import MAX_REQUEST_BYTES
 from protos import api_pb2_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:6443"
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+MAX_MESSAGE_BYTES = MAX_REQUEST_BYTES  # what the apiserver accepts: more is refused unsent
 DEFAULT_CALL_TIMEOUT = 10.0
 
 _DECIDED_STATES = frozenset({
@@ -59,7 +60,7 @@ class ServerUnreachable(ConnectionError):
 
 
 def channel_options(max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
-    """Requests are capped (the server refuses more than 3 MiB anyway); replies are
+    """Requests are capped at what the server accepts (3 MiB: more is refused unsent); replies are
     not, since a List of many thousands of Pods is legitimately large."""
     return [
         ("grpc.max_send_message_length", max_message_bytes),

@@ -7,8 +7,11 @@
 
 from __future__ import annotations
 
+import re
+
 import grpc
 
+from apimachinery.limits import request_too_large
 from client.connection import short_reason
 
 # The Kubernetes StatusReason kubectl shows for each gRPC code the apiserver uses.
@@ -43,10 +46,18 @@ def reason_for(code: grpc.StatusCode | None) -> str:
     return REASONS.get(code, DEFAULT_REASON) if code is not None else DEFAULT_REASON
 
 
+# gRPC's words when the client refuses to send a message over its channel's cap.
+_NOT_SENT = re.compile(r"Sent message larger than max \((\d+) vs\. (\d+)\)")
+
+
 def server_error_line(err: grpc.RpcError) -> str:
-    """``Error from server (NotFound): pods "web" not found``"""
+    """``Error from server (NotFound): pods "web" not found``; a request gRPC refused to send
+    (over the size limit) is ``error: Request entity too large: limit is 3145728 ...``."""
     code = err.code() if hasattr(err, "code") else None
     details = (err.details() if hasattr(err, "details") else None) or GENERIC_SERVER_ERROR
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and (unsent := _NOT_SENT.search(details)):
+        size, limit = int(unsent.group(1)), int(unsent.group(2))
+        return f"error: {request_too_large(limit)} (the request is {size} bytes; nothing was sent)"
     return f"Error from server ({reason_for(code)}): {details}"
 
 

@@ -6,6 +6,10 @@
   (and those of its subdirectories with ``-R``);
 * ``-`` reads standard input.
 
+Hostile files are refused with one line, never a traceback: YAML and JSON are read with
+apimachinery.yaml_reader's limits (nesting depth, alias expansion), as kubectl's reader
+refuses them.
+
 One bad document anywhere raises ManifestError and nothing is returned, so a command
 never sends half of what the user gave it.
 """
@@ -23,6 +27,9 @@ import yaml
 from google.protobuf.message import Message
 
 from apimachinery.convert import ConversionError, from_dict
+from apimachinery.kinds import info_of, wrap
+from apimachinery.limits import MAX_REQUEST_BYTES, request_too_large
+from apimachinery.yaml_reader import DepthError, load_all, load_json
 from kubectl.errors import CliError
 
 STDIN = "-"
@@ -90,22 +97,30 @@ def parse_documents(source: Source) -> list[Any]:
     if source.is_json:
         return [_parse_json(source)]
     try:
-        return list(yaml.safe_load_all(source.text))
+        return load_all(source.text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ManifestError(f"error parsing {source.name}: {where}{err.problem or err.context}") from None
+    except yaml.reader.ReaderError as err:  # a control character, invalid UTF-8
+        line = source.text.count("\n", 0, err.position) + 1
+        column = err.position - (source.text.rfind("\n", 0, err.position) + 1) + 1
+        what = f"#x{err.character:04x}" if isinstance(err.character, int) else repr(err.character)
+        raise ManifestError(f"error parsing {source.name}: line {line}, column {column}: "
+                            f"unacceptable character {what}: {err.reason}") from None
     except yaml.YAMLError as err:
-        raise ManifestError(f"error parsing {source.name}: {err}") from None
+        raise ManifestError(f"error parsing {source.name}: {' '.join(str(err).split())}") from None
 
 
 def _parse_json(source: Source) -> Any:
     if not source.text.strip():
         return None
     try:
-        return json.loads(source.text)
+        return load_json(source.text)
     except json.JSONDecodeError as err:
         raise ManifestError(f"error parsing {source.name}: line {err.lineno}, column {err.colno}: {err.msg}") from None
+    except DepthError as err:
+        raise ManifestError(f"error parsing {source.name}: {err}") from None
 
 
 # ---------------------------------------------------------------- converting
@@ -136,15 +151,20 @@ def _expand_list(document: Any, place: str, source: Source) -> Iterator[tuple[st
 
 def _convert(manifest: Any, place: str, source: Source) -> Message:
     try:
-        return from_dict(_plain(manifest))
+        obj = from_dict(_plain(manifest))
     except ConversionError as err:
         raise ManifestError(f'error validating "{source.name}" ({place}): {err}') from None
+    size = wrap(obj).ByteSize()
+    if size > MAX_REQUEST_BYTES:  # no request could carry it: refuse before sending anything
+        raise ManifestError(f'error validating "{source.name}" ({place}): {request_too_large()} '
+                            f'({info_of(obj).kind} "{obj.metadata.name}" is {size} bytes)')  # type: ignore[attr-defined]
+    return obj
 
 
 def _plain(value: Any) -> Any:
     """Undo YAML 1.1's implicit timestamps (``creationTimestamp: 2024-05-01T10:00:00Z``) into strings."""
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {_plain(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_plain(item) for item in value]
     if isinstance(value, datetime.datetime):

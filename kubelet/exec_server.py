@@ -22,6 +22,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Union
 import grpc
 import structlog
 
+from apimachinery.names import go_quote, is_dns1123_label, is_dns1123_subdomain
 from kubelet.runtime import ContainerRuntimeError, ExecSession, Runtime
 from protos import kubelet_pb2
 
@@ -41,6 +42,18 @@ class ExecError(Exception):
         self.code = code
 
 
+def invalid_names(namespace: str, pod: str, container: str) -> str:
+    """Why a request's names cannot name a Pod's container ("" when they can): a namespace and a
+    container are DNS-1123 labels, a Pod name a DNS-1123 subdomain, as the apiserver allows them.
+    The names are only compared with the runtime's labels, never joined into a path; checking them
+    anyway keeps ``../../etc/passwd`` from reaching the runtime at all."""
+    for what, name, check in (("namespace", namespace, is_dns1123_label), ("pod", pod, is_dns1123_subdomain),
+                              ("container", container, is_dns1123_label)):
+        if problems := check(name):
+            return f"invalid {what} name {go_quote(name)}: {problems[-1]}"
+    return ""
+
+
 def container_not_found(container: str) -> ExecError:
     return ExecError(f'container not found ("{container}")', grpc.StatusCode.NOT_FOUND)
 
@@ -49,6 +62,8 @@ async def start_session(runtime: Runtime, find_container: FindContainer,
                         start: kubelet_pb2.ExecStart) -> ExecSession:
     if not start.pod or not start.container or not start.command:
         raise ExecError("a pod, a container and a command must be specified", grpc.StatusCode.INVALID_ARGUMENT)
+    if problem := invalid_names(start.namespace or "default", start.pod, start.container):
+        raise ExecError(problem, grpc.StatusCode.INVALID_ARGUMENT)
     try:
         found = find_container(start.namespace, start.pod, start.container, False)
         container_id = await found if inspect.isawaitable(found) else found

@@ -28,7 +28,7 @@ from typing import AsyncIterator, Awaitable, Callable, Iterable, Union
 import grpc
 import structlog
 
-from kubelet.exec_server import container_not_found, exec_stream
+from kubelet.exec_server import container_not_found, exec_stream, invalid_names
 from kubelet.port_forward import port_forward_stream
 from kubelet.runtime import ContainerRuntimeError, ContainerStatus, Runtime
 from protos import kubelet_pb2, kubelet_pb2_grpc
@@ -109,6 +109,8 @@ class LogService(kubelet_pb2_grpc.KubeletServicer):
         if not request.pod or not request.container:
             # The apiserver always names both; a bare call without them is a caller bug.
             raise LogsError("a pod and a container name must be specified", grpc.StatusCode.INVALID_ARGUMENT)
+        if problem := invalid_names(request.namespace or "default", request.pod, request.container):
+            raise LogsError(problem, grpc.StatusCode.INVALID_ARGUMENT)
         if request.HasField("tail_lines") and request.tail_lines < 0:
             raise LogsError(f"tailLines: Invalid value: {request.tail_lines}: must be greater than or equal to 0",
                             grpc.StatusCode.INVALID_ARGUMENT)

@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 
 from apimachinery.convert import ConversionError, message_from_dict, to_dict
 from apimachinery.kinds import KindInfo, UnknownKindError, info_of, kind_info, wrap
+from apimachinery.names import go_quote, is_valid_path_segment_name
 from apimachinery.selectors import FieldSelector, LabelSelector, SelectorError
 from apiserver import errors
 from apiserver.registry import validation as v
@@ -114,6 +115,16 @@ class Registry:
     def _namespace_of(self, info: KindInfo, namespace: str) -> str:
         return (namespace or "default") if info.namespaced else ""
 
+    def _check_request_name(self, info: KindInfo, namespace: str, name: str) -> None:
+        """A request naming an object: Kubernetes' key-function checks (a name cannot be
+        empty, ``..`` or hold ``/``), so no request addresses a key outside its place."""
+        if not name:
+            raise errors.BadRequest("Name parameter required.")
+        if msgs := is_valid_path_segment_name(name):
+            raise errors.BadRequest(f"Name parameter invalid: {go_quote(name)}: {';'.join(msgs)}")
+        if info.namespaced and (msgs := is_valid_path_segment_name(namespace)):
+            raise errors.BadRequest(f"Namespace parameter invalid: {go_quote(namespace)}: {';'.join(msgs)}")
+
     def _now(self) -> float:
         return self.clock()
 
@@ -123,14 +134,14 @@ class Registry:
         ts.nanos = 0
 
     def _not_found(self, info: KindInfo, name: str) -> errors.NotFound:
-        return errors.NotFound(f'{group_resource(info)} "{name}" not found')
+        return errors.NotFound(f'{group_resource(info)} {go_quote(name)} not found')
 
     def _conflict(self, info: KindInfo, name: str, why: str) -> errors.Conflict:
-        return errors.Conflict(f'Operation cannot be fulfilled on {group_resource(info)} "{name}": {why}')
+        return errors.Conflict(f'Operation cannot be fulfilled on {group_resource(info)} {go_quote(name)}: {why}')
 
     def _invalid(self, info: KindInfo, name: str, errs: Sequence[object]) -> errors.Invalid:
         listed = str(errs[0]) if len(errs) == 1 else "[" + ", ".join(str(e) for e in errs) + "]"
-        return errors.Invalid(f'{group_kind(info)} "{name}" is invalid: {listed}')
+        return errors.Invalid(f'{group_kind(info)} {go_quote(name)} is invalid: {listed}')
 
     def _validate(self, strategy: Strategy, obj: Message, old: Message | None = None) -> None:
         errs = strategy.validate_metadata(obj.metadata) + strategy.validate(obj)  # type: ignore[attr-defined]
@@ -144,7 +155,7 @@ class Registry:
             return
         ns = self.cache.get("Namespace", object_key(kind_info("Namespace"), "", namespace))
         if ns is None:
-            raise errors.NotFound(f'namespaces "{namespace}" not found')
+            raise errors.NotFound(f'namespaces {go_quote(namespace)} not found')
         if ns.metadata.HasField("deletion_timestamp"):  # type: ignore[attr-defined]
             raise errors.Forbidden(
                 f"unable to create new content in namespace {namespace} because it is being terminated")
@@ -195,7 +206,7 @@ class Registry:
                 value = wrap(obj).SerializeToString()
                 if len(value) > self.max_object_bytes:
                     raise errors.TooLarge(
-                        f"request entity too large: {group_resource(w.info)} \"{obj.metadata.name}\" is "  # type: ignore[attr-defined]
+                        f"request entity too large: {group_resource(w.info)} {go_quote(obj.metadata.name)} is "  # type: ignore[attr-defined]
                         f"{len(value)} bytes, the limit is {self.max_object_bytes}")
             changes.append(Change(w.key, value, expected))
             stamped.append(obj)
@@ -214,6 +225,7 @@ class Registry:
 
     def get(self, kind: str, namespace: str, name: str) -> Message:
         info = self._info(kind)
+        self._check_request_name(info, namespace, name)
         obj = self.cache.get(kind, object_key(info, self._namespace_of(info, namespace), name))
         if obj is None:
             raise self._not_found(info, name)
@@ -259,7 +271,7 @@ class Registry:
         self._validate(strategy, new)
         key = object_key(info, meta.namespace, meta.name)
         if self.cache.get(info.kind, key) is not None:
-            raise errors.AlreadyExists(f'{group_resource(info)} "{meta.name}" already exists')
+            raise errors.AlreadyExists(f'{group_resource(info)} {go_quote(meta.name)} already exists')
         return self._reserve(Write(info, key, new, None))
 
     def _generate_name(self, info: KindInfo, namespace: str, prefix: str) -> str:
@@ -279,6 +291,7 @@ class Registry:
     # --------------------------------------------------------------- update
 
     def _current(self, info: KindInfo, namespace: str, name: str) -> tuple[str, Message]:
+        self._check_request_name(info, namespace, name)
         key = object_key(info, namespace, name)
         old = self.cache.get(info.kind, key)
         if old is None:
@@ -410,7 +423,7 @@ class Registry:
         key, old = self._current(info, self._namespace_of(info, namespace), name)
         old_meta = old.metadata  # type: ignore[attr-defined]
         if info.kind == "Namespace" and name in SYSTEM_NAMESPACES:
-            raise errors.Forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted')
+            raise errors.Forbidden(f'namespaces {go_quote(name)} is forbidden: this namespace may not be deleted')
         if uid and uid != old_meta.uid:
             raise self._conflict(info, name, f"Precondition failed: UID in precondition: {uid}, "
                                  f"UID in object meta: {old_meta.uid}")
@@ -483,7 +496,8 @@ class Registry:
             if not obj.metadata.name:  # type: ignore[attr-defined]
                 raise self._invalid(info, "", ["metadata.name: Required value: name is required for apply"])
             if key in seen:
-                raise errors.BadRequest(f'{group_resource(info)} "{obj.metadata.name}" appears twice in one apply')  # type: ignore[attr-defined]
+                raise errors.BadRequest(f"{group_resource(info)} {go_quote(obj.metadata.name)} "  # type: ignore[attr-defined]
+                                        "appears twice in one apply")
             seen.add(key)
             annotated = _copy(obj)
             annotated.metadata.annotations[LAST_APPLIED] = last_applied_json(manifest)  # type: ignore[attr-defined]

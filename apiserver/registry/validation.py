@@ -12,26 +12,14 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from apimachinery.names import (DNS1123_LABEL_MAX, DNS1123_LABEL_RULE, DNS1123_SUBDOMAIN_MAX,  # noqa: F401
+                                DNS1123_SUBDOMAIN_RULE, go_quote, is_dns1123_label, is_dns1123_subdomain)
 from apimachinery.quantity import QuantityError, parse_quantity
 
-DNS1123_LABEL_MAX = 63
-DNS1123_SUBDOMAIN_MAX = 253
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
 
-DNS1123_LABEL_RULE = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
-    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-)
-DNS1123_SUBDOMAIN_RULE = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-    "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-    "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
 QUALIFIED_NAME_RULE = (
     "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
     "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
@@ -44,9 +32,14 @@ LABEL_VALUE_RULE = (
 )
 
 
+# How much of a bad string value a field error quotes: a name of 5 MB is not echoed whole
+# (an error travels in gRPC trailers, a few KiB at most).
+MAX_QUOTED_CHARS = 256
+
+
 def _quote(value: Any) -> str:
     if isinstance(value, str):
-        return json.dumps(value)
+        return go_quote(value, MAX_QUOTED_CHARS)
     return str(value)
 
 
@@ -110,21 +103,11 @@ def immutable(path: str, value: Any) -> FieldError:
 
 
 def dns1123_label(path: str, value: str) -> list[FieldError]:
-    errs = []
-    if len(value) > DNS1123_LABEL_MAX:
-        errs.append(invalid(path, value, f"must be no more than {DNS1123_LABEL_MAX} characters"))
-    if not _DNS1123_LABEL.match(value):
-        errs.append(invalid(path, value, DNS1123_LABEL_RULE))
-    return errs
+    return [invalid(path, value, detail) for detail in is_dns1123_label(value)]
 
 
 def dns1123_subdomain(path: str, value: str) -> list[FieldError]:
-    errs = []
-    if len(value) > DNS1123_SUBDOMAIN_MAX:
-        errs.append(invalid(path, value, f"must be no more than {DNS1123_SUBDOMAIN_MAX} characters"))
-    if not _DNS1123_SUBDOMAIN.match(value):
-        errs.append(invalid(path, value, DNS1123_SUBDOMAIN_RULE))
-    return errs
+    return [invalid(path, value, detail) for detail in is_dns1123_subdomain(value)]
 
 
 def qualified_name(path: str, key: str) -> list[FieldError]:
@@ -182,7 +165,7 @@ def port_number(path: str, value: int) -> list[FieldError]:
     return []
 
 
-_PORT_NAME_CHARS = re.compile(r"^[-a-z0-9]+$")
+_PORT_NAME_CHARS = re.compile(r"^[-a-z0-9]+\Z")
 _PORT_NAME_LETTER = re.compile(r"[a-z]")
 
 

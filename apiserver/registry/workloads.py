@@ -12,7 +12,7 @@ from apiserver.registry.pod import default_pod_spec, validate_pod_spec
 from protos import apps_pb2, core_pb2, meta_pb2
 
 SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
-_PERCENT = re.compile(r"^[0-9]+%$")
+_PERCENT = re.compile(r"^[0-9]+%\Z")
 
 
 def validate_selector(selector: meta_pb2.LabelSelector, path: str) -> list[v.FieldError]:
