@@ -40,7 +40,8 @@ from apimachinery.identity import UserInfo
 from apiserver import errors
 from apiserver.audit import REQUEST, AuditLog, build_event, go_duration, response_status
 from apiserver.audit_objects import ObjectParts, object_parts, object_ref, response_parts
-from apiserver.auth.attributes import Attributes, Authorizer, Decision, attributes_for, forbidden_message
+from apiserver.auth.attributes import Attributes, Authorizer, Exists, UnmappedCallError, attributes_for, forbidden_message
+from apiserver.auth.modes import AlwaysAllow
 
 log = structlog.get_logger("apiserver")
 
@@ -52,6 +53,8 @@ TOO_MANY_REQUESTS_MESSAGE = "Too many requests, please try again later."
 # Kubernetes' long-running requests (watch; log, exec, portforward subresources) are not
 # counted in flight: they would hold their slots for hours.
 LONG_RUNNING = frozenset({"Watch", "WatchBatches", "Logs", "Exec", "PortForward"})
+# The verb of a two-way stream refused before its first message said which Pod it is for.
+STREAM_VERBS = {"Exec": "create", "PortForward": "create"}
 # Methods whose Kubernetes verbs are all get/list/watch (the rest count as mutating).
 READ_ONLY = frozenset({"Get", "List", "Watch", "WatchBatches", "Logs", "Version", "Discovery"})
 
@@ -65,47 +68,6 @@ class InsecureAuthenticator:
 
     def authenticate(self, context: grpc.aio.ServicerContext) -> UserInfo | None:
         return INSECURE_USER
-
-
-class AlwaysAllow:
-    def authorize(self, attrs: Attributes) -> Decision:
-        return Decision(True)
-
-
-class AlwaysDeny:
-    def authorize(self, attrs: Attributes) -> Decision:
-        return Decision(False)
-
-
-class Union:
-    """Several authorizers (``--authorization-mode A,B``): allowed if any allows, as
-    Kubernetes' union authorizer treats "no opinion"; the first reason given is kept."""
-
-    def __init__(self, authorizers: list[Authorizer]) -> None:
-        self.authorizers = authorizers
-
-    def authorize(self, attrs: Attributes) -> Decision:
-        reason = ""
-        for authorizer in self.authorizers:
-            decision = authorizer.authorize(attrs)
-            if decision.allowed:
-                return decision
-            reason = reason or decision.reason
-        return Decision(False, reason)
-
-
-AUTHORIZATION_MODES: dict[str, Callable[[], Authorizer]] = {"AlwaysAllow": AlwaysAllow, "AlwaysDeny": AlwaysDeny}
-
-
-def authorizer_for(modes: str) -> Authorizer:
-    """The authorizer for ``--authorization-mode`` ("AlwaysAllow", "RBAC,Node", ...)."""
-    names = [m.strip() for m in modes.split(",") if m.strip()]
-    unknown = [m for m in names if m not in AUTHORIZATION_MODES]
-    if not names or unknown:
-        raise ValueError(f'unknown authorization mode "{",".join(unknown) or modes}" '
-                         f'(known: {", ".join(AUTHORIZATION_MODES)})')
-    authorizers = [AUTHORIZATION_MODES[m]() for m in names]
-    return authorizers[0] if len(authorizers) == 1 else Union(authorizers)
 
 
 @dataclass
@@ -174,8 +136,12 @@ def _code_of(context: grpc.aio.ServicerContext, err: BaseException | None) -> gr
 
 class FilterChain:
     def __init__(self, authenticator: Authenticator | None = None, authorizer: Authorizer | None = None,
-                 limiter: InFlightLimiter | None = None, audit: AuditLog | None = None) -> None:
+                 limiter: InFlightLimiter | None = None, audit: AuditLog | None = None,
+                 exists: Exists | None = None) -> None:
+        """exists: whether an object is stored (kind, namespace, name), so that an Apply is
+        authorized as a patch of what exists and a create of what does not."""
         self.authenticator = authenticator or InsecureAuthenticator()
+        self.exists = exists
         self.authorizer = authorizer or AlwaysAllow()
         self.limiter = limiter or InFlightLimiter()
         self.audit = audit if audit is not None and audit.level > 0 else None
@@ -243,7 +209,10 @@ class FilterChain:
         call.user = self.authenticator.authenticate(context)
         if call.user is None:
             if self.audit is not None:
-                call.attrs = attributes_for(name, request, UserInfo(""))
+                try:
+                    call.attrs = attributes_for(name, request, UserInfo(""), self.exists)
+                except UnmappedCallError:
+                    call.attrs = []
                 call.parts = self._parts(call, request)
             await self._refuse(call, context, errors.Unauthorized(UNAUTHORIZED_MESSAGE))
         return call
@@ -256,7 +225,10 @@ class FilterChain:
         call.request = request
         name = call.method
         if self._needs_attrs:
-            call.attrs = attributes_for(name, request, user)
+            try:
+                call.attrs = attributes_for(name, request, user, self.exists)
+            except UnmappedCallError as err:
+                await self._refuse(call, context, errors.BadRequest(str(err)))
             call.parts = self._parts(call, request)
         if limited:
             admitted = self.limiter.admit(mutating, user)
@@ -328,7 +300,7 @@ class FilterChain:
             ref = part.object_ref(attrs) if part is not None else object_ref(attrs) if attrs is not None else None
             audit.log(build_event(
                 level=audit.level, audit_id=str(uuid.uuid4()), stage=stage, uri=call.uri,
-                verb=attrs.verb if attrs is not None else "get", user=call.user, peer=peer, user_agent=agent,
+                verb=attrs.verb if attrs is not None else STREAM_VERBS.get(call.method, "get"), user=call.user, peer=peer, user_agent=agent,
                 object_ref=ref, status=response_status(op_http, op_reason, op_message), received=call.received,
                 now=now, annotations=annotations,
                 request_object=part.request_object() if part is not None and audit.level >= REQUEST else None,

@@ -21,7 +21,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from apimachinery.limits import MAX_REQUEST_BYTES
 from apimachinery.network import NODE_PORT_RANGE, SERVICE_CIDR
 from apiserver.audit import LEVELS as AUDIT_LEVELS, AuditLog
-from apiserver.filters import AUTHORIZATION_MODES, FilterChain, InFlightLimiter, authorizer_for
+from apiserver.auth.authorizer import MODES as AUTHORIZATION_MODES, authorizer_for, ensure_bootstrap_policy
+from apiserver.filters import FilterChain, InFlightLimiter
 from apiserver.registry.allocators import ClusterIPAllocator, format_port_range, parse_port_range
 from apiserver.registry.network import ServiceRanges
 from apiserver.logs_proxy import ADDRESS_PREFERENCE, LogsProxy, parse_address_types
@@ -35,6 +36,7 @@ from client.connection import DEFAULT_ADDRESS
 from component_base.flags import add_config_flag
 from component_base.logs import add_log_format_flag, configure_logging
 from component_base.service import run_until_signalled
+from component_base.tls import peer_identity, server_credentials_from_files
 from protos import api_pb2, api_pb2_grpc
 
 log = structlog.get_logger("apiserver")
@@ -67,10 +69,30 @@ class ServerConfig:
     # given, the authorizer to use instead of authorization_mode's.
     authenticator: Any = None
     authorizer: Any = None
+    # Mutual TLS (Kubernetes' flag names): with all three the API is served only to clients
+    # holding a certificate signed by client_ca_file, and that certificate names the user.
+    tls_cert_file: str = ""
+    tls_private_key_file: str = ""
+    client_ca_file: str = ""
+
+    @property
+    def tls(self) -> bool:
+        files = (self.tls_cert_file, self.tls_private_key_file, self.client_ca_file)
+        if any(files) and not all(files):
+            raise ValueError("--tls-cert-file, --tls-private-key-file and --client-ca-file go together")
+        return all(files)
 
     def service_ranges(self) -> ServiceRanges:
         return ServiceRanges(cluster_ip_range=self.service_cluster_ip_range,
                              node_ports=parse_port_range(self.service_node_port_range))
+
+
+class CertificateAuthenticator:
+    """The user named by the client certificate the TLS handshake verified (CN → name, each
+    O → a group); system:anonymous when there is none or it is outside its validity."""
+
+    def authenticate(self, context: grpc.aio.ServicerContext) -> Any:
+        return peer_identity(context)
 
 
 class APIServer:
@@ -99,15 +121,21 @@ class APIServer:
         ])
         self.service = APIService(self.registry, self.cache, config.bookmark_interval, logs=LogsProxy(
             self.registry, address_types=parse_address_types(config.kubelet_preferred_address_types)))
+        authenticator = config.authenticator or (CertificateAuthenticator() if config.tls else None)
         self.filters = FilterChain(
-            config.authenticator, config.authorizer or authorizer_for(config.authorization_mode),
-            InFlightLimiter(config.max_requests_inflight, config.max_mutating_requests_inflight), self.audit)
+            authenticator, config.authorizer or authorizer_for(config.authorization_mode, self.cache),
+            InFlightLimiter(config.max_requests_inflight, config.max_mutating_requests_inflight), self.audit,
+            exists=self.registry.exists)
         api_pb2_grpc.add_APIServicer_to_server(
             self.filters.wrap(self.service, api_pb2.DESCRIPTOR.services_by_name["API"]), self.server)
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         try:
-            self.port = self.server.add_insecure_port(config.listen)
+            if config.tls:
+                self.port = self.server.add_secure_port(config.listen, server_credentials_from_files(
+                    config.client_ca_file, config.tls_cert_file, config.tls_private_key_file))
+            else:
+                self.port = self.server.add_insecure_port(config.listen)
         except RuntimeError:  # grpc's way of saying bind() failed
             self.port = 0
         if self.port == 0:
@@ -124,6 +152,8 @@ class APIServer:
                 await result
 
     async def start(self) -> None:
+        if "RBAC" in self.config.authorization_mode.split(","):
+            ensure_bootstrap_policy(self.registry)  # before the first request is served
         await self.server.start()
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("apiserver serving", address=self.address, revision=self.cache.revision,
@@ -173,6 +203,14 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     add_config_flag(parser, "--audit-level", ServerConfig, "audit_level", choices=AUDIT_LEVELS,
                     help="what an audit event holds: Metadata (who, verb, object, answer, latency), Request "
                          "(+ the request's object), RequestResponse (+ the response's); None logs nothing")
+    add_config_flag(parser, "--tls-cert-file", ServerConfig, "tls_cert_file", metavar="PATH",
+                    help="the apiserver's serving certificate (PEM); with --tls-private-key-file and --client-ca-file "
+                         "the API is served over mutual TLS")
+    add_config_flag(parser, "--tls-private-key-file", ServerConfig, "tls_private_key_file", metavar="PATH",
+                    help="the serving certificate's private key (PEM)")
+    add_config_flag(parser, "--client-ca-file", ServerConfig, "client_ca_file", metavar="PATH",
+                    help="the CA (PEM) whose client certificates are accepted; a certificate's CN is the user, "
+                         "each O a group")
     add_log_format_flag(parser)
     args = parser.parse_args(argv)
     if args.data_dir is None and not args.in_memory:
@@ -190,9 +228,11 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
                           max_requests_inflight=args.max_requests_inflight,
                           max_mutating_requests_inflight=args.max_mutating_requests_inflight,
                           authorization_mode=args.authorization_mode, audit_log_path=args.audit_log_path,
-                          audit_level=args.audit_level)
+                          audit_level=args.audit_level, tls_cert_file=args.tls_cert_file,
+                          tls_private_key_file=args.tls_private_key_file, client_ca_file=args.client_ca_file)
     try:
-        authorizer_for(config.authorization_mode)
+        authorizer_for(config.authorization_mode, WatchCache(history_size=1))
+        _ = config.tls
         ClusterIPAllocator(config.service_cluster_ip_range)
         config.service_ranges()
         parse_address_types(config.kubelet_preferred_address_types)

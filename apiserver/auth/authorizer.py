@@ -5,37 +5,19 @@ creating the bootstrap policy at start."""
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import structlog
 
 from apimachinery.kinds import kind_info
 from apiserver import errors
 from apiserver.auth import bootstrap
-from apiserver.auth.attributes import Attributes, Authorizer, Decision
+from apiserver.auth.attributes import Authorizer
+from apiserver.auth.modes import AlwaysAllow, AlwaysDeny, UnionAuthorizer
 from apiserver.auth.node import NodeAuthorizer
 from apiserver.auth.rbac import RBAC_KINDS, RBACAuthorizer
 from apiserver.registry.registry import Registry, object_key
 from apiserver.watchcache import Change, WatchCache
 
 log = structlog.get_logger("auth")
-
-
-class UnionAuthorizer:
-    """Kubernetes' union: ask each in turn; the first allow wins, else every reason given."""
-
-    def __init__(self, *authorizers: Authorizer) -> None:
-        self.authorizers: Sequence[Authorizer] = authorizers
-
-    def authorize(self, attrs: Attributes) -> Decision:
-        reasons = []
-        for authorizer in self.authorizers:
-            decision = authorizer.authorize(attrs)
-            if decision.allowed:
-                return decision
-            if decision.reason:
-                reasons.append(decision.reason)
-        return Decision(False, "\n".join(reasons))
 
 
 def attach(rbac: RBACAuthorizer, cache: WatchCache) -> None:
@@ -63,6 +45,29 @@ def new_authorizer(cache: WatchCache) -> tuple[UnionAuthorizer, RBACAuthorizer]:
     rbac = RBACAuthorizer()
     attach(rbac, cache)
     return UnionAuthorizer(NodeAuthorizer(pod_node_lookup(cache)), rbac), rbac
+
+
+MODES = ("AlwaysAllow", "AlwaysDeny", "Node", "RBAC")
+
+
+def authorizer_for(modes: str, cache: WatchCache) -> Authorizer:
+    """The authorizer for ``--authorization-mode`` ("AlwaysAllow", "Node,RBAC", ...): any of
+    them may allow a request, asked in the order given."""
+    names = [m.strip() for m in modes.split(",") if m.strip()]
+    unknown = [m for m in names if m not in MODES]
+    if not names or unknown:
+        raise ValueError(f'unknown authorization mode "{",".join(unknown) or modes}" (known: {", ".join(MODES)})')
+    made: list[Authorizer] = []
+    for name in names:
+        if name == "RBAC":
+            rbac = RBACAuthorizer()
+            attach(rbac, cache)
+            made.append(rbac)
+        elif name == "Node":
+            made.append(NodeAuthorizer(pod_node_lookup(cache)))
+        else:
+            made.append(AlwaysAllow() if name == "AlwaysAllow" else AlwaysDeny())
+    return made[0] if len(made) == 1 else UnionAuthorizer(*made)
 
 
 def ensure_bootstrap_policy(registry: Registry) -> list[str]:

@@ -231,6 +231,14 @@ class Registry:
             raise self._not_found(info, name)
         return obj
 
+    def exists(self, kind: str, namespace: str, name: str) -> bool:
+        """Whether the object is stored (an unknown kind is not); for authorizing an Apply."""
+        try:
+            info = kind_info(kind)
+        except UnknownKindError:
+            return False
+        return self.cache.get(kind, object_key(info, self._namespace_of(info, namespace), name)) is not None
+
     def list(self, kind: str, namespace: str = "", label_selector: str = "",
              field_selector: str = "") -> tuple[list[Message], int]:
         info = self._info(kind)

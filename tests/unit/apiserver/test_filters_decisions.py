@@ -11,8 +11,10 @@ from apiserver import errors
 from apiserver.audit import build_event, go_duration, level_rank, response_status, source_ips
 from apiserver.audit_objects import object_parts, object_ref
 from apiserver.auth.attributes import Attributes, attributes_for, forbidden_message
-from apiserver.filters import (LONG_RUNNING, READ_ONLY, AlwaysAllow, AlwaysDeny, FilterChain, InFlightLimiter,
-                               Union, authorizer_for)
+from apiserver.auth.authorizer import authorizer_for
+from apiserver.auth.modes import AlwaysAllow, AlwaysDeny, UnionAuthorizer
+from apiserver.filters import LONG_RUNNING, READ_ONLY, FilterChain, InFlightLimiter
+from apiserver.watchcache import WatchCache
 from apiserver.service import APIService
 from apiserver_testlib import deployment, node, pod
 from protos import api_pb2, kubelet_pb2
@@ -38,8 +40,9 @@ def a(verb: str, resource: str, namespace: str = "", name: str = "", subresource
     ("UpdateStatus", api_pb2.UpdateRequest(object=pod("web", namespace="dev")),
      [a("update", "pods", "dev", "web", "status")]),
     ("Delete", api_pb2.DeleteRequest(kind="Node", name="n1"), [a("delete", "nodes", name="n1")]),
-    ("Apply", api_pb2.ApplyRequest(objects=[pod("a"), node("n")]),
-     [a("patch", "pods", "default", "a"), a("patch", "nodes", name="n")]),
+    ("Apply", api_pb2.ApplyRequest(objects=[pod("a"), node("n")]),  # not knowing what exists: both
+     [a("patch", "pods", "default", "a"), a("create", "pods", "default"), a("patch", "nodes", name="n"),
+      a("create", "nodes")]),
     ("Bind", api_pb2.BindRequest(namespace="dev", name="web", node_name="n1"),
      [a("create", "pods", "dev", "web", "binding")]),
     ("Logs", kubelet_pb2.LogsRequest(namespace="dev", pod="web"), [a("get", "pods", "dev", "web", "log")]),
@@ -47,7 +50,7 @@ def a(verb: str, resource: str, namespace: str = "", name: str = "", subresource
      [a("create", "pods", "default", "web", "exec")]),
     ("PortForward", kubelet_pb2.PortForwardInput(start=kubelet_pb2.PortForwardStart(namespace="x", pod="web")),
      [a("create", "pods", "x", "web", "portforward")]),
-    ("Version", api_pb2.VersionRequest(), []),
+    ("Version", api_pb2.VersionRequest(), [Attributes(ALICE, "get", "", "", path="/version")]),
     ("Get", api_pb2.GetRequest(kind="Gizmo", name="g"), [a("get", "gizmo", name="g")]),
 ])
 def test_attributes_for(method: str, request_: object, expected: list[Attributes]) -> None:
@@ -103,12 +106,14 @@ def test_every_method_is_wrapped() -> None:
 
 
 def test_authorizer_modes() -> None:
-    assert isinstance(authorizer_for("AlwaysAllow"), AlwaysAllow)
-    union = authorizer_for("AlwaysDeny, AlwaysAllow")
-    assert isinstance(union, Union) and union.authorize(a("get", "pods")).allowed
+    cache = WatchCache(history_size=10)
+    assert isinstance(authorizer_for("AlwaysAllow", cache), AlwaysAllow)
+    union = authorizer_for("AlwaysDeny, AlwaysAllow", cache)
+    assert isinstance(union, UnionAuthorizer) and union.authorize(a("get", "pods")).allowed
     assert not AlwaysDeny().authorize(a("get", "pods")).allowed
-    with pytest.raises(ValueError, match='unknown authorization mode "RBAC"'):
-        authorizer_for("AlwaysAllow,RBAC")
+    with pytest.raises(ValueError, match='unknown authorization mode "Webhook"'):
+        authorizer_for("AlwaysAllow,Webhook", cache)
+    assert not authorizer_for("Node,RBAC", cache).authorize(a("get", "pods")).allowed  # alice has no role
 
 
 def test_audit_pieces() -> None:
