@@ -31,6 +31,7 @@ import structlog
 from kubelet.exec_server import container_not_found, exec_stream, invalid_names
 from kubelet.port_forward import port_forward_stream
 from kubelet.runtime import ContainerRuntimeError, ContainerStatus, Runtime
+from kubelet.server_tls import AuthorizingInterceptor, KubeletServing
 from protos import kubelet_pb2, kubelet_pb2_grpc
 
 log = structlog.get_logger("kubelet.logs")
@@ -168,20 +169,26 @@ class LogService(kubelet_pb2_grpc.KubeletServicer):
 
 
 async def start_log_server(runtime: Runtime, find_container: FindContainer | None = None,
-                           listen: str = "127.0.0.1:0") -> tuple[grpc.aio.Server, int]:
+                           listen: str = "127.0.0.1:0",
+                           serving: KubeletServing | None = None) -> tuple[grpc.aio.Server, int]:
     """Serve pykube.v1.Kubelet on ``listen`` (port 0: any free one); return (server, port).
 
+    With ``serving`` holding the TLS files, over mutual TLS and only to the callers it
+    authorizes (see server_tls.py); else plaintext to anyone who can reach ``listen``.
     Call from the kubelet's running event loop; stop with ``await server.stop(grace)``.
     The port is what the kubelet publishes in its Node's
     ``status.daemonEndpoints.kubeletEndpoint.Port`` so the apiserver can find it."""
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    credentials = serving.credentials() if serving is not None else None  # ValueError: unreadable files
+    interceptors = [AuthorizingInterceptor(serving.authorizer())] if serving is not None and credentials else []
+    server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
     kubelet_pb2_grpc.add_KubeletServicer_to_server(LogService(runtime, find_container), server)
     try:
-        port = server.add_insecure_port(listen)
+        port = server.add_secure_port(listen, credentials) if credentials else server.add_insecure_port(listen)
     except RuntimeError:  # grpc's way of saying bind() failed
         port = 0
     if port == 0:
         raise OSError(f"cannot listen on {listen}: the address is in use or not local")
     await server.start()
-    log.info("kubelet log server serving", address=f"{listen.rsplit(':', 1)[0]}:{port}")
+    log.info("kubelet log server serving", address=f"{listen.rsplit(':', 1)[0]}:{port}",
+             tls=credentials is not None)
     return server, port

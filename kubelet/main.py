@@ -19,6 +19,7 @@ from component_base.logs import add_log_format_flag, configure_logging
 from component_base.service import run_until_signalled
 from kubelet.config import KubeletConfig, add_settings_flags, config_from_flags
 from kubelet.kubelet import Kubelet
+from kubelet.server_tls import add_serving_flags, serving_from_flags
 from component_base.netns import netns_executor
 
 log = structlog.get_logger("kubelet")
@@ -37,10 +38,17 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, KubeletConfi
     parser.add_argument("--probe-netns", default="", metavar="PATH",
                         help="network namespace to run httpGet/tcpSocket probes from (the node's)")
     add_settings_flags(parser)
+    # The kubelet's own service over mutual TLS (see kubelet/server_tls.py).
+    add_serving_flags(parser)
     add_log_format_flag(parser)
     args = parser.parse_args(argv)
     if args.runtime == "podman" and not args.podman_url:
         parser.error("--podman-url is required with --runtime podman")
+    try:
+        args.serving = serving_from_flags(args)
+        args.serving.credentials()  # the files are readable
+    except ValueError as err:
+        parser.error(str(err))
     host, _, port = args.listen.rpartition(":")
     config = config_from_flags(args, args.node_name, listen_host=host or "127.0.0.1", listen_port=int(port or 0),
                                probe_netns=args.probe_netns)
@@ -67,7 +75,8 @@ async def serve(args: argparse.Namespace, config: KubeletConfig) -> None:
     kubelet = Kubelet(api, runtime, config, executor)
     from kubelet.log_server import start_log_server
     server, port = await start_log_server(runtime, kubelet.find_container,
-                                          listen=f"{config.listen_host}:{config.listen_port}")
+                                          listen=f"{config.listen_host}:{config.listen_port}",
+                                          serving=args.serving)
 
     async def stop() -> None:
         await kubelet.stop()
