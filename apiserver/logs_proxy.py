@@ -19,6 +19,15 @@ the kubelet is different: relaying UNAVAILABLE would make pykubectl say "cannot 
 the apiserver", which is false, so that becomes INTERNAL naming the node and address
 (Kubernetes answers 500 "dial tcp ...: connection refused" there too).
 
+Over mutual TLS when the apiserver is given its kubelet-client credentials (Kubernetes'
+``--kubelet-client-certificate``, ``--kubelet-client-key``, ``--kubelet-certificate-authority``):
+it presents its client certificate (CN ``kube-apiserver-kubelet-client``, the user kubelets
+allow: see kubelet/server_tls.py) and verifies the kubelet's serving certificate against the CA
+*and* the host it dialled (an IP address against the certificate's IP SANs, a name such as
+``localhost`` against its DNS SANs). A kubelet whose certificate does not match is not
+reached: INTERNAL, naming the node, as any other failure to connect. gRPC cannot skip the
+server check, so unlike Kubernetes the CA is required with the client certificate.
+
 One channel per kubelet address is kept and reused (many ``logs -f`` at once share
 one HTTP/2 connection per node). Channels are never closed while the server runs, so a
 failure in one call cannot break another's stream; a short reconnect back-off, and a
@@ -38,7 +47,7 @@ import structlog
 
 from apiserver import errors
 from apiserver.registry.registry import Registry
-from client.connection import short_reason
+from client.connection import TLSConfig, aio_channel, short_reason
 from protos import core_pb2, kubelet_pb2, kubelet_pb2_grpc
 
 log = structlog.get_logger("apiserver.logs")
@@ -56,6 +65,28 @@ KUBELET_CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
+
+
+def kubelet_client_tls(certificate_file: str, key_file: str, ca_file: str) -> TLSConfig | None:
+    """The apiserver's credentials for dialling kubelets, from its three flags: all or none
+    (None: plaintext); ValueError when only some are given or a file cannot be read."""
+    files = (certificate_file, key_file, ca_file)
+    if not any(files):
+        return None
+    if not all(files):
+        raise ValueError("--kubelet-client-certificate, --kubelet-client-key and "
+                         "--kubelet-certificate-authority go together")
+    return TLSConfig(ca_pem=_read(ca_file, "--kubelet-certificate-authority"),
+                     cert_pem=_read(certificate_file, "--kubelet-client-certificate"),
+                     key_pem=_read(key_file, "--kubelet-client-key"))
+
+
+def _read(path: str, flag: str) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as err:
+        raise ValueError(f"cannot read {flag} {path}: {err.strerror}") from None
 
 
 class KubeletUnreachable(errors.APIError):
@@ -133,6 +164,18 @@ def bound_node(registry: Registry, pod: core_pb2.Pod,
     return node.metadata.name, kubelet_address(node, address_types)
 
 
+def dial_reason(err: grpc.RpcError, address: str) -> str:
+    """Why a kubelet was not reached: a failed certificate check in Go's x509 words (what
+    Kubernetes' apiserver reports there), else gRPC's last clause ("connection refused")."""
+    details = err.details() or ""
+    if "CERTIFICATE_VERIFY_FAILED" in details:
+        return "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+    if "Hostname Verification" in details:
+        host = address.rsplit(":", 1)[0].strip("[]")
+        return f"tls: failed to verify certificate: x509: certificate is not valid for {host}"
+    return short_reason(err)
+
+
 def check_options(request: kubelet_pb2.LogsRequest) -> None:
     if request.HasField("tail_lines") and request.tail_lines < 0:
         raise errors.Invalid(f'PodLogOptions "{request.pod}" is invalid: tailLines: Invalid value: '
@@ -149,8 +192,9 @@ class LogsProxy:
     ``close()`` when the server stops."""
 
     def __init__(self, registry: Registry, dial_timeout: float = DEFAULT_DIAL_TIMEOUT,
-                 address_types: tuple[str, ...] = ADDRESS_PREFERENCE) -> None:
+                 address_types: tuple[str, ...] = ADDRESS_PREFERENCE, tls: TLSConfig | None = None) -> None:
         self.registry = registry
+        self.tls = tls  # None: kubelets are dialled in plaintext
         self.dial_timeout = dial_timeout
         self.address_types = address_types
         self._channels: dict[str, grpc.aio.Channel] = {}
@@ -172,7 +216,7 @@ class LogsProxy:
     def channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
-            channel = grpc.aio.insecure_channel(address, options=KUBELET_CHANNEL_OPTIONS)
+            channel = aio_channel(address, KUBELET_CHANNEL_OPTIONS, self.tls)
             self._channels[address] = channel
         return channel
 
@@ -237,9 +281,10 @@ class LogsProxy:
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.UNAVAILABLE:
                 # The kubelet never answers UNAVAILABLE itself: this is the connection.
-                log.warning("kubelet unreachable", node=node_name, address=address, reason=short_reason(err))
+                reason = dial_reason(err, address)
+                log.warning("kubelet unreachable", node=node_name, address=address, reason=reason)
                 await context.abort(grpc.StatusCode.INTERNAL, f'cannot reach the kubelet of node "{node_name}" '
-                                                              f"at {address}: {short_reason(err)}")
+                                                              f"at {address}: {reason}")
             await context.abort(err.code(), err.details() or "")
         finally:
             # The client went away (our task is cancelled), or we are done: either way

@@ -25,7 +25,7 @@ from apiserver.auth.authorizer import MODES as AUTHORIZATION_MODES, authorizer_f
 from apiserver.filters import FilterChain, InFlightLimiter
 from apiserver.registry.allocators import ClusterIPAllocator, format_port_range, parse_port_range
 from apiserver.registry.network import ServiceRanges
-from apiserver.logs_proxy import ADDRESS_PREFERENCE, LogsProxy, parse_address_types
+from apiserver.logs_proxy import ADDRESS_PREFERENCE, LogsProxy, kubelet_client_tls, parse_address_types
 from apiserver.registry.registry import MAX_OBJECT_BYTES, Registry
 from apiserver.request_limits import RequestSizeLimit, hard_cap
 from apiserver.service import APIService
@@ -74,6 +74,11 @@ class ServerConfig:
     tls_cert_file: str = ""
     tls_private_key_file: str = ""
     client_ca_file: str = ""
+    # Dialling kubelets (logs, exec, port-forward) over mutual TLS (Kubernetes' flag names): all
+    # three or none; the kubelet's serving certificate is verified against the CA and the address.
+    kubelet_client_certificate: str = ""
+    kubelet_client_key: str = ""
+    kubelet_certificate_authority: str = ""
 
     @property
     def tls(self) -> bool:
@@ -100,6 +105,8 @@ class APIServer:
 
     def __init__(self, config: ServerConfig, store: Store | None = None) -> None:
         self.config = config
+        kubelet_tls = kubelet_client_tls(config.kubelet_client_certificate, config.kubelet_client_key,
+                                         config.kubelet_certificate_authority)  # before opening anything
         if store is None:
             if config.data_dir is None:
                 from apiserver.storage.memory import MemoryStore
@@ -120,7 +127,8 @@ class APIServer:
             ("grpc.so_reuseport", 0),
         ])
         self.service = APIService(self.registry, self.cache, config.bookmark_interval, logs=LogsProxy(
-            self.registry, address_types=parse_address_types(config.kubelet_preferred_address_types)))
+            self.registry, address_types=parse_address_types(config.kubelet_preferred_address_types),
+            tls=kubelet_tls))
         authenticator = config.authenticator or (CertificateAuthenticator() if config.tls else None)
         self.filters = FilterChain(
             authenticator, config.authorizer or authorizer_for(config.authorization_mode, self.cache),
@@ -211,6 +219,14 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     add_config_flag(parser, "--client-ca-file", ServerConfig, "client_ca_file", metavar="PATH",
                     help="the CA (PEM) whose client certificates are accepted; a certificate's CN is the user, "
                          "each O a group")
+    # Dialling kubelets over mutual TLS (see apiserver/logs_proxy.py).
+    add_config_flag(parser, "--kubelet-client-certificate", ServerConfig, "kubelet_client_certificate",
+                    metavar="PATH", help="the apiserver's client certificate (PEM) for kubelets "
+                                         "(CN kube-apiserver-kubelet-client)")
+    add_config_flag(parser, "--kubelet-client-key", ServerConfig, "kubelet_client_key", metavar="PATH",
+                    help="its private key (PEM)")
+    add_config_flag(parser, "--kubelet-certificate-authority", ServerConfig, "kubelet_certificate_authority",
+                    metavar="PATH", help="the CA (PEM) kubelets' serving certificates must be signed by")
     add_log_format_flag(parser)
     args = parser.parse_args(argv)
     if args.data_dir is None and not args.in_memory:
@@ -229,13 +245,18 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
                           max_mutating_requests_inflight=args.max_mutating_requests_inflight,
                           authorization_mode=args.authorization_mode, audit_log_path=args.audit_log_path,
                           audit_level=args.audit_level, tls_cert_file=args.tls_cert_file,
-                          tls_private_key_file=args.tls_private_key_file, client_ca_file=args.client_ca_file)
+                          tls_private_key_file=args.tls_private_key_file, client_ca_file=args.client_ca_file,
+                          kubelet_client_certificate=args.kubelet_client_certificate,
+                          kubelet_client_key=args.kubelet_client_key,
+                          kubelet_certificate_authority=args.kubelet_certificate_authority)
     try:
         authorizer_for(config.authorization_mode, WatchCache(history_size=1))
         _ = config.tls
         ClusterIPAllocator(config.service_cluster_ip_range)
         config.service_ranges()
         parse_address_types(config.kubelet_preferred_address_types)
+        kubelet_client_tls(config.kubelet_client_certificate, config.kubelet_client_key,
+                           config.kubelet_certificate_authority)
     except ValueError as err:
         parser.error(str(err))
     configure_logging(args.log_format)
