@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -54,8 +55,9 @@ class PKI:
         return KubeletServing(tls_cert_file=str(self.cert_file), tls_private_key_file=str(self.key_file),
                               client_ca_file=str(self.dir / "ca.crt"))
 
-    def client(self, user: str | None, groups: tuple[str, ...] = (), signer: pki.CertKey | None = None) -> TLSConfig:
-        pair = pki.issue_client_cert(signer or self.ca, user, groups) if user else None
+    def client(self, user: str | None, groups: tuple[str, ...] = (), signer: pki.CertKey | None = None,
+               **issue: Any) -> TLSConfig:
+        pair = pki.issue_client_cert(signer or self.ca, user, groups, **issue) if user else None
         return TLSConfig(ca_pem=self.ca.cert_pem(), cert_pem=pair.cert_pem() if pair else None,
                          key_pem=pair.key_pem() if pair else None)
 
@@ -107,9 +109,12 @@ def test_the_apiservers_client_certificate_gets_logs(certs: PKI) -> None:
     assert by_ip == by_name == user_only == admin == b"hello from n1\n"
 
 
-def test_no_certificate_plaintext_or_another_ca_is_refused_at_the_handshake(certs: PKI) -> None:
+def test_no_certificate_plaintext_another_ca_or_expired_is_refused_at_the_handshake(certs: PKI) -> None:
+    last_week = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=7)
     results = _serve(
         certs.serving(),
+        lambda port: _logs(port, certs.client(APISERVER_KUBELET_CLIENT_USER, ("system:masters",), now=last_week,
+                                              validity=datetime.timedelta(days=1))),
         lambda port: _logs(port, certs.client(None)),
         lambda port: _logs(port, None),
         lambda port: _logs(port, certs.client(APISERVER_KUBELET_CLIENT_USER, ("system:masters",),
