@@ -40,13 +40,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     auth = subparsers.add_parser("auth", help="Inspect authorization",
                                  description="Inspect authorization: whether an action is allowed.")
     commands = auth.add_subparsers(dest="auth_command", metavar="COMMAND", parser_class=type(auth))
-    auth.set_defaults(run=lambda args, ctx: _usage(auth))
+    auth.set_defaults(run=lambda args, ctx: _help(auth, ctx))
     parser = commands.add_parser(
         "can-i", parents=[common], help="Check whether an action is allowed",
         description="Check whether an action is allowed. VERB is an API verb (get, list, watch, delete, ...); "
                     "TYPE a resource (shortcuts and groups resolved); NONRESOURCEURL a path starting with /.")
     parser.add_argument("action", metavar="VERB")
-    parser.add_argument("target", metavar="TYPE|TYPE/NAME|NONRESOURCEURL")
+    parser.add_argument("target", nargs="?", metavar="TYPE|TYPE/NAME|NONRESOURCEURL")
     parser.add_argument("resource_name", nargs="?", metavar="NAME", help="the object's name (or TYPE/NAME)")
     parser.add_argument("-A", "--all-namespaces", action="store_true",
                         help="check the action in all namespaces")
@@ -59,13 +59,17 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=run)
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    raise UsageError("you must specify a command: can-i", verb=parser.prog)
+def _help(parser: argparse.ArgumentParser, ctx: Context) -> int:
+    """``pykubectl auth`` alone: its help, as kubectl prints it."""
+    ctx.print(parser.format_help())
+    return 0
 
 
 def build_request(args: argparse.Namespace, namespace: str, warn: Any) -> api_pb2.SelfSubjectAccessReviewRequest:
     """The review of ``can-i VERB TARGET [NAME]``; warnings through warn(text)."""
     verb, target = args.action, args.target
+    if target is None:
+        raise UsageError(USAGE, verb="pykubectl auth can-i")
     request = api_pb2.SelfSubjectAccessReviewRequest(impersonate_user=args.as_user,
                                                      impersonate_groups=args.as_groups)
     if target.startswith("/"):
@@ -92,7 +96,7 @@ def build_request(args: argparse.Namespace, namespace: str, warn: Any) -> api_pb
                  + (f" in group '{wanted_group}'" if wanted_group else ""))
             resource = kind
     if not namespaced and namespace:
-        warn(f"Warning: resource '{resource}' is not namespace scoped")
+        warn(f"Warning: resource '{resource}' is not namespace scoped" + (f" in group '{group}'" if group else ""))
         namespace = ""
     request.resource_attributes.CopyFrom(api_pb2.ResourceAttributes(
         namespace=namespace, verb=verb, group=group, resource=resource, subresource=args.subresource, name=name))

@@ -154,5 +154,21 @@ def test_can_i_builds_kubectls_review() -> None:
     assert built("list", "jobs.batch/bar").resource_attributes.resource == "jobs.batch"
     assert built("frob", "pods", "--as", "bob", "--as-group", "g1", "--as-group", "g2").impersonate_groups == [
         "g1", "g2"]
+    built("list", "clusterroles")
+    built("list", "clusterroles", namespace="")  # -A: no warning
     assert warnings == ["Warning: the server doesn't have a resource type 'jobs' in group 'batch'",
-                        "Warning: verb 'frob' is not a known verb"]
+                        "Warning: verb 'frob' is not a known verb",
+                        "Warning: resource 'clusterroles' is not namespace scoped in group 'rbac.authorization.k8s.io'"]
+
+
+def test_pykubectl_auth_can_i_end_to_end_on_a_plaintext_server(server_factory: Any) -> None:
+    """Without TLS every caller is system:unsecured in system:masters: always yes."""
+    from kubectl.main import main
+    plain = server_factory()
+    out, err = io.StringIO(), io.StringIO()
+    env = {"PYKUBECONFIG": "/nonexistent/config"}
+    assert main(["-s", plain.address, "auth", "can-i", "delete", "nodes"], env=env, stdout=out, stderr=err) == 0
+    assert (out.getvalue(), err.getvalue()) == ("yes\n", "Warning: resource 'nodes' is not namespace scoped\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["-s", plain.address, "auth", "can-i", "list"], env=env, stdout=out, stderr=err) == 1
+    assert err.getvalue() == "error: you must specify two arguments: verb resource or verb resource/resourceName.\n"

@@ -131,8 +131,9 @@ def test_a_user_who_may_write_rolebindings_cannot_bind_cluster_admin_to_himself(
     _let_bob_write_rbac_in_dev(stub)
     message = _denied(lambda: stub.Create(api_pb2.CreateRequest(object=_binding("mine", "ClusterRole",
                                                                                   "cluster-admin")), metadata=BOB))
-    assert message.startswith(f'rolebindings.{RBAC} "mine" is forbidden: user "bob" (groups=["system:authenticated"]) '
-                              "is attempting to grant RBAC permissions not currently held:\\n"), message  # one line: errors.bounded
+    assert message.startswith(f'rolebindings.{RBAC} "mine" is forbidden: '
+                              'user "bob" (groups=["system:authenticated"]) '
+                              "is attempting to grant RBAC permissions not currently held:\\n"), message  # errors.bounded: one line
     listed = stub.List(api_pb2.ListRequest(kind="RoleBinding", namespace="dev"), metadata=ADMIN)
     assert [o.role_binding.metadata.name for o in listed.items] == ["bob-writes"]
     # Through Apply and Batch: refused the same way, nothing written.
