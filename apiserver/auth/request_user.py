@@ -8,9 +8,7 @@ policy, namespace cleanup), which admission does not check."""
 
 from __future__ import annotations
 
-import contextlib
 from contextvars import ContextVar
-from typing import Iterator
 
 from apimachinery.identity import ANONYMOUS, UserInfo
 
@@ -21,13 +19,3 @@ USER: ContextVar[UserInfo | None] = ContextVar("pykube_request_user", default=No
 
 def current() -> UserInfo | None:
     return USER.get()
-
-
-@contextlib.contextmanager
-def serving(user: UserInfo | None) -> Iterator[None]:
-    """Run the block as a request of user."""
-    token = USER.set(user)
-    try:
-        yield
-    finally:
-        USER.reset(token)

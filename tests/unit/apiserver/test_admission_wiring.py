@@ -136,8 +136,9 @@ def test_a_user_who_may_write_rolebindings_cannot_bind_cluster_admin_to_himself(
                               "is attempting to grant RBAC permissions not currently held:\\n"), message  # errors.bounded: one line
     listed = stub.List(api_pb2.ListRequest(kind="RoleBinding", namespace="dev"), metadata=ADMIN)
     assert [o.role_binding.metadata.name for o in listed.items] == ["bob-writes"]
-    # Through Apply and Batch: refused the same way, nothing written.
-    _denied(lambda: stub.Apply(api_pb2.ApplyRequest(objects=[_binding("mine", "ClusterRole", "cluster-admin")]),
+    # Through Apply (every object planned before any is written) and Batch: refused the same way.
+    fine = _binding("views", "ClusterRole", "system:basic-user")
+    _denied(lambda: stub.Apply(api_pb2.ApplyRequest(objects=[fine, _binding("mine", "ClusterRole", "cluster-admin")]),
                                metadata=BOB))
     answer = stub.Batch(api_pb2.BatchRequest(ops=[api_pb2.BatchOp(create=api_pb2.CreateRequest(
         object=_binding("mine", "ClusterRole", "cluster-admin")))]), metadata=BOB)
