@@ -19,6 +19,8 @@ a servicer (unary and streaming alike) and serves the wrapped set in its place.
   op of a Batch or object of an Apply) must be allowed, else PERMISSION_DENIED with
   Kubernetes' wording and nothing is done.
 * Audit: see audit.py; one event per Kubernetes request, including refused ones.
+* The handler runs with the authenticated user in ``auth.request_user.USER``, where the
+  registry's admission (NodeRestriction, RBAC escalation checks) and access reviews read it.
 
 The default chain (insecure authenticator, AlwaysAllow, no audit) skips working out the
 request's attributes at all: nothing would read them."""
@@ -42,6 +44,7 @@ from apiserver.audit import REQUEST, AuditLog, build_event, go_duration, respons
 from apiserver.audit_objects import ObjectParts, object_parts, object_ref, response_parts
 from apiserver.auth.attributes import Attributes, Authorizer, Exists, UnmappedCallError, attributes_for, forbidden_message
 from apiserver.auth.modes import AlwaysAllow
+from apiserver.auth.request_user import USER
 
 log = structlog.get_logger("apiserver")
 
@@ -168,6 +171,7 @@ class FilterChain:
                 await self._admit(call, request, context, mutating, limited)
                 err: BaseException | None = None
                 response = None
+                token = USER.set(call.user)  # the registry's admission reads who it is
                 try:
                     response = await handler(request, context)
                     return response
@@ -175,6 +179,7 @@ class FilterChain:
                     err = caught
                     raise
                 finally:
+                    USER.reset(token)
                     self._finish(call, context, err, mutating, response)
             return unary
 
@@ -190,6 +195,7 @@ class FilterChain:
             if self.audit is not None:
                 self._audit(call, context, "ResponseStarted", grpc.StatusCode.OK)
             err: BaseException | None = None
+            USER.set(call.user)  # the call's own task: nothing else runs in this context
             try:
                 async for item in handler(request, context):
                     yield item

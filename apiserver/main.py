@@ -23,6 +23,7 @@ from apimachinery.network import NODE_PORT_RANGE, SERVICE_CIDR
 from apiserver.audit import LEVELS as AUDIT_LEVELS, AuditLog
 from apiserver.auth.authorizer import MODES as AUTHORIZATION_MODES, authorizer_for, ensure_bootstrap_policy
 from apiserver.filters import FilterChain, InFlightLimiter
+from apiserver.registry.admission import Admission
 from apiserver.registry.allocators import ClusterIPAllocator, format_port_range, parse_port_range
 from apiserver.registry.network import ServiceRanges
 from apiserver.logs_proxy import ADDRESS_PREFERENCE, LogsProxy, kubelet_client_tls, parse_address_types
@@ -130,8 +131,12 @@ class APIServer:
             self.registry, address_types=parse_address_types(config.kubelet_preferred_address_types),
             tls=kubelet_tls))
         authenticator = config.authenticator or (CertificateAuthenticator() if config.tls else None)
+        authorizer = config.authorizer or authorizer_for(config.authorization_mode, self.cache)
+        # Admission (NodeRestriction, RBAC escalation) and access reviews ask the same authorizer.
+        self.registry.admission = Admission(authorizer)
+        self.service.authorizer = authorizer
         self.filters = FilterChain(
-            authenticator, config.authorizer or authorizer_for(config.authorization_mode, self.cache),
+            authenticator, authorizer,
             InFlightLimiter(config.max_requests_inflight, config.max_mutating_requests_inflight), self.audit,
             exists=self.registry.exists)
         api_pb2_grpc.add_APIServicer_to_server(

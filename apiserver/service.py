@@ -18,6 +18,8 @@ from apimachinery.kinds import KINDS, UnknownKindError, kind_info, unwrap, wrap
 from apimachinery.selectors import FieldSelector, LabelSelector, SelectorError
 from apimachinery.version import version_info
 from apiserver import errors
+from apiserver.auth import access_review, request_user
+from apiserver.auth.attributes import Authorizer
 from apiserver.exec_proxy import ExecProxy
 from apiserver.logs_proxy import LogsProxy
 from apiserver.port_forward_proxy import PortForwardProxy
@@ -54,8 +56,9 @@ def _parse_revision(text: str) -> int | None:
 
 class APIService(api_pb2_grpc.APIServicer):
     def __init__(self, registry: Registry, cache: WatchCache, bookmark_interval: float = 5.0,
-                 logs: LogsProxy | None = None) -> None:
+                 logs: LogsProxy | None = None, authorizer: Authorizer | None = None) -> None:
         self.registry = registry
+        self.authorizer = authorizer  # what access reviews ask (None: AlwaysAllow)
         self.cache = cache
         self.bookmark_interval = bookmark_interval
         self.logs = logs or LogsProxy(registry)
@@ -115,6 +118,13 @@ class APIService(api_pb2_grpc.APIServicer):
                                 namespaced=info.namespaced, kind=info.kind, verbs=SERVED_VERBS)
             for info in KINDS
         ])
+
+    async def SelfSubjectAccessReview(self, request: api_pb2.SelfSubjectAccessReviewRequest,
+                                      context: grpc.aio.ServicerContext) -> api_pb2.SubjectAccessReviewStatus:
+        """May the caller (or the user it impersonates) make the request described? The
+        filter chain has checked the impersonation and set the caller (see access_review.py)."""
+        caller = request_user.current() or request_user.UNKNOWN
+        return await self._run(context, lambda: access_review.review(request, caller, self.authorizer))
 
     def _call(self, op: Callable[[], T]) -> T:
         """Run a registry call, turning kind errors into API errors as _run does."""

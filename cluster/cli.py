@@ -6,6 +6,7 @@
     sudo pykube down [--purge]               # stop everything by PID; --purge deletes the state dir
     sudo pykube stop-node n2                 # lab helper: lose a node (as by a power cut)
     sudo pykube start-node n2                # ... and boot it again
+    sudo pykube user add alice --group devs  # a client certificate + kubeconfig for alice
     sudo pykube up --nodes 0 --hollow-nodes 200   # hollow-1..hollow-200: real kubelets on the fake
                                              # runtime, all in one process (component hollow-nodes)
 
@@ -22,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cluster import image_load
+from cluster import image_load, users
 from cluster.local_cluster import (
     DEFAULT_NAME,
     DEFAULT_PORT,
@@ -114,7 +115,32 @@ def build_parser() -> argparse.ArgumentParser:
                                         "pykube podman n2 ps (exit code passed through).")
     podman.add_argument("node", help="node name, e.g. n2")
     podman.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="podman's arguments")
+    _add_user_parser(sub, common)
     return parser
+
+
+# ------------------------------------------------------------------ pykube user (cluster/users.py)
+
+
+def _add_user_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    user = sub.add_parser("user", parents=[common], help="people who use the cluster",
+                          description="People who use the cluster: each a client certificate from the cluster CA.")
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
+    add = user_sub.add_parser(
+        "add", parents=[common], help="issue a certificate for a user and write a kubeconfig (root)",
+        description="Issue a client certificate (CN=NAME, O=each group) from the cluster CA and write a "
+                    "kubeconfig for it, like kubeadm kubeconfig user. What the user may do is up to RBAC.")
+    add.add_argument("name", metavar="NAME", help="the user name RBAC knows them by, e.g. alice")
+    add.add_argument("--group", action="append", default=[], dest="groups", metavar="G",
+                     help="a group the user is in (repeatable)")
+    add.add_argument("--out", type=Path, default=None, metavar="FILE",
+                     help="where to write the kubeconfig (default <state>/users/NAME.kubeconfig), mode 0600")
+
+
+def cmd_user(cluster: LocalCluster, args: argparse.Namespace) -> int:
+    added = users.add_user(cluster.state_dir, args.name, tuple(args.groups), args.out)
+    print(users.describe(added))
+    return 0
 
 
 def status_table(cluster: LocalCluster, rows: list[ComponentStatus]) -> str:
@@ -238,7 +264,8 @@ def cmd_podman(cluster: LocalCluster, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status,
-            "stop-node": cmd_stop_node, "start-node": cmd_start_node, "image": cmd_image, "podman": cmd_podman}
+            "stop-node": cmd_stop_node, "start-node": cmd_start_node, "image": cmd_image, "podman": cmd_podman,
+            "user": cmd_user}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from kubectl.errors import CliError, UsageError, server_error_line, unreachable_
 from kubectl.verbs import (
     api_resources,
     apply,
+    auth,
     cordon,
     create,
     delete,
@@ -42,7 +43,7 @@ from kubectl.verbs import (
 
 PROG = "pykubectl"
 VERBS = (apply, create, run, get, describe, delete, logs, exec, port_forward, events, label, scale, rollout, wait,
-         cordon, drain, api_resources, version)
+         cordon, drain, api_resources, version, auth)
 DEFAULT_REQUEST_TIMEOUT = 30.0  # seconds a request may take once the server is reached
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a server that neither answers nor refuses
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130

@@ -259,3 +259,51 @@ class WatchEventBatch(_message.Message):
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, events: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class ResourceAttributes(_message.Message):
+    __slots__ = ("namespace", "verb", "group", "resource", "subresource", "name")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    VERB_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    SUBRESOURCE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    verb: str
+    group: str
+    resource: str
+    subresource: str
+    name: str
+    def __init__(self, namespace: _Optional[str] = ..., verb: _Optional[str] = ..., group: _Optional[str] = ..., resource: _Optional[str] = ..., subresource: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class NonResourceAttributes(_message.Message):
+    __slots__ = ("path", "verb")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    VERB_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    verb: str
+    def __init__(self, path: _Optional[str] = ..., verb: _Optional[str] = ...) -> None: ...
+
+class SelfSubjectAccessReviewRequest(_message.Message):
+    __slots__ = ("resource_attributes", "non_resource_attributes", "impersonate_user", "impersonate_groups")
+    RESOURCE_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    NON_RESOURCE_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    IMPERSONATE_USER_FIELD_NUMBER: _ClassVar[int]
+    IMPERSONATE_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    resource_attributes: ResourceAttributes
+    non_resource_attributes: NonResourceAttributes
+    impersonate_user: str
+    impersonate_groups: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, resource_attributes: _Optional[_Union[ResourceAttributes, _Mapping]] = ..., non_resource_attributes: _Optional[_Union[NonResourceAttributes, _Mapping]] = ..., impersonate_user: _Optional[str] = ..., impersonate_groups: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SubjectAccessReviewStatus(_message.Message):
+    __slots__ = ("allowed", "denied", "reason", "evaluation_error")
+    ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    DENIED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    EVALUATION_ERROR_FIELD_NUMBER: _ClassVar[int]
+    allowed: bool
+    denied: bool
+    reason: str
+    evaluation_error: str
+    def __init__(self, allowed: _Optional[bool] = ..., denied: _Optional[bool] = ..., reason: _Optional[str] = ..., evaluation_error: _Optional[str] = ...) -> None: ...

@@ -115,6 +115,11 @@ class APIStub:
                 request_serializer=protos_dot_kubelet__pb2.PortForwardInput.SerializeToString,
                 response_deserializer=protos_dot_kubelet__pb2.PortForwardOutput.FromString,
                 _registered_method=True)
+        self.SelfSubjectAccessReview = channel.unary_unary(
+                '/pykube.v1.API/SelfSubjectAccessReview',
+                request_serializer=protos_dot_api__pb2.SelfSubjectAccessReviewRequest.SerializeToString,
+                response_deserializer=protos_dot_api__pb2.SubjectAccessReviewStatus.FromString,
+                _registered_method=True)
 
 
 class APIServicer:
@@ -221,6 +226,13 @@ class APIServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SelfSubjectAccessReview(self, request, context):
+        """May the caller (or whom it impersonates) make a request? (kubectl auth can-i)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_APIServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -303,6 +315,11 @@ def add_APIServicer_to_server(servicer, server):
                     servicer.PortForward,
                     request_deserializer=protos_dot_kubelet__pb2.PortForwardInput.FromString,
                     response_serializer=protos_dot_kubelet__pb2.PortForwardOutput.SerializeToString,
+            ),
+            'SelfSubjectAccessReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.SelfSubjectAccessReview,
+                    request_deserializer=protos_dot_api__pb2.SelfSubjectAccessReviewRequest.FromString,
+                    response_serializer=protos_dot_api__pb2.SubjectAccessReviewStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -737,6 +754,33 @@ class API:
             '/pykube.v1.API/PortForward',
             protos_dot_kubelet__pb2.PortForwardInput.SerializeToString,
             protos_dot_kubelet__pb2.PortForwardOutput.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SelfSubjectAccessReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pykube.v1.API/SelfSubjectAccessReview',
+            protos_dot_api__pb2.SelfSubjectAccessReviewRequest.SerializeToString,
+            protos_dot_api__pb2.SubjectAccessReviewStatus.FromString,
             options,
             channel_credentials,
             insecure,

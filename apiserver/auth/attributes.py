@@ -26,6 +26,8 @@ Exec            create pods/exec <pod> (Kubernetes >= 1.30 checks create, not ge
 PortForward     create pods/portforward <pod>
 Version         get, non-resource path /version (system:public-info-viewer allows it)
 Discovery       get, non-resource path /apis (system:discovery allows it)
+SelfSubject-    create selfsubjectaccessreviews.authorization.k8s.io (system:basic-user allows
+AccessReview    it); with --as first impersonate users/groups/serviceaccounts (access_review.py)
 =============  ===========================================================================
 
 Exec and PortForward are client streams: their attributes come from the first message
@@ -42,7 +44,7 @@ from typing import Callable, Protocol
 
 from google.protobuf.message import Message
 
-from apimachinery.identity import UserInfo
+from apimachinery.identity import ANONYMOUS, UserInfo, authenticated_user
 from apimachinery.kinds import BY_KIND, KindInfo, UnknownKindError, info_of, unwrap
 from apimachinery.selectors import FieldSelector, SelectorError
 from protos import api_pb2, kubelet_pb2
@@ -205,6 +207,50 @@ def _pod_stream(user: UserInfo, verb: str, subresource: str, start: Message | No
     return [_resource(user, verb, "Pod", start.namespace, start.pod, subresource)]  # type: ignore[attr-defined]
 
 
+# ------------------------------------------------------------------ access reviews
+
+SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
+AUTHORIZATION_GROUP = "authorization.k8s.io"
+NO_USER_MESSAGE = "requested impersonation of groups without impersonating a user"
+
+
+class ImpersonationError(UnmappedCallError):
+    """An impersonation request that makes no sense (groups without a user)."""
+
+
+def impersonated(request: api_pb2.SelfSubjectAccessReviewRequest) -> UserInfo | None:
+    """The user the review is for when it impersonates one (Kubernetes' impersonation filter:
+    the groups asked for, a service account's groups, and system:authenticated)."""
+    name, groups = request.impersonate_user, list(request.impersonate_groups)
+    if not name:
+        if groups:
+            raise ImpersonationError(NO_USER_MESSAGE)
+        return None
+    if name == ANONYMOUS.name:
+        return UserInfo(name, tuple(dict.fromkeys(groups)))
+    if name.startswith(SERVICE_ACCOUNT_PREFIX):
+        namespace = name[len(SERVICE_ACCOUNT_PREFIX):].partition(":")[0]
+        groups += ["system:serviceaccounts", f"system:serviceaccounts:{namespace}"]
+    return authenticated_user(name, groups)
+
+
+def review_attributes(request: api_pb2.SelfSubjectAccessReviewRequest, caller: UserInfo) -> list[Attributes]:
+    """What the call must be allowed: impersonation by the caller, then creating the review."""
+    out = []
+    target = impersonated(request)
+    if target is not None:
+        name = request.impersonate_user
+        if name.startswith(SERVICE_ACCOUNT_PREFIX):
+            namespace, _, account = name[len(SERVICE_ACCOUNT_PREFIX):].partition(":")
+            out.append(Attributes(caller, "impersonate", "", "serviceaccounts", "", namespace, account))
+        else:
+            out.append(Attributes(caller, "impersonate", "", "users", "", "", name))
+        out += [Attributes(caller, "impersonate", "", "groups", "", "", group)
+                for group in dict.fromkeys(request.impersonate_groups)]
+    out.append(Attributes(target or caller, "create", AUTHORIZATION_GROUP, "selfsubjectaccessreviews"))
+    return out
+
+
 def attributes_for(method_name: str, request: Message, user: UserInfo,
                    exists: Exists | None = None) -> list[Attributes]:
     """The attributes a call must be authorized for (every one of them).
@@ -246,4 +292,6 @@ def attributes_for(method_name: str, request: Message, user: UserInfo,
         return [Attributes(user, "get", "", "", path="/version")]
     if method == "Discovery":
         return [Attributes(user, "get", "", "", path="/apis")]
+    if method == "SelfSubjectAccessReview":
+        return review_attributes(r, user)  # type: ignore[arg-type]
     raise UnmappedCallError(f"no authorization attributes for the call {method_name!r}")

@@ -15,8 +15,9 @@ Each check returns None, or the Forbidden message the write is refused with:
     is attempting to grant RBAC permissions not currently held:
     {APIGroups:[""], Resources:["pods"], Verbs:["delete"]}
 
-The registry (which knows who is writing) calls them before a create or update of an
-RBAC object; an update that leaves the rules and roleRef as they were is not checked.
+The registry's admission (apiserver/registry/admission.py, which knows who is writing)
+calls them before a create or update of an RBAC object; as Kubernetes, an update that
+changes only ownerReferences and finalizers is not checked.
 """
 
 from __future__ import annotations

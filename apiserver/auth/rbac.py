@@ -31,11 +31,10 @@ from google.protobuf.message import Message
 
 from apimachinery.identity import UserInfo
 from apimachinery.kinds import RBAC_GROUP
-from apiserver.auth.attributes import ALLOW, Attributes, Decision
+from apiserver.auth.attributes import ALLOW, SERVICE_ACCOUNT_PREFIX, Attributes, Decision
 from protos import rbac_pb2
 
 SYSTEM_MASTERS = "system:masters"
-SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
 MEMO_LIMIT = 65536  # decisions remembered before the memo starts over (bounded memory)
 

@@ -24,6 +24,7 @@ from apimachinery.names import go_quote, is_valid_path_segment_name
 from apimachinery.selectors import FieldSelector, LabelSelector, SelectorError
 from apiserver import errors
 from apiserver.registry import validation as v
+from apiserver.registry.admission import Admission
 from apiserver.registry.apply import LAST_APPLIED, last_applied_json, three_way_merge
 from apiserver.registry.base import Strategy
 from apiserver.registry.cluster import (SYSTEM_NAMESPACES, EventStrategy, LeaseStrategy,
@@ -84,6 +85,8 @@ class Registry:
         self.cache = cache
         self.clock = clock
         self.max_object_bytes = max_object_bytes
+        # Checks on who writes what (admission.py); the apiserver gives it its authorizer.
+        self.admission = Admission()
         self.strategies: dict[str, Strategy] = {
             s.kind: s for s in (PodStrategy(), NodeStrategy(), NamespaceStrategy(), EventStrategy(),
                                 DeploymentStrategy(), ReplicaSetStrategy(), LeaseStrategy(),
@@ -277,6 +280,7 @@ class Registry:
         strategy.prepare_for_create(new)
         strategy.default(new)
         self._validate(strategy, new)
+        self.admission.admit(info, "create", None, new)
         key = object_key(info, meta.namespace, meta.name)
         if self.cache.get(info.kind, key) is not None:
             raise errors.AlreadyExists(f'{group_resource(info)} {go_quote(meta.name)} already exists')
@@ -315,8 +319,9 @@ class Registry:
             raise self._conflict(info, meta.name, f"Precondition failed: UID in precondition: {meta.uid}, "
                                  f"UID in object meta: {old_meta.uid}")
 
-    def _prepare_update(self, obj: Message, old: Message, key: str) -> Write | None:
-        """The write an Update of old to obj makes, or None when nothing changes."""
+    def _prepare_update(self, obj: Message, old: Message, key: str, verb: str = "update") -> Write | None:
+        """The write an Update of old to obj makes (verb: "patch" for an Apply), or None
+        when nothing changes."""
         info = info_of(obj)
         strategy = self.strategies[info.kind]
         new = _copy(obj)
@@ -336,6 +341,7 @@ class Registry:
         strategy.default(new)
         meta.generation = old_meta.generation + (1 if strategy.spec_changed(new, old) else 0)
         self._validate(strategy, new, old)
+        self.admission.admit(info, verb, old, new)
         if new == old:
             return None
         return self._reserve(self._deletion_write(Write(info, key, new, old)))
@@ -360,6 +366,7 @@ class Registry:
         if not strategy.has_status:
             raise errors.BadRequest(f"{group_resource(info)} have no status")
         new = strategy.prepare_for_status_update(obj, old)
+        self.admission.admit(info, "update", old, new, "status")
         if new == old:
             return old
         self._validate(strategy, new, old)  # status has rules too (Node capacity quantities)
@@ -438,6 +445,7 @@ class Registry:
         if resource_version and resource_version != old_meta.resource_version:
             raise self._conflict(info, name, "Precondition failed: ResourceVersion in precondition: "
                                  f"{resource_version}, ResourceVersion in object meta: {old_meta.resource_version}")
+        self.admission.admit(info, "delete", old, None, grace_period_seconds=grace_period_seconds)
         write = self._prepare_delete(info, key, old, grace_period_seconds, propagation_policy)
         if write is None:
             return old
@@ -516,7 +524,7 @@ class Registry:
                 continue
             self._check_revision(info, obj, old)
             merged = self._merge(info, old, manifest, annotated)
-            write = self._prepare_update(merged, old, key)
+            write = self._prepare_update(merged, old, key, "patch")
             planned.append((write, old if write is None else (write.new or old),
                             "unchanged" if write is None else "configured"))
 
@@ -539,6 +547,7 @@ class Registry:
         info = kind_info("Pod")
         key, old = self._current(info, self._namespace_of(info, namespace), name)
         pod: core_pb2.Pod = old  # type: ignore[assignment]
+        self.admission.admit(info, "create", old, None, "binding")
         if uid and uid != pod.metadata.uid:
             raise self._conflict(info, name, f"Precondition failed: UID in precondition: {uid}, "
                                  f"UID in object meta: {pod.metadata.uid}")

@@ -130,3 +130,66 @@ def test_kubelet_n1_writes_only_its_own(apiserver, ca):
         denied(lambda: kubelet.stub.Delete(api_pb2.DeleteRequest(kind="Pod", namespace="default", name="on-n2")))
         own = kubelet.stub.Get(api_pb2.GetRequest(kind="Node", name="n1"))  # reads are allowed
         assert kubelet.stub.UpdateStatus(api_pb2.UpdateRequest(object=own)) is not None
+
+
+def test_kubelet_n1_cannot_label_its_own_node_to_attract_workloads(apiserver, ca):
+    with client(apiserver, ca[0], "admin") as admin:
+        try:
+            create(admin, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}})
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.ALREADY_EXISTS
+    with client(apiserver, ca[0], "n1") as kubelet:
+        own = kubelet.stub.Get(api_pb2.GetRequest(kind="Node", name="n1"))
+        own.node.metadata.labels["node-restriction.kubernetes.io/fast-disk"] = "true"
+        message = denied(lambda: kubelet.stub.Update(api_pb2.UpdateRequest(object=own)))
+        assert message == ('nodes "n1" is forbidden: is not allowed to modify labels: '
+                           'node-restriction.kubernetes.io/fast-disk'), message
+        stored = kubelet.stub.Get(api_pb2.GetRequest(kind="Node", name="n1"))
+        assert "node-restriction.kubernetes.io/fast-disk" not in stored.node.metadata.labels
+
+
+def test_a_user_who_may_create_rolebindings_cannot_bind_cluster_admin_to_himself(apiserver, ca):
+    rbac = "rbac.authorization.k8s.io"
+    with client(apiserver, ca[0], "admin") as admin:
+        create(admin, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}})
+        create(admin, {"apiVersion": f"{rbac}/v1", "kind": "Role", "metadata": {"name": "binder", "namespace": "team"},
+                       "rules": [{"apiGroups": [rbac], "resources": ["rolebindings"],
+                                  "verbs": ["get", "list", "create"]}]})
+        create(admin, {"apiVersion": f"{rbac}/v1", "kind": "RoleBinding",
+                       "metadata": {"name": "alice-binds", "namespace": "team"},
+                       "subjects": [{"kind": "User", "name": "alice", "apiGroup": rbac}],
+                       "roleRef": {"kind": "Role", "name": "binder", "apiGroup": rbac}})
+    with client(apiserver, ca[0], "alice") as alice:
+        review = api_pb2.SelfSubjectAccessReviewRequest(resource_attributes=api_pb2.ResourceAttributes(
+            verb="create", group=rbac, resource="rolebindings", namespace="team"))
+        assert alice.stub.SelfSubjectAccessReview(review).allowed  # what auth can-i asks
+        message = denied(lambda: create(alice, {
+            "apiVersion": f"{rbac}/v1", "kind": "RoleBinding", "metadata": {"name": "root", "namespace": "team"},
+            "subjects": [{"kind": "User", "name": "alice", "apiGroup": rbac}],
+            "roleRef": {"kind": "ClusterRole", "name": "cluster-admin", "apiGroup": rbac}}))
+        assert message.startswith(f'rolebindings.{rbac} "root" is forbidden: user "alice" (groups=['), message
+        assert "is attempting to grant RBAC permissions not currently held" in message
+        listed = alice.stub.List(api_pb2.ListRequest(kind="RoleBinding", namespace="team"))
+        assert [o.role_binding.metadata.name for o in listed.items] == ["alice-binds"]
+        review.resource_attributes.CopyFrom(api_pb2.ResourceAttributes(verb="delete", resource="nodes"))
+        assert not alice.stub.SelfSubjectAccessReview(review).allowed
+        review.impersonate_user = "system:admin"  # alice may not impersonate
+        assert denied(lambda: alice.stub.SelfSubjectAccessReview(review)).startswith(
+            'users "system:admin" is forbidden: User "alice" cannot impersonate resource "users"')
+
+
+def test_pykube_user_add_makes_a_kubeconfig_the_apiserver_accepts(apiserver, ca, tmp_path):
+    from client.config import load_settings
+    from cluster.state_dir import ClusterSpec
+    from cluster.users import add_user
+    authority, root = ca
+    state = tmp_path / "state"
+    pki.write_cert_key(state / "pki", "ca", authority)
+    ClusterSpec(name="t", port=int(apiserver.address.rsplit(":", 1)[1]), nodes=[]).save(state / "cluster.json")
+    added = add_user(state, "carol", ("viewers",))
+    settings = load_settings(None, None, {"PYKUBECONFIG": str(added.path)})
+    with connect(settings.server, tls=settings.tls) as conn:
+        review = api_pb2.SelfSubjectAccessReviewRequest(resource_attributes=api_pb2.ResourceAttributes(
+            verb="list", resource="pods", namespace="default"))
+        assert not conn.stub.SelfSubjectAccessReview(review).allowed  # carol, who may do nothing yet
+        denied(lambda: conn.stub.List(api_pb2.ListRequest(kind="Pod", namespace="default")))
