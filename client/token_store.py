@@ -130,6 +130,7 @@ class TokenStore:
         """The tokens, under an exclusive lock; what the block leaves in the dict is written back."""
         lock_path = self.path.with_name(self.path.name + ".lock")
         try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as err:
             raise TokenError(f"cannot write {self.path}: {err.strerror}") from None

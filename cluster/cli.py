@@ -6,6 +6,7 @@
     sudo pykube down [--purge]               # stop everything by PID; --purge deletes the state dir
     sudo pykube stop-node n2                 # lab helper: lose a node (as by a power cut)
     sudo pykube start-node n2                # ... and boot it again
+    sudo pykube token create [--ttl 24h]     # a join string for pykubelet --token (also list, delete)
     sudo pykube up --nodes 0 --hollow-nodes 200   # hollow-1..hollow-200: real kubelets on the fake
                                              # runtime, all in one process (component hollow-nodes)
 
@@ -22,7 +23,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cluster import image_load
+from client.bootstrap_token import TokenError
+from cluster import image_load, tokens
+from cluster.tokens import add_token_parser
 from cluster.local_cluster import (
     DEFAULT_NAME,
     DEFAULT_PORT,
@@ -114,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "pykube podman n2 ps (exit code passed through).")
     podman.add_argument("node", help="node name, e.g. n2")
     podman.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="podman's arguments")
+    add_token_parser(sub, common)
     return parser
 
 
@@ -237,8 +241,16 @@ def cmd_podman(cluster: LocalCluster, args: argparse.Namespace) -> int:
                           check=False).returncode
 
 
+def cmd_token(cluster: LocalCluster, args: argparse.Namespace) -> int:
+    try:
+        return tokens.cmd_token(cluster.state_dir, args)
+    except TokenError as err:
+        raise ClusterError(str(err)) from None
+
+
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status,
-            "stop-node": cmd_stop_node, "start-node": cmd_start_node, "image": cmd_image, "podman": cmd_podman}
+            "stop-node": cmd_stop_node, "start-node": cmd_start_node, "image": cmd_image, "podman": cmd_podman,
+            "token": cmd_token}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
