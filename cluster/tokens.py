@@ -17,7 +17,7 @@ import argparse
 import datetime
 from pathlib import Path
 
-from apimachinery.duration import human_duration, parse_duration
+from apimachinery.duration import parse_duration
 from apimachinery.names import is_dns1123_subdomain
 from client import pki
 from client.bootstrap_token import (DEFAULT_TTL, TokenError, format_join_token, generate_token, new_token_record,
@@ -33,6 +33,20 @@ def _ttl(text: str) -> datetime.timedelta:
         return datetime.timedelta(seconds=parse_duration(text))
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def short_human_duration(left: datetime.timedelta) -> str:
+    """Kubernetes' duration.ShortHumanDuration (kubeadm token list's TTL column): 45s, 59m, 23h, 3d."""
+    seconds = int(left.total_seconds())
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600}h"
+    if seconds < 365 * 86400:
+        return f"{seconds // 86400}d"
+    return f"{seconds // (365 * 86400)}y"
 
 
 def add_token_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -83,7 +97,7 @@ def list_table(tokens: list[StoredToken], now: datetime.datetime) -> str:
             ttl, expires = "<forever>", "<never>"
         else:
             left = record.expiration - now
-            ttl = human_duration(left) if left.total_seconds() > 0 else "<invalid>"
+            ttl = short_human_duration(left) if left.total_seconds() > 0 else "<invalid>"
             expires = record.to_data()["expiration"]
         rows.append((str(record.token), ttl, expires, "authentication", stored.node_name or "<none>",
                      record.description or "<none>", ",".join(record.extra_groups)))
