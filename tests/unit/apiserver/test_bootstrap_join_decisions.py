@@ -135,3 +135,17 @@ def test_the_signer_must_fit_the_other_tls_files(ca, tmp_path) -> None:
         load_signer(files["ca.crt"], files["ca.key"], files["apiserver.crt"], files["other.crt"])
     with pytest.raises(ValueError, match="needs --cluster-signing-cert-file"):
         load_signer("", "", files["apiserver.crt"], files["ca.crt"])
+
+
+def test_the_apiserver_refuses_a_bootstrap_listener_without_tls_or_signer(ca, tmp_path, capsys) -> None:
+    from apiserver.main import parse_args
+    with pytest.raises(SystemExit):
+        parse_args(["--in-memory", "--bootstrap-listen", "127.0.0.1:0"])
+    assert "--bootstrap-listen needs TLS" in capsys.readouterr().err
+    pki.write_cert_key(tmp_path, "ca", ca)
+    pki.write_cert_key(tmp_path, "apiserver", pki.issue_serving_cert(ca, "apiserver", ips=["127.0.0.1"]))
+    tls = ["--tls-cert-file", str(tmp_path / "apiserver.crt"), "--tls-private-key-file",
+           str(tmp_path / "apiserver.key"), "--client-ca-file", str(tmp_path / "ca.crt")]
+    with pytest.raises(SystemExit):
+        parse_args(["--data-dir", str(tmp_path / "data"), "--bootstrap-listen", "127.0.0.1:0", *tls])
+    assert "needs --cluster-signing-cert-file and --cluster-signing-key-file" in capsys.readouterr().err
