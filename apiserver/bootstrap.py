@@ -27,6 +27,7 @@ The decisions, in order (``JoinHandler.decide``):
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,8 @@ class JoinHandler:
     def decide(self, request: bootstrap_pb2.JoinRequest) -> bootstrap_pb2.JoinResponse:
         """The answer, or JoinRefused with the status code and message."""
         node = request.node_name
-        token_id = request.token.partition(".")[0][:6]
+        head = request.token.partition(".")[0]
+        token_id = head if re.fullmatch(r"[a-z0-9]{6}", head) else "(malformed)"  # never echo junk back
         try:
             stored = self.tokens.current()
         except TokenError as err:  # a broken token file: nobody joins, and the log says why

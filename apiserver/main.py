@@ -33,7 +33,7 @@ from apiserver.service import APIService
 from apiserver.storage import Store
 from apiserver.storage.sqlite import SQLiteStore
 from apiserver.watchcache import WatchCache
-from client import token_store
+from client import pki, token_store
 from client.connection import DEFAULT_ADDRESS
 from client.token_store import TokenStore
 from component_base.flags import add_config_flag
@@ -96,7 +96,7 @@ class ServerConfig:
                              node_ports=parse_port_range(self.service_node_port_range))
 
 
-def bootstrap_signer(config: ServerConfig) -> Any:
+def bootstrap_signer(config: ServerConfig) -> pki.CertKey:
     """The CA that signs joining nodes' certificates (a pki.CertKey); ValueError when the
     bootstrap listener's flags do not fit together."""
     if not config.tls or config.data_dir is None:

@@ -59,7 +59,7 @@ def test_a_valid_token_and_csr_get_the_nodes_certificate_and_the_ca(handler, ca)
     assert reply.ca_pem == ca.cert_pem()
 
 
-@pytest.mark.parametrize("token", ["abcdef.0000000000000000", "zzzzzz.0123456789abcdef", "not-a-token"])
+@pytest.mark.parametrize("token", ["abcdef.0000000000000000", "zzzzzz.0123456789abcdef", "not-a-token", "\x00\n.x"])
 def test_an_unknown_or_wrong_token_is_unauthenticated_without_saying_which(handler, token: str) -> None:
     message = refused(handler, request(token=token), grpc.StatusCode.UNAUTHENTICATED)
     assert "is invalid for this cluster or it has expired" in message

@@ -150,3 +150,20 @@ def test_pykubelet_exits_1_with_one_line_when_the_join_fails(listener, tmp_path)
 def test_tls_config_repr_keeps_the_key_out_of_logs(listener, tmp_path) -> None:
     tls, _ = bootstrap.client_credentials(tmp_path / "pki", "n1", listener.join_string(), listener.address)
     assert isinstance(tls, TLSConfig) and "PRIVATE KEY" not in repr(tls)
+
+
+def test_the_listener_answers_garbage_and_oversize_requests_with_clear_codes(listener) -> None:
+    import grpc
+    creds = grpc.ssl_channel_credentials(listener.ca.cert_pem())
+    with grpc.secure_channel(listener.address, creds) as channel:
+        join = channel.unary_unary("/pykube.v1.Bootstrap/Join")
+        with pytest.raises(grpc.RpcError) as caught:
+            join(b"\xff\xff\xff", timeout=10)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert caught.value.details().startswith("the request could not be decoded")
+        with pytest.raises(grpc.RpcError) as caught:
+            join(b"\x0a" + b"\x80\x80\x05" + b"x" * 100_000, timeout=10)
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        with pytest.raises(grpc.RpcError) as caught:
+            channel.unary_unary("/pykube.v1.API/List")(b"", timeout=10)
+        assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED  # nothing but Join is served there
