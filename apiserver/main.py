@@ -171,8 +171,8 @@ class APIServer:
     def _bootstrap_listener(self) -> None:
         config = self.config
         try:
-            handler = bootstrap.JoinHandler(bootstrap_signer(config), TokenStore(token_store.path_in(config.data_dir)),
-                                            bootstrap.node_ready_in(self.registry))
+            tokens = TokenStore(token_store.path_in(config.data_dir))
+            handler = bootstrap.JoinHandler(bootstrap_signer(config), tokens, bootstrap.node_ready_in(self.registry))
             self.bootstrap, port = bootstrap.start_listener(config.bootstrap_listen, handler, config.tls_cert_file,
                                                             config.tls_private_key_file)
         except (OSError, RuntimeError) as err:

@@ -25,7 +25,6 @@ from pathlib import Path
 
 from client.bootstrap_token import TokenError
 from cluster import image_load, tokens
-from cluster.tokens import add_token_parser
 from cluster.local_cluster import (
     DEFAULT_NAME,
     DEFAULT_PORT,
@@ -117,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "pykube podman n2 ps (exit code passed through).")
     podman.add_argument("node", help="node name, e.g. n2")
     podman.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="podman's arguments")
-    add_token_parser(sub, common)
+    tokens.add_token_parser(sub, common)
     return parser
 
 

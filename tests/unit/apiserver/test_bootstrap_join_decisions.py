@@ -97,7 +97,8 @@ def test_an_invalid_node_name_is_invalid_argument(handler, node: str) -> None:
 
 
 def test_garbage_instead_of_a_csr_is_invalid_argument(handler) -> None:
-    message = refused(handler, request(csr=b"-----BEGIN CERTIFICATE REQUEST-----\nxx"), grpc.StatusCode.INVALID_ARGUMENT)
+    garbage = request(csr=b"-----BEGIN CERTIFICATE REQUEST-----\nxx")
+    message = refused(handler, garbage, grpc.StatusCode.INVALID_ARGUMENT)
     assert message.startswith("not a PEM certificate signing request")
 
 
