@@ -20,6 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from apimachinery.limits import MAX_REQUEST_BYTES
 from apimachinery.network import NODE_PORT_RANGE, SERVICE_CIDR
+from apiserver import bootstrap
 from apiserver.audit import LEVELS as AUDIT_LEVELS, AuditLog
 from apiserver.auth.authorizer import MODES as AUTHORIZATION_MODES, authorizer_for, ensure_bootstrap_policy
 from apiserver.filters import FilterChain, InFlightLimiter
@@ -33,7 +34,9 @@ from apiserver.service import APIService
 from apiserver.storage import Store
 from apiserver.storage.sqlite import SQLiteStore
 from apiserver.watchcache import WatchCache
+from client import pki, token_store
 from client.connection import DEFAULT_ADDRESS
+from client.token_store import TokenStore
 from component_base.flags import add_config_flag
 from component_base.logs import add_log_format_flag, configure_logging
 from component_base.service import run_until_signalled
@@ -80,6 +83,12 @@ class ServerConfig:
     kubelet_client_certificate: str = ""
     kubelet_client_key: str = ""
     kubelet_certificate_authority: str = ""
+    # The token join (apiserver/bootstrap.py): a separate TLS listener, off unless given an
+    # address; certificates it issues are signed with the cluster-signing CA (Kubernetes'
+    # controller-manager flags; here the apiserver signs). Tokens: <data-dir>/bootstrap-tokens.json.
+    bootstrap_listen: str = ""
+    cluster_signing_cert_file: str = ""
+    cluster_signing_key_file: str = ""
 
     @property
     def tls(self) -> bool:
@@ -91,6 +100,16 @@ class ServerConfig:
     def service_ranges(self) -> ServiceRanges:
         return ServiceRanges(cluster_ip_range=self.service_cluster_ip_range,
                              node_ports=parse_port_range(self.service_node_port_range))
+
+
+def bootstrap_signer(config: ServerConfig) -> pki.CertKey:
+    """The CA that signs joining nodes' certificates (a pki.CertKey); ValueError when the
+    bootstrap listener's flags do not fit together."""
+    if not config.tls or config.data_dir is None:
+        raise ValueError("--bootstrap-listen needs TLS (--tls-cert-file, --tls-private-key-file, "
+                         "--client-ca-file) and --data-dir (the tokens live there)")
+    return bootstrap.load_signer(config.cluster_signing_cert_file, config.cluster_signing_key_file,
+                                 config.tls_cert_file, config.client_ca_file)
 
 
 class CertificateAuthenticator:
@@ -157,6 +176,26 @@ class APIServer:
                 self.audit.close()
             raise OSError(f"cannot listen on {config.listen}: the address is in use or not local")
         self.address = f"{config.listen.rsplit(':', 1)[0]}:{self.port}"
+        self.bootstrap: grpc.aio.Server | None = None
+        self.bootstrap_address = ""
+        if config.bootstrap_listen:
+            self._bootstrap_listener()
+
+    def _bootstrap_listener(self) -> None:
+        config = self.config
+        try:
+            tokens = TokenStore(token_store.path_in(config.data_dir))
+            handler = bootstrap.JoinHandler(bootstrap_signer(config), tokens, bootstrap.node_ready_in(self.registry))
+            self.bootstrap, port = bootstrap.start_listener(config.bootstrap_listen, handler, config.tls_cert_file,
+                                                            config.tls_private_key_file)
+        except (OSError, RuntimeError) as err:
+            self.store.close()
+            raise OSError(f"cannot listen on {config.bootstrap_listen} (--bootstrap-listen): "
+                          "the address is in use or not local") from err
+        except ValueError:
+            self.store.close()
+            raise
+        self.bootstrap_address = f"{config.bootstrap_listen.rsplit(':', 1)[0]}:{port}"
 
     async def _set_health(self, status: int) -> None:
         for service in ("", API_SERVICE_NAME):
@@ -168,12 +207,16 @@ class APIServer:
         if "RBAC" in self.config.authorization_mode.split(","):
             ensure_bootstrap_policy(self.registry)  # before the first request is served
         await self.server.start()
+        if self.bootstrap is not None:
+            await self.bootstrap.start()
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("apiserver serving", address=self.address, revision=self.cache.revision,
-                 store=type(self.store).__name__)
+                 store=type(self.store).__name__, bootstrap=self.bootstrap_address or None)
 
     async def stop(self, grace: float = 2.0) -> None:
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)  # first, then drain
+        if self.bootstrap is not None:
+            await self.bootstrap.stop(grace)
         await self.server.stop(grace)
         await self.service.logs.close()  # the channels to kubelets
         self.store.close()
@@ -232,6 +275,16 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
                     help="its private key (PEM)")
     add_config_flag(parser, "--kubelet-certificate-authority", ServerConfig, "kubelet_certificate_authority",
                     metavar="PATH", help="the CA (PEM) kubelets' serving certificates must be signed by")
+    # --- the token join (apiserver/bootstrap.py) ---
+    add_config_flag(parser, "--bootstrap-listen", ServerConfig, "bootstrap_listen", metavar="HOST:PORT",
+                    help="serve the token join (pykubelet --token) on this address: TLS without client "
+                         "certificates, the one call Bootstrap.Join; tokens from DATA_DIR/bootstrap-tokens.json "
+                         "(pykube token create); empty: off")
+    add_config_flag(parser, "--cluster-signing-cert-file", ServerConfig, "cluster_signing_cert_file",
+                    metavar="PATH", help="the cluster CA (PEM) that signs joining nodes' client certificates; "
+                                         "must be in --client-ca-file and have signed --tls-cert-file")
+    add_config_flag(parser, "--cluster-signing-key-file", ServerConfig, "cluster_signing_key_file",
+                    metavar="PATH", help="that CA's private key (PEM)")
     add_log_format_flag(parser)
     args = parser.parse_args(argv)
     if args.data_dir is None and not args.in_memory:
@@ -253,7 +306,10 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
                           tls_private_key_file=args.tls_private_key_file, client_ca_file=args.client_ca_file,
                           kubelet_client_certificate=args.kubelet_client_certificate,
                           kubelet_client_key=args.kubelet_client_key,
-                          kubelet_certificate_authority=args.kubelet_certificate_authority)
+                          kubelet_certificate_authority=args.kubelet_certificate_authority,
+                          bootstrap_listen=args.bootstrap_listen,
+                          cluster_signing_cert_file=args.cluster_signing_cert_file,
+                          cluster_signing_key_file=args.cluster_signing_key_file)
     try:
         authorizer_for(config.authorization_mode, WatchCache(history_size=1))
         _ = config.tls
@@ -262,6 +318,8 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
         parse_address_types(config.kubelet_preferred_address_types)
         kubelet_client_tls(config.kubelet_client_certificate, config.kubelet_client_key,
                            config.kubelet_certificate_authority)
+        if config.bootstrap_listen:
+            bootstrap_signer(config)
     except ValueError as err:
         parser.error(str(err))
     configure_logging(args.log_format)

@@ -7,6 +7,7 @@
     sudo pykube stop-node n2                 # lab helper: lose a node (as by a power cut)
     sudo pykube start-node n2                # ... and boot it again
     sudo pykube user add alice --group devs  # a client certificate + kubeconfig for alice
+    sudo pykube token create [--ttl 24h]     # a join string for pykubelet --token (also list, delete)
     sudo pykube up --nodes 0 --hollow-nodes 200   # hollow-1..hollow-200: real kubelets on the fake
                                              # runtime, all in one process (component hollow-nodes)
 
@@ -23,7 +24,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cluster import image_load, users
+from client.bootstrap_token import TokenError
+from cluster import image_load, tokens, users
 from cluster.local_cluster import (
     DEFAULT_NAME,
     DEFAULT_PORT,
@@ -116,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     podman.add_argument("node", help="node name, e.g. n2")
     podman.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="podman's arguments")
     _add_user_parser(sub, common)
+    tokens.add_token_parser(sub, common)
     return parser
 
 
@@ -263,9 +266,16 @@ def cmd_podman(cluster: LocalCluster, args: argparse.Namespace) -> int:
                           check=False).returncode
 
 
+def cmd_token(cluster: LocalCluster, args: argparse.Namespace) -> int:
+    try:
+        return tokens.cmd_token(cluster.state_dir, args)
+    except TokenError as err:
+        raise ClusterError(str(err)) from None
+
+
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status,
             "stop-node": cmd_stop_node, "start-node": cmd_start_node, "image": cmd_image, "podman": cmd_podman,
-            "user": cmd_user}
+            "user": cmd_user, "token": cmd_token}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

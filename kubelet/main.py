@@ -14,9 +14,10 @@ import sys
 import structlog
 
 from client.api import AsyncAPI
-from client.connection import DEFAULT_ADDRESS
+from client.connection import DEFAULT_ADDRESS, TLSConfig
 from component_base.logs import add_log_format_flag, configure_logging
 from component_base.service import run_until_signalled
+from kubelet.bootstrap import DEFAULT_CERT_DIR, BootstrapError, client_credentials
 from kubelet.config import KubeletConfig, add_settings_flags, config_from_flags
 from kubelet.kubelet import Kubelet
 from kubelet.server_tls import add_serving_flags, serving_from_flags
@@ -37,11 +38,22 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, KubeletConfi
                         help="where the kubelet's own service (logs) listens (default %(default)s)")
     parser.add_argument("--probe-netns", default="", metavar="PATH",
                         help="network namespace to run httpGet/tcpSocket probes from (the node's)")
+    # --- the token join (kubelet/bootstrap.py; Kubernetes: --bootstrap-kubeconfig, --cert-dir) ---
+    parser.add_argument("--token", default="", metavar="JOIN",
+                        help='join the cluster with this join string ("pykube token create" prints it: '
+                             "K10<CA hash>::<id>.<secret>), unless --cert-dir already holds a valid certificate")
+    parser.add_argument("--bootstrap-server", default="", metavar="HOST:PORT",
+                        help="the apiserver's bootstrap listener (its --bootstrap-listen), for --token")
+    parser.add_argument("--cert-dir", default=DEFAULT_CERT_DIR, metavar="DIR",
+                        help="where the kubelet keeps its client key and certificate and the cluster CA "
+                             "(default %(default)s)")
     add_settings_flags(parser)
     # The kubelet's own service over mutual TLS (see kubelet/server_tls.py).
     add_serving_flags(parser)
     add_log_format_flag(parser)
     args = parser.parse_args(argv)
+    if args.token and not args.bootstrap_server:
+        parser.error("--token needs --bootstrap-server HOST:PORT")
     if args.runtime == "podman" and not args.podman_url:
         parser.error("--podman-url is required with --runtime podman")
     try:
@@ -66,8 +78,8 @@ def make_runtime(args: argparse.Namespace, config: KubeletConfig):
     return PodmanRuntime(args.podman_url, config.node_name)
 
 
-async def serve(args: argparse.Namespace, config: KubeletConfig) -> None:
-    api = AsyncAPI(args.server)
+async def serve(args: argparse.Namespace, config: KubeletConfig, tls: TLSConfig | None = None) -> None:
+    api = AsyncAPI(args.server, tls=tls)
     runtime = make_runtime(args, config)
     executor = None
     if config.probe_netns:
@@ -91,8 +103,17 @@ async def serve(args: argparse.Namespace, config: KubeletConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args, config = parse_args(argv)
+    tls = None
+    if args.token:
+        try:
+            tls, joined = client_credentials(args.cert_dir, config.node_name, args.token, args.bootstrap_server)
+        except BootstrapError as err:
+            print(f"pykubelet: {err}", file=sys.stderr)
+            return 1
+        log.info("joined the cluster" if joined else "using the client certificate in the cert dir",
+                 node=config.node_name, cert_dir=args.cert_dir)
     try:
-        asyncio.run(serve(args, config))
+        asyncio.run(serve(args, config, tls))
     except OSError as err:
         print(f"pykubelet: {err}", file=sys.stderr)
         return 1
