@@ -56,6 +56,7 @@ import yaml
 from apimachinery.convert import from_dict
 from apimachinery.kinds import unwrap, wrap
 from bench.common import REPO_ROOT, append_results, latency_records, mode, percentile, print_table
+from client.connection import connect
 from cluster.lab import environment_problems
 from cluster.local_cluster import LocalCluster
 from protos import api_pb2, api_pb2_grpc
@@ -208,7 +209,7 @@ def run(runs: int, node_loss_runs: int, out: Path | None, quick: bool) -> int:
         peers: PodmanPeers | None = None
         try:
             cluster.up(nodes=3, kubeconfig=False)
-            stub = api_pb2_grpc.APIStub(grpc.insecure_channel(cluster.address))
+            stub = connect(cluster.address, call_timeout=None, tls=cluster.admin_tls()).stub
             peers = PodmanPeers(cluster, work)
             contenders = ((applies, lambda: apply_run(stub, deployment), lambda: apply_cleanup(stub)),
                           (plays, peers.kube_play, peers.kube_down),

@@ -64,6 +64,7 @@ from apimachinery.kinds import unwrap, wrap
 from apimachinery.network import CLUSTER_DNS_IP, CLUSTER_DOMAIN
 from bench.cluster import wait
 from bench.common import Record, append_results, latency_records, mode, print_table
+from client.connection import connect
 from cluster.lab import environment_problems
 from cluster.local_cluster import LocalCluster
 from component_base.netns import netns_executor
@@ -484,7 +485,7 @@ def run(settings: Settings, out: Path | None) -> int:
         bench: Bench | None = None
         try:
             cluster.up(nodes=3, kubeconfig=False)
-            bench = Bench(cluster, api_pb2_grpc.APIStub(grpc.insecure_channel(cluster.address)))
+            bench = Bench(cluster, connect(cluster.address, call_timeout=None, tls=cluster.admin_tls()).stub)
             records = measure(bench, settings)
         finally:
             if bench is not None:

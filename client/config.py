@@ -21,6 +21,7 @@ A missing file is not an error (like kubectl with no kubeconfig): the defaults a
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 from dataclasses import dataclass
@@ -34,7 +35,8 @@ from client.files import write_atomic
 from client.kubeconfig import ConfigError, ContextConfig, is_kubeconfig, resolve_context, set_server
 
 __all__ = ["ENV_VAR", "DEFAULT_PATH", "DEFAULT_NAMESPACE", "ConfigError", "Settings", "config_path",
-           "read_config", "validate_server", "split_server", "load_settings", "credentials_hint", "write_server"]
+           "read_config", "validate_server", "split_server", "load_settings", "credentials_hint", "write_server",
+           "add_connection_flags", "component_settings"]
 
 ENV_VAR = "PYKUBECONFIG"
 DEFAULT_PATH = Path("~/.pykube/config")
@@ -133,7 +135,10 @@ def load_settings(
     env: Mapping[str, str] = os.environ,
 ) -> Settings:
     """Combine flags (highest), the config file, and defaults."""
-    path = config_path(env)
+    return _settings(config_path(env), server_flag, namespace_flag)
+
+
+def _settings(path: Path, server_flag: str | None, namespace_flag: str | None) -> Settings:
     data = read_config(path)
     if is_kubeconfig(data):
         ctx = resolve_context(data, path)
@@ -155,6 +160,34 @@ def load_settings(
         tls=tls,
         config_file=path,
     )
+
+
+def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    """``--kubeconfig FILE`` and ``--server HOST:PORT``, the flags every component dials the
+    apiserver by (kube-scheduler's, the kubelet's ``--kubeconfig``). Read them back with
+    :func:`component_settings`."""
+    parser.add_argument("--kubeconfig", default=None, metavar="FILE",
+                        help="kubeconfig with the apiserver, the CA and this component's client certificate "
+                             "(mutual TLS); without it the connection is plaintext")
+    parser.add_argument("--server", default=None, metavar="HOST:PORT",
+                        help=f"the apiserver (default: the kubeconfig's server, else {DEFAULT_ADDRESS})")
+
+
+def component_settings(server_flag: str | None, kubeconfig: str | os.PathLike | None) -> Settings:
+    """Where a component dials and with which credentials: ``--kubeconfig``'s current context
+    (its server unless ``--server`` overrides it); without ``--kubeconfig``, plaintext to
+    ``--server`` (default 127.0.0.1:6443). Unlike pykubectl, a component never reads
+    ``$PYKUBECONFIG`` or ``~/.pykube/config``: its identity is given, not found.
+    Raises ConfigError (a missing or unusable kubeconfig)."""
+    if not kubeconfig:
+        scheme, server = split_server(server_flag or DEFAULT_ADDRESS)
+        if scheme == "https":
+            raise ConfigError(f"--server {server_flag}: https:// needs credentials: give --kubeconfig")
+        return Settings(server=server, namespace=DEFAULT_NAMESPACE)
+    path = Path(kubeconfig).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"kubeconfig {path}: no such file")
+    return _settings(path, server_flag, None)
 
 
 def credentials_hint(settings: Settings) -> str | None:

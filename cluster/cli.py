@@ -188,7 +188,8 @@ def cmd_up(cluster: LocalCluster, args: argparse.Namespace) -> int:
     configs = [str(cluster.config_path)]
     if cluster.user_config_path is not None:
         configs.insert(0, str(cluster.user_config_path))
-    print(f"pykubectl config: {' and '.join(configs)}")
+    print(f"pykubectl config: {' and '.join(configs)}   (the admin, system:masters; keep it 0600)")
+    print(f"certificates:     {cluster.pki.directory}/   (mutual TLS, Node,RBAC; the CA stays until down --purge)")
     if spec.skip:
         print(f"not started:      {', '.join(spec.skip)} (--skip)")
     print()

@@ -58,25 +58,29 @@ class Components:
         extra = spec.extra_args
         if component == "apiserver":
             return [*py, MODULES["apiserver"], "--data-dir", str(self.state_dir / "apiserver"),
-                    "--listen", spec.address, *extra.get("apiserver", [])]
+                    "--listen", spec.address, *self.pki.apiserver_args(), *extra.get("apiserver", [])]
+        # Every client dials spec.address (--server, also what _marker looks for) with the
+        # identity of its kubeconfig (cluster.cluster_pki).
+        kubeconfig = ["--kubeconfig", str(self.pki.kubeconfig(component))]
         if component in OPTIONAL_COMPONENTS:
-            return [*py, MODULES[component], "--server", spec.address, *extra.get(component, [])]
+            return [*py, MODULES[component], "--server", spec.address, *kubeconfig, *extra.get(component, [])]
         if component == NODEPORTS:
-            return [*py, MODULES[NODEPORTS], "--server", spec.address,
+            return [*py, MODULES[NODEPORTS], "--server", spec.address, *kubeconfig,
                     "--switch-netns", ClusterNetwork(spec.name).switch_path]
         if component == HOLLOW:
             # --kubelet-arg reaches the hollow kubelets too (kubelet.hollow takes the kubelet's
             # settings; a flag only real kubelets have fails `up` with its log tail).
-            return [*py, MODULES[HOLLOW], "--server", spec.address, "--nodes", str(len(spec.hollow_nodes)),
+            return [*py, MODULES[HOLLOW], "--server", spec.address, *kubeconfig,
+                    "--nodes", str(len(spec.hollow_nodes)),
                     "--prefix", HOLLOW_PREFIX, "--node-ip", HOLLOW_NODE_IP,
                     "--stopped-file", str(self.hollow_stopped_path), *extra.get("kubelet", [])]
         node, _, what = component.partition("/")
         assert what in NODE_AGENTS and node not in spec.hollow_nodes, component
         podman = self.podman_node(spec, node)
         if what == "proxy":
-            return [*py, MODULES["proxy"], "--server", spec.address, "--node-name", node,
+            return [*py, MODULES["proxy"], "--server", spec.address, *kubeconfig, "--node-name", node,
                     "--netns", podman.netns_path]
-        return [*py, MODULES["kubelet"], "--podman-url", podman.url, "--server", spec.address,
+        return [*py, MODULES["kubelet"], "--podman-url", podman.url, "--server", spec.address, *kubeconfig,
                 "--node-name", node, "--probe-netns", podman.netns_path,
                 "--node-ip", node_ip(node_index(node)), "--hostname-override", KUBELET_HOSTNAME,
                 *extra.get("kubelet", [])]

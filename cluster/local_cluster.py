@@ -44,8 +44,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from client.config import config_path as client_config_path
-from client.connection import DEFAULT_ADDRESS
+from client.config import component_settings, config_path as client_config_path
+from client.connection import DEFAULT_ADDRESS, TLSConfig
+from client.files import write_atomic
 from cluster import netns as netns_mod
 from cluster.cluster_network import NODE_NETWORK, ClusterNetwork, node_index, node_ip
 from cluster.components import NODE_AGENTS, NODEPORTS, Components, component_of_pid_file, module_of
@@ -208,7 +209,7 @@ class LocalCluster(StateDir, NodePower, Components):
         from protos import api_pb2
 
         try:
-            with connect(self.address, call_timeout=timeout) as conn:
+            with connect(self.address, call_timeout=timeout, tls=self.admin_tls()) as conn:
                 reply = conn.stub.List(api_pb2.ListRequest(kind="Node"))
         except grpc.RpcError as err:
             raise ClusterError(f"the apiserver at {self.address} does not answer: "
@@ -280,6 +281,8 @@ class LocalCluster(StateDir, NodePower, Components):
             for d in (self.log_dir, self.pid_dir, self.node_root):
                 d.mkdir(parents=True, exist_ok=True)
             spec.save(self.spec_path)  # first: whatever starts below, `down` can find it
+            self.pki.issue(spec.address, spec.nodes, [node_ip(node_index(n)) for n in spec.nodes],
+                           nodeports=bool(spec.nodes), hollow=bool(spec.hollow_nodes))
             try:
                 self._start_everything(spec, timeout)
             except BaseException:
@@ -382,13 +385,16 @@ class LocalCluster(StateDir, NodePower, Components):
         import grpc
         from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+        from client.connection import connect
+
         while time.monotonic() < deadline:
             if apiserver.exited():
                 raise apiserver.failure("")
             if not apiserver.log.seen(lambda event: event == "apiserver serving"):
                 time.sleep(0.05)  # not ours yet, whoever else might answer on that port
                 continue
-            with grpc.insecure_channel(spec.address) as channel:
+            with connect(spec.address, tls=self.admin_tls()) as conn:
+                channel = conn.channel
                 try:
                     reply = health_pb2_grpc.HealthStub(channel).Check(
                         health_pb2.HealthCheckRequest(), timeout=1)
@@ -438,9 +444,23 @@ class LocalCluster(StateDir, NodePower, Components):
             self.out(f"note: {s.component} runs but has not logged that it is running yet "
                      f"(see {s.log.path})")
 
+    def admin_tls(self) -> TLSConfig | None:
+        """The admin's credentials (``pki/admin.conf``), for `up`'s and `status`'s own calls;
+        None for a cluster started before pykube had a CA (plaintext)."""
+        path = self.pki.kubeconfig("admin")
+        if not path.exists():
+            return None
+        return component_settings(None, path).tls
+
     def _write_configs(self, spec: ClusterSpec, kubeconfig: str | os.PathLike | None | bool) -> None:
-        write_pykubectl_config(self.config_path, spec.address)
-        self.config_path.chmod(0o644)
+        """The admin's kubeconfig becomes ``<state>/config`` and the user's pykubectl config
+        (0600: it holds the admin's key). Under sudo, ``<state>/config`` is given to the
+        user who ran sudo, so ``PYKUBECONFIG=<state>/config pykubectl`` works without root
+        (kubeadm asks to copy and chown admin.conf by hand)."""
+        admin = self.pki.kubeconfig("admin").read_bytes()
+        write_atomic(self.config_path, admin, 0o600)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            os.chown(self.config_path, int(os.environ["SUDO_UID"]), int(os.environ["SUDO_GID"]))
         if kubeconfig is False:
             return
         if kubeconfig is None or kubeconfig is True:
@@ -448,7 +468,8 @@ class LocalCluster(StateDir, NodePower, Components):
         else:
             target = Path(kubeconfig).expanduser()
         try:
-            write_pykubectl_config(target, spec.address)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, admin, 0o600)
         except OSError as err:  # the cluster runs: a config we cannot write is worth a note only
             self.out(f"note: cannot write the pykubectl config {target}: {err.strerror}")
             return

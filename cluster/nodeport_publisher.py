@@ -29,7 +29,7 @@ import structlog
 
 from apimachinery.ports import protocol_of
 from client.api import AsyncAPI
-from client.connection import DEFAULT_ADDRESS
+from client.config import ConfigError, add_connection_flags, component_settings
 from client.events import EventRecorder
 from client.informer import Informer
 from cluster.cluster_network import NODE_NETWORK
@@ -192,15 +192,19 @@ class NodePortPublisher:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cluster.nodeport_publisher",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--server", default=DEFAULT_ADDRESS, metavar="HOST:PORT", help="the apiserver")
+    add_connection_flags(parser)
     parser.add_argument("--switch-netns", required=True, metavar="PATH",
                         help="the cluster network's switch namespace (/run/netns/pykube-<cluster>-net)")
     add_log_format_flag(parser)
     args = parser.parse_args(argv)
+    try:
+        settings = component_settings(args.server, args.kubeconfig)
+    except ConfigError as err:
+        parser.error(str(err))
     configure_logging(args.log_format)
 
     async def serve() -> None:
-        api = AsyncAPI(args.server)
+        api = AsyncAPI(settings.server, tls=settings.tls)
         publisher = NodePortPublisher(api, args.switch_netns)
         # run() serves until cancelled (the signal); its failure ends the process with the error.
         await run_until_signalled("nodeports", publisher.run, api.close)

@@ -5,7 +5,9 @@ runs long after ``pykube up`` returned) can find the pieces. The layout (``--sta
 default ``$PYKUBE_STATE_DIR``, else ``/var/lib/pykube``)::
 
     cluster.json          what `up` started: name, apiserver port, nodes, registry, extra args
-    config                the pykubectl config for this cluster (server: 127.0.0.1:<port>)
+    config                the pykubectl config for this cluster: the admin's kubeconfig (0600)
+    pki/                  the cluster CA, the apiserver's certificate, a kubeconfig per component
+                          (see cluster.cluster_pki); the CA stays until `down --purge`
     .lock                 flock: one up/down/stop-node/start-node at a time
     pids/<c>.pid          apiserver, scheduler, controller-manager, <node>-kubelet, hollow-nodes
     logs/<c>.log          every component's log, including registry, <node>-podman, <node>-relay
@@ -34,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from client.config import write_server as write_pykubectl_config  # noqa: F401  (re-exported)
+from cluster.cluster_pki import ClusterPKI
 
 DEFAULT_NAME = "local"
 DEFAULT_STATE_DIR = Path("/var/lib/pykube")
@@ -138,6 +141,11 @@ class StateDir:
     def config_path(self) -> Path:
         """The pykubectl config for this cluster (``PYKUBECONFIG=<this>`` selects it)."""
         return self.state_dir / "config"
+
+    @property
+    def pki(self) -> ClusterPKI:
+        """``<state>/pki``: the CA, certificates and the components' kubeconfigs."""
+        return ClusterPKI(self.state_dir / "pki")
 
     @property
     def log_dir(self) -> Path:

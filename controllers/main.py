@@ -3,7 +3,7 @@
 The Deployment, ReplicaSet, node lifecycle, garbage-collector, EndpointSlice and
 node IPAM controllers share one set of informers.
 
-    pykube-controller-manager --server 127.0.0.1:6443 [--controllers deployment,replicaset,...]
+    pykube-controller-manager --kubeconfig controller-manager.conf [--controllers deployment,replicaset,...]
 
 Logs JSON lines to stderr ("controller-manager running" once its caches synced) and
 stops cleanly on SIGTERM or Ctrl-C."""
@@ -18,7 +18,7 @@ import sys
 import structlog
 
 from client.api import AsyncAPI
-from client.connection import DEFAULT_ADDRESS
+from client.config import ConfigError, add_connection_flags, component_settings
 from component_base.flags import add_config_flag, bool_arg, field_default, non_negative_duration_arg
 from component_base.logs import add_log_format_flag, configure_logging
 from component_base.service import run_until_signalled
@@ -32,7 +32,7 @@ log = structlog.get_logger("controller-manager")
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, ManagerConfig]:
     parser = argparse.ArgumentParser(prog="pykube-controller-manager", description=__doc__.splitlines()[0])
-    parser.add_argument("--server", default=DEFAULT_ADDRESS, metavar="HOST:PORT", help="the apiserver")
+    add_connection_flags(parser)
     parser.add_argument("--controllers", default=",".join(field_default(ManagerConfig, "controllers")),
                         metavar="NAME,...", help="controllers to run (default: %(default)s)")
     add_config_flag(parser, "--workers", ManagerConfig, "workers", help="workers per controller")
@@ -58,6 +58,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, ManagerConfi
                     help="the prefix length of each Node's podCIDR")
     add_log_format_flag(parser)
     args = parser.parse_args(argv)
+    try:
+        args.settings = component_settings(args.server, args.kubeconfig)
+    except ConfigError as err:
+        parser.error(str(err))
     names = tuple(n.strip() for n in args.controllers.split(",") if n.strip())
     unknown = [n for n in names if n not in ALL_CONTROLLERS]
     if unknown:
@@ -88,7 +92,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, ManagerConfi
 
 
 async def serve(args: argparse.Namespace, config: ManagerConfig) -> None:
-    api = AsyncAPI(args.server)
+    api = AsyncAPI(args.settings.server, tls=args.settings.tls)
     manager = ControllerManager(api, config)
 
     async def stop() -> None:

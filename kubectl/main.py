@@ -14,8 +14,8 @@ from typing import Any, Mapping, NoReturn, Sequence, TextIO
 import grpc
 
 from apimachinery.kinds import UnknownKindError
-from client.config import ConfigError, Settings, load_settings
-from client.connection import DEFAULT_ADDRESS, ServerUnreachable, connect, is_unreachable
+from client.config import ConfigError, Settings, credentials_hint, load_settings
+from client.connection import DEFAULT_ADDRESS, ServerUnreachable, connect, is_unreachable, short_reason
 from component_base.flags import duration_arg
 from kubectl.context import Context
 from kubectl.errors import CliError, UsageError, server_error_line, unreachable_line, unreachable_line_for
@@ -144,7 +144,7 @@ def main(
 def _run_verb(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     timeout = DEFAULT_REQUEST_TIMEOUT if args.request_timeout is None else args.request_timeout
     try:
-        with connect(settings.server, call_timeout=timeout or None) as connection:
+        with connect(settings.server, call_timeout=timeout or None, tls=settings.tls) as connection:
 
             def dial() -> Any:
                 connection.dial(CONNECT_TIMEOUT)
@@ -158,13 +158,22 @@ def _run_verb(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
         err.write(unreachable_line(error.address, error.reason) + "\n")
     except grpc.RpcError as error:
         line = unreachable_line_for(settings.server, error) if is_unreachable(error) else server_error_line(error)
-        err.write(line + "\n")
+        err.write((_tls_refused_line(settings, error) or line) + "\n")
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_OK
     return EXIT_ERROR
+
+
+def _tls_refused_line(settings: Settings, error: grpc.RpcError) -> str | None:
+    """A plaintext client that the server dropped at once (it wants TLS): say which config
+    lacks the credentials rather than "cannot reach"."""
+    hint = credentials_hint(settings)
+    if hint is None or not is_unreachable(error) or short_reason(error) != "socket closed":
+        return None
+    return f"error: the server at {settings.server} closed a plaintext connection (it requires TLS): {hint}"
 
 
 def _silence_stdout() -> None:

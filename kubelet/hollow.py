@@ -1,6 +1,6 @@
 """Hollow nodes: many real kubelets in one process, on the fake runtime (like kubemark).
 
-    python -m kubelet.hollow --server 127.0.0.1:6443 --nodes 1000 [--prefix hollow-]
+    python -m kubelet.hollow --kubeconfig hollow.conf --nodes 1000 [--prefix hollow-]
                              [--stopped-file PATH]
 
 Each hollow node is a real ``kubelet.kubelet.Kubelet``: it registers its Node, renews
@@ -14,7 +14,14 @@ watch streams on one HTTP/2 connection, not N processes and N connections.
 ``pykube up --hollow-nodes N`` runs this one process for all of its hollow nodes.
 
 No log server: a hollow node has no container output worth serving; its Node
-advertises the kubelet port it would have (10250). Starts are staggered a little
+advertises the kubelet port it would have (10250).
+
+One identity for all: the channel is one, so every hollow kubelet's call carries the same
+client certificate (``--kubeconfig``). ``pykube up`` gives it ``pykube:hollow-nodes`` in
+``system:masters``, not ``system:node:<name>``: the Node authorizer needs one node per
+certificate, i.e. one channel per hollow node, which is what hollow nodes avoid (kubemark's
+hollow nodes share one kubeconfig too). Hollow nodes are a load-test device with no
+containers; the real kubelets' rights are tested with real kubelets. Starts are staggered a little
 so that registration and the first Leases do not arrive as one burst, and so the
 Lease heartbeats of N nodes spread over the interval instead of beating together.
 
@@ -51,7 +58,7 @@ import structlog
 
 from client.api import AsyncAPI
 from client.batcher import Batcher
-from client.connection import DEFAULT_ADDRESS
+from client.config import ConfigError, add_connection_flags, component_settings
 from component_base.logs import configure_logging
 from component_base.service import run_until_signalled
 from kubelet.config import KubeletConfig, add_settings_flags, config_from_flags
@@ -193,7 +200,7 @@ class HollowNodes:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m kubelet.hollow", description=__doc__.splitlines()[0])
-    parser.add_argument("--server", default=DEFAULT_ADDRESS, metavar="HOST:PORT", help="the apiserver")
+    add_connection_flags(parser)
     parser.add_argument("--nodes", type=int, required=True, metavar="N", help="how many hollow nodes")
     parser.add_argument("--prefix", default="hollow-", help="node names are PREFIX1..PREFIXN (default %(default)s)")
     parser.add_argument("--first", type=int, default=1, metavar="I", help="number of the first node (default 1)")
@@ -206,6 +213,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.nodes < 1 or args.first < 0 or args.first + args.nodes > 127 * 256:
         parser.error("--nodes must be >= 1, and --first + --nodes at most 32512 (pod subnets)")
+    try:
+        args.settings = component_settings(args.server, args.kubeconfig)
+    except ConfigError as err:
+        parser.error(str(err))
     return args
 
 
@@ -214,7 +225,7 @@ def config_template(args: argparse.Namespace) -> KubeletConfig:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    api = AsyncAPI(args.server)
+    api = AsyncAPI(args.settings.server, tls=args.settings.tls)
     hollow = HollowNodes(api, node_names(args.nodes, args.prefix, args.first), first=args.first,
                          config_template=config_template(args), stopped=read_stopped_file(args.stopped_file))
 

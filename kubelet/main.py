@@ -1,6 +1,6 @@
 """``pykubelet``: the node agent, in the foreground.
 
-    pykubelet --server 127.0.0.1:6443 --node-name n1 --podman-url unix:///run/pykube/n1/podman.sock
+    pykubelet --kubeconfig kubelet.conf --node-name n1 --podman-url unix:///run/pykube/n1/podman.sock
 
 Stops cleanly on SIGTERM or Ctrl-C, leaving the node's containers running (a
 restarted kubelet adopts them)."""
@@ -14,7 +14,8 @@ import sys
 import structlog
 
 from client.api import AsyncAPI
-from client.connection import DEFAULT_ADDRESS, TLSConfig
+from client.config import ConfigError, add_connection_flags, component_settings
+from client.connection import TLSConfig
 from component_base.logs import add_log_format_flag, configure_logging
 from component_base.service import run_until_signalled
 from kubelet.bootstrap import DEFAULT_CERT_DIR, BootstrapError, client_credentials
@@ -28,7 +29,7 @@ log = structlog.get_logger("kubelet")
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, KubeletConfig]:
     parser = argparse.ArgumentParser(prog="pykubelet", description=__doc__.splitlines()[0])
-    parser.add_argument("--server", default=DEFAULT_ADDRESS, metavar="HOST:PORT", help="the apiserver")
+    add_connection_flags(parser)
     parser.add_argument("--node-name", required=True, help="this node's name (a DNS-1123 subdomain)")
     parser.add_argument("--runtime", choices=("podman", "fake"), default="podman",
                         help="podman (real containers) or fake (hollow node: no containers)")
@@ -54,12 +55,18 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, KubeletConfi
     args = parser.parse_args(argv)
     if args.token and not args.bootstrap_server:
         parser.error("--token needs --bootstrap-server HOST:PORT")
+    if args.token and args.kubeconfig:
+        parser.error("--token and --kubeconfig do not go together: a joining kubelet gets its credentials by the join")
     if args.runtime == "podman" and not args.podman_url:
         parser.error("--podman-url is required with --runtime podman")
     try:
         args.serving = serving_from_flags(args)
         args.serving.credentials()  # the files are readable
     except ValueError as err:
+        parser.error(str(err))
+    try:
+        args.settings = component_settings(args.server, args.kubeconfig)
+    except ConfigError as err:
         parser.error(str(err))
     host, _, port = args.listen.rpartition(":")
     config = config_from_flags(args, args.node_name, listen_host=host or "127.0.0.1", listen_port=int(port or 0),
@@ -79,7 +86,8 @@ def make_runtime(args: argparse.Namespace, config: KubeletConfig):
 
 
 async def serve(args: argparse.Namespace, config: KubeletConfig, tls: TLSConfig | None = None) -> None:
-    api = AsyncAPI(args.server, tls=tls)
+    """tls: the credentials a token join gave (else the --kubeconfig's, if any)."""
+    api = AsyncAPI(args.settings.server, tls=tls or args.settings.tls)
     runtime = make_runtime(args, config)
     executor = None
     if config.probe_netns:

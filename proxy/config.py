@@ -10,14 +10,14 @@ import socket
 from dataclasses import dataclass, fields
 
 from apimachinery.network import CLUSTER_CIDR, CLUSTER_DNS_IP, CLUSTER_DOMAIN, SERVICE_CIDR
-from client.connection import DEFAULT_ADDRESS
 from component_base.flags import add_config_flag, non_negative_duration_arg
 from component_base.logs import add_log_format_flag
 
 
 @dataclass
 class ProxyConfig:
-    server: str = DEFAULT_ADDRESS
+    server: str = ""  # empty: the kubeconfig's server, else 127.0.0.1:6443
+    kubeconfig: str = ""  # empty: plaintext
     node_name: str = ""  # empty: the host name, as kube-proxy's --hostname-override
     netns: str = ""  # empty: act in the proxy's own network namespace (a VM)
     cluster_cidr: str = CLUSTER_CIDR
@@ -34,7 +34,9 @@ class ProxyConfig:
 
 
 FLAGS = {
-    "server": ("--server", "the apiserver (HOST:PORT)"),
+    "server": ("--server", "the apiserver (HOST:PORT); empty: the kubeconfig's, else 127.0.0.1:6443"),
+    "kubeconfig": ("--kubeconfig", "kubeconfig with the apiserver, the CA and the proxy's client certificate "
+                                   "(mutual TLS); empty: plaintext"),
     "node_name": ("--node-name", "this node's name; empty: the host name"),
     "netns": ("--netns", "program the network namespace at this path; empty: the proxy's own"),
     "cluster_cidr": ("--cluster-cidr", "the Pods' addresses: traffic from outside is masqueraded"),

@@ -1,6 +1,6 @@
 """``pykube-proxy``: a node's Service rules, host-gw routes and cluster DNS, in the foreground.
 
-    pykube-proxy --server 127.0.0.1:6443 --node-name n1 [--netns /run/netns/pykube-c-n1]
+    pykube-proxy --kubeconfig proxy.conf --node-name n1 [--netns /run/netns/pykube-c-n1]
     pykube-proxy --cleanup [--netns PATH]
 
 Watches Services, EndpointSlices and Nodes and programs the node's network namespace (its own,
@@ -18,6 +18,7 @@ import sys
 import structlog
 
 from client.api import AsyncAPI
+from client.config import ConfigError, Settings, component_settings
 from component_base.logs import configure_logging
 from component_base.service import run_until_signalled
 from proxy.config import ProxyConfig, parse_config
@@ -27,8 +28,8 @@ from proxy.proxier import Proxier
 log = structlog.get_logger("proxy")
 
 
-async def serve(config: ProxyConfig) -> None:
-    api = AsyncAPI(config.server)
+async def serve(config: ProxyConfig, settings: Settings) -> None:
+    api = AsyncAPI(settings.server, tls=settings.tls)
     proxier = Proxier(api, config)
 
     async def stop() -> None:
@@ -47,11 +48,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     configure_logging(log_format)
     try:
+        settings = component_settings(config.server, config.kubeconfig)
+    except ConfigError as err:
+        print(f"pykube-proxy: {err}", file=sys.stderr)
+        return 1
+    try:
         if config.cleanup:
             asyncio.run(Programmer(config.netns).cleanup())
             log.info("proxy cleaned up", netns=config.netns or None)
         else:
-            asyncio.run(serve(config))
+            asyncio.run(serve(config, settings))
     except (OSError, ProgramError) as err:
         print(f"pykube-proxy: {err}", file=sys.stderr)
         return 1

@@ -1,6 +1,6 @@
 """``pykube-scheduler``: place unbound Pods on Nodes, in the foreground.
 
-    pykube-scheduler --server 127.0.0.1:6443 [--config scheduler.yaml] [--log-format json|console]
+    pykube-scheduler --kubeconfig scheduler.conf [--config scheduler.yaml] [--log-format json|console]
 
 The config file (YAML) may set the profile and the timings; everything has a default:
 
@@ -29,7 +29,7 @@ import sys
 import structlog
 
 from client.api import AsyncAPI
-from client.connection import DEFAULT_ADDRESS
+from client.config import ConfigError as ClientConfigError, add_connection_flags, component_settings
 from component_base.logs import add_log_format_flag, configure_logging
 from component_base.service import run_until_signalled
 from scheduler.framework import SchedulerConfig, load_config
@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, SchedulerCon
     parser = argparse.ArgumentParser(prog="pykube-scheduler", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[2:]))
-    parser.add_argument("--server", default=DEFAULT_ADDRESS, metavar="HOST:PORT", help="the apiserver")
+    add_connection_flags(parser)
     parser.add_argument("--config", default=None, metavar="FILE", help="scheduler configuration (YAML)")
     add_log_format_flag(parser)
     args = parser.parse_args(argv)
@@ -52,12 +52,16 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, SchedulerCon
         config = load_config(args.config, REGISTRY)
     except ConfigError as err:
         parser.error(f"--config: {err}")
+    try:
+        args.settings = component_settings(args.server, args.kubeconfig)
+    except ClientConfigError as err:
+        parser.error(str(err))
     configure_logging(args.log_format)
     return args, config
 
 
 async def serve(args: argparse.Namespace, config: SchedulerConfig) -> None:
-    api = AsyncAPI(args.server)
+    api = AsyncAPI(args.settings.server, tls=args.settings.tls)
     scheduler = Scheduler(api, config)
 
     async def stop() -> None:

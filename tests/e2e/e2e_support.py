@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-import grpc
 
 import node_env_fixtures  # tests/integration, on sys.path by conftest
 
@@ -34,7 +33,8 @@ def kubectl(cluster, *args: str, timeout: float = 120, stdin: str | None = None)
 
 
 def stub(cluster) -> api_pb2_grpc.APIStub:
-    return api_pb2_grpc.APIStub(grpc.insecure_channel(cluster.address))
+    from client.connection import connect  # the admin's mutual TLS, as pykubectl dials
+    return connect(cluster.address, call_timeout=None, tls=cluster.admin_tls()).stub
 
 
 def list_objects(cluster, kind: str, namespace: str = "default", label_selector: str = "") -> list:

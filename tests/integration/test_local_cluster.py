@@ -108,7 +108,7 @@ class Lab:
         from apimachinery.kinds import unwrap
         from client.connection import connect
         from protos import api_pb2
-        with connect(self.cluster().address, call_timeout=5) as conn:
+        with connect(self.cluster().address, call_timeout=5, tls=self.cluster().admin_tls()) as conn:
             lease = unwrap(conn.stub.Get(api_pb2.GetRequest(kind="Lease", namespace="kube-node-lease", name=node)))
         return lease.spec.renew_time.ToNanoseconds()
 
@@ -175,8 +175,13 @@ def test_up_starts_every_component(lab):
 
 def test_pykubectl_finds_the_cluster_through_the_written_config(lab):
     address = lab.cluster().address
-    assert lab.kubeconfig.read_text().strip() == f"server: {address}"
-    assert (lab.state / "config").read_text().strip() == f"server: {address}"
+    for config in (lab.kubeconfig, lab.state / "config"):
+        assert config.stat().st_mode & 0o777 == 0o600, config
+        text = config.read_text()
+        assert f"server: https://{address}" in text and "client-key-data" in text, config
+    # Every component dials with its own identity; the CA stays across up/down.
+    assert (lab.state / "pki" / "ca.key").stat().st_mode & 0o777 == 0o600
+    assert (lab.state / "pki" / "kubelet-n1.conf").stat().st_mode & 0o777 == 0o600
     result = lab.pykubectl("get", "nodes")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

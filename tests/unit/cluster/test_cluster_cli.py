@@ -92,12 +92,21 @@ def test_component_command_lines(tmp_path):
     assert kubelet[kubelet.index("--node-ip") + 1] == "10.87.0.2"  # its InternalIP, on the cluster network
     assert kubelet[kubelet.index("--hostname-override") + 1] == "localhost"  # where the apiserver dials it
     assert kubelet[-1] == "--backoff-initial=1"
+    pki = tmp_path.resolve() / "pki"
+    assert kubelet[kubelet.index("--kubeconfig") + 1] == str(pki / "kubelet-n1.conf")
     proxy = cluster._argv(spec, "n1/proxy")
-    assert proxy[1:] == ["-m", "proxy.main", "--server", "127.0.0.1:7000", "--node-name", "n1",
-                         "--netns", "/run/netns/pykube-e2e-n1"]
+    assert proxy[1:] == ["-m", "proxy.main", "--server", "127.0.0.1:7000", "--kubeconfig", str(pki / "proxy-n1.conf"),
+                         "--node-name", "n1", "--netns", "/run/netns/pykube-e2e-n1"]
     nodeports = cluster._argv(spec, "nodeports")
     assert nodeports[1:] == ["-m", "cluster.nodeport_publisher", "--server", "127.0.0.1:7000",
-                             "--switch-netns", "/run/netns/pykube-e2e-net"]
+                             "--kubeconfig", str(pki / "nodeports.conf"), "--switch-netns", "/run/netns/pykube-e2e-net"]
+    apiserver = " ".join(cluster._argv(spec, "apiserver"))
+    assert f"--tls-cert-file {pki}/apiserver.crt --tls-private-key-file {pki}/apiserver.key " \
+           f"--client-ca-file {pki}/ca.crt --authorization-mode Node,RBAC" in apiserver
+    for component, conf in (("scheduler", "scheduler.conf"), ("controller-manager", "controller-manager.conf"),
+                            ("hollow-nodes", "hollow-nodes.conf")):
+        argv = cluster._argv(spec, component)
+        assert argv[argv.index("--kubeconfig") + 1] == str(pki / conf), component
     # Every hollow node in one process, which reads the stopped file stop-node writes.
     hollow = cluster._argv(spec, "hollow-nodes")
     assert hollow[1:3] == ["-m", "kubelet.hollow"]

@@ -1,0 +1,100 @@
+"""The certificates of a local cluster: ``pykube up`` makes ``<state>/pki/`` (kubeadm's layout
+and subjects) before it starts anything.
+
+    pki/ca.crt, ca.key                  the cluster CA (kept across up/down; --purge removes it)
+    pki/apiserver.crt, apiserver.key    serving: 127.0.0.1, localhost, the node IPs 10.87.0.x
+    pki/apiserver-kubelet-client.crt/.key  the apiserver as a client of kubelets
+                                        (CN=kube-apiserver-kubelet-client, O=system:masters)
+    pki/<component>.conf                a kubeconfig per client identity (CA + certificate + key):
+      scheduler.conf                    system:kube-scheduler
+      controller-manager.conf           system:kube-controller-manager
+      kubelet-<node>.conf               system:node:<node>, O=system:nodes (the Node authorizer's)
+      proxy-<node>.conf, nodeports.conf system:kube-proxy (bound to system:node-proxier)
+      hollow-nodes.conf                 pykube:hollow-nodes, O=system:masters (see kubelet.hollow:
+                                        N kubelets on one channel can have only one identity)
+      admin.conf                        system:admin, O=system:masters: pykubectl's config
+
+The CA is reused (certificates users were given stay valid); every leaf is issued afresh on each
+``up``, since the apiserver's port and the node IPs may change. Keys and kubeconfigs are 0600,
+the directory 0700 (``client.pki`` / ``client.files`` write them so from the start).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from client import pki
+from client.kubeconfig import user_kubeconfig, write_kubeconfig
+
+ADMIN = ("system:admin", ("system:masters",))
+SCHEDULER = ("system:kube-scheduler", ())
+CONTROLLER_MANAGER = ("system:kube-controller-manager", ())
+PROXY = ("system:kube-proxy", ())  # apiserver.auth.bootstrap binds system:node-proxier to this user
+# Hollow nodes share one channel, hence one certificate: a superuser, not a node (kubelet.hollow).
+HOLLOW = ("pykube:hollow-nodes", ("system:masters",))
+APISERVER_KUBELET_CLIENT = ("kube-apiserver-kubelet-client", ("system:masters",))
+APISERVER_DNS_NAMES = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
+
+
+def kubelet_identity(node: str) -> tuple[str, tuple[str, ...]]:
+    return f"system:node:{node}", ("system:nodes",)
+
+
+@dataclass(frozen=True)
+class ClusterPKI:
+    """The paths in ``<state>/pki``."""
+
+    directory: Path
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.directory / "ca.crt"
+
+    @property
+    def apiserver_cert(self) -> Path:
+        return self.directory / "apiserver.crt"
+
+    @property
+    def apiserver_key(self) -> Path:
+        return self.directory / "apiserver.key"
+
+    def kubeconfig(self, component: str) -> Path:
+        """``scheduler``, ``controller-manager``, ``hollow-nodes``, ``nodeports``, ``admin``,
+        ``nI/kubelet`` (→ kubelet-nI.conf), ``nI/proxy`` (→ proxy-nI.conf)."""
+        node, _, agent = component.partition("/")
+        name = f"{agent}-{node}" if agent else component
+        return self.directory / f"{name}.conf"
+
+    def apiserver_args(self) -> list[str]:
+        """Mutual TLS with this CA, and Kubernetes' default authorizers."""
+        return ["--tls-cert-file", str(self.apiserver_cert), "--tls-private-key-file", str(self.apiserver_key),
+                "--client-ca-file", str(self.ca_cert), "--authorization-mode", "Node,RBAC"]
+
+    def exists(self) -> bool:
+        return self.ca_cert.exists() and self.kubeconfig("admin").exists()
+
+    def issue(self, server: str, nodes: list[str], node_ips: list[str], *, proxies: bool = True,
+              nodeports: bool = True, hollow: bool = False) -> pki.CertKey:
+        """Everything a cluster with ``nodes`` needs, pointed at ``server`` (HOST:PORT)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+        ca, _ = pki.load_or_create_ca(self.directory)
+        pki.write_cert_key(self.directory, "apiserver", pki.issue_serving_cert(
+            ca, "kube-apiserver", ips=["127.0.0.1", *node_ips], dns_names=APISERVER_DNS_NAMES))
+        pki.write_cert_key(self.directory, "apiserver-kubelet-client",
+                           pki.issue_client_cert(ca, *APISERVER_KUBELET_CLIENT))
+        identities: dict[str, tuple[str, tuple[str, ...]]] = {
+            "admin": ADMIN, "scheduler": SCHEDULER, "controller-manager": CONTROLLER_MANAGER}
+        for node in nodes:
+            identities[f"{node}/kubelet"] = kubelet_identity(node)
+            if proxies:
+                identities[f"{node}/proxy"] = PROXY
+        if nodeports:
+            identities["nodeports"] = PROXY
+        if hollow:
+            identities["hollow-nodes"] = HOLLOW
+        for component, (user, groups) in identities.items():
+            write_kubeconfig(self.kubeconfig(component), user_kubeconfig(ca, server, user, groups, namespace="default"))
+        return ca

@@ -1,0 +1,68 @@
+"""``<state>/pki``: the CA kept across runs, one identity per component, keys 0600, and the
+components' ``--kubeconfig`` read back by client.config.component_settings."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from client import pki
+from client.config import ConfigError, add_connection_flags, component_settings
+from cluster.cluster_pki import ClusterPKI
+
+
+def subject(tls) -> tuple[str, list[str]]:
+    cert = x509.load_pem_x509_certificate(tls.cert_pem)
+    return (cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value,
+            [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)])
+
+
+def test_issue_makes_every_identity_and_keeps_the_ca(tmp_path):
+    store = ClusterPKI(tmp_path / "pki")
+    ca = store.issue("127.0.0.1:7000", ["n1", "n2"], ["10.87.0.2", "10.87.0.3"], hollow=True)
+    assert (tmp_path / "pki").stat().st_mode & 0o777 == 0o700
+    for key in ("ca.key", "apiserver.key", "apiserver-kubelet-client.key", "admin.conf", "kubelet-n1.conf"):
+        assert (tmp_path / "pki" / key).stat().st_mode & 0o777 == 0o600, key
+    expected = {
+        "admin": ("system:admin", ["system:masters"]),
+        "scheduler": ("system:kube-scheduler", []),
+        "controller-manager": ("system:kube-controller-manager", []),
+        "n1/kubelet": ("system:node:n1", ["system:nodes"]),
+        "n2/kubelet": ("system:node:n2", ["system:nodes"]),
+        "n1/proxy": ("system:kube-proxy", []),
+        "nodeports": ("system:kube-proxy", []),
+        "hollow-nodes": ("pykube:hollow-nodes", ["system:masters"]),
+    }
+    for component, who in expected.items():
+        settings = component_settings(None, store.kubeconfig(component))
+        assert settings.server == "127.0.0.1:7000" and settings.tls is not None
+        assert settings.tls.ca_pem == ca.cert_pem()
+        assert subject(settings.tls) == who, component
+    serving = pki.load_cert(store.apiserver_cert)
+    sans = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "10.87.0.2", "10.87.0.3"}
+    assert "localhost" in sans.get_values_for_type(x509.DNSName)
+    # A second up: the same CA, so configs handed out before stay valid.
+    again = store.issue("127.0.0.1:7001", ["n1"], ["10.87.0.2"])
+    assert again.cert_pem() == ca.cert_pem()
+    assert component_settings(None, store.kubeconfig("admin")).server == "127.0.0.1:7001"
+
+
+def test_component_flags(tmp_path):
+    parser = argparse.ArgumentParser()
+    add_connection_flags(parser)
+    args = parser.parse_args([])
+    plain = component_settings(args.server, args.kubeconfig)
+    assert (plain.server, plain.tls) == ("127.0.0.1:6443", None)
+    store = ClusterPKI(tmp_path)
+    store.issue("127.0.0.1:7000", [], [], nodeports=False)
+    args = parser.parse_args(["--kubeconfig", str(store.kubeconfig("scheduler")), "--server", "127.0.0.1:9"])
+    override = component_settings(args.server, args.kubeconfig)
+    assert override.server == "127.0.0.1:9" and override.tls is not None
+    with pytest.raises(ConfigError, match="no such file"):
+        component_settings(None, tmp_path / "missing.conf")
+    with pytest.raises(ConfigError, match="--kubeconfig"):
+        component_settings("https://127.0.0.1:6443", None)
