@@ -5,6 +5,8 @@ and subjects) before it starts anything.
     pki/apiserver.crt, apiserver.key    serving: 127.0.0.1, localhost, the node IPs 10.87.0.x
     pki/apiserver-kubelet-client.crt/.key  the apiserver as a client of kubelets
                                         (CN=kube-apiserver-kubelet-client, O=system:masters)
+    pki/kubelet-serving-<node>.crt/.key the kubelet's own service (SANs 127.0.0.1, the node IP,
+                                        localhost, the node name)
     pki/<component>.conf                a kubeconfig per client identity (CA + certificate + key):
       scheduler.conf                    system:kube-scheduler
       controller-manager.conf           system:kube-controller-manager
@@ -68,9 +70,20 @@ class ClusterPKI:
         return self.directory / f"{name}.conf"
 
     def apiserver_args(self) -> list[str]:
-        """Mutual TLS with this CA, and Kubernetes' default authorizers."""
+        """Mutual TLS with this CA, Kubernetes' default authorizers, and the apiserver's own
+        certificate for dialling kubelets (logs, exec, port-forward)."""
         return ["--tls-cert-file", str(self.apiserver_cert), "--tls-private-key-file", str(self.apiserver_key),
-                "--client-ca-file", str(self.ca_cert), "--authorization-mode", "Node,RBAC"]
+                "--client-ca-file", str(self.ca_cert), "--authorization-mode", "Node,RBAC",
+                "--kubelet-client-certificate", str(self.directory / "apiserver-kubelet-client.crt"),
+                "--kubelet-client-key", str(self.directory / "apiserver-kubelet-client.key"),
+                "--kubelet-certificate-authority", str(self.ca_cert)]
+
+    def kubelet_serving_args(self, node: str) -> list[str]:
+        """The kubelet's own service over mutual TLS: its serving certificate, and the CA whose
+        clients (the apiserver) it accepts."""
+        return ["--tls-cert-file", str(self.directory / f"kubelet-serving-{node}.crt"),
+                "--tls-private-key-file", str(self.directory / f"kubelet-serving-{node}.key"),
+                "--client-ca-file", str(self.ca_cert)]
 
     def exists(self) -> bool:
         return self.ca_cert.exists() and self.kubeconfig("admin").exists()
@@ -87,8 +100,12 @@ class ClusterPKI:
                            pki.issue_client_cert(ca, *APISERVER_KUBELET_CLIENT))
         identities: dict[str, tuple[str, tuple[str, ...]]] = {
             "admin": ADMIN, "scheduler": SCHEDULER, "controller-manager": CONTROLLER_MANAGER}
-        for node in nodes:
+        for node, ip in zip(nodes, node_ips, strict=True):
             identities[f"{node}/kubelet"] = kubelet_identity(node)
+            # Dialled by the apiserver at its Hostname (a local kubelet publishes localhost and
+            # listens on loopback) or its InternalIP: both are in the certificate, nothing else.
+            pki.write_cert_key(self.directory, f"kubelet-serving-{node}", pki.issue_serving_cert(
+                ca, kubelet_identity(node)[0], ips=["127.0.0.1", ip], dns_names=["localhost", node]))
             if proxies:
                 identities[f"{node}/proxy"] = PROXY
         if nodeports:

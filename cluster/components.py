@@ -83,7 +83,7 @@ class Components:
         return [*py, MODULES["kubelet"], "--podman-url", podman.url, "--server", spec.address, *kubeconfig,
                 "--node-name", node, "--probe-netns", podman.netns_path,
                 "--node-ip", node_ip(node_index(node)), "--hostname-override", KUBELET_HOSTNAME,
-                *extra.get("kubelet", [])]
+                *self.pki.kubelet_serving_args(node), *extra.get("kubelet", [])]
 
     def _marker(self, spec: ClusterSpec, component: str) -> str:
         """A piece of the component's command line that only this cluster's process has."""
