@@ -76,20 +76,19 @@ class Proxier:
         if force and self.last_table is not None and await self.programmer.listing() != self.last_listing:
             log.warning("table changed by someone else, replacing it", table=rules.TABLE)
             self.last_table = None
-        changed = table != self.last_table
-        if changed:
+        if table != self.last_table:
             try:
                 await self.programmer.apply_rules(self.last_table, table)
             except ProgramError:
                 self.last_table = None  # the kernel's table is not what we think: the retry replaces it
                 raise
             self.last_table = table
-            self.last_listing = await self.programmer.listing()
-        if changed or force:
-            await self.programmer.hairpin_bridge_ports()  # endpoints changed: new Pods may be among them
-        if changed:
             if self.last_ports is not None:  # after a restart nothing is known to be stale
                 await self.programmer.clear_udp_flows(rules.stale_udp_flows(self.last_ports, ports))
+            await self.programmer.hairpin_bridge_ports()  # endpoints changed: new Pods may be among them
+            self.last_listing = await self.programmer.listing()  # for the periodic comparison, last
+        elif force:
+            await self.programmer.hairpin_bridge_ports()
         self.last_ports = ports
         wanted = self.fixed_routes + host_gw_routes(self.nodes.items(), self.config.node_name)
         if force or wanted != self.last_routes:

@@ -226,12 +226,7 @@ def _spread(endpoints: list[EndpointTarget], spn: ServicePortName) -> tuple[str,
 def ruleset(services: list[core_pb2.Service], slices: list[discovery_pb2.EndpointSlice],
             facts: NodeFacts) -> str:
     """The complete definition of table ``ip pykube-proxy`` (without the add/delete around it)."""
-    return render(service_ports(services, slices), facts)
-
-
-def render(ports: list[ServicePortRules], facts: NodeFacts) -> str:
-    """The table's text from the Service ports (see :func:`service_ports`)."""
-    return nftables.render(table(ports, facts))
+    return nftables.render(table(service_ports(services, slices), facts))
 
 
 def _without_clashes(ports: list[ServicePortRules]) -> list[ServicePortRules]:
