@@ -13,8 +13,11 @@ from apimachinery.convert import from_dict
 from apimachinery.kinds import wrap
 from client import pki
 from client.connection import TLSConfig, connect
+from kubectl.manifest import load_objects
 from protos import api_pb2, api_pb2_grpc
 from apiserver_process import ApiserverProcess
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 USERS = {
     "admin": ("system:admin", ("system:masters",)),
@@ -87,13 +90,8 @@ def test_a_client_without_a_certificate_from_the_cluster_ca_is_refused_at_the_ha
 def test_alice_with_a_role_in_dev_lists_pods_there_and_nowhere_else(apiserver, ca):
     with client(apiserver, ca[0], "admin") as admin:
         create(admin, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "dev"}})
-        create(admin, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-                       "metadata": {"name": "pod-reader", "namespace": "dev"},
-                       "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]})
-        create(admin, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                       "metadata": {"name": "alice-reads", "namespace": "dev"},
-                       "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}],
-                       "roleRef": {"kind": "Role", "name": "pod-reader", "apiGroup": "rbac.authorization.k8s.io"}})
+        for obj in load_objects([str(EXAMPLES / "rbac-alice.yaml")]):  # the README's example
+            admin.stub.Create(api_pb2.CreateRequest(object=wrap(obj)))
     with client(apiserver, ca[0], "alice") as alice:
         assert alice.stub.List(api_pb2.ListRequest(kind="Pod", namespace="dev")).items == []
         message = denied(lambda: alice.stub.List(api_pb2.ListRequest(kind="Pod", namespace="default")))
