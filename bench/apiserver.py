@@ -43,8 +43,8 @@ import grpc
 from apimachinery.kinds import wrap
 from bench.common import (CALL_TIMEOUT, CHANNEL_OPTIONS, HOST, NAMESPACE, START_TIMEOUT, CallStats, ChildProcess,
                           Record, Timing, append_results, apiserver_healthy, call_records, create_pods, free_port,
-                          make_pod, measure, merge, mode, open_channels, percentile, print_table, run_clients,
-                          split, start_apiserver, timed, update_pods, wait_until)
+                          make_pod, measure, merge, mode, open_channels, percentile, print_phase, print_table,
+                          run_clients, split, start_apiserver, timed, update_pods, wait_until)
 from bench.targets import describe_conditions
 from apiserver.storage import MUST_NOT_EXIST, Change
 from apiserver.storage.sqlite import SQLiteStore
@@ -379,13 +379,6 @@ async def run_etcd(work: Path, settings: Settings, values: Sequence[bytes],
 
 
 # ------------------------------------------------------------------ report
-
-
-def print_phase(label: str, stats: CallStats) -> None:
-    extra = f", {stats.conflicts} conflicts" if stats.conflicts else ""
-    print(f"{label:<16} {len(stats.latencies):>6} calls in {stats.wall:6.2f} s: {stats.throughput:9.1f} ops/s, "
-          f"p50 {stats.ms(50):6.2f} ms, p99 {stats.ms(99):7.2f} ms; CPU: server {stats.timing.server_cpu:.2f} s, "
-          f"bench {stats.timing.bench_cpu:.2f} s{extra}", flush=True)
 
 
 def print_watch(watch: WatchStats) -> None:

@@ -456,3 +456,10 @@ async def update_pods(stub: api_pb2_grpc.APIStub, pods: Sequence[core_pb2.Pod]) 
             continue
         updated.append(obj.pod)
     return stats, updated
+
+
+def print_phase(label: str, stats: CallStats) -> None:
+    extra = f", {stats.conflicts} conflicts" if stats.conflicts else ""
+    print(f"{label:<16} {len(stats.latencies):>6} calls in {stats.wall:6.2f} s: {stats.throughput:9.1f} ops/s, "
+          f"p50 {stats.ms(50):6.2f} ms, p99 {stats.ms(99):7.2f} ms; CPU: server {stats.timing.server_cpu:.2f} s, "
+          f"bench {stats.timing.bench_cpu:.2f} s{extra}", flush=True)
