@@ -235,7 +235,8 @@ class FilterChain:
                 call.attrs = attributes_for(name, request, user, self.exists)
             except UnmappedCallError as err:
                 await self._refuse(call, context, errors.BadRequest(str(err)))
-            call.parts = self._parts(call, request)
+            if self.audit is not None:  # only the audit events show the objects
+                call.parts = self._parts(call, request)
         if limited:
             admitted = self.limiter.admit(mutating, user)
             if admitted is False:

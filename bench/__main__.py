@@ -1,6 +1,6 @@
 """``python -m bench [--quick] [--out DIR] [--report]``: every benchmark this machine can run, in order.
 
-apiserver, scheduler_bare, scheduler, startup and memory first (they need nothing but
+apiserver, scheduler_bare, scheduler, startup, memory and security first (they need nothing but
 Python: real pykube processes and hollow nodes on 127.0.0.1); then kubelet, cluster and network when
 running as root with Podman installed (they start Podman services, network
 namespaces and a local registry). Each prints its own figures and, with --out,
@@ -47,6 +47,7 @@ BENCHMARKS: tuple[tuple[str, bool], ...] = (
     ("scheduler", False),
     ("startup", False),
     ("memory", False),
+    ("security", False),
     ("kubelet", True),
     ("cluster", True),
     ("network", True),

@@ -36,31 +36,22 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Sequence, TypeVar
+from typing import Any, Awaitable, Sequence
 
 import grpc
 
 from apimachinery.kinds import wrap
-from bench.common import (HOST, CallStats, ChildProcess, Record, Timing, append_results, mode,
-                          apiserver_healthy, call_records, free_port, percentile, print_table,
-                          start_apiserver, wait_until)
+from bench.common import (CALL_TIMEOUT, CHANNEL_OPTIONS, HOST, NAMESPACE, START_TIMEOUT, CallStats, ChildProcess,
+                          Record, Timing, append_results, apiserver_healthy, call_records, create_pods, free_port,
+                          make_pod, measure, merge, mode, open_channels, percentile, print_phase, print_table,
+                          run_clients, split, start_apiserver, timed, update_pods, wait_until)
 from bench.targets import describe_conditions
 from apiserver.storage import MUST_NOT_EXIST, Change
 from apiserver.storage.sqlite import SQLiteStore
 from protos import api_pb2, api_pb2_grpc, core_pb2, meta_pb2
 
-IMAGE = "docker.io/library/multi-worker:1.0"
-NAMESPACE = "default"
 WATCH_NAMESPACE = "bench-watch"
 SYNC_POD = "bench-sync"
-# A private subchannel pool gives every channel its own TCP connection (by default gRPC
-# shares one connection between channels with the same target and options).
-CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
-CALL_TIMEOUT = 10.0
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 10.0
-
-T = TypeVar("T")
 
 
 # ------------------------------------------------------------------ settings
@@ -139,89 +130,7 @@ def start_etcd(work: Path) -> tuple[ChildProcess, int]:
     return ChildProcess("etcd", argv, work / "etcd.log"), client_port
 
 
-# ------------------------------------------------------------------ workload
-
-
-def make_pod(index: int, client: int, namespace: str = NAMESPACE) -> core_pb2.Pod:
-    """A small realistic Pod: one container, labels, a port, resource requests."""
-    return core_pb2.Pod(
-        metadata=meta_pb2.ObjectMeta(
-            name=f"multi-worker-{index:06d}", namespace=namespace,
-            labels={"app": "multi-worker", "tier": "backend", "bench-client": str(client)}),
-        spec=core_pb2.PodSpec(containers=[core_pb2.Container(
-            name="worker", image=IMAGE, args=["--threads", "2"],
-            env=[core_pb2.EnvVar(name="WORKER_MODE", value="batch")],
-            ports=[core_pb2.ContainerPort(name="http", container_port=8080)],
-            resources=core_pb2.ResourceRequirements(requests={"cpu": "100m", "memory": "64Mi"},
-                                                    limits={"memory": "128Mi"}))]),
-    )
-
-
-def split(items: Sequence[T], parts: int) -> list[list[T]]:
-    """Deal items round-robin into parts lists (client i owns items i, i+N, ...)."""
-    return [list(items[i::parts]) for i in range(parts)]
-
-
-async def timed(latencies: list[float], call: Awaitable[T]) -> T:
-    start = time.perf_counter()
-    result = await call
-    latencies.append(time.perf_counter() - start)
-    return result
-
-
-async def measure(server: ChildProcess, work: Awaitable[T]) -> tuple[T, Timing]:
-    """Await work; its result, wall time, and the CPU the server and this process spent meanwhile."""
-    server_cpu, bench_cpu, start = server.cpu_seconds(), time.process_time(), time.perf_counter()
-    result = await work
-    return result, Timing(time.perf_counter() - start, server.cpu_seconds() - server_cpu,
-                          time.process_time() - bench_cpu)
-
-
-async def run_clients(server: ChildProcess, workers: Sequence[Awaitable[T]], timeout: float) -> tuple[list[T], Timing]:
-    """Run the client coroutines together (bounded by timeout); their results and the timing."""
-    results, timing = await measure(server, asyncio.wait_for(asyncio.gather(*workers), timeout))
-    return list(results), timing
-
-
-def merge(parts: Sequence[CallStats], timing: Timing) -> CallStats:
-    return CallStats(latencies=[x for p in parts for x in p.latencies], timing=timing,
-                     conflicts=sum(p.conflicts for p in parts))
-
-
-# ------------------------------------------------------------------ pykube phases
-
-
-async def open_channels(address: str, count: int) -> list[grpc.aio.Channel]:
-    channels = [grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) for _ in range(count)]
-    await asyncio.wait_for(asyncio.gather(*(c.channel_ready() for c in channels)), START_TIMEOUT)
-    return channels
-
-
-async def create_pods(stub: api_pb2_grpc.APIStub, pods: Sequence[core_pb2.Pod]) -> tuple[CallStats, list[core_pb2.Pod]]:
-    stats, created = CallStats(), []
-    for pod in pods:
-        obj = await timed(stats.latencies, stub.Create(api_pb2.CreateRequest(object=wrap(pod)), timeout=CALL_TIMEOUT))
-        created.append(obj.pod)
-    return stats, created
-
-
-async def update_pods(stub: api_pb2_grpc.APIStub, pods: Sequence[core_pb2.Pod]) -> tuple[CallStats, list[core_pb2.Pod]]:
-    """Change a label on each Pod, compare-and-swap on the resourceVersion we hold."""
-    stats, updated = CallStats(), []
-    for pod in pods:
-        changed = core_pb2.Pod()
-        changed.CopyFrom(pod)
-        changed.metadata.labels["version"] = "v2"
-        try:
-            obj = await timed(stats.latencies,
-                              stub.Update(api_pb2.UpdateRequest(object=wrap(changed)), timeout=CALL_TIMEOUT))
-        except grpc.aio.AioRpcError as err:
-            if err.code() != grpc.StatusCode.ABORTED:
-                raise
-            stats.conflicts += 1
-            continue
-        updated.append(obj.pod)
-    return stats, updated
+# ------------------------------------------------------------------ watch
 
 
 @dataclass
@@ -470,13 +379,6 @@ async def run_etcd(work: Path, settings: Settings, values: Sequence[bytes],
 
 
 # ------------------------------------------------------------------ report
-
-
-def print_phase(label: str, stats: CallStats) -> None:
-    extra = f", {stats.conflicts} conflicts" if stats.conflicts else ""
-    print(f"{label:<16} {len(stats.latencies):>6} calls in {stats.wall:6.2f} s: {stats.throughput:9.1f} ops/s, "
-          f"p50 {stats.ms(50):6.2f} ms, p99 {stats.ms(99):7.2f} ms; CPU: server {stats.timing.server_cpu:.2f} s, "
-          f"bench {stats.timing.bench_cpu:.2f} s{extra}", flush=True)
 
 
 def print_watch(watch: WatchStats) -> None:

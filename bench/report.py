@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from bench.common import REPO_ROOT
-from bench.targets import RATIO_LE, TARGETS, Outcome, Target, convert, describe_conditions, evaluate
+from bench.targets import GE, RATIO_GE, RATIOS, TARGETS, Outcome, Target, convert, describe_conditions, evaluate
 
 BEGIN = "<!-- bench-report:begin -->"
 END = "<!-- bench-report:end -->"
@@ -271,7 +271,7 @@ def targets_lines(outcomes: Sequence[Outcome], latest: Mapping[str, Rec]) -> lis
         t = o.target
         if o.measured is None:
             measured = "–"
-        elif t.comparison == RATIO_LE:
+        elif t.comparison in RATIOS:
             r = latest[t.record]
             unit = str(r.get("unit", ""))
             measured = f"{o.measured:.2f} ({fmt(r['value'], unit)} vs {fmt(r['peer_value'], unit)} {unit})"
@@ -310,7 +310,7 @@ def render_section(records: Sequence[Rec], machine: Mapping[str, str], recorded:
         "",
         *machine_lines(machine, recorded, latest, len(records)),
         "",
-        "### Targets (issues 6, 10 and 11)",
+        "### Targets (issues 6, 10, 11 and 12)",
         "",
         *targets_lines(outcomes, latest),
         "",
@@ -424,7 +424,7 @@ def plot_targets(outcomes: Sequence[Outcome], path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(8, 0.38 * len(outcomes) + 1.2))
     labels, values, colors = [], [], []
     for o in outcomes:
-        sign = "≥" if o.target.comparison == ">=" else "≤"
+        sign = "≥" if o.target.comparison in (GE, RATIO_GE) else "≤"
         labels.append(f"{o.target.record} ({sign} {o.target.threshold:g} {o.target.unit})")
         values.append(o.attainment if o.attainment is not None else 0.0)
         colors.append("#2ca02c" if o.met else ("#d62728" if o.met is False else "#cccccc"))
@@ -439,7 +439,7 @@ def plot_targets(outcomes: Sequence[Outcome], path: Path) -> bool:
     ax.set_yticklabels(labels)
     ax.set_xlim(0, top)
     ax.set_xlabel("measured / target (green met, red missed or failed, grey not measured or not comparable)")
-    ax.set_title("targets (issues 6, 10 and 11)")
+    ax.set_title("targets (issues 6, 10, 11 and 12)")
     _save(fig, path)
     return True
 

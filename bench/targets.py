@@ -19,8 +19,9 @@ A record is judged in this order:
 Comparisons:
 - ``<=`` / ``>=``: the record's value, converted to the target's unit, against the
   threshold (latency and memory must stay under, throughput must reach);
-- ``ratio<=``: the record's value divided by its peer's value (measured beside it in
-  the same run) against the threshold, e.g. pykube/``podman run -d`` ≤ 1.5.
+- ``ratio<=`` / ``ratio>=``: the record's value divided by its peer's value (measured
+  beside it in the same run) against the threshold, e.g. pykube/``podman run -d`` ≤ 1.5,
+  or creates/s over mutual TLS ≥ 0.85 × the plaintext peer's.
 
 The record names are a contract with the benchmark modules: renaming a record there
 means renaming it here, or the report shows the target as "not measured".
@@ -32,7 +33,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-LE, GE, RATIO_LE = "<=", ">=", "ratio<="
+LE, GE, RATIO_LE, RATIO_GE = "<=", ">=", "ratio<=", "ratio>="
+RATIOS = (RATIO_LE, RATIO_GE)
 FULL = "full"
 
 # Units a record may use for a target expressed in another unit of the same dimension.
@@ -72,7 +74,7 @@ class Target:
     max_failures: int = 0
 
     def __post_init__(self) -> None:
-        if self.comparison not in (LE, GE, RATIO_LE):
+        if self.comparison not in (LE, GE, *RATIOS):
             raise ValueError(f"{self.record}: unknown comparison {self.comparison!r}")
         if "mode" in self.conditions:
             raise ValueError(f"{self.record}: every target is a full-mode target; do not name a mode")
@@ -85,9 +87,9 @@ class Target:
     @property
     def wanted(self) -> str:
         """The target as a person writes it: "≤ 0.3 s", "≥ 1000 pods/s", "pykube/peer ≤ 1.5"."""
-        if self.comparison == RATIO_LE:
-            return f"pykube/peer ≤ {_num(self.threshold)}"
-        sign = "≤" if self.comparison == LE else "≥"
+        sign = "≤" if self.comparison in (LE, RATIO_LE) else "≥"
+        if self.comparison in RATIOS:
+            return f"pykube/peer {sign} {_num(self.threshold)}"
         return f"{sign} {_num(self.threshold)} {self.unit}"
 
 
@@ -95,8 +97,9 @@ _HOLLOW_1000 = {"nodes": 1000, "pods": 10000}
 _PODMAN_RUNS = {"runs": 20}
 _CLUSTER_RUNS = {"runs": 10}
 _NETWORK = {"nodes": 3, "scale_ups": 30, "requests": 2000, "lookups": 1000}
+_SECURITY = {"clients": 16, "objects": 10000}
 
-# Issue 6's targets, issue 10's raised ones and issue 11's network ones. Where a target names no percentile
+# Issue 6's targets, issue 10's raised ones, issue 11's network ones and issue 12's security ones. Where a target names no percentile
 # (the ratios to a peer, node loss) both the median and the tail are held to it.
 TARGETS: tuple[Target, ...] = (
     Target("kubelet.pod_start.p50", RATIO_LE, 1.5, "ratio",
@@ -138,6 +141,16 @@ TARGETS: tuple[Target, ...] = (
     Target("network.clusterip_vs_pod_ip.p50", RATIO_LE, 1.1, "ratio",
            "request latency through the ClusterIP vs straight to the Pod IP (same Pod, across nodes), p50", _NETWORK),
     Target("network.dns_lookup.p99", LE, 5.0, "ms", "DNS lookup of a Service name from a Pod, p99", _NETWORK),
+    Target("security.create.throughput", RATIO_GE, 0.85, "ratio",
+           "creates/s over mutual TLS + Node,RBAC, as a non-superuser allowed by a RoleBinding (edit in its "
+           "namespace), vs plaintext + AlwaysAllow: same build, same run, interleaved rounds, 16 clients, "
+           "10 000 Pods", _SECURITY),
+    Target("security.mutating.p99", RATIO_LE, 1.2, "ratio",
+           "mutating call (create, update) p99 over mutual TLS + Node,RBAC as that user vs plaintext + AlwaysAllow, "
+           "same run", _SECURITY),
+    Target("security.handshake.p99", LE, 20.0, "ms",
+           "a new connection, client → apiserver: new channel + TLS handshake (client certificate) + first call "
+           "(Version), p99 over 500 (the plaintext peer measured beside it)", {"handshakes": 500}),
 )
 
 
@@ -190,7 +203,7 @@ def evaluate(target: Target, record: Mapping[str, Any] | None) -> Outcome:
     if record.get("value") is None:
         return Outcome(target, None, None, "not measured")
     value = float(record["value"])
-    if target.comparison == RATIO_LE:
+    if target.comparison in RATIOS:
         peer_value = record.get("peer_value")
         if peer_value is None or not float(peer_value):
             return Outcome(target, None, None, "not measured (no peer figure)")
@@ -213,7 +226,8 @@ def _verdict(target: Target, measured: float) -> tuple[bool, str]:
     target); ≥ targets: how far short of it ("missed by 55%" = reached 45% of it).
     """
     t = target.threshold
-    if target.comparison == GE:
+    at_least = target.comparison in (GE, RATIO_GE)
+    if at_least:
         met = measured >= t
         gap = (measured - t) / t if met else (t - measured) / t
     else:
@@ -222,7 +236,7 @@ def _verdict(target: Target, measured: float) -> tuple[bool, str]:
     pct = f"{gap * 100:.0f}%"
     if met:
         return True, "met" if gap < 0.005 else f"met with {pct} to spare"
-    if target.comparison == GE:
+    if at_least:
         times = t / measured if measured > 0 else math.inf
         extra = f" ({times:.1f}× short)" if times >= 2 else ""
     else:

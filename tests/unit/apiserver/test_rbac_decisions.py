@@ -9,8 +9,10 @@ from typing import Any
 from apimachinery.convert import from_dict
 from apimachinery.identity import ANONYMOUS, UserInfo
 from apiserver.auth.attributes import Attributes, attributes_for, forbidden_message
+from apiserver.auth.authorizer import attach
 from apiserver.auth.bootstrap import policy
 from apiserver.auth.rbac import RBACAuthorizer, Rule
+from apiserver.watchcache import Change, WatchCache
 from protos import api_pb2
 
 RBAC = "rbac.authorization.k8s.io/v1"
@@ -203,6 +205,27 @@ def test_other_kinds_and_bookmarks_do_not_invalidate() -> None:
     authz.apply_event("BOOKMARK", role("pod-reader", []))
     can(authz, ALICE, "list", "pods", "dev")
     assert authz.rebuilds == 1
+
+
+def test_fed_by_the_watch_cache_only_rbac_changes_drop_the_cached_view() -> None:
+    """The apiserver's wiring (authorizer.attach): the view follows the watch cache; the many
+    Pod writes between RBAC changes reuse it."""
+    cache, authz = WatchCache(), RBACAuthorizer()
+    attach(authz, cache)
+    assert not can(authz, ALICE, "list", "pods", "dev")
+    reader, read_pods = role("pod-reader", POD_READER), binding("read-pods", ("Role", "pod-reader"), USER_ALICE)
+    cache.apply(Change("ADDED", "Role", "dev/pod-reader", 1, reader, None))
+    cache.apply(Change("ADDED", "RoleBinding", "dev/read-pods", 2, read_pods, None))
+    assert can(authz, ALICE, "list", "pods", "dev")
+    rebuilds = authz.rebuilds
+    pod = from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "dev"}})
+    for revision in range(3, 10):
+        cache.apply(Change("MODIFIED" if revision > 3 else "ADDED", "Pod", "dev/web", revision, pod, None))
+        assert can(authz, ALICE, "list", "pods", "dev")
+    assert authz.rebuilds == rebuilds
+    cache.apply(Change("DELETED", "RoleBinding", "dev/read-pods", 10, read_pods, read_pods))
+    assert not can(authz, ALICE, "list", "pods", "dev")
+    assert authz.rebuilds == rebuilds + 1
 
 
 def test_replace_starts_over() -> None:

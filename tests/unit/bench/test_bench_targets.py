@@ -9,15 +9,15 @@ import math
 import pytest
 
 from bench.common import Record, latency_records, percentile
-from bench.targets import GE, LE, RATIO_LE, TARGETS, Target, evaluate, target_named
+from bench.targets import GE, LE, RATIO_GE, RATIO_LE, RATIOS, TARGETS, Target, evaluate, target_named
 
 
 def measured(target: Target, value: float | None, **changes) -> dict:
     """A record of target's figure measured under exactly the target's conditions (changes applied)."""
     record: dict = {"name": target.record, "value": value,
-                    "unit": "s" if target.comparison == RATIO_LE else target.unit,
+                    "unit": "s" if target.comparison in RATIOS else target.unit,
                     "conditions": dict(target.required), "commit": "c0ffee", "dirty": False}
-    if target.comparison == RATIO_LE:
+    if target.comparison in RATIOS:
         record.update(peer="a peer", peer_value=1.0)
     record.update(changes)
     return record
@@ -92,6 +92,16 @@ def test_met_missed_and_by_how_much() -> None:
     assert evaluate(ratio, None).verdict == "not measured"
     wrong_unit = evaluate(kubelet, measured(kubelet, 5.0, unit="s"))
     assert wrong_unit.met is None and "not comparable" in wrong_unit.verdict
+
+
+def test_a_throughput_ratio_must_reach_its_threshold() -> None:
+    t = target_named("security.create.throughput")
+    assert t.comparison == RATIO_GE and t.wanted == "pykube/peer ≥ 0.85"
+    assert evaluate(t, measured(t, 900.0, peer_value=1000.0)).verdict == "met with 6% to spare"
+    short = evaluate(t, measured(t, 680.0, peer_value=1000.0))
+    assert short.met is False and short.measured == pytest.approx(0.68) and short.verdict == "missed by 20%"
+    assert target_named("security.mutating.p99").comparison == RATIO_LE
+    assert target_named("security.handshake.p99").unit == "ms"
 
 
 def test_failures_are_infinite_latencies() -> None:
