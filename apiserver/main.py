@@ -40,7 +40,7 @@ from client.token_store import TokenStore
 from component_base.flags import add_config_flag
 from component_base.logs import add_log_format_flag, configure_logging
 from component_base.service import run_until_signalled
-from component_base.tls import peer_identity, server_credentials_from_files
+from component_base.tls import peer_identity, server_credentials_from_files, serving_tls
 from protos import api_pb2, api_pb2_grpc
 
 log = structlog.get_logger("apiserver")
@@ -92,10 +92,7 @@ class ServerConfig:
 
     @property
     def tls(self) -> bool:
-        files = (self.tls_cert_file, self.tls_private_key_file, self.client_ca_file)
-        if any(files) and not all(files):
-            raise ValueError("--tls-cert-file, --tls-private-key-file and --client-ca-file go together")
-        return all(files)
+        return serving_tls(self.tls_cert_file, self.tls_private_key_file, self.client_ca_file)
 
     def service_ranges(self) -> ServiceRanges:
         return ServiceRanges(cluster_ip_range=self.service_cluster_ip_range,

@@ -22,8 +22,9 @@ name), possibly by another process (``pykube down`` runs long after ``pykube up`
   the apiserver, as kubemark runs them; ~0.1 MB per node rather than a ~45 MB process each.
 
 Where each piece lives on disk is :mod:`cluster.state_dir`; how processes are started, followed
-and stopped is :mod:`cluster.supervise`; losing a node and bringing it back is
-:mod:`cluster.node_power`.
+and stopped is :mod:`cluster.supervise`; the order `up` starts them in and what it waits for is
+:mod:`cluster.startup`; `down` is :mod:`cluster.teardown`; losing a node and bringing it back
+is :mod:`cluster.node_power`.
 
 Why processes and PID files rather than one supervisor process: every component is the same
 binary that runs on a real machine, `up` returns once the cluster works, and a test (or a
@@ -36,21 +37,18 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import socket
-import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from client.config import component_settings, config_path as client_config_path
 from client.connection import DEFAULT_ADDRESS, TLSConfig
 from client.files import write_atomic
 from cluster import netns as netns_mod
-from cluster.cluster_network import NODE_NETWORK, ClusterNetwork, node_index, node_ip
-from cluster.components import NODE_AGENTS, NODEPORTS, Components, component_of_pid_file, module_of
-from cluster.node_power import NodePower, power_on
+from cluster.cluster_network import ClusterNetwork, node_index, node_ip
+from cluster.components import NODE_AGENTS, NODEPORTS, Components
+from cluster.node_power import NodePower
 from cluster.podman_node import PodmanNode
 from cluster.cluster_registries import ClusterRegistries
 from cluster.registry import free_port, pid_alive
@@ -65,7 +63,9 @@ from cluster.state_dir import (
     require_root,
     write_pykubectl_config,
 )
-from cluster.supervise import HOLLOW, Started, all_ready, read_pid, running_event, some, spawn, stop_all
+from cluster.startup import Startup
+from cluster.supervise import HOLLOW, Started, read_pid, some
+from cluster.teardown import Teardown
 
 __all__ = ["HOLLOW", "ClusterError", "ClusterSpec", "ComponentStatus", "LocalCluster", "default_state_dir",
            "write_pykubectl_config", "DEFAULT_NAME", "OPTIONAL_COMPONENTS", "START_TIMEOUT"]
@@ -88,7 +88,7 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
 
 # --------------------------------------------------------------------------- the cluster
 
-class LocalCluster(StateDir, NodePower, Components):
+class LocalCluster(StateDir, Startup, Teardown, NodePower, Components):
     """A local cluster rooted at a state dir. Every method works from a fresh object: all it
     needs is on disk (``cluster.json``, PID files), so `down` may run in another process.
 
@@ -315,135 +315,6 @@ class LocalCluster(StateDir, NodePower, Components):
         self.out(f"cleaning up a stopped cluster left in {self.state_dir}")
         self._down()
 
-    def _start_everything(self, spec: ClusterSpec, timeout: float) -> None:
-        t0 = time.monotonic()
-        deadline = t0 + timeout
-        apiserver = self._start_process(spec, "apiserver")
-
-        ClusterRegistries(self).start(spec, lambda line: self.out(f"{line} ({time.monotonic() - t0:.1f}s)"))
-
-        if spec.nodes:
-            ClusterNetwork(spec.name).create()  # the switch first: each node plugs into it
-            with ThreadPoolExecutor(max_workers=min(8, len(spec.nodes))) as pool:
-                network = ClusterNetwork(spec.name)
-                futures = {n: pool.submit(power_on, self.podman_node(spec, n), network) for n in spec.nodes}
-                errors = []
-                for node, future in futures.items():
-                    try:
-                        future.result()
-                    except Exception as exc:  # noqa: BLE001 - reported together below
-                        errors.append(f"{node}: {exc}")
-                if errors:
-                    raise ClusterError("node Podman failed to start: " + "; ".join(errors))
-            self.out(f"{len(spec.nodes)} node(s) with their own Podman, storage and network namespace, "
-                     f"joined by the cluster network {NODE_NETWORK} ({time.monotonic() - t0:.1f}s)")
-
-        self._wait_apiserver(spec, apiserver, deadline)
-        self.out(f"apiserver serving on {spec.address} ({time.monotonic() - t0:.1f}s)")
-
-        others = [self._start_process(spec, c) for c in spec.control_plane()[1:]]
-        kubelets = [self._start_process(spec, f"{n}/kubelet") for n in spec.nodes]
-        if spec.hollow_nodes:
-            self.hollow_stopped_path.unlink(missing_ok=True)  # every hollow node starts powered on
-            kubelets.append(self._start_process(spec, HOLLOW))
-        self._wait_kubelets(spec, kubelets, deadline, since=spec.started_at)
-        self.out(f"{len(spec.all_nodes)} node(s) Ready ({time.monotonic() - t0:.1f}s)")
-        with contextlib.suppress(ClusterError):
-            for stray in sorted(set(self._nodes()) - set(spec.all_nodes)):
-                self.out(f"note: Node {stray} from an earlier run in this state dir is not part of "
-                         f"this cluster (pykubectl delete node {stray}, or start afresh after "
-                         f"pykube down --purge)")
-        self._wait_running_event(others, time.monotonic() + RUNNING_EVENT_TIMEOUT)
-        network = self._start_network_agents(spec, spec.nodes, deadline)
-        for started in [apiserver, *others, *kubelets, *network]:
-            if started.exited():
-                raise started.failure("stopped")
-
-    def _start_network_agents(self, spec: ClusterSpec, nodes: Sequence[str], deadline: float,
-                              publisher: bool = True) -> list[Started]:
-        """pykube-proxy on ``nodes`` (and the NodePort publisher); returns once each logged
-        that it runs (the proxy: its first full sync is programmed)."""
-        started = [self._start_process(spec, f"{node}/proxy") for node in nodes]
-        if publisher and spec.nodes:
-            started.append(self._start_process(spec, NODEPORTS))
-        for agent in started:
-            while not agent.log.seen(lambda event: event.endswith("running")):
-                if agent.exited():
-                    raise agent.failure("")
-                if time.monotonic() > deadline:
-                    raise agent.failure("did not log that it runs in time")
-                time.sleep(0.1)
-        return started
-
-    def _start_process(self, spec: ClusterSpec, component: str) -> Started:
-        started = spawn(component, self._argv(spec, component), self.log_path(component),
-                         self.pid_path(component))
-        self.started.append(started)
-        return started
-
-    def _wait_apiserver(self, spec: ClusterSpec, apiserver: Started, deadline: float) -> None:
-        import grpc
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-        from client.connection import connect
-
-        while time.monotonic() < deadline:
-            if apiserver.exited():
-                raise apiserver.failure("")
-            if not apiserver.log.seen(lambda event: event == "apiserver serving"):
-                time.sleep(0.05)  # not ours yet, whoever else might answer on that port
-                continue
-            with connect(spec.address, tls=self.admin_tls()) as conn:
-                channel = conn.channel
-                try:
-                    reply = health_pb2_grpc.HealthStub(channel).Check(
-                        health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    pass
-            time.sleep(0.05)
-        raise apiserver.failure(f"did not serve on {spec.address} in time")
-
-    def _wait_kubelets(self, spec: ClusterSpec, kubelets: list[Started], deadline: float,
-                       since: float) -> None:
-        """Every kubelet (or the hollow-nodes process) alive, and each of its Nodes Ready with
-        a heartbeat from this run (a Node kept from an earlier run says Ready until its kubelet
-        writes again)."""
-        runs = {k.component: (spec.hollow_nodes if k.component == HOLLOW else [k.component.partition("/")[0]])
-                for k in kubelets}
-        names = [n for k in kubelets for n in runs[k.component]]
-        states: dict[str, tuple[str, int]] = {}
-        while time.monotonic() < deadline:
-            for started in kubelets:
-                if started.exited():
-                    raise started.failure("")
-            if all(k.log.seen(running_event(k.component).__eq__) for k in kubelets):
-                with contextlib.suppress(ClusterError):
-                    states = self._nodes(timeout=5)
-                if all_ready(states, names, since):
-                    return
-            time.sleep(0.1 if len(names) < 100 else 0.5)
-        waiting = [n for n in names if states.get(n, ("", 0))[0] != "Ready"]
-        first = next(k for k in kubelets if set(runs[k.component]) & set(waiting or names))
-        raise first.failure(f"node(s) {some(waiting or names)} not Ready in time")
-
-    def _wait_running_event(self, started: list[Started], deadline: float) -> None:
-        """scheduler / controller-manager log "<component> running" once their informers synced."""
-        pending = list(started)
-        while pending and time.monotonic() < deadline:
-            for s in list(pending):
-                if s.exited():
-                    raise s.failure("")
-                if s.log.seen(lambda event: event.endswith("running")):
-                    pending.remove(s)
-            time.sleep(0.1)
-        for s in pending:
-            if s.exited():
-                raise s.failure("")
-            self.out(f"note: {s.component} runs but has not logged that it is running yet "
-                     f"(see {s.log.path})")
-
     def admin_tls(self) -> TLSConfig | None:
         """The admin's credentials (``pki/admin.conf``), for `up`'s and `status`'s own calls;
         None for a cluster started before pykube had a CA (plaintext)."""
@@ -475,85 +346,8 @@ class LocalCluster(StateDir, NodePower, Components):
             return
         self.user_config_path = target
 
-    # -- down
-
-    def down(self, purge: bool = False) -> bool:
-        """Stop everything by PID, remove the nodes' containers, mounts and namespaces.
-        Returns False when there was no cluster in the state dir."""
-        require_root("down")
-        if not self.state_dir.exists():
-            return False
-        with self._locked():
-            found = self._down()
-        if purge:
-            self._purge()
-        return found
-
-    def _purge(self) -> None:
-        leftover = _mounts_under(self.state_dir)
-        if leftover:
-            raise ClusterError(f"not deleting {self.state_dir}: still mounted: {', '.join(leftover)}")
-        shutil.rmtree(self.state_dir, ignore_errors=True)
-
-    def _down(self) -> bool:
-        spec = self.spec()
-        node_dirs = sorted(p.name for p in self.node_root.glob("*") if p.is_dir()) \
-            if self.node_root.exists() else []
-        if spec is None and not node_dirs and not any(self.pid_dir.glob("*.pid")) \
-                and not ClusterRegistries(self).leftovers():
-            return False
-        spec = spec or ClusterSpec(name=self._name or DEFAULT_NAME, port=0, nodes=[])
-        # 1. The agents and the control plane (node agents first: kubelets leave containers
-        # running; the NodePort publisher's sockets would keep the switch namespace alive).
-        kubelets, control = [], []
-        for pid_file in sorted(self.pid_dir.glob("*.pid")) if self.pid_dir.exists() else []:
-            component = component_of_pid_file(pid_file.stem)
-            pid = read_pid(pid_file)
-            module = module_of(component)
-            if pid is None or module is None:
-                continue
-            # A PID file from an earlier spec (other port): still ours only if the module and
-            # this state dir's identity match.
-            marker = self._marker(spec, component) if spec.port else module
-            agent = "/" in component or component in (HOLLOW, NODEPORTS)
-            (kubelets if agent else control).append((pid, marker, pid_file))
-        stop_all([(p, m) for p, m, _ in kubelets])
-        for order in ("controller-manager", "scheduler", "apiserver"):
-            stop_all([(p, m) for p, m, f in control if f.stem == order])
-        for _, _, pid_file in kubelets + control:
-            pid_file.unlink(missing_ok=True)
-        self.hollow_stopped_path.unlink(missing_ok=True)  # the next `up` boots every hollow node
-        # 2. The nodes: containers, Podman service, relay, leftovers, mounts, netns, node dir.
-        names = sorted(set(node_dirs) | set(spec.nodes))
-        errors = []
-        if names:
-            with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
-                futures = {n: pool.submit(PodmanNode(n, self.node_root / n, cluster=spec.name,
-                                                     log_dir=self.log_dir).cleanup, True)
-                           for n in names}
-                for node, future in futures.items():
-                    try:
-                        future.result()
-                    except Exception as exc:  # noqa: BLE001 - the other nodes must go too
-                        errors.append(f"{node}: {exc}")
-        # 3. The cluster network (after the nodes: their ends of the links go with them).
-        try:
-            ClusterNetwork(spec.name).remove()
-        except RuntimeError as exc:
-            errors.append(f"network: {exc}")
-        # 4. The registry and its cache (their storage, i.e. the pushed and cached images, stays).
-        ClusterRegistries(self).stop()
-        if errors:
-            raise ClusterError("cleanup failed: " + "; ".join(errors))
-        return True
-
 
 def _hollow_range(names: Sequence[str], stopped: int) -> str:
     """The hollow-nodes row's ADDRESS cell: which nodes the process runs."""
     span = names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
     return f"{len(names)} hollow node(s) {span}" + (f", {stopped} powered off" if stopped else "")
-
-
-def _mounts_under(path: Path) -> list[str]:
-    from cluster.podman_node import mounts_under
-    return mounts_under(path)

@@ -60,6 +60,15 @@ def server_credentials_from_files(ca_file: str | os.PathLike, cert_file: str | o
                               _read(key_file, "TLS private key"))
 
 
+def serving_tls(cert_file: str, key_file: str, ca_file: str) -> bool:
+    """Whether a server's flags ask for mutual TLS: ``--tls-cert-file``, ``--tls-private-key-file``
+    and ``--client-ca-file`` all given (True) or none (False: plaintext); ValueError for some."""
+    files = (cert_file, key_file, ca_file)
+    if any(files) and not all(files):
+        raise ValueError("--tls-cert-file, --tls-private-key-file and --client-ca-file go together")
+    return all(files)
+
+
 def bootstrap_server_credentials(ca_pem: bytes, cert_pem: bytes, key_pem: bytes) -> grpc.ServerCredentials:
     """TLS without client certificates, presenting ``cert_pem`` and then the CA."""
     chain = cert_pem if cert_pem.endswith(b"\n") else cert_pem + b"\n"

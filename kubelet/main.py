@@ -81,7 +81,7 @@ def make_runtime(args: argparse.Namespace, config: KubeletConfig):
         return FakeRuntime(node_name=config.node_name, any_image=True, record_calls=False)
     from kubelet.runtime.podman import PodmanRuntime
     # Container defaults (ulimits, OCI runtime, cgroup manager) come from the node's
-    # containers.conf, written for this host by cluster.podman_node.
+    # containers.conf, written for this host by cluster.podman_config.
     return PodmanRuntime(args.podman_url, config.node_name)
 
 

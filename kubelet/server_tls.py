@@ -36,7 +36,7 @@ import grpc
 
 from apimachinery.identity import MASTERS_GROUP, UNAUTHENTICATED_GROUP, UserInfo
 from component_base.flags import add_config_flag
-from component_base.tls import peer_identity, server_credentials_from_files
+from component_base.tls import peer_identity, server_credentials_from_files, serving_tls
 
 # The user kubeadm's apiserver-kubelet-client certificate names (CN); pykube up issues the
 # apiserver's client certificate for kubelets with this CN and O=system:masters.
@@ -58,10 +58,7 @@ class KubeletServing:
 
     @property
     def tls(self) -> bool:
-        files = (self.tls_cert_file, self.tls_private_key_file, self.client_ca_file)
-        if any(files) and not all(files):
-            raise ValueError("--tls-cert-file, --tls-private-key-file and --client-ca-file go together")
-        return all(files)
+        return serving_tls(self.tls_cert_file, self.tls_private_key_file, self.client_ca_file)
 
     def credentials(self) -> grpc.ServerCredentials | None:
         """Mutual TLS server credentials, or None for plaintext; ValueError for unreadable files."""

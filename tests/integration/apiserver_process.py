@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,18 @@ from protos import api_pb2, api_pb2_grpc
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 20.0
+
+
+def wait_for(what: str, check: Callable[[], object], timeout: float = 60.0, interval: float = 0.2):
+    """Poll ``check`` until it returns something true (and return that), or fail saying what."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def repo_env() -> dict[str, str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Callable
 
+from apiserver_process import wait_for
 from cluster.lab import NodeLab, environment_problems
 
 __all__ = ["NodeLab", "environment_problems", "http_get", "pod_ip", "wait_for"]
@@ -30,15 +30,3 @@ def pod_ip(client, pod) -> str:
     infra = client.containers.get(pod.attrs["InfraContainerID"])
     networks = infra.attrs["NetworkSettings"]["Networks"]
     return next(iter(networks.values()))["IPAddress"]
-
-
-def wait_for(what: str, check: Callable[[], object], timeout: float = 60.0, interval: float = 0.2):
-    """Poll ``check`` until it returns something true (and return that), or fail saying what."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")

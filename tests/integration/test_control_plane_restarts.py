@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from apiserver_process import ApiserverProcess, ComponentProcess, run_kubectl
+from apiserver_process import ApiserverProcess, ComponentProcess, run_kubectl, wait_for
 from apimachinery.kinds import unwrap
 from protos import api_pb2
 
@@ -77,16 +77,6 @@ def plane(tmp_path):
         yield plane
     finally:
         plane.stop()
-
-
-def wait_for(what, check, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def rollout_done(plane: ControlPlane, tag: str):

@@ -8,7 +8,6 @@ directly without a certificate, or as another node, does not."""
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import grpc
@@ -19,7 +18,7 @@ from client import pki
 from client.connection import TLSConfig, connect
 from kubelet.server_tls import APISERVER_KUBELET_CLIENT_USER
 from protos import api_pb2, core_pb2, kubelet_pb2, kubelet_pb2_grpc
-from apiserver_process import ApiserverProcess, ComponentProcess, run_kubectl
+from apiserver_process import ApiserverProcess, ComponentProcess, run_kubectl, wait_for
 
 WAIT = 30.0
 
@@ -59,16 +58,6 @@ def cluster(certs, tmp_path_factory):
         apiserver.stop()
 
 
-def wait_for(what, check, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def get(apiserver, kind: str, name: str, namespace: str = ""):
     reply = apiserver.stub().Get(api_pb2.GetRequest(kind=kind, namespace=namespace, name=name), timeout=10)
     return getattr(reply, reply.WhichOneof("kind"))
@@ -78,7 +67,7 @@ def get(apiserver, kind: str, name: str, namespace: str = ""):
 def web(cluster) -> tuple[ApiserverProcess, int]:
     """Pod web Running on n1; (apiserver, the kubelet's port)."""
     stub = cluster.stub()
-    node = wait_for("node n1", lambda: _node(cluster))
+    node = wait_for("node n1", lambda: _node(cluster), timeout=WAIT)
     node.spec.pod_cidr = "10.244.1.0/24"  # no controller-manager here: the kubelet waits for it
     stub.Update(api_pb2.UpdateRequest(object=wrap(node)), timeout=10)
     pod = core_pb2.Pod()
@@ -86,7 +75,8 @@ def web(cluster) -> tuple[ApiserverProcess, int]:
     pod.spec.node_name = "n1"
     pod.spec.containers.add(name="main", image="docker.io/library/multi-worker:1.0")
     stub.Create(api_pb2.CreateRequest(object=wrap(pod)), timeout=10)
-    wait_for("web Running", lambda: get(cluster, "Pod", "web", "default").status.phase == "Running")
+    wait_for("web Running", lambda: get(cluster, "Pod", "web", "default").status.phase == "Running",
+             timeout=WAIT)
     return cluster, node.status.daemon_endpoints.kubelet_endpoint.port
 
 

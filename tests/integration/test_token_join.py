@@ -10,13 +10,12 @@ import datetime
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import grpc
 import pytest
 
-from apiserver_process import REPO_ROOT, ApiserverProcess, ComponentProcess, repo_env
+from apiserver_process import REPO_ROOT, ApiserverProcess, ComponentProcess, repo_env, wait_for
 from apimachinery.kinds import unwrap
 from client import bootstrap_token as bt
 from client import pki
@@ -58,15 +57,6 @@ def admin(server: ApiserverProcess, ca: pki.CertKey):
     return connect(server.address, tls=TLSConfig(ca.cert_pem(), pair.cert_pem(), pair.key_pem()))
 
 
-def wait_for(predicate, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (value := predicate()):
-            return value
-        time.sleep(0.1)
-    raise TimeoutError("condition not met")
-
-
 def test_a_kubelet_joins_with_a_token_and_works_as_its_node(cluster) -> None:
     state, ca, server, bootstrap_address = cluster
     join = token_create(state, "--description", "integration")
@@ -77,7 +67,8 @@ def test_a_kubelet_joins_with_a_token_and_works_as_its_node(cluster) -> None:
     try:
         assert '"joined the cluster"' in kubelet.log_path.read_text()
         with admin(server, ca) as conn:
-            node = wait_for(lambda: next((n for n in conn.stub.List(api_pb2.ListRequest(kind="Node")).items), None))
+            node = wait_for("a Node", lambda: next((n for n in conn.stub.List(api_pb2.ListRequest(kind="Node")).items), None),
+                            timeout=20.0)
         assert unwrap(node).metadata.name == "n1"
         key = cert_dir / "kubelet-client.key"
         assert key.stat().st_mode & 0o777 == 0o600

@@ -6,7 +6,7 @@
     pykubectl describe nodes           # all of them
 
 The layout is kubectl's describers (k8s.io/kubectl/pkg/describe): the same sections,
-labels and column alignment (a Go tabwriter, reproduced by printers.tabbed), so what a
+labels and column alignment (a Go tabwriter, reproduced by describe_text.tabbed), so what a
 reader knows from Kubernetes reads the same here. Each object ends with the Events
 whose involvedObject is that object, found with a field selector on the server.
 """

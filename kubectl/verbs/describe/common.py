@@ -11,7 +11,8 @@ from google.protobuf.message import Message
 from apimachinery.kinds import info_of, kind_info
 from apimachinery.objects import controller_ref
 from kubectl.context import Context
-from kubectl.printers import NONE, PrefixWriter, event_interval
+from kubectl.describe_text import PrefixWriter
+from kubectl.printers import NONE, event_interval
 from kubectl.watching import Query, list_objects
 from protos import core_pb2, meta_pb2
 

@@ -9,7 +9,7 @@ from google.protobuf.message import Message
 
 from apimachinery.convert import to_dict
 from kubectl.context import Context
-from kubectl.printers import PrefixWriter
+from kubectl.describe_text import PrefixWriter
 from kubectl.verbs.describe.common import (
     LEVEL_0,
     annotations_multiline,

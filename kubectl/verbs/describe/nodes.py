@@ -12,7 +12,8 @@ import grpc
 from apimachinery.kinds import kind_info
 from client.api import is_not_found
 from kubectl.context import Context
-from kubectl.printers import PrefixWriter, age, node_roles, rfc1123z
+from kubectl.describe_text import PrefixWriter, rfc1123z
+from kubectl.printers import age, node_roles
 from kubectl.verbs.describe.common import (
     LEVEL_0,
     LEVEL_1,

@@ -7,7 +7,8 @@ from typing import Sequence
 
 from apimachinery.quantity import QuantityError, parse_quantity
 from kubectl.context import Context
-from kubectl.printers import NONE, PrefixWriter, age, rfc1123z
+from kubectl.describe_text import PrefixWriter, rfc1123z
+from kubectl.printers import NONE, age
 from kubectl.verbs.describe.common import (
     LEVEL_0,
     LEVEL_1,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from kubectl.context import Context
-from kubectl.printers import PrefixWriter
+from kubectl.describe_text import PrefixWriter
 from kubectl.verbs.describe.common import LEVEL_0, LEVEL_1, annotations_multiline, labels_multiline
 from protos import core_pb2, rbac_pb2
 

@@ -15,7 +15,8 @@ from apimachinery.kinds import kind_info
 from apimachinery.ports import find_port
 from apimachinery.selectors import LabelSelector
 from kubectl.context import Context
-from kubectl.printers import NONE, PrefixWriter, format_labels
+from kubectl.describe_text import PrefixWriter
+from kubectl.printers import NONE, format_labels
 from kubectl.verbs.describe.common import (
     LEVEL_0,
     LEVEL_1,

@@ -8,7 +8,8 @@ from typing import Iterable, Sequence
 from apimachinery.kinds import kind_info
 from apimachinery.selectors import LabelSelector
 from kubectl.context import Context
-from kubectl.printers import NONE, PrefixWriter, format_selector, rfc1123z
+from kubectl.describe_text import PrefixWriter, rfc1123z
+from kubectl.printers import NONE, format_selector
 from kubectl.verbs.describe.common import (
     LEVEL_0,
     LEVEL_1,

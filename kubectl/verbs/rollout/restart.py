@@ -14,7 +14,7 @@ from google.protobuf.message import Message
 
 from kubectl.context import Context
 from kubectl.errors import CliError
-from kubectl.printers import rfc3339
+from kubectl.describe_text import rfc3339
 from kubectl.resources import object_ref, parse_resource_args
 from kubectl.verbs.rollout.deployments import RESTARTED_AT_ANNOTATION
 from kubectl.verbs.updating import update_with_retry

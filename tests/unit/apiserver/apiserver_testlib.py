@@ -10,6 +10,7 @@ from typing import Any, Callable
 import grpc
 import pytest
 
+from apimachinery.identity import UserInfo
 from protos import api_pb2, api_pb2_grpc
 
 
@@ -187,3 +188,16 @@ def snapshot(stub: Any, *kinds: str) -> tuple[int, dict[str, list[Any]]]:
 def wrap(obj: Any) -> api_pb2.Object:
     from apimachinery.kinds import wrap as _wrap
     return _wrap(obj)
+
+
+class HeaderAuthenticator:
+    """Names the caller from an ``x-user: NAME|GROUP,GROUP`` header, adding
+    system:authenticated as Kubernetes' authenticators do (the apiserver's authenticator
+    interface, for tests that need several identities without certificates)."""
+
+    def authenticate(self, context: Any) -> UserInfo | None:
+        for key, value in context.invocation_metadata() or ():
+            if key == "x-user":
+                name, _, groups = value.partition("|")
+                return UserInfo(name, (*(g for g in groups.split(",") if g), "system:authenticated"))
+        return None

@@ -11,10 +11,9 @@ import grpc
 import pytest
 
 from apimachinery.convert import from_dict
-from apimachinery.identity import UserInfo
 from apimachinery.kinds import wrap
 from apiserver.auth.attributes import NO_USER_MESSAGE
-from apiserver_testlib import namespace, rpc_error
+from apiserver_testlib import HeaderAuthenticator, namespace, rpc_error
 from client.config import Settings
 from kubectl.context import Context
 from kubectl.main import parse_command_line
@@ -22,15 +21,6 @@ from kubectl.verbs.auth import build_request
 from protos import api_pb2
 
 RBAC = "rbac.authorization.k8s.io"
-
-
-class HeaderAuthenticator:
-    def authenticate(self, context: Any) -> UserInfo | None:
-        for key, value in context.invocation_metadata() or ():
-            if key == "x-user":
-                name, _, groups = value.partition("|")
-                return UserInfo(name, (*(g for g in groups.split(",") if g), "system:authenticated"))
-        return None
 
 
 ADMIN = [("x-user", "admin|system:masters")]

@@ -11,21 +11,11 @@ import grpc
 import pytest
 
 from apimachinery.convert import from_dict
-from apimachinery.identity import UserInfo
 from apimachinery.kinds import wrap
-from apiserver_testlib import namespace, node, obj_of, pod, rpc_error
+from apiserver_testlib import HeaderAuthenticator, namespace, node, obj_of, pod, rpc_error
 from protos import api_pb2
 
 RBAC = "rbac.authorization.k8s.io"
-
-
-class HeaderAuthenticator:
-    def authenticate(self, context: Any) -> UserInfo | None:
-        for key, value in context.invocation_metadata() or ():
-            if key == "x-user":
-                name, _, groups = value.partition("|")
-                return UserInfo(name, (*(g for g in groups.split(",") if g), "system:authenticated"))
-        return None
 
 
 ADMIN = [("x-user", "admin|system:masters")]

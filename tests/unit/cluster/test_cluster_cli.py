@@ -59,7 +59,7 @@ def test_skip_accepts_only_optional_components(capsys):
 def test_podmans_own_default_network_stays_out_of_the_address_plan(tmp_path):
     from apimachinery.network import CLUSTER_CIDR, SERVICE_CIDR
     from cluster.cluster_network import NODE_NETWORK
-    from cluster.podman_node import PodmanConfig
+    from cluster.podman_config import PodmanConfig
 
     conf = PodmanConfig(tmp_path).render_containers_conf()
     subnet = ipaddress.ip_network(conf.split("default_subnet = ")[1].split("\n")[0].strip('"'))

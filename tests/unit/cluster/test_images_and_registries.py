@@ -7,7 +7,7 @@ import pytest
 
 from cluster import cli, local_cluster
 from cluster.image_load import cluster_name, registry_reference
-from cluster.podman_node import PodmanConfig
+from cluster.podman_config import PodmanConfig
 from cluster.relay import RelayProcess
 from cluster.state_dir import ClusterError, ClusterSpec
 

@@ -8,7 +8,7 @@ import pytest
 from kubectl_cluster_fake import ClusterFake, deployment, node, pod_of, replica_set, settled
 from kubectl_testlib import Harness, meta, run_verb, timestamp
 
-from kubectl.printers import rfc1123z, tabbed
+from kubectl.describe_text import rfc1123z, tabbed
 from kubectl.verbs.describe.generic import smart_label
 from kubectl.verbs.describe.pods import describe_probe, qos_class
 from protos import coordination_pb2, core_pb2, meta_pb2
