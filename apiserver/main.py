@@ -41,7 +41,7 @@ from apiserver.watchcache import WatchCache
 from client import pki, token_store
 from client.connection import DEFAULT_ADDRESS
 from client.token_store import TokenStore
-from component_base.flags import add_config_flag
+from component_base.flags import add_config_flag, field_default
 from component_base.logs import add_log_format_flag, configure_logging
 from component_base.service import run_until_signalled
 from component_base.tls import peer_identity, server_credentials_from_files
@@ -281,7 +281,7 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     add_config_flag(parser, "--listen", ServerConfig, "listen", metavar="HOST:PORT",
                     help="address to serve gRPC on (port 0 picks a free port); mutual TLS with the --tls-* "
                          "files, else with certificates the apiserver makes in --cert-dir")
-    parser.add_argument("--cert-dir", default="", metavar="DIR",
+    parser.add_argument("--cert-dir", default=field_default(ServerConfig, "cert_dir"), metavar="DIR",
                         help="without --tls-* files: where the apiserver keeps the CA and serving certificate it "
                              "makes (once; reused) (default DATA_DIR/pki); the admin kubeconfig is "
                              f"DATA_DIR/{self_signed.ADMIN_KUBECONFIG}")
