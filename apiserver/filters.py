@@ -14,7 +14,12 @@ a servicer (unary and streaming alike) and serves the wrapped set in its place.
   ``--max-mutating-requests-inflight`` (writes); 0 is no limit. Long-running calls
   (watches, logs, exec, port-forward) are not counted. Over the limit the call is
   answered at once with RESOURCE_EXHAUSTED "Too many requests, please try again later."
-  (no queueing) — except for ``system:masters``, which Kubernetes always serves.
+  and trailing metadata ``reason: TooManyRequests``, ``retry-after: 1`` (Kubernetes' 429
+  and Retry-After; no queueing) — except for ``system:masters``, which Kubernetes always
+  serves. A request holds its slot until gRPC has sent its answer (the call's done
+  callback), not only while the handler runs: the registry answers within one turn of the
+  event loop, but the response still has to be serialized and written while other calls
+  arrive, as Kubernetes holds the slot while its handler writes the response body.
 * Authorization: every Kubernetes request a call stands for (``attributes_for``: one per
   op of a Batch or object of an Apply) must be allowed, else PERMISSION_DENIED with
   Kubernetes' wording and nothing is done.
@@ -39,6 +44,8 @@ import structlog
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
 from apimachinery.identity import UserInfo
+from apimachinery.limits import (REASON_KEY, RETRY_AFTER_KEY, RETRY_AFTER_SECONDS, TOO_MANY_REQUESTS_MESSAGE,
+                                 TOO_MANY_REQUESTS_REASON)
 from apiserver import errors
 from apiserver.audit import REQUEST, AuditLog, build_event, go_duration, response_status
 from apiserver.audit_objects import ObjectParts, object_parts, object_ref, response_parts
@@ -52,7 +59,7 @@ SYSTEM_MASTERS = "system:masters"
 # Kubernetes' insecure port's user (pkg/kubeapiserver/server/insecure_handler.go).
 INSECURE_USER = UserInfo("system:unsecured", (SYSTEM_MASTERS, "system:authenticated"))
 UNAUTHORIZED_MESSAGE = "Unauthorized"
-TOO_MANY_REQUESTS_MESSAGE = "Too many requests, please try again later."
+TOO_MANY_REQUESTS_TRAILER = ((REASON_KEY, TOO_MANY_REQUESTS_REASON), (RETRY_AFTER_KEY, str(RETRY_AFTER_SECONDS)))
 # Kubernetes' long-running requests (watch; log, exec, portforward subresources) are not
 # counted in flight: they would hold their slots for hours.
 LONG_RUNNING = frozenset({"Watch", "WatchBatches", "Logs", "Exec", "PortForward"})
@@ -169,6 +176,7 @@ class FilterChain:
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 call = await self._authenticate(name, uri, request, context)
                 await self._admit(call, request, context, mutating, limited)
+                self._hold_until_done(call, context, mutating)
                 err: BaseException | None = None
                 response = None
                 token = USER.set(call.user)  # the registry's admission reads who it is
@@ -192,6 +200,7 @@ class FilterChain:
                 head = await anext(messages, None)
                 request = _prepend(head, messages)
             await self._admit(call, head, context, mutating, limited)
+            self._hold_until_done(call, context, mutating)
             if self.audit is not None:
                 self._audit(call, context, "ResponseStarted", grpc.StatusCode.OK)
             err: BaseException | None = None
@@ -241,7 +250,7 @@ class FilterChain:
             admitted = self.limiter.admit(mutating, user)
             if admitted is False:
                 await self._refuse(call, context, errors.TooManyRequests(TOO_MANY_REQUESTS_MESSAGE),
-                                   errors.TOO_MANY_REQUESTS)
+                                   errors.TOO_MANY_REQUESTS, TOO_MANY_REQUESTS_TRAILER)
             call.counted = admitted is True
         for attrs in call.attrs:
             decision = self.authorizer.authorize(attrs)
@@ -253,10 +262,19 @@ class FilterChain:
                 await self._refuse(call, context, errors.PermissionDenied(forbidden_message(attrs, decision.reason)))
 
     async def _refuse(self, call: _Call, context: grpc.aio.ServicerContext, err: errors.APIError,
-                      status: tuple[int, str] | None = None) -> None:
+                      status: tuple[int, str] | None = None, trailer: tuple[tuple[str, str], ...] = ()) -> None:
         if self.audit is not None:
             self._audit(call, context, "ResponseComplete", err.code, err.message, status)
-        await context.abort(err.code, err.message)
+        await context.abort(err.code, err.message, trailer)
+
+    def _hold_until_done(self, call: _Call, context: grpc.aio.ServicerContext, mutating: bool) -> None:
+        """Keep an admitted call's in-flight slot until gRPC has finished the call (answer
+        sent, or the call cancelled), then free it; without a done callback (a test's fake
+        context), _finish frees it when the handler returns."""
+        if not call.counted or not hasattr(context, "add_done_callback"):
+            return
+        call.counted = False  # _finish leaves it to the callback
+        context.add_done_callback(lambda _context: self.limiter.release(mutating))
 
     def _finish(self, call: _Call, context: grpc.aio.ServicerContext, err: BaseException | None,
                 mutating: bool, response: Any, streamed: bool = False) -> None:

@@ -2,8 +2,12 @@
 
     pykube-apiserver --listen 127.0.0.1:6443 --data-dir /var/lib/pykube
 
-Runs in the foreground, logs JSON lines to stderr and stops cleanly on SIGTERM or
-Ctrl-C (in-flight calls get a short grace, then the store is closed)."""
+Without --tls-* flags it makes its own CA, serving certificate and admin kubeconfig in the
+data dir (apiserver/self_signed.py) and serves mutual TLS with Node,RBAC; --insecure-plaintext
+is the explicit way back to a plaintext port (every caller a superuser).
+
+Runs in the foreground, logs JSON lines to stderr and stops cleanly on SIGTERM or Ctrl-C
+(in-flight calls get a short grace, then the store is closed)."""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from apimachinery.limits import MAX_REQUEST_BYTES
 from apimachinery.network import NODE_PORT_RANGE, SERVICE_CIDR
-from apiserver import bootstrap
+from apiserver import bootstrap, self_signed
 from apiserver.audit import LEVELS as AUDIT_LEVELS, AuditLog
 from apiserver.auth.authorizer import MODES as AUTHORIZATION_MODES, authorizer_for, ensure_bootstrap_policy
 from apiserver.filters import FilterChain, InFlightLimiter
@@ -37,7 +41,7 @@ from apiserver.watchcache import WatchCache
 from client import pki, token_store
 from client.connection import DEFAULT_ADDRESS
 from client.token_store import TokenStore
-from component_base.flags import add_config_flag
+from component_base.flags import add_config_flag, field_default
 from component_base.logs import add_log_format_flag, configure_logging
 from component_base.service import run_until_signalled
 from component_base.tls import peer_identity, server_credentials_from_files, serving_tls
@@ -89,6 +93,12 @@ class ServerConfig:
     bootstrap_listen: str = ""
     cluster_signing_cert_file: str = ""
     cluster_signing_key_file: str = ""
+    # No certificates given: make a CA, a serving certificate and an admin kubeconfig
+    # (self_signed.py) in cert_dir ("": <data_dir>/pki) and serve them. Set by parse_args.
+    self_signed: bool = False
+    cert_dir: str = ""
+    # The explicit opt-out of TLS (tests and benchmarks that measure the bare API).
+    insecure_plaintext: bool = False
 
     @property
     def tls(self) -> bool:
@@ -131,6 +141,10 @@ class APIServer:
             else:
                 store = SQLiteStore.open_in(config.data_dir)
         self.store = store
+        self.self_signed: self_signed.SelfSignedFiles | None = None
+        self.admin_kubeconfig: Path | None = None
+        if config.self_signed:
+            self._make_certificates()
         self.audit = AuditLog(config.audit_log_path, config.audit_level) \
             if config.audit_log_path and config.audit_level != "None" else None
         self.cache = WatchCache(history_size=config.watch_history)
@@ -173,10 +187,32 @@ class APIServer:
                 self.audit.close()
             raise OSError(f"cannot listen on {config.listen}: the address is in use or not local")
         self.address = f"{config.listen.rsplit(':', 1)[0]}:{self.port}"
+        if self.self_signed is not None:  # now that the port is known
+            self.admin_kubeconfig = self_signed.ensure_admin_kubeconfig(self.self_signed, self.address)
         self.bootstrap: grpc.aio.Server | None = None
         self.bootstrap_address = ""
         if config.bootstrap_listen:
             self._bootstrap_listener()
+
+    def _make_certificates(self) -> None:
+        """The CA, serving certificate (and, once bound, admin kubeconfig) of self_signed.py,
+        filled into the config's TLS fields; OSError when the files there are unusable."""
+        config = self.config
+        if config.data_dir is None:
+            self.store.close()
+            raise OSError("an apiserver making its own certificates needs --data-dir")
+        files = self_signed.files_for(config.data_dir, config.cert_dir)
+        try:
+            made_ca = self_signed.ensure_serving(files, config.listen)
+        except (OSError, ValueError) as err:
+            self.store.close()
+            raise OSError(f"cannot make or use the apiserver's own certificates in {files.cert_dir}: {err}") from err
+        config.tls_cert_file, config.tls_private_key_file = str(files.serving_cert), str(files.serving_key)
+        config.client_ca_file = str(files.ca_cert)
+        if config.bootstrap_listen and not config.cluster_signing_cert_file:
+            config.cluster_signing_cert_file, config.cluster_signing_key_file = str(files.ca_cert), str(files.ca_key)
+        self.self_signed = files
+        log.info("apiserver certificates", cert_dir=str(files.cert_dir), ca_created=made_ca)
 
     def _bootstrap_listener(self) -> None:
         config = self.config
@@ -208,7 +244,9 @@ class APIServer:
             await self.bootstrap.start()
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("apiserver serving", address=self.address, revision=self.cache.revision,
-                 store=type(self.store).__name__, bootstrap=self.bootstrap_address or None)
+                 store=type(self.store).__name__, bootstrap=self.bootstrap_address or None,
+                 tls=self.config.tls, authorization_mode=self.config.authorization_mode,
+                 admin_kubeconfig=str(self.admin_kubeconfig) if self.admin_kubeconfig else None)
 
     async def stop(self, grace: float = 2.0) -> None:
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)  # first, then drain
@@ -222,11 +260,31 @@ class APIServer:
         log.info("apiserver stopped", address=self.address)
 
 
+# What an apiserver that made its own CA authorizes with (kubeadm's default).
+SELF_SIGNED_AUTHORIZATION_MODE = "Node,RBAC"
+
+
+class _Given(argparse.Action):
+    """Store the value and remember that the flag was given (dest + "_given")."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
+
+
 def parse_args(argv: list[str] | None) -> ServerConfig:
     parser = argparse.ArgumentParser(prog="pykube-apiserver", description=__doc__.splitlines()[0])
     add_config_flag(parser, "--listen", ServerConfig, "listen", metavar="HOST:PORT",
-                    help="address to serve gRPC on (port 0 picks a free port); plaintext, so every caller "
-                         "is system:unsecured in group system:masters, as on Kubernetes' old insecure port")
+                    help="address to serve gRPC on (port 0 picks a free port); mutual TLS with the --tls-* "
+                         "files, else with certificates the apiserver makes in --cert-dir")
+    parser.add_argument("--cert-dir", default=field_default(ServerConfig, "cert_dir"), metavar="DIR",
+                        help="without --tls-* files: where the apiserver keeps the CA and serving certificate it "
+                             "makes (once; reused) (default DATA_DIR/pki); the admin kubeconfig is "
+                             f"DATA_DIR/{self_signed.ADMIN_KUBECONFIG}")
+    parser.add_argument("--insecure-plaintext", action="store_true",
+                        help="serve plaintext gRPC without any certificates: every caller is system:unsecured in "
+                             "system:masters, as on Kubernetes' removed insecure port (tests, benchmarks)")
     parser.add_argument("--data-dir", type=Path, metavar="DIR",
                         help="where the SQLite store lives (created if missing); required unless --in-memory")
     parser.add_argument("--in-memory", action="store_true", help="keep objects in memory only (nothing survives)")
@@ -249,7 +307,9 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     add_config_flag(parser, "--max-mutating-requests-inflight", ServerConfig, "max_mutating_requests_inflight",
                     metavar="N", help="write requests served at once, as --max-requests-inflight")
     add_config_flag(parser, "--authorization-mode", ServerConfig, "authorization_mode", metavar="MODE,...",
-                    help=f"authorizers, any of which may allow a request: {', '.join(AUTHORIZATION_MODES)}")
+                    action=_Given, help=f"authorizers, any of which may allow a request: "
+                                        f"{', '.join(AUTHORIZATION_MODES)}; Node,RBAC when the apiserver made "
+                                        "its own certificates")
     add_config_flag(parser, "--audit-log-path", ServerConfig, "audit_log_path", metavar="PATH",
                     help="write an audit event (JSON, audit.k8s.io/v1) per request to PATH, '-' for stdout; "
                          "empty: no audit log")
@@ -290,6 +350,20 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
         parser.error("--watch-history must be at least 1")
     if args.max_requests_inflight < 0 or args.max_mutating_requests_inflight < 0:
         parser.error("--max-requests-inflight and --max-mutating-requests-inflight must not be negative")
+    tls_files = (args.tls_cert_file, args.tls_private_key_file, args.client_ca_file)
+    if args.insecure_plaintext and any(tls_files):
+        parser.error("--insecure-plaintext and --tls-cert-file/--tls-private-key-file/--client-ca-file "
+                     "exclude each other")
+    self_signed_mode = not args.insecure_plaintext and not any(tls_files)
+    if self_signed_mode and args.in_memory:
+        parser.error("--in-memory keeps no files, so the apiserver cannot make its own certificates: give "
+                     "--tls-cert-file, --tls-private-key-file and --client-ca-file, or --insecure-plaintext")
+    if args.cert_dir and not self_signed_mode:
+        parser.error("--cert-dir is where the apiserver makes its own certificates: not with --tls-* files "
+                     "or --insecure-plaintext")
+    authorization_mode = args.authorization_mode
+    if self_signed_mode and not getattr(args, "authorization_mode_given", False):
+        authorization_mode = SELF_SIGNED_AUTHORIZATION_MODE
     config = ServerConfig(listen=args.listen, data_dir=None if args.in_memory else args.data_dir,
                           watch_history=args.watch_history, bookmark_interval=args.bookmark_interval,
                           max_request_bytes=args.max_request_bytes,
@@ -298,7 +372,7 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
                           kubelet_preferred_address_types=args.kubelet_preferred_address_types,
                           max_requests_inflight=args.max_requests_inflight,
                           max_mutating_requests_inflight=args.max_mutating_requests_inflight,
-                          authorization_mode=args.authorization_mode, audit_log_path=args.audit_log_path,
+                          authorization_mode=authorization_mode, audit_log_path=args.audit_log_path,
                           audit_level=args.audit_level, tls_cert_file=args.tls_cert_file,
                           tls_private_key_file=args.tls_private_key_file, client_ca_file=args.client_ca_file,
                           kubelet_client_certificate=args.kubelet_client_certificate,
@@ -306,7 +380,9 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
                           kubelet_certificate_authority=args.kubelet_certificate_authority,
                           bootstrap_listen=args.bootstrap_listen,
                           cluster_signing_cert_file=args.cluster_signing_cert_file,
-                          cluster_signing_key_file=args.cluster_signing_key_file)
+                          cluster_signing_key_file=args.cluster_signing_key_file,
+                          self_signed=self_signed_mode, cert_dir=args.cert_dir,
+                          insecure_plaintext=args.insecure_plaintext)
     try:
         authorizer_for(config.authorization_mode, WatchCache(history_size=1))
         _ = config.tls
@@ -315,7 +391,7 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
         parse_address_types(config.kubelet_preferred_address_types)
         kubelet_client_tls(config.kubelet_client_certificate, config.kubelet_client_key,
                            config.kubelet_certificate_authority)
-        if config.bootstrap_listen:
+        if config.bootstrap_listen and not config.self_signed:  # else checked once the files exist
             bootstrap_signer(config)
     except ValueError as err:
         parser.error(str(err))
@@ -325,14 +401,23 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
 
 async def serve(config: ServerConfig) -> None:
     server = APIServer(config)
-    await run_until_signalled("apiserver", server.start, server.stop)
+
+    async def start() -> None:
+        await server.start()
+        if server.self_signed is not None:
+            print(self_signed.usage_line(server.self_signed), file=sys.stderr, flush=True)
+        elif config.insecure_plaintext:
+            log.warning("apiserver serving plaintext: every caller is system:unsecured in system:masters",
+                        address=server.address)
+
+    await run_until_signalled("apiserver", start, server.stop)
 
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     try:
         asyncio.run(serve(config))
-    except OSError as err:
+    except (OSError, ValueError) as err:  # ValueError: the bootstrap signer, checked once the files exist
         log.error("apiserver failed to start", error=str(err))
         print(f"pykube-apiserver: {err}", file=sys.stderr)
         return 1

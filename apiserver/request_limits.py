@@ -4,7 +4,8 @@ gRPC's own receive cap refuses an oversized message before any handler runs, wit
 internal wording ("Received message larger than max (5242931 vs. 3145728)"). So the server's
 gRPC cap is set well above the limit (HARD_CAP_FACTOR times it: a 10 MB request still reaches
 us) and this interceptor answers every unary call whose request is over the limit with
-RESOURCE_EXHAUSTED "Request entity too large: limit is 3145728", as Kubernetes answers 413.
+RESOURCE_EXHAUSTED "Request entity too large: limit is 3145728" (trailing metadata
+``reason: RequestEntityTooLarge``), as Kubernetes answers 413.
 The oversized request is never parsed: its deserializer sees only the byte count. A request
 that does not parse as its message type gets INVALID_ARGUMENT instead of gRPC's INTERNAL
 "Exception deserializing request!" (Kubernetes answers a body it cannot decode with 400).
@@ -21,8 +22,10 @@ from typing import Any, Awaitable, Callable
 import grpc
 from google.protobuf.message import DecodeError
 
-from apimachinery.limits import request_too_large
+from apimachinery.limits import REASON_KEY, REQUEST_ENTITY_TOO_LARGE_REASON, request_too_large
 
+# Told apart from the in-flight cap's RESOURCE_EXHAUSTED by the reason in the trailing metadata.
+TOO_LARGE_TRAILER = ((REASON_KEY, REQUEST_ENTITY_TOO_LARGE_REASON),)
 # How far above the limit gRPC's own receive cap sits (requests between the two get our words).
 HARD_CAP_FACTOR = 4
 
@@ -30,11 +33,12 @@ HARD_CAP_FACTOR = 4
 class _Refused:
     """Stands for a request that was not parsed: too large, or not a protobuf message of its type."""
 
-    __slots__ = ("code", "message")
+    __slots__ = ("code", "message", "trailer")
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, trailer: tuple[tuple[str, str], ...] = ()) -> None:
         self.code = code
         self.message = message
+        self.trailer = trailer
 
 
 def hard_cap(limit: int) -> int:
@@ -62,7 +66,7 @@ class RequestSizeLimit(grpc.aio.ServerInterceptor):
 
         def deserialize(data: bytes) -> Any:
             if len(data) > limit:
-                return _Refused(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+                return _Refused(grpc.StatusCode.RESOURCE_EXHAUSTED, message, TOO_LARGE_TRAILER)
             try:
                 return parse(data) if parse is not None else data
             except DecodeError:  # gRPC would answer INTERNAL "Exception deserializing request!"
@@ -71,7 +75,7 @@ class RequestSizeLimit(grpc.aio.ServerInterceptor):
 
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
             if isinstance(request, _Refused):
-                await context.abort(request.code, request.message)
+                await context.abort(request.code, request.message, request.trailer)
             return await behavior(request, context)
 
         return grpc.unary_unary_rpc_method_handler(call, request_deserializer=deserialize,

@@ -261,7 +261,8 @@ async def wait_until(ready: Callable[[], Awaitable[bool]], process: ChildProcess
 
 def start_apiserver(work: Path) -> tuple[ChildProcess, str]:
     address = f"{HOST}:{free_port()}"
-    argv = [sys.executable, "-m", "apiserver.main", "--listen", address, "--data-dir", str(work / "apiserver")]
+    argv = [sys.executable, "-m", "apiserver.main", "--listen", address, "--data-dir", str(work / "apiserver"),
+            "--insecure-plaintext"]  # the bare API's figures; the apiserver would otherwise make a CA
     return ChildProcess("pykube-apiserver", argv, work / "apiserver.log"), address
 
 

@@ -133,8 +133,15 @@ def load_settings(
     server_flag: str | None,
     namespace_flag: str | None,
     env: Mapping[str, str] = os.environ,
+    kubeconfig: str | os.PathLike | None = None,
 ) -> Settings:
-    """Combine flags (highest), the config file, and defaults."""
+    """Combine flags (highest), the config file (``--kubeconfig``, else ``$PYKUBECONFIG``,
+    else ``~/.pykube/config``), and defaults. A file named by ``--kubeconfig`` must exist."""
+    if kubeconfig:
+        path = Path(kubeconfig).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"kubeconfig {path}: no such file")
+        return _settings(path, server_flag, namespace_flag)
     return _settings(config_path(env), server_flag, namespace_flag)
 
 

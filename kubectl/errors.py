@@ -11,7 +11,7 @@ import re
 
 import grpc
 
-from apimachinery.limits import request_too_large
+from apimachinery.limits import REASON_KEY, TOO_MANY_REQUESTS_MESSAGE, TOO_MANY_REQUESTS_REASON, request_too_large
 from client.connection import short_reason
 
 # The Kubernetes StatusReason kubectl shows for each gRPC code the apiserver uses.
@@ -46,6 +46,30 @@ def reason_for(code: grpc.StatusCode | None) -> str:
     return REASONS.get(code, DEFAULT_REASON) if code is not None else DEFAULT_REASON
 
 
+def trailing_reason(err: grpc.RpcError) -> str | None:
+    """The Kubernetes StatusReason the apiserver put in the trailing metadata, if any: it
+    tells RESOURCE_EXHAUSTED's two causes (TooManyRequests, RequestEntityTooLarge) apart."""
+    try:
+        trailer = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
+    except Exception:  # a call that never reached a server has none
+        return None
+    for key, value in trailer or ():
+        if key == REASON_KEY:
+            return value if isinstance(value, str) else value.decode(errors="replace")
+    return None
+
+
+def server_reason(err: grpc.RpcError, code: grpc.StatusCode | None, details: str) -> str:
+    """The reason kubectl shows: the server's own when it sent one, else the code's. An
+    older server's in-flight refusal is known by Kubernetes' exact message."""
+    reason = trailing_reason(err)
+    if reason:
+        return reason
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and details == TOO_MANY_REQUESTS_MESSAGE:
+        return TOO_MANY_REQUESTS_REASON
+    return reason_for(code)
+
+
 # gRPC's words when the client refuses to send a message over its channel's cap.
 _NOT_SENT = re.compile(r"Sent message larger than max \((\d+) vs\. (\d+)\)")
 
@@ -58,7 +82,7 @@ def server_error_line(err: grpc.RpcError) -> str:
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED and (unsent := _NOT_SENT.search(details)):
         size, limit = int(unsent.group(1)), int(unsent.group(2))
         return f"error: {request_too_large(limit)} (the request is {size} bytes; nothing was sent)"
-    return f"Error from server ({reason_for(code)}): {details}"
+    return f"Error from server ({server_reason(err, code, details)}): {details}"
 
 
 def unreachable_line(address: str, reason: str) -> str:

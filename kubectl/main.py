@@ -60,6 +60,8 @@ def add_global_flags(parser: argparse.ArgumentParser, default: Any) -> None:
     """Flags every command takes, before or after the verb (``default`` is SUPPRESS after it)."""
     parser.add_argument("--server", "-s", default=default, metavar="HOST:PORT",
                         help=f"the apiserver to talk to (default: $PYKUBECONFIG's server, else {DEFAULT_ADDRESS})")
+    parser.add_argument("--kubeconfig", default=default, metavar="FILE",
+                        help="the config file to use (default: $PYKUBECONFIG, else ~/.pykube/config)")
     parser.add_argument("-n", "--namespace", default=default, help="the namespace for this request")
     parser.add_argument("--request-timeout", type=duration_arg, default=default, metavar="DURATION",
                         help=f"give up on a request after this long, e.g. 30s; 0: never "
@@ -129,7 +131,7 @@ def main(
         if args.verb is None:
             build_parser().print_help(out)
             return EXIT_OK
-        settings = load_settings(args.server, args.namespace, env)
+        settings = load_settings(args.server, args.namespace, env, args.kubeconfig)
     except SystemExit as exit_:  # --help
         return int(exit_.code or 0)
     except UsageError as error:

@@ -11,7 +11,17 @@ in current (defaults, fields other clients set, status) is kept.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Sequence
+
+from google.protobuf.message import Message
+
+from apimachinery.convert import ConversionError, message_from_dict, to_dict
+from apimachinery.kinds import KindInfo, info_of
+from apimachinery.names import go_quote
+from apiserver import errors
+from apiserver.registry.core import Write, copy_message, group_resource, object_key
+from apiserver.registry.writes import Writes
+from protos import core_pb2
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -52,3 +62,65 @@ def three_way_merge(original: dict[str, Any], modified: dict[str, Any], current:
         else:
             result[key] = value
     return result
+
+
+class Apply(Writes):
+    """The Apply verb (server-side kubectl apply of many objects, all checked before any is written)."""
+
+    def apply(self, objects: Sequence[Message], dry_run: bool = False) -> list[tuple[Message, str]]:
+        """Create or update each object from its manifest; all are checked before any is written."""
+        creating_namespaces = {o.metadata.name for o in objects if isinstance(o, core_pb2.Namespace)}
+        planned: list[tuple[Write | None, Message, str]] = []
+        try:
+            self._plan_apply(objects, creating_namespaces, planned)
+        except BaseException:
+            self._abandon([w for w, _, _ in planned])
+            raise
+        if dry_run:
+            self._abandon([w for w, _, _ in planned])
+            return [(obj, action) for _, obj, action in planned]
+        # Namespaces are written first, so watchers never see an object before its namespace.
+        writes = sorted((w for w, _, _ in planned if w is not None), key=lambda w: w.info.kind != "Namespace")
+        stored = dict(zip((id(w) for w in writes), self._commit(writes))) if writes else {}
+        return [(stored[id(w)] if w is not None else obj, action) for w, obj, action in planned]
+
+    def _plan_apply(self, objects: Sequence[Message], creating_namespaces: set[str],
+                    planned: list[tuple[Write | None, Message, str]]) -> None:
+        """Plan each object's write into planned (so a refusal can abandon those before it)."""
+        seen: set[str] = set()
+        for obj in objects:
+            info = info_of(obj)
+            manifest = to_dict(obj)
+            namespace = self._namespace_of(info, obj.metadata.namespace)  # type: ignore[attr-defined]
+            key = object_key(info, namespace, obj.metadata.name)  # type: ignore[attr-defined]
+            if not obj.metadata.name:  # type: ignore[attr-defined]
+                raise self._invalid(info, "", ["metadata.name: Required value: name is required for apply"])
+            if key in seen:
+                raise errors.BadRequest(f"{group_resource(info)} {go_quote(obj.metadata.name)} "  # type: ignore[attr-defined]
+                                        "appears twice in one apply")
+            seen.add(key)
+            annotated = copy_message(obj)
+            annotated.metadata.annotations[LAST_APPLIED] = last_applied_json(manifest)  # type: ignore[attr-defined]
+            old = self.cache.get(info.kind, key)
+            if old is None:
+                write = self._prepare_create(annotated, creating_namespaces)
+                planned.append((write, write.new, "created"))  # type: ignore[arg-type]
+                continue
+            self._check_revision(info, obj, old)
+            merged = self._merge(info, old, manifest, annotated)
+            write = self._prepare_update(merged, old, key, "patch")
+            planned.append((write, old if write is None else (write.new or old),
+                            "unchanged" if write is None else "configured"))
+
+    def _merge(self, info: KindInfo, current: Message, manifest: dict, annotated: Message) -> Message:
+        """Three-way merge of last-applied, the new manifest and the live object."""
+        original_text = current.metadata.annotations.get(LAST_APPLIED, "")  # type: ignore[attr-defined]
+        original = json.loads(original_text) if original_text else {}
+        modified = to_dict(annotated)
+        live = to_dict(current)
+        live.pop("status", None)
+        merged = three_way_merge(original, modified, live)
+        try:
+            return message_from_dict(merged, info.message, info.kind)
+        except ConversionError as err:
+            raise self._invalid(info, current.metadata.name, [str(err)]) from None  # type: ignore[attr-defined]

@@ -53,9 +53,12 @@ class ApiserverProcess:
     def start(self) -> "ApiserverProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        # Without TLS files the apiserver would make its own CA: these tests talk plaintext
+        # unless they give certificates (or --cert-dir, asking for the apiserver's own).
+        tls = any(arg.startswith(("--tls-", "--cert-dir")) for arg in self.extra_args)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "apiserver.main", "--listen", "127.0.0.1:0",
-             "--data-dir", str(self.data_dir), *self.extra_args],
+             "--data-dir", str(self.data_dir), *([] if tls else ["--insecure-plaintext"]), *self.extra_args],
             stdout=log, stderr=log, env=repo_env(), cwd=REPO_ROOT)
         log.close()
         self.address = self._wait_for_address()

@@ -143,9 +143,11 @@ def test_flags_go_together_and_files_must_be_readable(files: Files, capsys: Any)
                              config["kubelet_certificate_authority"])
     assert tls is not None and tls.ca_pem == files.ca.cert_pem()
     with pytest.raises(SystemExit):
-        parse_args(["--in-memory", "--kubelet-client-certificate", config["kubelet_client_certificate"]])
+        parse_args(["--in-memory", "--insecure-plaintext", "--kubelet-client-certificate",
+                    config["kubelet_client_certificate"]])
     assert "go together" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        parse_args(["--in-memory", "--kubelet-client-certificate", "/nonexistent.crt", "--kubelet-client-key",
+        parse_args(["--in-memory", "--insecure-plaintext", "--kubelet-client-certificate", "/nonexistent.crt",
+                    "--kubelet-client-key",
                     config["kubelet_client_key"], "--kubelet-certificate-authority", "/nonexistent-ca.crt"])
     assert "cannot read --kubelet-certificate-authority /nonexistent-ca.crt" in capsys.readouterr().err

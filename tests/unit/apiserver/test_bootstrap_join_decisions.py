@@ -141,7 +141,7 @@ def test_the_signer_must_fit_the_other_tls_files(ca, tmp_path) -> None:
 def test_the_apiserver_refuses_a_bootstrap_listener_without_tls_or_signer(ca, tmp_path, capsys) -> None:
     from apiserver.main import parse_args
     with pytest.raises(SystemExit):
-        parse_args(["--in-memory", "--bootstrap-listen", "127.0.0.1:0"])
+        parse_args(["--in-memory", "--insecure-plaintext", "--bootstrap-listen", "127.0.0.1:0"])
     assert "--bootstrap-listen needs TLS" in capsys.readouterr().err
     pki.write_cert_key(tmp_path, "ca", ca)
     pki.write_cert_key(tmp_path, "apiserver", pki.issue_serving_cert(ca, "apiserver", ips=["127.0.0.1"]))

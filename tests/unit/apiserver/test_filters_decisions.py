@@ -152,14 +152,15 @@ def test_event_levels() -> None:
 def test_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     from apiserver.main import ServerConfig, parse_args
     monkeypatch.setattr("apiserver.main.configure_logging", lambda log_format: None)  # no global change
-    config = parse_args(["--in-memory", "--max-requests-inflight", "10", "--max-mutating-requests-inflight", "0",
+    config = parse_args(["--in-memory", "--insecure-plaintext", "--max-requests-inflight", "10",
+                         "--max-mutating-requests-inflight", "0",
                          "--authorization-mode", "AlwaysDeny", "--audit-log-path", "-", "--audit-level", "Request"])
     assert (config.max_requests_inflight, config.max_mutating_requests_inflight) == (10, 0)
     assert (config.authorization_mode, config.audit_log_path, config.audit_level) == ("AlwaysDeny", "-", "Request")
-    defaults = parse_args(["--in-memory"])
+    defaults = parse_args(["--in-memory", "--insecure-plaintext"])
     assert (defaults.max_requests_inflight, defaults.max_mutating_requests_inflight, defaults.audit_log_path,
             defaults.audit_level, defaults.authorization_mode) == (400, 200, "", "Metadata", "AlwaysAllow")
     assert defaults.authenticator is None and ServerConfig().authorizer is None
     for bad in (["--authorization-mode", "Magic"], ["--max-requests-inflight", "-1"], ["--audit-level", "All"]):
         with pytest.raises(SystemExit):
-            parse_args(["--in-memory", *bad])
+            parse_args(["--in-memory", "--insecure-plaintext", *bad])

@@ -62,6 +62,18 @@ def test_flags_override_the_kubeconfig_and_keep_its_credentials(tmp_path: Path, 
     assert settings.tls.channel_options() == [("grpc.ssl_target_name_override", "kubernetes")]
 
 
+def test_a_kubeconfig_flag_wins_over_the_environment_and_must_exist(tmp_path: Path, creds) -> None:
+    ca_pem, cert_pem, key_pem = creds
+    given, other = tmp_path / "given.kubeconfig", tmp_path / "env-config"
+    kubeconfig.write_kubeconfig(given, kubeconfig.build_kubeconfig(
+        "127.0.0.1:7000", ca_pem=ca_pem, cert_pem=cert_pem, key_pem=key_pem, user="admin"))
+    other.write_text("server: 127.0.0.1:9999\n")
+    settings = load_settings(None, None, env_for(other), kubeconfig=str(given))
+    assert settings.server == "127.0.0.1:7000" and settings.tls is not None and settings.config_file == given
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings(None, None, env_for(other), kubeconfig=str(tmp_path / "missing"))
+
+
 def test_credentials_may_be_files_relative_to_the_config(tmp_path: Path, creds) -> None:
     ca_pem, cert_pem, key_pem = creds
     (tmp_path / "pki").mkdir()

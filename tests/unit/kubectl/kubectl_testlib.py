@@ -22,10 +22,11 @@ NOW = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
 class FakeRpcError(grpc.RpcError, grpc.Call):
     """What a stub raises: an RpcError that is also a Call with code() and details()."""
 
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+    def __init__(self, code: grpc.StatusCode, details: str, trailer: Any = None) -> None:
         super().__init__(details)
         self._code = code
         self._details = details
+        self._trailer = trailer
 
     def code(self) -> grpc.StatusCode:
         return self._code
@@ -33,9 +34,9 @@ class FakeRpcError(grpc.RpcError, grpc.Call):
     def details(self) -> str:
         return self._details
 
-    # The rest of grpc.Call, unused here.
+    # The rest of grpc.Call, unused here (trailing_metadata: the server's reason, if given).
     def initial_metadata(self) -> Any: return None  # noqa: E704
-    def trailing_metadata(self) -> Any: return None  # noqa: E704
+    def trailing_metadata(self) -> Any: return self._trailer  # noqa: E704
     def is_active(self) -> bool: return False  # noqa: E704
     def time_remaining(self) -> Any: return None  # noqa: E704
     def cancel(self) -> bool: return False  # noqa: E704

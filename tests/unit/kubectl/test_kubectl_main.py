@@ -57,6 +57,25 @@ def test_server_errors_are_one_line_with_kubectl_reason(
     assert (exit_code, out, err) == (1, "", expected + "\n")
 
 
+@pytest.mark.parametrize(("details", "trailer", "expected"), [
+    # The in-flight cap and the size limit share RESOURCE_EXHAUSTED; the server's reason decides.
+    ("Too many requests, please try again later.", (("reason", "TooManyRequests"), ("retry-after", "1")),
+     "Error from server (TooManyRequests): Too many requests, please try again later."),
+    ("Request entity too large: limit is 3145728", (("reason", "RequestEntityTooLarge"),),
+     "Error from server (RequestEntityTooLarge): Request entity too large: limit is 3145728"),
+    # An older server without the trailer: Kubernetes' exact message still tells.
+    ("Too many requests, please try again later.", None,
+     "Error from server (TooManyRequests): Too many requests, please try again later."),
+])
+def test_resource_exhausted_is_told_apart_by_the_server_reason(
+    monkeypatch: pytest.MonkeyPatch, details: str, trailer: Any, expected: str
+) -> None:
+    api = FakeAPI()
+    api.errors["List"] = FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, details, trailer)
+    exit_code, out, err = run_main(monkeypatch, api, "get", "pods")
+    assert (exit_code, out, err) == (1, "", expected + "\n")
+
+
 def test_get_of_a_missing_name_reports_not_found(monkeypatch: pytest.MonkeyPatch) -> None:
     exit_code, out, err = run_main(monkeypatch, FakeAPI(), "get", "deploy", "x")
     assert exit_code == 1
