@@ -19,7 +19,7 @@ from apimachinery.yaml_reader import (MAX_DEPTH, DepthError, LimitedSafeLoader, 
                                       load_json)
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples").glob("*.yaml"))
-SEEDS = [yaml.safe_load(path.read_text()) for path in EXAMPLES] + [
+SEEDS = [doc for path in EXAMPLES for doc in yaml.safe_load_all(path.read_text()) if doc] + [
     {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}},
      "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}],
                               "resources": {"limits": {"cpu": 1}}}]}},

@@ -53,10 +53,16 @@ OTHER_KINDS: list[dict[str, Any]] = [
 
 
 def example_manifests() -> list[dict[str, Any]]:
-    return [yaml.safe_load(path.read_text()) for path in sorted(EXAMPLES.glob("*.yaml"))]
+    return [doc for path in sorted(EXAMPLES.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
-SEEDS: list[dict[str, Any]] = [*example_manifests(), *OTHER_KINDS]
+def example_namespaces() -> list[dict[str, Any]]:
+    """The Namespaces the examples live in (other than default), created before them."""
+    named = sorted({m["metadata"].get("namespace") for m in example_manifests()} - {None, "default"})
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}} for name in named]
+
+
+SEEDS: list[dict[str, Any]] = [*example_namespaces(), *example_manifests(), *OTHER_KINDS]
 
 ODD_STRINGS = ["", " ", "/", "..", ".", "a/b", "../../etc/passwd", "%2e%2e", "UPPER", "-lead", "trail-",
                "a" * 64, "a" * 254, "x" * 5000, "é", "名前", "💥", "a\x00b", "a\nb", "line\n", "\t", "\u202e",

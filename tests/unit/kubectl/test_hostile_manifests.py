@@ -187,7 +187,8 @@ def test_mangled_manifests_give_objects_or_one_clear_error(example: Path, at: in
     """The reading half of apply on mangled example files: objects, or a ManifestError."""
     text = example.read_text()
     if as_json:
-        text = json.dumps(yaml.safe_load(text))
+        docs = [doc for doc in yaml.safe_load_all(text) if doc]  # several documents: a v1 List, as kubectl -o json
+        text = json.dumps(docs[0] if len(docs) == 1 else {"apiVersion": "v1", "kind": "List", "items": docs})
     at %= len(text)
     try:
         objects_from_source(Source("mangled", text[:at] + piece + text[at + cut:], is_json=as_json))
