@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pykubelet: {err}", file=sys.stderr)
             return 1
         tls = credentials.tls
-        log.info("joined the cluster" if joined else "using the certificates in the cert dir",
+        log.info("joined the cluster" if joined else "using the client certificate in the cert dir",
                  node=config.node_name, cert_dir=args.cert_dir, serving=credentials.serving is not None,
                  kube_proxy_kubeconfig=args.kube_proxy_kubeconfig or None)
     try:
