@@ -84,10 +84,13 @@ class Credentials:
     proxy: pki.CertKey | None = None
 
 
-def _good_leaf(cert_dir: Path, name: str, ca, now) -> pki.CertKey | None:
+def _good_leaf(cert_dir: Path, name: str, ca, now, user: str) -> pki.CertKey | None:
+    """``<name>.crt``/``.key`` if whole, for ``user``, from ``ca`` and valid ``now``."""
     try:
         pair = pki.load_cert_key(cert_dir, name)
-    except pki.PKIError:
+        if pki.identity_from_cert(pair.cert).name != user:
+            return None
+    except ValueError:  # PKIError, or a certificate naming no user
         return None
     if pki.validity_problem(pair.cert, now) is not None or not pki.issued_by(pair.cert, ca):
         return None
@@ -111,14 +114,9 @@ def existing_credentials(cert_dir: str | Path, node_name: str, pinned: str | Non
         ca = pki.load_cert(cert_dir / CA_FILE)
     except pki.PKIError:
         return None
-    pair = _good_leaf(cert_dir, CLIENT_NAME, ca, now)
-    if pair is None:
-        return None
-    try:
-        subject = pki.identity_from_cert(pair.cert)
-    except ValueError:
-        return None
-    if subject.name != f"system:node:{node_name}" or NODES_GROUP not in subject.groups:
+    user = f"system:node:{node_name}"
+    pair = _good_leaf(cert_dir, CLIENT_NAME, ca, now, user)
+    if pair is None or NODES_GROUP not in pki.identity_from_cert(pair.cert).groups:
         return None
     if pinned is not None:
         try:
@@ -127,13 +125,12 @@ def existing_credentials(cert_dir: str | Path, node_name: str, pinned: str | Non
             return None  # the token is for another cluster: join that one
     serving = proxy = None
     if wanted.serving_ips is not None:
-        serving = _good_leaf(cert_dir, SERVING_NAME, ca, now)
-        if (serving is None or pki.identity_from_cert(serving.cert).name != subject.name
-                or _sans(serving.cert) != wanted.serving_subject(node_name)):
+        serving = _good_leaf(cert_dir, SERVING_NAME, ca, now, user)
+        if serving is None or _sans(serving.cert) != wanted.serving_subject(node_name):
             return None  # missing, stale, or for other addresses: join again
     if wanted.proxy:
-        proxy = _good_leaf(cert_dir, PROXY_NAME, ca, now)
-        if proxy is None or pki.identity_from_cert(proxy.cert).name != KUBE_PROXY_USER:
+        proxy = _good_leaf(cert_dir, PROXY_NAME, ca, now, KUBE_PROXY_USER)
+        if proxy is None:
             return None
     ca_pem = pki.cert_pem(ca)
     return Credentials(TLSConfig(ca_pem=ca_pem, cert_pem=pair.cert_pem(), key_pem=pair.key_pem()), ca_pem,
