@@ -21,6 +21,7 @@ UNAUTHENTICATED_GROUP = "system:unauthenticated"
 MASTERS_GROUP = "system:masters"
 NODES_GROUP = "system:nodes"
 NODE_USER_PREFIX = "system:node:"
+KUBE_PROXY_USER = "system:kube-proxy"  # kube-proxy's user, bound to system:node-proxier
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,23 @@ The decisions, in order (``JoinHandler.decide``):
    node's name would hand it that node's Pods;
 5. the CSR must ask for ``CN=system:node:<node_name>, O=system:nodes`` and nothing more
    (``client.pki.node_client_policy``; another name or group → PERMISSION_DENIED), and
-   must parse (→ INVALID_ARGUMENT).
+   must parse (→ INVALID_ARGUMENT);
+6. optionally, in the same call (all or nothing: a refused part refuses the join):
+   - the node's serving certificate (Kubernetes' kubelet ``serverTLSBootstrap`` and its
+     ``kubernetes.io/kubelet-serving`` signer): the same subject, subjectAltNames only DNS
+     ``<node_name>`` and the IP address the join came from, the one address the apiserver
+     itself knows to be the node's (``client.pki.node_serving_policy``; an approver in
+     Kubernetes checks the Node's addresses, which a joining node does not have yet);
+   - a client certificate for ``system:kube-proxy`` (``client.pki.kube_proxy_policy``),
+     the user bootstrap RBAC binds to ``system:node-proxier``, for the node's pykube-proxy:
+     a k3s agent gets its kube-proxy's certificate with the node token the same way, so no
+     key is copied from the control plane.
 """
 
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,8 +83,9 @@ class JoinHandler:
     node_ready: Callable[[str], bool]
     clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.timezone.utc)
 
-    def decide(self, request: bootstrap_pb2.JoinRequest) -> bootstrap_pb2.JoinResponse:
-        """The answer, or JoinRefused with the status code and message."""
+    def decide(self, request: bootstrap_pb2.JoinRequest, peer_ip: str | None = None) -> bootstrap_pb2.JoinResponse:
+        """The answer, or JoinRefused with the status code and message. ``peer_ip``: the address
+        the call came from, the only IP a serving certificate may name."""
         node = request.node_name
         head = request.token.partition(".")[0]
         token_id = head if re.fullmatch(r"[a-z0-9]{6}", head) else "(malformed)"  # never echo junk back
@@ -101,20 +113,32 @@ class JoinHandler:
                                f'node "{node}" already exists and is Ready: a joining node may not take a running '
                                f'node\'s name (to re-join that node, create a token for it: '
                                f'pykube token create --node-name {node})', node, token_id)
+        cert = self._sign(request.csr_pem, pki.node_client_policy(node), pki.CLIENT,
+                          f'certificate signing request for node "{node}"', node, token_id)
+        reply = bootstrap_pb2.JoinResponse(certificate_pem=pki.cert_pem(cert), ca_pem=self.signer.cert_pem())
+        if request.serving_csr_pem:
+            serving = self._sign(request.serving_csr_pem, pki.node_serving_policy(node, _ips(peer_ip), [node]),
+                                 pki.SERVER, f'serving certificate signing request for node "{node}"', node, token_id)
+            reply.serving_certificate_pem = pki.cert_pem(serving)
+        if request.proxy_csr_pem:
+            proxy = self._sign(request.proxy_csr_pem, pki.kube_proxy_policy(), pki.CLIENT,
+                               f'kube-proxy certificate signing request from node "{node}"', node, token_id)
+            reply.proxy_certificate_pem = pki.cert_pem(proxy)
+        log.info("node joined", node=node, token_id=token_id, serial=format(cert.serial_number, "x"),
+                 not_after=cert.not_valid_after_utc.isoformat(), serving=bool(request.serving_csr_pem),
+                 proxy=bool(request.proxy_csr_pem))
+        return reply
+
+    def _sign(self, csr_pem: bytes, policy: pki.CSRPolicy, usage: str, what: str, node: str,
+              token_id: str):
         try:
-            csr = pki.load_csr(request.csr_pem)
+            csr = pki.load_csr(csr_pem)
         except pki.CSRRefused as err:
             raise self._refuse(grpc.StatusCode.INVALID_ARGUMENT, str(err), node, token_id) from None
         try:
-            cert = pki.sign_csr(self.signer, csr, pki.node_client_policy(node), usage=pki.CLIENT,
-                                now=self.clock())
+            return pki.sign_csr(self.signer, csr, policy, usage=usage, now=self.clock())
         except pki.CSRRefused as err:
-            raise self._refuse(grpc.StatusCode.PERMISSION_DENIED,
-                               f'certificate signing request for node "{node}" refused: {err}',
-                               node, token_id) from None
-        log.info("node joined", node=node, token_id=token_id, serial=format(cert.serial_number, "x"),
-                 not_after=cert.not_valid_after_utc.isoformat())
-        return bootstrap_pb2.JoinResponse(certificate_pem=pki.cert_pem(cert), ca_pem=self.signer.cert_pem())
+            raise self._refuse(grpc.StatusCode.PERMISSION_DENIED, f"{what} refused: {err}", node, token_id) from None
 
     @staticmethod
     def _refuse(code: grpc.StatusCode, message: str, node: str, token_id: str) -> JoinRefused:
@@ -128,13 +152,33 @@ class JoinHandler:
         except Exception as err:  # noqa: BLE001  (protobuf's DecodeError and friends)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the request could not be decoded: {err}")
         try:
-            return self.decide(message).SerializeToString()
+            return self.decide(message, peer_ip(context.peer())).SerializeToString()
         except JoinRefused as refused:
             await context.abort(refused.code, str(refused))
         raise AssertionError("unreachable")
 
     def rpc_handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(SERVICE, {"Join": grpc.unary_unary_rpc_method_handler(self.join)})
+
+
+def peer_ip(peer: str) -> str | None:
+    """The IP address in gRPC's peer string (``ipv4:10.0.0.5:4711``, ``ipv6:[::1]:4711``), an
+    IPv4-mapped IPv6 address as IPv4; None for anything else (a Unix socket)."""
+    kind, _, rest = peer.partition(":")
+    if kind not in ("ipv4", "ipv6"):
+        return None
+    host = rest.rpartition(":")[0].strip("[]")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+def _ips(ip: str | None) -> list[str]:
+    return [ip] if ip else []
 
 
 # --- the listener, from the apiserver's flags ------------------------------------------------

@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from apimachinery.identity import KUBE_PROXY_USER
 from apimachinery.identity import identity_from_cert  # noqa: F401  (re-exported: pki's callers want it here)
 from client.files import write_atomic
 
@@ -293,6 +294,19 @@ def node_serving_policy(node_name: str, ips: Iterable[IPLike] = (), dns_names: I
         extra_dns = [d for d in subject.dns_names if d not in allowed_dns]
         if extra_ips or extra_dns:
             return f"subjectAltNames {', '.join([*extra_ips, *extra_dns])} are not addresses of node {node_name}"
+        return None
+
+    return policy
+
+
+def kube_proxy_policy() -> CSRPolicy:
+    """Sign only ``CN=system:kube-proxy`` with no organization: the user Kubernetes binds to
+    ``system:node-proxier`` (what a k3s agent gets for its kube-proxy with the node token)."""
+    def policy(subject: CSRSubject) -> str | None:
+        if subject.organizations:
+            return "a kube-proxy certificate request must not name an organization"
+        if subject.common_name != KUBE_PROXY_USER:
+            return f'subject common name "{subject.common_name}" is not "{KUBE_PROXY_USER}"'
         return None
 
     return policy

@@ -8,6 +8,7 @@
     sudo pykube start-node n2                # ... and boot it again
     sudo pykube user add alice --group devs  # a client certificate + kubeconfig for alice
     sudo pykube token create [--ttl 24h]     # a join string for pykubelet --token (also list, delete)
+    sudo pykube pki --server IP:6443 --apiserver-ip IP   # only the control plane's certificates
     sudo pykube up --nodes 0 --hollow-nodes 200   # hollow-1..hollow-200: real kubelets on the fake
                                              # runtime, all in one process (component hollow-nodes)
 
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from client.bootstrap_token import TokenError
-from cluster import image_load, tokens, users
+from cluster import cluster_pki, image_load, tokens, users
 from cluster.local_cluster import (
     DEFAULT_NAME,
     DEFAULT_PORT,
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     podman.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="podman's arguments")
     _add_user_parser(sub, common)
     tokens.add_token_parser(sub, common)
+    cluster_pki.add_pki_parser(sub, common)
     return parser
 
 
@@ -274,9 +276,17 @@ def cmd_token(cluster: LocalCluster, args: argparse.Namespace) -> int:
         raise ClusterError(str(err)) from None
 
 
+def cmd_pki(cluster: LocalCluster, args: argparse.Namespace) -> int:
+    try:
+        print(cluster_pki.cmd_pki(cluster.state_dir, args))
+    except ValueError as err:  # client.pki.PKIError: an unreadable CA, a bad address
+        raise ClusterError(str(err)) from None
+    return 0
+
+
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status,
             "stop-node": cmd_stop_node, "start-node": cmd_start_node, "image": cmd_image, "podman": cmd_podman,
-            "user": cmd_user, "token": cmd_token}
+            "user": cmd_user, "token": cmd_token, "pki": cmd_pki}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,12 +17,19 @@ and subjects) before it starts anything.
       admin.conf                        system:admin, O=system:masters: pykubectl's config
 
 The CA is reused (certificates users were given stay valid); every leaf is issued afresh on each
-``up``, since the apiserver's port and the node IPs may change. Keys and kubeconfigs are 0600,
+``up``, since the apiserver's port and the node IPs may change.
+
+``pykube pki --server HOST:PORT --apiserver-ip IP --apiserver-dns NAME`` makes the control-plane
+part alone (CA, apiserver serving and kubelet-client certificates, scheduler.conf,
+controller-manager.conf, admin.conf) for an apiserver on another machine, e.g. the lab's master
+VM (vagrant/provision.sh), whose workers join by token and so need nothing from this directory. Keys and kubeconfigs are 0600,
 the directory 0700 (``client.pki`` / ``client.files`` write them so from the start).
 """
 
 from __future__ import annotations
 
+import argparse
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,13 +96,16 @@ class ClusterPKI:
         return self.ca_cert.exists() and self.kubeconfig("admin").exists()
 
     def issue(self, server: str, nodes: list[str], node_ips: list[str], *, proxies: bool = True,
-              nodeports: bool = True, hollow: bool = False) -> pki.CertKey:
-        """Everything a cluster with ``nodes`` needs, pointed at ``server`` (HOST:PORT)."""
+              nodeports: bool = True, hollow: bool = False, apiserver_ips: tuple[str, ...] = (),
+              apiserver_dns_names: tuple[str, ...] = ()) -> pki.CertKey:
+        """Everything a cluster with ``nodes`` needs, pointed at ``server`` (HOST:PORT); the
+        apiserver's certificate also names ``apiserver_ips`` and ``apiserver_dns_names``."""
         self.directory.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)
         ca, _ = pki.load_or_create_ca(self.directory)
         pki.write_cert_key(self.directory, "apiserver", pki.issue_serving_cert(
-            ca, "kube-apiserver", ips=["127.0.0.1", *node_ips], dns_names=APISERVER_DNS_NAMES))
+            ca, "kube-apiserver", ips=["127.0.0.1", *node_ips, *apiserver_ips],
+            dns_names=[*APISERVER_DNS_NAMES, *apiserver_dns_names]))
         pki.write_cert_key(self.directory, "apiserver-kubelet-client",
                            pki.issue_client_cert(ca, *APISERVER_KUBELET_CLIENT))
         identities: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -115,3 +125,37 @@ class ClusterPKI:
         for component, (user, groups) in identities.items():
             write_kubeconfig(self.kubeconfig(component), user_kubeconfig(ca, server, user, groups, namespace="default"))
         return ca
+
+
+# --- pykube pki: the control plane's certificates alone ------------------------------------------
+
+def _ip(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IP address: {text!r}") from None
+
+
+def add_pki_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    pki_parser = sub.add_parser(
+        "pki", parents=[common], help="the control plane's certificates and kubeconfigs only (root)",
+        description="Write <state>/pki for an apiserver run by hand (e.g. on a VM): the cluster CA (kept if "
+                    "there), the apiserver's serving and kubelet-client certificates, and kubeconfigs for "
+                    "the scheduler, the controller-manager and an admin (system:masters). Nodes join by token "
+                    "(pykube token create).")
+    pki_parser.add_argument("--server", required=True, metavar="HOST:PORT",
+                            help="the apiserver address the kubeconfigs point at, e.g. 127.0.0.1:6443")
+    pki_parser.add_argument("--apiserver-ip", action="append", default=[], metavar="IP", type=_ip,
+                            help="another address the apiserver certificate names (repeatable; 127.0.0.1 always)")
+    pki_parser.add_argument("--apiserver-dns", action="append", default=[], metavar="NAME",
+                            help="another DNS name the apiserver certificate names (repeatable; localhost and "
+                                 "kubernetes.default.svc always)")
+
+
+def cmd_pki(state_dir: Path, args: argparse.Namespace) -> str:
+    """Issue the control plane's part; the line to print."""
+    cluster_pki = ClusterPKI(state_dir / "pki")
+    cluster_pki.issue(args.server, [], [], proxies=False, nodeports=False, apiserver_ips=tuple(args.apiserver_ip),
+                      apiserver_dns_names=tuple(args.apiserver_dns))
+    return (f"wrote {cluster_pki.directory}: CA ({pki.ca_hash(pki.load_cert(cluster_pki.ca_cert))}), "
+            "apiserver certificates, scheduler.conf, controller-manager.conf, admin.conf")

@@ -15,6 +15,14 @@ writes what it gets into ``--cert-dir``; k3s agents with ``--token K10…``. Her
    ``kubelet-client.key`` (0600, written first), ``kubelet-client.crt``, ``ca.crt``; the
    directory is made 0700.
 
+With ``serving_ips`` (``pykubelet --server-tls-bootstrap``: Kubernetes' ``serverTLSBootstrap``)
+the same join also asks for the kubelet's serving certificate (CN and O as above, SANs the node
+name and those addresses; the apiserver signs only the address the join came from), kept as
+``kubelet-server.crt``/``.key``; with ``proxy`` (``--kube-proxy-kubeconfig``) a client
+certificate for ``system:kube-proxy``, kept as ``kube-proxy.crt``/``.key``, for the node's
+pykube-proxy (a k3s agent gets its kube-proxy's certificate with the node token the same way).
+The cert dir counts as whole only when everything asked for is there and good.
+
 Any failure is a ``BootstrapError`` with one line saying what went wrong: a wrong pin, an
 unreachable server, a token the cluster refuses (unknown or expired), a name it will not sign.
 """
@@ -22,10 +30,14 @@ unreachable server, a token the cluster refuses (unknown or expired), a name it 
 from __future__ import annotations
 
 import datetime
+import ipaddress
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from cryptography import x509
 
+from apimachinery.identity import KUBE_PROXY_USER
 from client import pki
 from client.bootstrap_token import TokenError, check_ca_pin, parse_join_token
 from client.ca_discovery import discover_ca
@@ -35,6 +47,8 @@ from protos import bootstrap_pb2, bootstrap_pb2_grpc
 
 DEFAULT_CERT_DIR = "/var/lib/pykubelet/pki"  # Kubernetes': /var/lib/kubelet/pki
 CLIENT_NAME = "kubelet-client"
+SERVING_NAME = "kubelet-server"  # Kubernetes: kubelet-server-current.pem
+PROXY_NAME = "kube-proxy"
 CA_FILE = "ca.crt"
 NODES_GROUP = "system:nodes"
 TIMEOUT = 10.0
@@ -48,35 +62,99 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """What a join asks for beyond the node's client certificate."""
+
+    serving_ips: tuple[str, ...] | None = None  # the serving certificate's IP SANs; None: no serving cert
+    proxy: bool = False
+
+    def serving_subject(self, node_name: str) -> tuple[set, set]:
+        return {ipaddress.ip_address(ip) for ip in self.serving_ips or ()}, {node_name}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the cert dir holds for this node: the client TLS config, and the serving and
+    kube-proxy pairs when they were asked for."""
+
+    tls: TLSConfig
+    ca_pem: bytes
+    serving: pki.CertKey | None = None
+    proxy: pki.CertKey | None = None
+
+
+def _good_leaf(cert_dir: Path, name: str, ca, now, user: str) -> pki.CertKey | None:
+    """``<name>.crt``/``.key`` if whole, for ``user``, from ``ca`` and valid ``now``."""
+    try:
+        pair = pki.load_cert_key(cert_dir, name)
+        if pki.identity_from_cert(pair.cert).name != user:
+            return None
+    except ValueError:  # PKIError, or a certificate naming no user
+        return None
+    if pki.validity_problem(pair.cert, now) is not None or not pki.issued_by(pair.cert, ca):
+        return None
+    return pair
+
+
+def _sans(cert) -> tuple[set, set]:
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set(), set()
+    return set(names.get_values_for_type(x509.IPAddress)), set(names.get_values_for_type(x509.DNSName))
+
+
 def existing_credentials(cert_dir: str | Path, node_name: str, pinned: str | None,
-                         now: datetime.datetime | None = None) -> TLSConfig | None:
+                         now: datetime.datetime | None = None, wanted: Wanted = Wanted()) -> Credentials | None:
     """The credentials in ``cert_dir`` if they are whole and good for this node now (and, with
     ``pinned``, of the cluster the token pins); None means join."""
     cert_dir = Path(cert_dir)
     try:
-        pair = pki.load_cert_key(cert_dir, CLIENT_NAME)
         ca = pki.load_cert(cert_dir / CA_FILE)
     except pki.PKIError:
         return None
-    try:
-        subject = pki.identity_from_cert(pair.cert)
-    except ValueError:
-        return None
-    if subject.name != f"system:node:{node_name}" or NODES_GROUP not in subject.groups:
-        return None
-    if pki.validity_problem(pair.cert, now) is not None or not pki.issued_by(pair.cert, ca):
+    user = f"system:node:{node_name}"
+    pair = _good_leaf(cert_dir, CLIENT_NAME, ca, now, user)
+    if pair is None or NODES_GROUP not in pki.identity_from_cert(pair.cert).groups:
         return None
     if pinned is not None:
         try:
             check_ca_pin(ca, pinned)
         except TokenError:
             return None  # the token is for another cluster: join that one
-    return TLSConfig(ca_pem=pki.cert_pem(ca), cert_pem=pair.cert_pem(), key_pem=pair.key_pem())
+    serving = proxy = None
+    if wanted.serving_ips is not None:
+        serving = _good_leaf(cert_dir, SERVING_NAME, ca, now, user)
+        if serving is None or _sans(serving.cert) != wanted.serving_subject(node_name):
+            return None  # missing, stale, or for other addresses: join again
+    if wanted.proxy:
+        proxy = _good_leaf(cert_dir, PROXY_NAME, ca, now, KUBE_PROXY_USER)
+        if proxy is None:
+            return None
+    ca_pem = pki.cert_pem(ca)
+    return Credentials(TLSConfig(ca_pem=ca_pem, cert_pem=pair.cert_pem(), key_pem=pair.key_pem()), ca_pem,
+                       serving, proxy)
 
 
-def request_certificate(bootstrap_server: str, join_string: str, node_name: str,
-                        timeout: float = TIMEOUT) -> tuple[pki.CertKey, bytes]:
-    """Join: (our key and certificate, the CA's PEM). Raises BootstrapError."""
+def _answered(pem: bytes, key, ca, name: str, server: str, what: str) -> pki.CertKey:
+    """The certificate in the answer, checked: ours (key), for ``name``, from the pinned CA."""
+    try:
+        cert = pki.load_cert_pem(pem, f"the {what} the bootstrap server sent")
+    except pki.PKIError as err:
+        raise BootstrapError(str(err)) from None
+    if (not pki.issued_by(cert, ca) or pki.identity_from_cert(cert).name != name
+            or cert.public_key().public_numbers() != key.public_key().public_numbers()):
+        raise BootstrapError(f"bootstrap server {server} sent a {what} that is not "
+                             f"{name}'s, for this key, from the pinned CA")
+    return pki.CertKey(cert, key)
+
+
+def request_certificates(bootstrap_server: str, join_string: str, node_name: str, timeout: float = TIMEOUT,
+                         wanted: Wanted = Wanted()
+                         ) -> tuple[pki.CertKey, bytes, pki.CertKey | None, pki.CertKey | None]:
+    """Join: (client pair, the CA's PEM, serving pair or None, kube-proxy pair or None).
+    Raises BootstrapError."""
     try:
         join = parse_join_token(join_string)
     except TokenError as err:
@@ -95,6 +173,14 @@ def request_certificate(bootstrap_server: str, join_string: str, node_name: str,
     key = pki.new_private_key()
     csr = pki.create_csr(key, f"system:node:{node_name}", [NODES_GROUP])
     request = bootstrap_pb2.JoinRequest(token=str(join.token), csr_pem=pki.csr_pem(csr), node_name=node_name)
+    serving_key = proxy_key = None
+    if wanted.serving_ips is not None:
+        serving_key = pki.new_private_key()
+        request.serving_csr_pem = pki.csr_pem(pki.create_csr(serving_key, f"system:node:{node_name}", [NODES_GROUP],
+                                                             ips=wanted.serving_ips, dns_names=[node_name]))
+    if wanted.proxy:
+        proxy_key = pki.new_private_key()
+        request.proxy_csr_pem = pki.csr_pem(pki.create_csr(proxy_key, KUBE_PROXY_USER))
     with grpc.secure_channel(bootstrap_server, grpc.ssl_channel_credentials(root_certificates=ca_pem)) as channel:
         try:
             reply = bootstrap_pb2_grpc.BootstrapStub(channel).Join(request, timeout=timeout)
@@ -105,38 +191,55 @@ def request_certificate(bootstrap_server: str, join_string: str, node_name: str,
                                      f"{short_reason(err)}") from None
             raise BootstrapError(f"the cluster refused to join node {node_name} "
                                  f"({code.name}): {err.details()}") from None
-    try:
-        cert = pki.load_cert_pem(reply.certificate_pem, "the certificate the bootstrap server sent")
-    except pki.PKIError as err:
-        raise BootstrapError(str(err)) from None
     if reply.ca_pem and pki.load_cert_pem(reply.ca_pem, "the CA the bootstrap server sent") != ca:
         raise BootstrapError(f"bootstrap server {bootstrap_server} answered with another CA than the pinned one")
-    pair = pki.CertKey(cert, key)
-    if (not pki.issued_by(cert, ca) or pki.identity_from_cert(cert).name != f"system:node:{node_name}"
-            or cert.public_key().public_numbers() != key.public_key().public_numbers()):
-        raise BootstrapError(f"bootstrap server {bootstrap_server} sent a certificate that is not "
-                             f"system:node:{node_name}'s, for this key, from the pinned CA")
-    return pair, ca_pem
+    pair = _answered(reply.certificate_pem, key, ca, f"system:node:{node_name}", bootstrap_server, "certificate")
+    serving = proxy = None
+    if serving_key is not None:
+        serving = _answered(reply.serving_certificate_pem, serving_key, ca, f"system:node:{node_name}",
+                            bootstrap_server, "serving certificate")
+    if proxy_key is not None:
+        proxy = _answered(reply.proxy_certificate_pem, proxy_key, ca, KUBE_PROXY_USER, bootstrap_server,
+                          "kube-proxy certificate")
+    return pair, ca_pem, serving, proxy
 
 
 def client_credentials(cert_dir: str | Path, node_name: str, join_string: str, bootstrap_server: str,
-                       timeout: float = TIMEOUT) -> tuple[TLSConfig, bool]:
+                       timeout: float = TIMEOUT, wanted: Wanted = Wanted()) -> tuple[TLSConfig, bool]:
     """The kubelet's credentials for the API, and whether it joined just now (False: from the
     cert dir). Raises BootstrapError."""
+    credentials, joined = join_credentials(cert_dir, node_name, join_string, bootstrap_server, timeout, wanted)
+    return credentials.tls, joined
+
+
+def join_credentials(cert_dir: str | Path, node_name: str, join_string: str, bootstrap_server: str,
+                     timeout: float = TIMEOUT, wanted: Wanted = Wanted()) -> tuple[Credentials, bool]:
+    """Everything ``wanted`` from the cert dir, or from a join now (True). Raises BootstrapError."""
     pinned = None
     try:
         pinned = parse_join_token(join_string).ca_hash
     except TokenError:
-        pass  # request_certificate says it properly, if a join is needed at all
-    found = existing_credentials(cert_dir, node_name, pinned)
+        pass  # request_certificates says it properly, if a join is needed at all
+    found = existing_credentials(cert_dir, node_name, pinned, wanted=wanted)
     if found is not None:
         return found, False
-    pair, ca_pem = request_certificate(bootstrap_server, join_string, node_name, timeout)
+    pair, ca_pem, serving, proxy = request_certificates(bootstrap_server, join_string, node_name, timeout, wanted)
     cert_dir = Path(cert_dir)
     try:
         cert_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for name, leaf in ((SERVING_NAME, serving), (PROXY_NAME, proxy)):
+            if leaf is not None:
+                pki.write_cert_key(cert_dir, name, leaf)
+        # The client pair and the CA last: a cert dir is taken as whole only once they are there.
         pki.write_cert_key(cert_dir, CLIENT_NAME, pair)
         write_atomic(cert_dir / CA_FILE, ca_pem, 0o644)
     except OSError as err:
         raise BootstrapError(f"cannot keep the certificate in {cert_dir}: {err.strerror}") from None
-    return TLSConfig(ca_pem=ca_pem, cert_pem=pair.cert_pem(), key_pem=pair.key_pem()), True
+    tls = TLSConfig(ca_pem=ca_pem, cert_pem=pair.cert_pem(), key_pem=pair.key_pem())
+    return Credentials(tls, ca_pem, serving, proxy), True
+
+
+def serving_files(cert_dir: str | Path) -> tuple[str, str, str]:
+    """(certificate, key, client CA) of the bootstrapped serving certificate in ``cert_dir``."""
+    cert_dir = Path(cert_dir)
+    return (str(cert_dir / f"{SERVING_NAME}.crt"), str(cert_dir / f"{SERVING_NAME}.key"), str(cert_dir / CA_FILE))

@@ -15,13 +15,16 @@ import structlog
 
 from client.api import AsyncAPI
 from client.config import ConfigError, add_connection_flags, component_settings
+from apimachinery.identity import KUBE_PROXY_USER
 from client.connection import TLSConfig
+from client.files import write_atomic
+from client.kubeconfig import build_kubeconfig, dump_kubeconfig
 from component_base.logs import add_log_format_flag, configure_logging
 from component_base.service import run_until_signalled
-from kubelet.bootstrap import DEFAULT_CERT_DIR, BootstrapError, client_credentials
+from kubelet.bootstrap import DEFAULT_CERT_DIR, BootstrapError, Credentials, Wanted, join_credentials, serving_files
 from kubelet.config import KubeletConfig, add_settings_flags, config_from_flags
 from kubelet.kubelet import Kubelet
-from kubelet.server_tls import add_serving_flags, serving_from_flags
+from kubelet.server_tls import KubeletServing, add_serving_flags, serving_from_flags
 from component_base.netns import netns_executor
 
 log = structlog.get_logger("kubelet")
@@ -48,6 +51,13 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, KubeletConfi
     parser.add_argument("--cert-dir", default=DEFAULT_CERT_DIR, metavar="DIR",
                         help="where the kubelet keeps its client key and certificate and the cluster CA "
                              "(default %(default)s)")
+    parser.add_argument("--server-tls-bootstrap", action="store_true",
+                        help="with --token: also get the kubelet's serving certificate at the join (SANs: "
+                             "--node-name and --node-ip; Kubernetes' serverTLSBootstrap) and serve mutual TLS "
+                             "with it, accepting clients of the cluster CA")
+    parser.add_argument("--kube-proxy-kubeconfig", default="", metavar="PATH",
+                        help="with --token: also get a system:kube-proxy client certificate at the join and "
+                             "write pykube-proxy's kubeconfig to PATH (0600), as a k3s agent does for its kube-proxy")
     add_settings_flags(parser)
     # The kubelet's own service over mutual TLS (see kubelet/server_tls.py).
     add_serving_flags(parser)
@@ -57,6 +67,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, KubeletConfi
         parser.error("--token needs --bootstrap-server HOST:PORT")
     if args.token and args.kubeconfig:
         parser.error("--token and --kubeconfig do not go together: a joining kubelet gets its credentials by the join")
+    if (args.server_tls_bootstrap or args.kube_proxy_kubeconfig) and not args.token:
+        parser.error("--server-tls-bootstrap and --kube-proxy-kubeconfig need --token: they are got at the join")
+    if args.server_tls_bootstrap and args.tls_cert_file:
+        parser.error("--server-tls-bootstrap and --tls-cert-file do not go together: the join gives the certificate")
     if args.runtime == "podman" and not args.podman_url:
         parser.error("--podman-url is required with --runtime podman")
     try:
@@ -109,17 +123,39 @@ async def serve(args: argparse.Namespace, config: KubeletConfig, tls: TLSConfig 
     await run_until_signalled("kubelet", lambda: kubelet.start(port), stop)
 
 
+def use_joined(args: argparse.Namespace, credentials: Credentials) -> None:
+    """Serve with the joined serving certificate; write pykube-proxy's kubeconfig. Raises
+    BootstrapError."""
+    if credentials.serving is not None:
+        cert, key, ca = serving_files(args.cert_dir)
+        args.serving = KubeletServing(tls_cert_file=cert, tls_private_key_file=key, client_ca_file=ca)
+    if credentials.proxy is not None:
+        config = build_kubeconfig(args.settings.server, ca_pem=credentials.ca_pem, user=KUBE_PROXY_USER,
+                                  cert_pem=credentials.proxy.cert_pem(), key_pem=credentials.proxy.key_pem())
+        try:
+            write_atomic(args.kube_proxy_kubeconfig, dump_kubeconfig(config), 0o600)
+        except OSError as err:
+            raise BootstrapError(f"cannot write --kube-proxy-kubeconfig {args.kube_proxy_kubeconfig}: "
+                                 f"{err.strerror}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args, config = parse_args(argv)
     tls = None
     if args.token:
+        wanted = Wanted(serving_ips=(config.node_ip,) if args.server_tls_bootstrap else None,
+                        proxy=bool(args.kube_proxy_kubeconfig))
         try:
-            tls, joined = client_credentials(args.cert_dir, config.node_name, args.token, args.bootstrap_server)
+            credentials, joined = join_credentials(args.cert_dir, config.node_name, args.token,
+                                                   args.bootstrap_server, wanted=wanted)
+            use_joined(args, credentials)
         except BootstrapError as err:
             print(f"pykubelet: {err}", file=sys.stderr)
             return 1
+        tls = credentials.tls
         log.info("joined the cluster" if joined else "using the client certificate in the cert dir",
-                 node=config.node_name, cert_dir=args.cert_dir)
+                 node=config.node_name, cert_dir=args.cert_dir, serving=credentials.serving is not None,
+                 kube_proxy_kubeconfig=args.kube_proxy_kubeconfig or None)
     try:
         asyncio.run(serve(args, config, tls))
     except OSError as err:

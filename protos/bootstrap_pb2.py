@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protos/bootstrap.proto\x12\tpykube.v1\"@\n\x0bJoinRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x02 \x01(\x0c\x12\x11\n\tnode_name\x18\x03 \x01(\t\"7\n\x0cJoinResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\x0c\x12\x0e\n\x06\x63\x61_pem\x18\x02 \x01(\x0c\x32\x44\n\tBootstrap\x12\x37\n\x04Join\x12\x16.pykube.v1.JoinRequest\x1a\x17.pykube.v1.JoinResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protos/bootstrap.proto\x12\tpykube.v1\"p\n\x0bJoinRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x02 \x01(\x0c\x12\x11\n\tnode_name\x18\x03 \x01(\t\x12\x17\n\x0fserving_csr_pem\x18\x04 \x01(\x0c\x12\x15\n\rproxy_csr_pem\x18\x05 \x01(\x0c\"w\n\x0cJoinResponse\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x01 \x01(\x0c\x12\x0e\n\x06\x63\x61_pem\x18\x02 \x01(\x0c\x12\x1f\n\x17serving_certificate_pem\x18\x03 \x01(\x0c\x12\x1d\n\x15proxy_certificate_pem\x18\x04 \x01(\x0c\x32\x44\n\tBootstrap\x12\x37\n\x04Join\x12\x16.pykube.v1.JoinRequest\x1a\x17.pykube.v1.JoinResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,9 +32,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.bootstrap_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_JOINREQUEST']._serialized_start=37
-  _globals['_JOINREQUEST']._serialized_end=101
-  _globals['_JOINRESPONSE']._serialized_start=103
-  _globals['_JOINRESPONSE']._serialized_end=158
-  _globals['_BOOTSTRAP']._serialized_start=160
-  _globals['_BOOTSTRAP']._serialized_end=228
+  _globals['_JOINREQUEST']._serialized_end=149
+  _globals['_JOINRESPONSE']._serialized_start=151
+  _globals['_JOINRESPONSE']._serialized_end=270
+  _globals['_BOOTSTRAP']._serialized_start=272
+  _globals['_BOOTSTRAP']._serialized_end=340
 # @@protoc_insertion_point(module_scope)

@@ -47,7 +47,8 @@ class BootstrapServicer:
     def Join(self, request, context):
         """UNAUTHENTICATED: unknown, wrong or expired token. PERMISSION_DENIED: the CSR names
         another node or group, or the node exists and is Ready and the token was not issued
-        for it. INVALID_ARGUMENT: not a valid node name or CSR.
+        for it, or a serving CSR names another address. INVALID_ARGUMENT: not a valid
+        node name or CSR.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

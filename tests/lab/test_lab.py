@@ -1,5 +1,6 @@
-"""The seed's story across real VMs: `vagrant/lab up` boots a master VM and 3 worker VMs,
-the 4-replica multi-worker Deployment is applied from the master with pykubectl, the client
+"""The seed's story across real VMs: `vagrant/lab up` boots a master VM and 3 worker VMs
+(mutual TLS + Node,RBAC on the master; the workers join by token and hold no key from the
+master; a plaintext client is refused), the 4-replica multi-worker Deployment is applied from the master with pykubectl, the client
 answers through its NodePort on every worker's address (Pods on other workers reached over
 the host-gw routes each worker's pykube-proxy programs), and the lab heals a killed container
 (RESTARTS 1) and a lost worker VM (its Pods come back on the others). Everything that talks
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -118,6 +120,8 @@ def test_seed_story_across_vms(vm_lab: Lab):
     assert all(c.startswith("10.88.") and c.endswith(".0/24") for c in pod_cidrs), pod_cidrs
     assert len(set(pod_cidrs)) == WORKERS, pod_cidrs
     print(vm_lab.kubectl("get", "nodes", "-o", "wide"))
+    workers_joined_by_token(vm_lab)
+    plaintext_is_refused(vm_lab)
 
     # 4 replicas, Running across the 3 worker VMs (2/1/1).
     vm_lab.kubectl("apply", "-f", "/pykube/examples/multi-worker.yaml")
@@ -126,6 +130,11 @@ def test_seed_story_across_vms(vm_lab: Lab):
     placement = sorted(p["spec"]["nodeName"] for p in pods)
     assert set(placement) == set(WORKER_NAMES), placement
     print(vm_lab.kubectl("get", "pods", "-o", "wide"))
+    # The apiserver dials each kubelet over mutual TLS (its client certificate; the kubelet's
+    # serving certificate from the join): logs of a Pod on every worker come through.
+    for worker in WORKER_NAMES:
+        pod = next(p for p in pods if p["spec"]["nodeName"] == worker)
+        vm_lab.kubectl("logs", pod["metadata"]["name"], "--tail", "5")
 
     # Each worker VM pulled the image once (the other Pods on it found it present).
     pulls: dict[str, int] = {}
@@ -164,6 +173,55 @@ def test_seed_story_across_vms(vm_lab: Lab):
     healed_pods = vm_lab.wait("4 Pods Running on the remaining workers", healed, timeout=300)
     assert {p["spec"]["nodeName"] for p in healed_pods} <= set(WORKER_NAMES) - {lost}
     print(vm_lab.kubectl("get", "pods", "-o", "wide"))
+
+
+PYTHON = "sudo /opt/pykube/venv/bin/python"
+CERT_DIR = "/var/lib/pykubelet/pki"
+# Each joined worker's certificates: (file, subject); all issued by the master's cluster CA.
+JOINED = {"kubelet-client": "system:node:{w}", "kubelet-server": "system:node:{w}", "kube-proxy": "system:kube-proxy"}
+DESCRIBE = ("import json, sys; from client import pki; d = sys.argv[1]; ca = pki.load_cert(d + '/ca.crt'); "
+            "print(json.dumps({'ca': pki.ca_hash(ca), 'certs': {n: [pki.identity_from_cert(c).name, "
+            "pki.issued_by(c, ca)] for n in sys.argv[2:] for c in [pki.load_cert(f'{d}/{n}.crt')]}}))")
+
+
+def plain(log: str) -> str:
+    """Console log lines without their colours."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", log)
+
+
+def workers_joined_by_token(vm_lab: Lab) -> None:
+    """The workers got their certificates by the token join, not by copying: each holds the
+    master's CA certificate (same pin) and its own keys (kubelet client, kubelet serving,
+    kube-proxy), issued by that CA for its own name, and no other private key or kubeconfig
+    of the master's; the master's apiserver logged each join, and the token is in its list."""
+    ca = json.loads(vm_lab.ssh("master", f"{PYTHON} -c \"{DESCRIBE}\" /var/lib/pykube/pki"))["ca"]
+    joins = plain(vm_lab.ssh("master", "sudo journalctl -u pykube-apiserver --no-pager -o cat | grep 'node joined'"))
+    for worker in WORKER_NAMES:
+        described = json.loads(vm_lab.ssh(worker, f"{PYTHON} -c \"{DESCRIBE}\" {CERT_DIR} {' '.join(JOINED)}"))
+        assert described["ca"] == ca, (worker, described)
+        for name, subject in JOINED.items():
+            assert described["certs"][name] == [subject.format(w=worker), True], (worker, name, described)
+        # Private keys and kubeconfigs anywhere pykube or a user keeps them (not the VM's ssh host keys).
+        keys = vm_lab.ssh(worker, "sudo grep -rlE 'PRIVATE KEY|client-key-data' /etc /root /home /var/lib/pykube "
+                                  "/var/lib/pykubelet /opt/pykube --exclude-dir=ssh --exclude-dir=venv | sort",
+                          timeout=120, check=False).split()
+        assert keys == sorted([f"{CERT_DIR}/{n}.key" for n in JOINED] + ["/var/lib/pykubelet/kube-proxy.conf"]), \
+            (worker, keys)
+        assert any(f"node={worker} " in line + " " for line in joins.splitlines()), joins
+        joined = plain(vm_lab.ssh(worker, "sudo journalctl -u pykubelet --no-pager -o cat | grep -m1 'joined the cluster'"))
+        assert "serving=True" in joined, joined
+    assert "vagrant/lab workers" in vm_lab.ssh("master", "sudo pykube token list")
+
+
+def plaintext_is_refused(vm_lab: Lab) -> None:
+    """A client without TLS gets nothing from the master's apiserver, from a worker or from
+    the master itself; the same pykubectl with the admin config answers."""
+    master = f"{SUBNET}.10:6443"
+    for machine in ("master", WORKER_NAMES[0]):
+        out = vm_lab.ssh(machine, f"printf 'server: {master}\\n' > /tmp/plain.conf; "
+                                  "PYKUBECONFIG=/tmp/plain.conf timeout 30 pykubectl get nodes 2>&1; echo rc=$?", check=False)
+        assert "rc=0" not in out and not any(w in out for w in WORKER_NAMES), (machine, out)
+        print(f"plaintext client on {machine}: {out.strip().splitlines()[-2:]}")
 
 
 def client_node_port_answers_on_every_worker(vm_lab: Lab) -> None:

@@ -66,3 +66,36 @@ def test_component_flags(tmp_path):
         component_settings(None, tmp_path / "missing.conf")
     with pytest.raises(ConfigError, match="--kubeconfig"):
         component_settings("https://127.0.0.1:6443", None)
+
+
+def test_pykube_pki_makes_the_control_plane_part_alone_for_an_apiserver_elsewhere(tmp_path, capsys):
+    """The lab's master VM: the apiserver certificate names the VM's address and name, the
+    control plane's kubeconfigs and an admin's, and nothing of any node (nodes join by token)."""
+    from cluster.cli import main
+    state = tmp_path / "state"
+    assert main(["--state-dir", str(state), "pki", "--server", "127.0.0.1:6443",
+                 "--apiserver-ip", "192.168.77.10", "--apiserver-dns", "master"]) == 0
+    store = ClusterPKI(state / "pki")
+    ca = pki.load_cert(store.ca_cert)
+    assert pki.ca_hash(ca) in capsys.readouterr().out
+    sans = pki.load_cert(store.apiserver_cert).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "192.168.77.10"}
+    assert {"master", "localhost", "kubernetes.default.svc"} <= set(sans.get_values_for_type(x509.DNSName))
+    assert sorted(p.name for p in (state / "pki").iterdir()) == sorted([
+        "ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "apiserver-kubelet-client.crt",
+        "apiserver-kubelet-client.key", "admin.conf", "scheduler.conf", "controller-manager.conf"])
+    for component, who in {"admin": ("system:admin", ["system:masters"]),
+                           "scheduler": ("system:kube-scheduler", [])}.items():
+        settings = component_settings(None, store.kubeconfig(component))
+        assert settings.server == "127.0.0.1:6443" and subject(settings.tls) == who
+    # Again: the CA stays (the join strings given out keep their pin).
+    assert main(["--state-dir", str(state), "pki", "--server", "127.0.0.1:6443"]) == 0
+    assert pki.load_cert(store.ca_cert) == ca
+
+
+def test_pykube_pki_refuses_a_bad_address_before_writing_anything(tmp_path, capsys):
+    from cluster.cli import main
+    with pytest.raises(SystemExit) as caught:
+        main(["--state-dir", str(tmp_path / "s"), "pki", "--server", "127.0.0.1:6443", "--apiserver-ip", "nope"])
+    assert caught.value.code == 2 and "not an IP address: 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

@@ -167,3 +167,101 @@ def test_the_listener_answers_garbage_and_oversize_requests_with_clear_codes(lis
         with pytest.raises(grpc.RpcError) as caught:
             channel.unary_unary("/pykube.v1.API/List")(b"", timeout=10)
         assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED  # nothing but Join is served there
+
+
+# --- the serving certificate (--server-tls-bootstrap) and kube-proxy's (--kube-proxy-kubeconfig) ---
+
+def test_one_join_gets_the_serving_and_kube_proxy_certificates_too(listener, tmp_path) -> None:
+    from cryptography import x509
+    cert_dir = tmp_path / "pki"
+    wanted = bootstrap.Wanted(serving_ips=("127.0.0.1",), proxy=True)
+    got, joined = bootstrap.join_credentials(cert_dir, "n1", listener.join_string(), listener.address, wanted=wanted)
+    assert joined and got.serving is not None and got.proxy is not None
+    sans = got.serving.cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert sans.get_values_for_type(x509.DNSName) == ["n1"]
+    assert pki.identity_from_cert(got.serving.cert).name == "system:node:n1"
+    assert pki.identity_from_cert(got.proxy.cert).name == "system:kube-proxy"
+    assert pki.identity_from_cert(got.proxy.cert).groups == ("system:authenticated",)
+    for name in ("kubelet-client", "kubelet-server", "kube-proxy"):
+        assert stat.S_IMODE(os.stat(cert_dir / f"{name}.key").st_mode) == 0o600
+    cert, key, ca = bootstrap.serving_files(cert_dir)
+    assert pki.load_cert(cert) == got.serving.cert and Path(ca).read_bytes() == listener.ca.cert_pem()
+    # A restart finds all of it: no join (the token may be gone by then).
+    listener.tokens.delete("abcdef")
+    again, joined = bootstrap.join_credentials(cert_dir, "n1", listener.join_string(), listener.address, wanted=wanted)
+    assert not joined and again.tls == got.tls
+    assert again.serving.cert_pem() == got.serving.cert_pem() and again.serving.key_pem() == got.serving.key_pem()
+    assert again.proxy.cert_pem() == got.proxy.cert_pem() and again.proxy.key_pem() == got.proxy.key_pem()
+    # The node's address changed: its serving certificate no longer fits, so it joins again.
+    moved = bootstrap.Wanted(serving_ips=("127.0.0.2",), proxy=True)
+    assert bootstrap.existing_credentials(cert_dir, "n1", None, wanted=moved) is None
+    # A cert dir from a join without them is not whole for a kubelet that wants them.
+    plain = tmp_path / "plain"
+    listener.tokens.add(StoredToken(bt.new_token_record(NOW, token=TOKEN)))
+    bootstrap.client_credentials(plain, "n2", listener.join_string(), listener.address)
+    assert bootstrap.existing_credentials(plain, "n2", None) is not None
+    assert bootstrap.existing_credentials(plain, "n2", None, wanted=wanted) is None
+
+
+def test_a_serving_address_other_than_the_joins_is_refused_in_one_line(listener, tmp_path) -> None:
+    with pytest.raises(bootstrap.BootstrapError) as caught:
+        bootstrap.join_credentials(tmp_path / "pki", "n1", listener.join_string(), listener.address,
+                                   wanted=bootstrap.Wanted(serving_ips=("10.9.9.9",)))
+    message = str(caught.value)
+    assert "(PERMISSION_DENIED)" in message and "10.9.9.9 are not addresses of node n1" in message
+    assert "\n" not in message
+    assert not (tmp_path / "pki" / "kubelet-client.crt").exists()  # nothing half-kept
+
+
+def test_pykubelet_serves_with_the_joined_certificate_and_writes_the_proxys_kubeconfig(listener, tmp_path) -> None:
+    import json
+    import socket
+    import ssl
+    import time
+    import yaml
+    from client.kubeconfig import resolve_context
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proxy_conf, cert_dir = tmp_path / "proxy.conf", tmp_path / "pki"
+    proc = subprocess.Popen([sys.executable, "-m", "kubelet.main", "--node-name", "n1", "--runtime", "fake",
+                             "--server", "127.0.0.1:1", "--cert-dir", str(cert_dir), "--listen", f"127.0.0.1:{port}",
+                             "--token", listener.join_string(), "--bootstrap-server", listener.address,
+                             "--server-tls-bootstrap", "--kube-proxy-kubeconfig", str(proxy_conf)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 30
+        presented = None
+        while presented is None and proc.poll() is None and time.monotonic() < deadline:
+            try:  # the kubelet's service presents the serving certificate the join gave
+                context = ssl.create_default_context(cadata=listener.ca.cert_pem().decode())
+                context.set_alpn_protocols(["h2"])
+                with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
+                    with context.wrap_socket(raw, server_hostname="n1") as tls:
+                        presented = tls.getpeercert(binary_form=True)
+            except OSError:
+                time.sleep(0.2)
+        assert presented is not None, proc.stdout.read() if proc.poll() is not None else "no TLS service in 30 s"
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=20)[0]
+    assert pki.load_cert(cert_dir / "kubelet-server.crt").public_bytes(pki.serialization.Encoding.DER) == presented
+    assert stat.S_IMODE(os.stat(proxy_conf).st_mode) == 0o600
+    ctx = resolve_context(yaml.safe_load(proxy_conf.read_text()), proxy_conf)
+    assert ctx.server == "https://127.0.0.1:1" and ctx.ca_pem == listener.ca.cert_pem()
+    assert pki.identity_from_cert(pki.load_cert_pem(ctx.cert_pem)).name == "system:kube-proxy"
+    joined = [json.loads(line) for line in out.splitlines() if '"joined the cluster"' in line]
+    assert joined and joined[0]["serving"] is True, out
+
+
+@pytest.mark.parametrize("flags,error", [
+    (["--server-tls-bootstrap"], "need --token"),
+    (["--kube-proxy-kubeconfig", "/tmp/x"], "need --token"),
+    (["--token", "K10x::abcdef.0123456789abcdef", "--bootstrap-server", "127.0.0.1:1", "--server-tls-bootstrap",
+      "--tls-cert-file", "/c", "--tls-private-key-file", "/k", "--client-ca-file", "/ca"], "do not go together"),
+])
+def test_the_join_extras_need_a_token_and_exclude_given_serving_files(flags, error) -> None:
+    proc = subprocess.run([sys.executable, "-m", "kubelet.main", "--node-name", "n1", "--runtime", "fake", *flags],
+                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 2 and error in proc.stderr, proc.stderr
