@@ -122,6 +122,8 @@ def _value_schema(field: FieldDescriptor) -> dict[str, Any]:
     """The schema of one value of a field (one item, for a repeated field)."""
     if field.message_type is None:
         return dict(_SCALARS[field.type])
+    if field.message_type.full_name in meta.INLINE_MESSAGES:
+        return dict(meta.INLINE_MESSAGES[field.message_type.full_name])
     return ref(schema_name(field.message_type))
 
 
@@ -146,6 +148,7 @@ def field_schema(message: Descriptor, field: FieldDescriptor) -> dict[str, Any]:
     if not field.is_repeated:
         schema = _describe(_value_schema(field), description)
         if merge_keys.retains_keys(message, field):
+            schema = {"allOf": [schema]} if "$ref" in schema else schema
             schema["x-kubernetes-patch-strategy"] = "retainKeys"
         return schema
     schema = _describe({"type": "array", "items": _value_schema(field)}, description)
@@ -190,7 +193,7 @@ def _reachable(roots: list[Descriptor]) -> list[Descriptor]:
                 continue
             if target.GetOptions().map_entry:
                 target = target.fields_by_name["value"].message_type
-            if target is not None:
+            if target is not None and target.full_name not in meta.INLINE_MESSAGES:
                 stack.append(target)
     return list(seen.values())
 

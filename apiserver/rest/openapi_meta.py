@@ -138,6 +138,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 
+# Well-known protobuf types that stand for free-form JSON (ObjectMeta.managedFields' fieldsV1 is a
+# Struct): written inline, as Kubernetes writes such fields, not as schemas of their own.
+INLINE_MESSAGES: dict[str, dict[str, Any]] = {
+    "google.protobuf.Struct": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+    "google.protobuf.Value": {"x-kubernetes-preserve-unknown-fields": True},
+    "google.protobuf.ListValue": {"type": "array", "items": {"x-kubernetes-preserve-unknown-fields": True}},
+    "google.protobuf.Duration": {"type": "string"},
+}
+
 VERB_DESCRIPTIONS = {
     "list": "list or watch objects of kind",
     "create": "create a",

@@ -27,6 +27,7 @@ import pytest
 from aiohttp import web
 
 from apimachinery.convert import ConversionError, from_dict
+from apimachinery.kinds import KINDS
 from apiserver.rest import openapi
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -36,24 +37,29 @@ VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 pytestmark = pytest.mark.skipif(not KUBECTL.exists(), reason="the real kubectl is not installed")
 
 
-def _resource(name: str, kind: str, short: str) -> dict:
-    return {"name": name, "singularName": kind.lower(), "namespaced": True, "kind": kind,
-            "verbs": VERBS, "shortNames": [short]}
+def _discovery() -> dict[str, dict]:
+    """Legacy discovery (APIVersions, APIGroupList, APIResourceList) of every kind pykube serves."""
+    docs: dict[str, dict] = {
+        "/api": {"kind": "APIVersions", "versions": ["v1"],
+                 "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]},
+        "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": []},
+    }
+    for info in KINDS:
+        path = "/" + openapi.group_version_path(info.api_version)
+        if path not in docs:
+            docs[path] = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": info.api_version,
+                          "resources": []}
+            group, _, version = info.api_version.rpartition("/")
+            if group:
+                gv = {"groupVersion": info.api_version, "version": version}
+                docs["/apis"]["groups"].append({"name": group, "versions": [gv], "preferredVersion": gv})
+        docs[path]["resources"].append({
+            "name": info.plural, "singularName": info.singular, "namespaced": info.namespaced,
+            "kind": info.kind, "verbs": VERBS, "shortNames": list(info.short_names)})
+    return docs
 
 
-DISCOVERY = {
-    "/api": {"kind": "APIVersions", "versions": ["v1"],
-             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]},
-    "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-        {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
-         "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]},
-    "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1",
-                "resources": [_resource("pods", "Pod", "po")]},
-    "/apis/apps/v1": {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1",
-                      "resources": [_resource("deployments", "Deployment", "deploy")]},
-}
-
-
+DISCOVERY = _discovery()
 REQUESTS: list[str] = []  # every path_qs the app was asked for, in order
 
 
@@ -165,6 +171,15 @@ def test_explain_recursive_and_unknown_field(kubectl) -> None:
     out = kubectl("explain", "deployment.spec.nosuchfield")
     assert out.returncode != 0
     assert 'field "nosuchfield" does not exist' in out.stderr
+
+
+def test_explain_every_kind(kubectl) -> None:
+    for info in KINDS:
+        out = kubectl("explain", info.plural)
+        assert out.returncode == 0, (info.kind, out.stderr)
+        group, _, version = info.api_version.rpartition("/")
+        assert f"KIND:       {info.kind}\nVERSION:    {version}" in out.stdout
+        assert "metadata\t<ObjectMeta>" in out.stdout
 
 
 def test_create_dry_run_with_strict_validation(kubectl) -> None:
