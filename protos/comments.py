@@ -21,8 +21,6 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 
-from protos.generate import REPO_ROOT, proto_files
-
 # Paths inside a FileDescriptorProto (descriptor.proto's field numbers), as
 # SourceCodeInfo.Location.path spells them.
 _MESSAGE_TYPE = 4  # FileDescriptorProto.message_type
@@ -32,7 +30,10 @@ _NESTED_TYPE = 3  # DescriptorProto.nested_type
 
 def descriptor_set() -> descriptor_pb2.FileDescriptorSet:
     """The contracts parsed by protoc, with source info (comments and their places)."""
-    from grpc_tools import protoc  # imported here: only the first call pays for it
+    # Imported here: only the first call pays for protoc (the apiserver may never serve /openapi).
+    from grpc_tools import protoc
+
+    from protos.generate import REPO_ROOT, proto_files
 
     include_wkt = Path(protoc.__file__).parent / "_proto"
     with tempfile.TemporaryDirectory() as scratch:
