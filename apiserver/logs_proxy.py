@@ -213,13 +213,21 @@ class KubeletCall:
         self.call = call
         self.node_name = node_name
         self.address = address
+        self.cancelled = False
 
     async def read(self) -> Any | None:
-        """The next answer; None when the kubelet's stream ended well."""
+        """The next answer; None when the kubelet's stream ended well, or we cancelled it."""
         try:
             message = await self.call.read()
         except grpc.aio.AioRpcError as err:
             raise self.error(err) from None
+        except asyncio.CancelledError:
+            # grpc.aio reports its call cancelled (by ``cancel()``) as CancelledError; that is
+            # the end of this stream, not the cancellation of the task reading it.
+            task = asyncio.current_task()
+            if self.cancelled and not (task is not None and task.cancelling()):
+                return None
+            raise
         return None if message is grpc.aio.EOF else message
 
     async def __aiter__(self) -> AsyncIterator[Any]:
@@ -240,6 +248,7 @@ class KubeletCall:
             await self.call.done_writing()
 
     def cancel(self) -> None:
+        self.cancelled = True
         self.call.cancel()
 
     def error(self, err: grpc.aio.AioRpcError) -> errors.APIError:

@@ -1,0 +1,1 @@
+"""The Kubernetes HTTP API: the apiserver's second face (see server.py)."""
