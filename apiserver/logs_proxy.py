@@ -194,11 +194,28 @@ def check_options(request: kubelet_pb2.LogsRequest) -> None:
 
 class KubeletError(errors.APIError):
     """The kubelet's own answer (waiting to start, no previous container, container not
-    found...): its code and message, passed through unchanged."""
+    found...): its code and message, passed through unchanged. What it stands for in
+    Kubernetes' HTTP terms comes from the class (``kubelet_error``)."""
 
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class KubeletBadRequest(KubeletError, errors.BadRequest):
+    """The kubelet's refusals (FAILED_PRECONDITION, INVALID_ARGUMENT): Kubernetes' 400."""
+
+
+class KubeletNotFound(KubeletError, errors.NotFound):
+    """``container not found ("c")``, a container gone meanwhile: Kubernetes' 404."""
+
+
+def kubelet_error(code: grpc.StatusCode, message: str) -> KubeletError:
+    if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
+        return KubeletBadRequest(code, message)
+    if code == grpc.StatusCode.NOT_FOUND:
+        return KubeletNotFound(code, message)
+    return KubeletError(code, message)
 
 
 class KubeletCall:
@@ -255,8 +272,9 @@ class KubeletCall:
         if err.code() == grpc.StatusCode.UNAVAILABLE:
             reason = dial_reason(err, self.address)
             log.warning("kubelet unreachable", node=self.node_name, address=self.address, reason=reason)
-            return KubeletUnreachable(f'cannot reach the kubelet of node "{self.node_name}" at {self.address}: {reason}')
-        return KubeletError(err.code(), err.details() or "")
+            return KubeletUnreachable(f'cannot reach the kubelet of node "{self.node_name}" '
+                                      f"at {self.address}: {reason}")
+        return kubelet_error(err.code(), err.details() or "")
 
 
 # ----------------------------------------------------------------------- proxy

@@ -30,9 +30,10 @@ same messages, the same channels to the kubelets. Only the framing differs.
     refused: the same checks answer it with the same Status, so the user reads the real
     reason; a POST that passes them is told that only WebSockets are spoken here.
 
-Errors are Kubernetes' Status JSON: ``status_response`` below. (It duplicates the small part
-of apiserver/rest/status.py that streams need, plus the kubelet's answers' codes: its
-FAILED_PRECONDITION and INVALID_ARGUMENT are Kubernetes' 400 BadRequest.)
+Errors are Kubernetes' Status JSON: ``status_response`` below (the small part of
+apiserver/rest/status.py that streams need, written before it existed; the kubelet's answers
+come as APIError classes, KubeletBadRequest 400 and KubeletNotFound 404, so status.status_of
+maps them as well).
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-import grpc
 import structlog
 from aiohttp import WSMsgType, web
 
@@ -68,13 +68,15 @@ UNSUPPORTED_LOG_OPTIONS = ("timestamps", "sinceSeconds", "sinceTime")
 
 
 def http_status(err: errors.APIError) -> tuple[int, str]:
-    """The HTTP code and Status reason of an APIError from the proxies."""
+    """The HTTP code and Status reason of an APIError from the proxies, by its class (the
+    kubelet's answers keep their gRPC code for the gRPC face: see logs_proxy.kubelet_error)."""
     if isinstance(err, errors.BadRequest):
         return 400, "BadRequest"  # shares INVALID_ARGUMENT with Invalid (422)
-    if isinstance(err, KubeletError) and err.code in (grpc.StatusCode.FAILED_PRECONDITION,
-                                                      grpc.StatusCode.INVALID_ARGUMENT):
-        return 400, "BadRequest"  # the kubelet's refusals: waiting to start, no previous container
-    return errors.http_status(err.code)
+    if isinstance(err, errors.NotFound):
+        return 404, "NotFound"
+    if isinstance(err, errors.Invalid):
+        return 422, "Invalid"
+    return errors.INTERNAL_ERROR if isinstance(err, KubeletError) else errors.http_status(err.code)
 
 
 def failure(err: errors.APIError) -> dict[str, Any]:
@@ -288,6 +290,8 @@ async def serve_exec(request: web.Request, logs: LogsProxy, namespace: str, name
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
             await finish(ws, output.result())
+        elif output in done and not isinstance(output.exception(), ConnectionError):
+            log.error("exec relay failed", pod=f"{namespace}/{name}", error=repr(output.exception()))
         # Else the client went away (it closed the socket, or a write to it failed).
     finally:
         for task in (output, pump):

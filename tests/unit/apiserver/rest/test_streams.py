@@ -362,3 +362,41 @@ def test_resize_messages() -> None:
 def test_exit_status_shapes() -> None:
     assert exit_status(0, ["true"]) == {"metadata": {}, "status": "Success"}
     assert exit_status(127, ["nope"])["details"] == {"causes": [{"reason": "ExitCode", "message": "127"}]}
+
+
+# --------------------------------------------------------- the official client
+
+
+def core_v1(address: str) -> Any:
+    from kubernetes import client
+
+    configuration = client.Configuration(host=f"http://{address}")
+    return client.CoreV1Api(client.ApiClient(configuration))
+
+
+def test_the_python_clients_read_namespaced_pod_log(address: str, web_pod: Kubelet) -> None:
+    api = core_v1(address)
+    assert api.read_namespaced_pod_log("web", "default", tail_lines=1) == "line 3\n"
+    from kubernetes.client.exceptions import ApiException
+
+    with pytest.raises(ApiException) as caught:
+        api.read_namespaced_pod_log("ghost", "default")
+    assert (caught.value.status, json.loads(caught.value.body)["reason"]) == (404, "NotFound")
+
+
+def test_the_python_clients_stream_exec(address: str, runtime: FakeRuntime) -> None:
+    from kubernetes.stream import stream
+
+    api = core_v1(address)
+    assert stream(api.connect_get_namespaced_pod_exec, "web", "default", command=["echo", "hi"],
+                  stderr=True, stdin=False, stdout=True, tty=False) == "echo hi\n"
+    session = stream(api.connect_get_namespaced_pod_exec, "web", "default", command=["cat", "5"],
+                     stderr=True, stdin=True, stdout=True, tty=False, _preload_content=False)
+    try:
+        session.write_stdin("typed")
+        session.close_channel(0)  # v5: the end of stdin
+        session.run_forever(timeout=WAIT)
+        assert session.read_stdout() == "typedcat 5\n"
+        assert session.returncode == 5
+    finally:
+        session.close()
