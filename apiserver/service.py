@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 
 from apimachinery.kinds import KINDS, KindInfo, UnknownKindError, kind_info, unwrap, wrap
 from apimachinery.version import version_info
-from apiserver import errors, watch_loop
+from apiserver import errors, served, watch_loop
 from apiserver.auth import access_review, request_user
 from apiserver.auth.attributes import Authorizer
 from apiserver.exec_proxy import ExecProxy
@@ -31,8 +31,6 @@ T = TypeVar("T")
 # Events per WatchBatches message: big enough that a burst costs few messages, small
 # enough that a relist-sized backlog does not become one huge message.
 WATCH_BATCH_LIMIT = 500
-# What a client may do with every kind (Kubernetes' discovery "verbs"); pykube has no patch.
-SERVED_VERBS = ("create", "delete", "get", "list", "update", "watch")
 
 
 def encode_event(event_type: str, obj: Message) -> bytes:
@@ -97,10 +95,12 @@ class APIService(api_pb2_grpc.APIServicer):
 
     async def Discovery(self, request: api_pb2.DiscoveryRequest,
                         context: grpc.aio.ServicerContext) -> api_pb2.DiscoveryResponse:
-        """Every kind the registry serves, with the verbs this API offers on it."""
+        """Every kind the registry serves, with the verbs this face offers on it (served.py:
+        the HTTP face's discovery adds patch and deletecollection, which are no gRPC calls)."""
         return api_pb2.DiscoveryResponse(resources=[
             api_pb2.APIResource(name=info.plural, short_names=info.short_names, api_version=info.api_version,
-                                namespaced=info.namespaced, kind=info.kind, verbs=SERVED_VERBS)
+                                namespaced=info.namespaced, kind=info.kind,
+                                verbs=served.verbs(info, http=False))
             for info in KINDS
         ])
 
