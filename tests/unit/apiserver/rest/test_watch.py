@@ -342,3 +342,29 @@ def test_an_encoder_shapes_every_object() -> None:
         assert (await stream.next())["object"] == {"kind": "Table", "rows": ["a"], "seen_as": "ADDED"}
         assert (await stream.next())["object"]["seen_as"] == "BOOKMARK"
     run(scenario, encode=encode)
+
+
+# ------------------------------------------------------------------ a real client
+
+
+def test_the_official_python_client_reads_the_stream() -> None:
+    """kubernetes.watch.Watch, as an informer-style client uses it: typed events, the
+    resourceVersion advancing, and the stream ending at timeoutSeconds."""
+    kubernetes = pytest.importorskip("kubernetes")
+
+    def read(host: str) -> list[tuple[str, str, str]]:
+        configuration = kubernetes.client.Configuration()
+        configuration.host = host
+        with kubernetes.client.ApiClient(configuration) as api:
+            core = kubernetes.client.CoreV1Api(api)
+            return [(event["type"], event["object"].metadata.name, event["object"].spec.containers[0].image)
+                    for event in kubernetes.watch.Watch().stream(core.list_namespaced_pod, "default",
+                                                                 timeout_seconds=1)]
+
+    async def scenario(world: World) -> None:
+        world.create("a")
+        world.create("b")
+        host = str(world.client.make_url("")).rstrip("/")
+        events = await asyncio.get_running_loop().run_in_executor(None, read, host)
+        assert sorted(events) == [("ADDED", "a", "nginx:1.27"), ("ADDED", "b", "nginx:1.27")]
+    run(scenario)
