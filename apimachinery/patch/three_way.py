@@ -43,7 +43,9 @@ def three_way_patch(original: dict[str, Any], modified: dict[str, Any], current:
     delta = diff_maps(current, modified, descriptor, DiffOptions(set_element_order=True, ignore_deletions=True))
     deletions = diff_maps(original or {}, modified, descriptor,
                           DiffOptions(set_element_order=True, ignore_changes_and_additions=True))
-    return merge_map(deletions, delta, descriptor, MergeOptions(merge_parallel_list=False, ignore_unmatched_nulls=False))
+    # Two patches merged: the directive lists are carried, nulls kept.
+    return merge_map(deletions, delta, descriptor, MergeOptions(merge_parallel_list=False,
+                                                                ignore_unmatched_nulls=False))
 
 
 def two_way_patch(original: dict[str, Any], modified: dict[str, Any], descriptor: Descriptor | None) -> dict[str, Any]:
@@ -99,7 +101,8 @@ def _diff_list_field(key: str, old: list[Any], new: list[Any], patch: dict[str, 
         if not options.ignore_changes_and_additions and old != new:
             patch[key] = new
         return
-    additions, deletions, order = diff_lists(old, new, meta, replace(options, build_retain_keys_directive=meta.retain_keys))
+    item_options = replace(options, build_retain_keys_directive=meta.retain_keys)
+    additions, deletions, order = diff_lists(old, new, meta, item_options)
     if additions:
         patch[key] = additions
     if deletions:
