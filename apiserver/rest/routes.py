@@ -32,25 +32,28 @@ def version_dict() -> dict[str, str]:
             "compiler": "cpython", "platform": info.platform}
 
 
-def _discovery(path: str) -> Any:
-    """/api, /apis, /api/v1, /apis/<group>[/<version>] from discovery.py; None when unknown."""
+def _discovery(request: web.Request) -> web.Response | None:
+    """/api, /apis (aggregated when the client asks for it first, as kubectl does), /api/v1,
+    /apis/<group>[/<version>] from discovery.py; None when unknown."""
     try:
         from apiserver.rest import discovery
     except ImportError:
         return None
-    parts = path.strip("/").split("/")
+    parts = request.path.strip("/").split("/")
+    if parts in (["api"], ["apis"]) and discovery.wants_aggregated(request.headers.get("Accept", "")):
+        return decode.json_response(discovery.aggregated(parts[0]), content_type=discovery.AGGREGATED_CONTENT_TYPE)
+    body = None
     if parts == ["api"]:
-        return discovery.api_versions()
-    if parts == ["apis"]:
-        return discovery.api_group_list()
-    if parts[0] == "api" and len(parts) == 2:
-        return discovery.resource_list(parts[1])
-    if parts[0] == "apis" and len(parts) == 2:
-        group = getattr(discovery, "api_group", None)
-        return group(parts[1]) if group is not None else None
-    if parts[0] == "apis" and len(parts) == 3:
-        return discovery.resource_list(f"{parts[1]}/{parts[2]}")
-    return None
+        body = discovery.api_versions(request.host)
+    elif parts == ["apis"]:
+        body = discovery.api_group_list()
+    elif parts[0] == "api" and len(parts) == 2:
+        body = discovery.resource_list(parts[1])
+    elif parts[0] == "apis" and len(parts) == 2:
+        body = discovery.api_group(parts[1])
+    elif parts[0] == "apis" and len(parts) == 3:
+        body = discovery.resource_list(f"{parts[1]}/{parts[2]}")
+    return None if body is None else decode.json_response(body)
 
 
 def _openapi(path: str) -> Any:
@@ -74,14 +77,15 @@ def serve_path(request: web.Request, info: RequestInfo) -> web.Response:
         return decode.json_response(version_dict())
     if any(path == p or path.startswith(p + "/") for p in HEALTH_PATHS):
         return web.Response(text="ok", content_type="text/plain")
-    body = None
+    answer: web.Response | None = None
     if path == "/api" or path.startswith(("/api/", "/apis")):
-        body = _discovery(path)
+        answer = _discovery(request)
     elif path.startswith("/openapi/v3"):
-        body = _openapi(path)
-    if body is None:
+        document = _openapi(path)
+        answer = None if document is None else decode.json_response(document)
+    if answer is None:
         raise status.not_found()
-    return decode.json_response(body)
+    return answer
 
 
 # ------------------------------------------------------------------ resources
