@@ -172,9 +172,9 @@ def delete_options(body: Any, query: Mapping[str, str]) -> DeleteOptions:
 # ------------------------------------------------------------------ answers
 
 def json_response(data: Any, code: int = 200, warnings: list[str] | None = None,
-                  headers: Mapping[str, str] | None = None) -> web.Response:
+                  headers: Mapping[str, str] | None = None, content_type: str = JSON) -> web.Response:
     response = web.Response(body=json.dumps(data, separators=(",", ":")).encode(), status=code,
-                            content_type=JSON, headers=headers)
+                            headers={**(headers or {}), "Content-Type": content_type})
     for warning in warnings or ():
         response.headers.add("Warning", f"299 - {json.dumps(warning)}")
     return response

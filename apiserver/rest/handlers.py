@@ -376,7 +376,7 @@ async def delete_collection(api: API, request: web.Request, kind: KindInfo, info
     return decode.json_response(list_dict(kind, deleted, {"resourceVersion": str(api.cache.revision)}))
 
 
-# ------------------------------------------------------------------ dispatch
+# ------------------------------------------------------------------ watch
 
 async def watch(api: API, request: web.Request, kind: KindInfo, info: RequestInfo) -> web.StreamResponse:
     """Hand a watch to watch.py with its options from the query (Kubernetes' ListOptions)."""
@@ -403,29 +403,3 @@ async def watch(api: API, request: web.Request, kind: KindInfo, info: RequestInf
         send_initial_events=None if initial is None else parse_bool(initial),
         bookmark_interval=api.bookmark_interval, encode=encode,
         resource_version_match=query.get("resourceVersionMatch", ""))
-
-
-async def serve_resource(api: API, request: web.Request, info: RequestInfo) -> web.StreamResponse:
-    """Answer a resource request (authenticated and authorized already)."""
-    kind = kind_of(info)
-    if info.subresource:
-        from apiserver.rest import subresources
-        return await subresources.serve(api, request, kind, info)
-    verb = info.verb
-    if verb == "get":
-        return get(api, request, kind, info)
-    if verb == "list":
-        return list_objects(api, request, kind, info)
-    if verb == "watch":
-        return await watch(api, request, kind, info)
-    if verb == "create" and not info.name:
-        return await create(api, request, kind, info)
-    if verb == "update" and info.name:
-        return await update(api, request, kind, info)
-    if verb == "patch" and info.name:
-        return await patch(api, request, kind, info)
-    if verb == "delete":
-        return await delete(api, request, kind, info)
-    if verb == "deletecollection":
-        return await delete_collection(api, request, kind, info)
-    raise status.method_not_allowed(request.method, info.path)

@@ -38,7 +38,6 @@ from aiohttp import web
 from apimachinery.identity import UserInfo
 from apimachinery.kinds import UnknownKindError
 from apimachinery.limits import TOO_MANY_REQUESTS_MESSAGE
-from apimachinery.version import version_info
 from apiserver import errors
 from apiserver.audit import AuditLog, build_event, go_duration, response_status
 from apiserver.audit_objects import object_ref
@@ -46,7 +45,7 @@ from apiserver.auth.attributes import Attributes, Authorizer, forbidden_message
 from apiserver.auth.request_user import USER
 from apiserver.filters import INSECURE_USER, InFlightLimiter
 from apiserver.registry.managed_fields import MANAGER
-from apiserver.rest import decode, handlers, status
+from apiserver.rest import decode, handlers, routes, status
 from apiserver.rest.handlers import API
 from apiserver.rest.requestinfo import RequestInfo, RequestInfoError, request_info
 from component_base.tls import certificate_identity
@@ -55,7 +54,6 @@ log = structlog.get_logger("apiserver")
 
 READ_VERBS = frozenset({"get", "list", "watch"})
 LONG_RUNNING_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward", "proxy"})
-HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
 
 Authenticate = Callable[[web.Request], UserInfo | None]
 
@@ -95,68 +93,6 @@ def is_long_running(info: RequestInfo) -> bool:
 
 def is_mutating(info: RequestInfo) -> bool:
     return info.verb not in READ_VERBS and info.verb not in ("head", "options")
-
-
-def version_dict() -> dict[str, str]:
-    """Kubernetes' version.Info (``GET /version``)."""
-    info = version_info()
-    return {"major": info.major, "minor": info.minor, "gitVersion": info.git_version, "gitCommit": "",
-            "gitTreeState": "clean", "buildDate": "", "goVersion": f"python{info.python_version}",
-            "compiler": "cpython", "platform": info.platform}
-
-
-# ------------------------------------------------------------------ non-resource paths
-
-def _discovery(path: str) -> Any:
-    """/api, /apis, /api/v1, /apis/<group>[/<version>] from discovery.py; None when unknown."""
-    try:
-        from apiserver.rest import discovery
-    except ImportError:
-        return None
-    parts = path.strip("/").split("/")
-    if parts == ["api"]:
-        return discovery.api_versions()
-    if parts == ["apis"]:
-        return discovery.api_group_list()
-    if parts[0] == "api" and len(parts) == 2:
-        return discovery.resource_list(parts[1])
-    if parts[0] == "apis" and len(parts) == 2:
-        group = getattr(discovery, "api_group", None)
-        return group(parts[1]) if group is not None else None
-    if parts[0] == "apis" and len(parts) == 3:
-        return discovery.resource_list(f"{parts[1]}/{parts[2]}")
-    return None
-
-
-def _openapi(path: str) -> Any:
-    try:
-        from apiserver.rest import openapi
-    except ImportError:
-        return None
-    if path.rstrip("/") == "/openapi/v3":
-        return openapi.index()
-    return openapi.document(path[len("/openapi/v3/"):])
-
-
-def serve_path(request: web.Request, info: RequestInfo) -> web.Response:
-    """A non-resource request: version, health, discovery, OpenAPI; 404 for anything else."""
-    path = request.path
-    if request.method not in ("GET", "HEAD"):
-        if path == "/version" or path.startswith(HEALTH_PATHS):
-            raise status.method_not_allowed(request.method, path)
-        raise status.not_found()
-    if path == "/version":
-        return decode.json_response(version_dict())
-    if any(path == p or path.startswith(p + "/") for p in HEALTH_PATHS):
-        return web.Response(text="ok", content_type="text/plain")
-    body = None
-    if path == "/api" or path.startswith(("/api/", "/apis")):
-        body = _discovery(path)
-    elif path.startswith("/openapi/v3"):
-        body = _openapi(path)
-    if body is None:
-        raise status.not_found()
-    return decode.json_response(body)
 
 
 # ------------------------------------------------------------------ the server
@@ -255,8 +191,8 @@ class RESTServer:
             manager_token = MANAGER.set(handlers.field_manager(request))
             try:
                 if info.is_resource_request:
-                    return await handlers.serve_resource(self.api, request, info), decision
-                return serve_path(request, info), decision
+                    return await routes.serve_resource(self.api, request, info), decision
+                return routes.serve_path(request, info), decision
             finally:
                 MANAGER.reset(manager_token)
                 USER.reset(user_token)
