@@ -105,20 +105,27 @@ async def read_body(api: API, request: web.Request) -> bytes:
 
 # ------------------------------------------------------------------ answers
 
-def wants_table(request: web.Request) -> bool:
-    return any("as=Table" in part for part in request.headers.get("Accept", "").split(","))
-
-
-def _table(api: API, request: web.Request, kind: KindInfo, objects: list[Message]) -> dict[str, Any] | None:
-    """The meta.k8s.io/v1 Table of objects when the client asked for one and table.py exists."""
-    if not wants_table(request):
-        return None
+def table_version(request: web.Request) -> str:
+    """The meta.k8s.io Table version the client's Accept prefers (kubectl get: "meta.k8s.io/v1"),
+    "" for none, or while table.py (written beside this module) does not exist."""
     try:
-        from apiserver.rest import table  # written beside this module; plain JSON until it is
+        from apiserver.rest import table
     except ImportError:
+        return ""
+    wanted, api_version = table.wants_table(request.headers.get("Accept", ""))
+    return api_version if wanted else ""
+
+
+def _table(api: API, request: web.Request, kind: KindInfo, objects: list[Message],
+           list_meta: dict[str, Any] | None = None, with_columns: bool = True) -> dict[str, Any] | None:
+    """The Table of objects when the client asked for one; None: answer the objects themselves."""
+    api_version = table_version(request)
+    if not api_version:
         return None
+    from apiserver.rest import table
     now = datetime.datetime.fromtimestamp(api.clock(), datetime.timezone.utc)
-    return table.to_table(kind, objects, request.query.get("includeObject", "Metadata"), now)
+    return table.to_table(kind, objects, request.query.get("includeObject", ""), now, list_meta=list_meta,
+                          api_version=api_version, with_columns=with_columns)
 
 
 def list_dict(kind: KindInfo, items: list[Message], meta: dict[str, Any]) -> dict[str, Any]:
@@ -169,14 +176,15 @@ def page(items: list[Message], revision: int, limit: int, token: str) -> tuple[l
     return items, meta
 
 
-def parse_limit(text: str) -> int:
+def parse_int(text: str, name: str) -> int:
+    """A non-negative integer query parameter (limit, timeoutSeconds); "" is 0, negative is 0."""
     if not text:
         return 0
     try:
-        limit = int(text)
+        value = int(text)
     except ValueError:
-        raise errors.BadRequest(f'limit: Invalid value: "{text}": must be an integer') from None
-    return max(limit, 0)
+        raise errors.BadRequest(f'{name}: Invalid value: "{text}": must be an integer') from None
+    return max(value, 0)
 
 
 # ------------------------------------------------------------------ the verbs
@@ -189,12 +197,9 @@ def list_objects(api: API, request: web.Request, kind: KindInfo, info: RequestIn
     query = request.query
     items, revision = api.registry.list(kind.kind, namespace_of(kind, info), query.get("labelSelector", ""),
                                         query.get("fieldSelector", ""))
-    served, meta = page(items, revision, parse_limit(query.get("limit", "")), query.get("continue", ""))
-    table = _table(api, request, kind, served)
-    if table is not None:
-        table["metadata"] = {**table.get("metadata", {}), **meta}
-        return decode.json_response(table)
-    return decode.json_response(list_dict(kind, served, meta))
+    served, meta = page(items, revision, parse_int(query.get("limit", ""), "limit"), query.get("continue", ""))
+    table = _table(api, request, kind, served, meta)
+    return decode.json_response(table if table is not None else list_dict(kind, served, meta))
 
 
 async def decode_object(api: API, request: web.Request, kind: KindInfo, info: RequestInfo) -> decode.Decoded:
@@ -391,15 +396,20 @@ async def watch(api: API, request: web.Request, kind: KindInfo, info: RequestInf
     timeout = query.get("timeoutSeconds", "")
     initial = query.get("sendInitialEvents")
     encode = None
-    if wants_table(request):
+    if table_version(request):
+        first = [True]  # Kubernetes sends a watch's Table columns with its first row only
+
         def encode(event_type: str, obj: Message) -> dict[str, Any]:
-            table = _table(api, request, kind, [obj]) if event_type != "BOOKMARK" else None
+            if event_type == "BOOKMARK":
+                return to_dict(obj)
+            table = _table(api, request, kind, [obj], with_columns=first[0])
+            first[0] = False
             return table if table is not None else to_dict(obj)
     return await serve_watch(
         request, api.cache, kind, namespace_of(kind, info), label_selector=query.get("labelSelector", ""),
         field_selector=field_selector, resource_version=query.get("resourceVersion", ""),
         allow_bookmarks=parse_bool(query.get("allowWatchBookmarks")),
-        timeout_seconds=float(parse_limit(timeout)) if timeout else None,
+        timeout_seconds=float(parse_int(timeout, "timeoutSeconds")) if timeout else None,
         send_initial_events=None if initial is None else parse_bool(initial),
         bookmark_interval=api.bookmark_interval, encode=encode,
         resource_version_match=query.get("resourceVersionMatch", ""))

@@ -30,8 +30,6 @@ from apiserver.rest.handlers import API, namespace_of
 from apiserver.rest.requestinfo import RequestInfo
 
 SCALABLE = frozenset({"Deployment", "ReplicaSet"})
-STATUS_KINDS_WITHOUT = frozenset({"Lease", "Event", "EndpointSlice", "Role", "ClusterRole", "RoleBinding",
-                                  "ClusterRoleBinding"})
 
 
 def _allow(request: web.Request, info: RequestInfo, *methods: str) -> None:
@@ -43,7 +41,7 @@ def _allow(request: web.Request, info: RequestInfo, *methods: str) -> None:
 
 async def serve_status(api: API, request: web.Request, kind: KindInfo, info: RequestInfo) -> web.Response:
     _allow(request, info, "GET", "PUT", "PATCH")
-    if kind.kind in STATUS_KINDS_WITHOUT:
+    if not api.registry.strategies[kind.kind].has_status:  # a kind without status has no /status
         raise status.not_found()
     if request.method == "GET" or request.method == "HEAD":
         return handlers.get(api, request, kind, info)

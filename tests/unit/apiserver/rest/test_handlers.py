@@ -334,3 +334,50 @@ def test_version_and_health() -> None:
             assert (response.status, await response.text()) == (200, "ok")
         await status_of(await client.post("/version"), 405, "MethodNotAllowed")
     serve(test)
+
+
+def test_one_audit_event_per_request(tmp_path) -> None:
+    from apiserver.audit import AuditLog
+
+    audit = AuditLog(str(tmp_path / "audit.log"), "Metadata")
+
+    async def test(client: TestClient, registry: Registry) -> None:
+        assert (await client.post(PODS, json=pod(), headers={"User-Agent": "kubectl/v1.37.1 (linux/amd64)"})).status == 201
+        assert (await client.get(f"{PODS}/nope")).status == 404
+    serve(test, audit=audit)
+    audit.close()
+    events = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+    assert [(e["verb"], e["responseStatus"]["code"]) for e in events] == [("create", 201), ("get", 404)]
+    assert events[0]["objectRef"] == {"resource": "pods", "namespace": "default", "apiVersion": "v1"}
+    assert events[0]["userAgent"].startswith("kubectl/") and events[0]["user"]["username"] == "system:unsecured"
+    assert events[1]["objectRef"]["name"] == "nope" and events[1]["responseStatus"]["reason"] == "NotFound"
+
+
+def test_the_field_manager_is_the_query_or_the_user_agent() -> None:
+    from apiserver.registry.managed_fields import MANAGER
+    from apiserver.rest import routes
+
+    seen: list[str] = []
+
+    async def test(client: TestClient, registry: Registry) -> None:
+        original = routes.serve_resource
+
+        async def spy(api, request, info):
+            seen.append(MANAGER.get())
+            return await original(api, request, info)
+        routes.serve_resource = spy
+        try:
+            await client.get(PODS, headers={"User-Agent": "kubectl/v1.37.1 (linux/amd64) kubernetes/abc"})
+            await client.get(PODS, params={"fieldManager": "me"})
+        finally:
+            routes.serve_resource = original
+    serve(test)
+    assert seen == ["kubectl", "me"]
+
+
+def test_a_kind_without_status_has_no_status_subresource() -> None:
+    async def test(client: TestClient, registry: Registry) -> None:
+        await client.post(LEASES, json=lease("l"))
+        await status_of(await client.get(f"{LEASES}/l/status"), 404, "NotFound")
+        await status_of(await client.get(f"{PODS}/web/nonsense"), 404, "NotFound")
+    serve(test)
