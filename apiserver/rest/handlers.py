@@ -249,6 +249,33 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+def _patch_status(err: Exception) -> status.HTTPError:
+    code = getattr(err, "code", 400)
+    return status.HTTPError(code, {422: "Invalid", 415: "UnsupportedMediaType", 413: "RequestEntityTooLarge"}
+                            .get(code, "BadRequest"), getattr(err, "message", str(err)))
+
+
+def apply_untyped_patch(content_type: str, original: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """A patch of a document that is no stored kind (an autoscaling/v1 Scale): a JSON patch, or
+    a merge patch; a Scale has no lists, so its strategic merge patch is a merge patch too."""
+    document = decode.parse_body(body, decode.JSON)
+    try:
+        from apimachinery.patch import PatchError, apply_json_patch  # type: ignore[attr-defined]
+        from apimachinery.patch import merge_patch as merge  # type: ignore[attr-defined]
+    except ImportError:
+        PatchError, apply_json_patch, merge = None, None, merge_patch  # type: ignore[assignment]
+    if content_type == JSON_PATCH:
+        if apply_json_patch is None:
+            raise status.unsupported_media_type(content_type, [MERGE_PATCH])
+        try:
+            return apply_json_patch(original, document)
+        except PatchError as err:  # type: ignore[misc]
+            raise _patch_status(err) from None
+    if not isinstance(document, dict):
+        raise errors.BadRequest("json: cannot unmarshal into Go value of type map[string]interface {}")
+    return merge(original, document)
+
+
 def apply_patch(content_type: str, original: dict[str, Any], body: bytes, kind: KindInfo) -> dict[str, Any]:
     """The patched object (as a dict): apimachinery.patch's apply_patch, its PatchError as a
     Status (400 or 422). Without that module only merge-patch is served (inline)."""
@@ -265,9 +292,7 @@ def apply_patch(content_type: str, original: dict[str, Any], body: bytes, kind: 
     try:
         return patch_with(content_type, original, body, kind)
     except PatchError as err:
-        code = getattr(err, "code", 400)
-        message = getattr(err, "message", str(err))
-        raise status.HTTPError(code, "Invalid" if code == 422 else "BadRequest", message) from None
+        raise _patch_status(err) from None
 
 
 def patched_object(api: API, request: web.Request, kind: KindInfo, info: RequestInfo, body: bytes,

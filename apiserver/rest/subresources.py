@@ -105,7 +105,7 @@ async def serve_scale(api: API, request: web.Request, kind: KindInfo, info: Requ
     body = await handlers.read_body(api, request)
     current = api.registry.get(kind.kind, namespace, info.name)
     if request.method == "PATCH":
-        scale = handlers.apply_patch(content_type, scale_of(current), body, kind)
+        scale = handlers.apply_untyped_patch(content_type, scale_of(current), body)
     else:
         scale = decode.parse_body(body, request.headers.get("Content-Type", ""))
     updated = api.registry.update(scaled(current, scale, info.name), dry_run)

@@ -381,3 +381,17 @@ def test_a_kind_without_status_has_no_status_subresource() -> None:
         await status_of(await client.get(f"{LEASES}/l/status"), 404, "NotFound")
         await status_of(await client.get(f"{PODS}/web/nonsense"), 404, "NotFound")
     serve(test)
+
+
+def test_scale_takes_a_json_patch_and_a_strategic_merge_patch() -> None:
+    async def test(client: TestClient, registry: Registry) -> None:
+        await client.post(DEPLOYMENTS, json=deployment())
+        smp = await client.patch(f"{DEPLOYMENTS}/web/scale", data=json.dumps({"spec": {"replicas": 4}}),
+                                 headers={"Content-Type": "application/strategic-merge-patch+json"})
+        assert (await smp.json())["spec"]["replicas"] == 4
+        ops = [{"op": "replace", "path": "/spec/replicas", "value": 1}]
+        jp = await client.patch(f"{DEPLOYMENTS}/web/scale", data=json.dumps(ops),
+                                headers={"Content-Type": "application/json-patch+json"})
+        if jp.status != 415:  # JSON patch needs apimachinery.patch (the patch helper's)
+            assert (await jp.json())["spec"]["replicas"] == 1
+    serve(test)
