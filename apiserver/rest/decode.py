@@ -143,7 +143,8 @@ class DeleteOptions:
 
 
 def delete_options(body: Any, query: Mapping[str, str]) -> DeleteOptions:
-    """meta/v1 DeleteOptions from the body (kubectl sends one) and the query (the body wins)."""
+    """meta/v1 DeleteOptions from the body (kubectl sends one) and the query (gracePeriodSeconds,
+    propagationPolicy, orphanDependents, dryRun; the body wins); preconditions only in the body."""
     if body is None:
         body = {}
     if not isinstance(body, dict):
@@ -164,8 +165,8 @@ def delete_options(body: Any, query: Mapping[str, str]) -> DeleteOptions:
     return DeleteOptions(
         grace_period_seconds=None if grace is None else _int(grace, "gracePeriodSeconds"),
         propagation_policy=str(policy or ""),
-        uid=str(preconditions.get("uid") or query.get("preconditions.uid", "")),
-        resource_version=str(preconditions.get("resourceVersion") or query.get("preconditions.resourceVersion", "")),
+        uid=str(preconditions.get("uid") or ""),
+        resource_version=str(preconditions.get("resourceVersion") or ""),
         dry_run=dry_run(query, body))
 
 

@@ -43,7 +43,6 @@ from apimachinery.convert import to_dict
 from apimachinery.kinds import KINDS, KindInfo
 from apimachinery.limits import MAX_REQUEST_BYTES, request_too_large
 from apiserver import errors
-from apiserver.registry.managed_fields import MANAGER
 from apiserver.registry.registry import Registry
 from apiserver.rest import decode, status
 from apiserver.rest.requestinfo import RequestInfo, parse_bool
@@ -362,12 +361,8 @@ def server_side_apply(api: API, request: web.Request, kind: KindInfo, info: Requ
     if meta.get("name") and meta["name"] != info.name:
         raise errors.BadRequest(f"the name of the object ({meta['name']}) does not match the name on the URL "
                                 f"({info.name})")
-    token = MANAGER.set(manager)
-    try:
-        obj, created = apply(kind.kind, namespace_of(kind, info), info.name, data, manager,
-                             parse_bool(request.query.get("force")), dry_run)
-    finally:
-        MANAGER.reset(token)
+    obj, created = apply(kind.kind, namespace_of(kind, info), info.name, data, manager,
+                         parse_bool(request.query.get("force")), dry_run)
     return answer_object(api, request, kind, obj, 201 if created else 200)
 
 

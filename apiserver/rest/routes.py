@@ -68,7 +68,7 @@ def _openapi(path: str) -> Any:
 
 def serve_path(request: web.Request, info: RequestInfo) -> web.Response:
     """A non-resource request: version, health, discovery, OpenAPI; 404 for anything else."""
-    path = request.path
+    path = request.path.rstrip("/") or "/"  # /version/ is /version (the Python client asks for it)
     if request.method not in ("GET", "HEAD"):
         if path == "/version" or path.startswith(HEALTH_PATHS):
             raise status.method_not_allowed(request.method, path)
@@ -80,7 +80,7 @@ def serve_path(request: web.Request, info: RequestInfo) -> web.Response:
     answer: web.Response | None = None
     if path == "/api" or path.startswith(("/api/", "/apis")):
         answer = _discovery(request)
-    elif path.startswith("/openapi/v3"):
+    elif path == "/openapi/v3" or path.startswith("/openapi/v3/"):
         document = _openapi(path)
         answer = None if document is None else decode.json_response(document)
     if answer is None:
