@@ -77,6 +77,7 @@ class API:
     bookmark_interval: float = 5.0
     max_request_bytes: int = MAX_REQUEST_BYTES
     clock: Callable[[], float] = time.time
+    authorizer: Any = None  # what access reviews ask (the server's; RESTServer fills it in)
 
 
 def kind_of(info: RequestInfo) -> KindInfo:

@@ -13,6 +13,8 @@ Kubernetes' order:
 * Max in flight: the gRPC port's InFlightLimiter (one budget for both faces); watch, log,
   exec and portforward are not counted; over the limit 429 TooManyRequests with
   ``Retry-After: 1``; system:masters is never refused.
+* Impersonation: ``Impersonate-User``/``Impersonate-Group`` (kubectl --as) when the caller may
+  impersonate them (access.py).
 * Authorization: the request's RequestInfo (requestinfo.py) becomes Attributes, asked of the
   gRPC port's authorizer; no → 403 Forbidden in Kubernetes' words.
 * Audit: one event per request (stage ResponseComplete; objects are not recorded at the
@@ -45,7 +47,7 @@ from apiserver.auth.attributes import Attributes, Authorizer, forbidden_message
 from apiserver.auth.request_user import USER
 from apiserver.filters import INSECURE_USER, InFlightLimiter
 from apiserver.registry.managed_fields import MANAGER
-from apiserver.rest import decode, handlers, routes, status
+from apiserver.rest import access, decode, handlers, routes, status
 from apiserver.rest.handlers import API
 from apiserver.rest.requestinfo import RequestInfo, RequestInfoError, request_info
 from component_base.tls import certificate_identity
@@ -110,6 +112,8 @@ class RESTServer:
         self.audit = audit if audit is not None and audit.level > 0 else None
         self.ssl_context = ssl_context
         self.authenticate = authenticate or (certificate_user if ssl_context is not None else insecure_user)
+        if api.authorizer is None:  # access reviews ask the same authorizer
+            api.authorizer = authorizer
         self.app = self.application()
         self.runner: web.AppRunner | None = None
         self.address = ""
@@ -157,6 +161,7 @@ class RESTServer:
                 info = request_info(request.method, request.path, request.query)
             except RequestInfoError:
                 raise status.not_found() from None
+            user = await self._impersonate(request, user)
             attrs = attributes_of(user, info)
             response, decision = await self._admitted(request, info, attrs, user)
         except errors.APIError as err:
@@ -171,6 +176,16 @@ class RESTServer:
         if self.audit is not None:
             self._audit(request, user, info, attrs, response, decision, received, started)
         return response
+
+    async def _impersonate(self, request: web.Request, caller: UserInfo) -> UserInfo:
+        """The user to serve the request as: the caller, or whom its Impersonate-* headers name
+        once the caller is allowed to impersonate them (403 otherwise)."""
+        user, needed = access.impersonation(request.headers, caller)
+        for attrs in needed:
+            verdict = self.authorizer.authorize(attrs)
+            if not verdict.allowed:
+                raise errors.PermissionDenied(forbidden_message(attrs, verdict.reason))
+        return user
 
     async def _admitted(self, request: web.Request, info: RequestInfo, attrs: Attributes,
                         user: UserInfo) -> tuple[web.StreamResponse, tuple[str, str]]:

@@ -395,3 +395,41 @@ def test_scale_takes_a_json_patch_and_a_strategic_merge_patch() -> None:
         if jp.status != 415:  # JSON patch needs apimachinery.patch (the patch helper's)
             assert (await jp.json())["spec"]["replicas"] == 1
     serve(test)
+
+
+class OnlyAdmins:
+    """Allows system:masters everything, alice to impersonate bob, everyone to review themselves
+    (as system:basic-user does); nothing else."""
+
+    def authorize(self, attrs: Any) -> Decision:
+        if "system:masters" in attrs.user.groups or attrs.resource == "selfsubjectaccessreviews":
+            return Decision(True)
+        if attrs.user.name == "alice":
+            return Decision(attrs.verb == "impersonate" and attrs.resource == "users" and attrs.name == "bob")
+        return Decision(False)
+
+
+def test_self_subject_access_review_and_impersonation() -> None:
+    alice = UserInfo("alice", ("system:authenticated",))
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+              "spec": {"resourceAttributes": {"verb": "list", "resource": "pods", "namespace": "default"}}}
+    url = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+
+    async def test(client: TestClient, registry: Registry) -> None:
+        as_bob = await client.get(PODS, headers={"Impersonate-User": "bob"})
+        body = await status_of(as_bob, 403, "Forbidden")
+        assert 'User "bob" cannot list resource "pods"' in body["message"]  # impersonation allowed, bob is not
+        as_carol = await status_of(await client.get(PODS, headers={"Impersonate-User": "carol"}), 403, "Forbidden")
+        assert 'User "alice" cannot impersonate resource "users"' in as_carol["message"]
+        groups_only = await client.get(PODS, headers={"Impersonate-Group": "system:masters"})
+        await status_of(groups_only, 400, "BadRequest")
+    serve(test, authorizer=OnlyAdmins(), authenticate=lambda request: alice)
+
+    async def masters(client: TestClient, registry: Registry) -> None:
+        answer = await client.post(url, json=review)
+        assert answer.status == 201
+        assert (await answer.json())["status"]["allowed"] is True
+        as_bob = await client.post(url, json=review, headers={"Impersonate-User": "bob"})
+        assert (await as_bob.json())["status"]["allowed"] is False
+        await status_of(await client.post(url, json={"spec": {}}), 422, "Invalid")
+    serve(masters, authorizer=OnlyAdmins())
