@@ -111,3 +111,21 @@ def test_no_client_certificate_no_handshake(cluster) -> None:
     context = ssl.create_default_context(cafile=str(data_dir / "pki" / "ca.crt"))
     with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError)):
         urllib.request.urlopen(f"https://{address}/version", context=context, timeout=5).read()
+
+
+def test_kubectl_auth_can_i_and_drain(cluster) -> None:
+    """Both send protobuf bodies (kubectl's typed clients): a SelfSubjectAccessReview, an Eviction."""
+    _, kubeconfig, _ = cluster
+    assert kubectl(kubeconfig, "auth", "can-i", "list", "pods").stdout.strip() == "yes"
+    assert kubectl(kubeconfig, "auth", "can-i", "list", "pods", "--as", "alice").stdout.strip() == "no"
+
+    node = '{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}'
+    pod = ('{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1"}, '
+           '"spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "nginx"}]}}')
+    for manifest in (node, pod):
+        made = kubectl(kubeconfig, "create", "-f", "-", stdin=manifest)
+        assert made.returncode == 0, made.stderr
+    drained = kubectl(kubeconfig, "drain", "n1", "--force", "--grace-period=0", "--timeout=10s")
+    assert drained.returncode == 0, drained.stderr
+    assert "pod/p1 evicted" in drained.stdout and "node/n1 drained" in drained.stdout
+    assert "SchedulingDisabled" in kubectl(kubeconfig, "get", "node", "n1").stdout
