@@ -55,6 +55,8 @@ from component_base.tls import certificate_identity
 log = structlog.get_logger("apiserver")
 
 READ_VERBS = frozenset({"get", "list", "watch"})
+# The request's authorization (decision, reason), kept for its audit event.
+DECISION = web.RequestKey("pykube_authorization_decision", tuple)
 LONG_RUNNING_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward", "proxy"})
 
 Authenticate = Callable[[web.Request], UserInfo | None]
@@ -153,7 +155,6 @@ class RESTServer:
         user = self.authenticate(request)
         info: RequestInfo | None = None
         attrs: Attributes | None = None
-        decision = ("", "")
         try:
             if user is None or not user.name:
                 raise errors.Unauthorized("Unauthorized")
@@ -163,7 +164,7 @@ class RESTServer:
                 raise status.not_found() from None
             user = await self._impersonate(request, user)
             attrs = attributes_of(user, info)
-            response, decision = await self._admitted(request, info, attrs, user)
+            response = await self._admitted(request, info, attrs, user)
         except errors.APIError as err:
             response = self.error_response(err, info)
         except UnknownKindError as err:
@@ -174,7 +175,7 @@ class RESTServer:
                                                             f"an error on the server has prevented the request "
                                                             f"from succeeding: {err!r}"), info)
         if self.audit is not None:
-            self._audit(request, user, info, attrs, response, decision, received, started)
+            self._audit(request, user, info, attrs, response, request.get(DECISION, ("", "")), received, started)
         return response
 
     async def _impersonate(self, request: web.Request, caller: UserInfo) -> UserInfo:
@@ -188,8 +189,9 @@ class RESTServer:
         return user
 
     async def _admitted(self, request: web.Request, info: RequestInfo, attrs: Attributes,
-                        user: UserInfo) -> tuple[web.StreamResponse, tuple[str, str]]:
-        """Max in flight, authorization, then the handler (with the user and field manager set)."""
+                        user: UserInfo) -> web.StreamResponse:
+        """Max in flight, authorization (its decision kept in request[DECISION] for the audit
+        event), then the handler (with the user and field manager set)."""
         mutating = is_mutating(info)
         counted = False
         if not is_long_running(info):
@@ -199,15 +201,15 @@ class RESTServer:
             counted = admitted is True
         try:
             verdict = self.authorizer.authorize(attrs)
-            decision = ("allow" if verdict.allowed else "forbid", verdict.reason)
+            request[DECISION] = ("allow" if verdict.allowed else "forbid", verdict.reason)
             if not verdict.allowed:
                 raise errors.PermissionDenied(forbidden_message(attrs, verdict.reason))
             user_token = USER.set(user)
             manager_token = MANAGER.set(handlers.field_manager(request))
             try:
                 if info.is_resource_request:
-                    return await routes.serve_resource(self.api, request, info), decision
-                return routes.serve_path(request, info), decision
+                    return await routes.serve_resource(self.api, request, info)
+                return routes.serve_path(request, info)
             finally:
                 MANAGER.reset(manager_token)
                 USER.reset(user_token)

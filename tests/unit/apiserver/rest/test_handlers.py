@@ -351,6 +351,7 @@ def test_one_audit_event_per_request(tmp_path) -> None:
     assert events[0]["objectRef"] == {"resource": "pods", "namespace": "default", "apiVersion": "v1"}
     assert events[0]["userAgent"].startswith("kubectl/") and events[0]["user"]["username"] == "system:unsecured"
     assert events[1]["objectRef"]["name"] == "nope" and events[1]["responseStatus"]["reason"] == "NotFound"
+    assert events[0]["annotations"]["authorization.k8s.io/decision"] == "allow"
 
 
 def test_the_field_manager_is_the_query_or_the_user_agent() -> None:
