@@ -185,8 +185,8 @@ class APIServer:
                 self.store.close()
                 raise OSError(f"cannot serve HTTPS (--http-listen) with the TLS files: {err}") from err
             self.rest = RESTServer(
-                API(self.registry, self.cache, self.service.logs, config.bookmark_interval,
-                    config.max_request_bytes),
+                API(self.registry, self.cache, logs=self.service.logs, bookmark_interval=config.bookmark_interval,
+                    max_request_bytes=config.max_request_bytes, authorizer=authorizer),
                 config.http_listen, authorizer=authorizer, limiter=limiter, audit=self.audit,
                 ssl_context=ssl_context)
         api_pb2_grpc.add_APIServicer_to_server(

@@ -197,6 +197,9 @@ def cmd_up(cluster: LocalCluster, args: argparse.Namespace) -> int:
     print()
     hint_env = "" if cluster.user_config_path else f"PYKUBECONFIG={cluster.config_path} "
     print(f"try:   {hint_env}pykubectl get nodes")
+    if spec.http_port:
+        print(f"       kubectl --kubeconfig {cluster.kubeconfig_path} get pods -o wide   "
+              f"(the real kubectl: the Kubernetes HTTP API at https://{spec.http_address})")
     if os.environ.get("SUDO_USER") and cluster.user_config_path is not None:
         print(f"       (as {os.environ['SUDO_USER']}: export PYKUBECONFIG={cluster.config_path})")
     state = "" if args.state_dir is None else f" --state-dir {cluster.state_dir}"

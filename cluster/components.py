@@ -57,8 +57,9 @@ class Components:
         py = [sys.executable, "-m"]
         extra = spec.extra_args
         if component == "apiserver":
+            http = ["--http-listen", spec.http_address] if spec.http_port else []
             return [*py, MODULES["apiserver"], "--data-dir", str(self.state_dir / "apiserver"),
-                    "--listen", spec.address, *self.pki.apiserver_args(), *extra.get("apiserver", [])]
+                    "--listen", spec.address, *http, *self.pki.apiserver_args(), *extra.get("apiserver", [])]
         # Every client dials spec.address (--server, also what _marker looks for) with the
         # identity of its kubeconfig (cluster.cluster_pki).
         kubeconfig = ["--kubeconfig", str(self.pki.kubeconfig(component))]

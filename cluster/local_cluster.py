@@ -6,7 +6,8 @@ name), possibly by another process (``pykube down`` runs long after ``pykube up`
 
 * ``registry``: the local registry standing in for Docker Hub, with the lab images pushed
   (``docker.io/library/multi-worker:1.0`` ...; see :mod:`cluster.images`);
-* ``apiserver``: ``pykube-apiserver --listen 127.0.0.1:<port> --data-dir <state>/apiserver``;
+* ``apiserver``: ``pykube-apiserver --listen 127.0.0.1:<port> --data-dir <state>/apiserver``
+  ``--http-listen 127.0.0.1:<http port>`` (the Kubernetes HTTP API; ``<state>/kubeconfig`` for kubectl);
 * ``scheduler`` and ``controller-manager``, dialling the apiserver;
 * ``network``: the cluster network (:mod:`cluster.cluster_network`), a switch namespace whose
   bridge joins every node's ``eth0`` (node ``nI`` = ``10.87.0.(I+1)``, its InternalIP);
@@ -42,9 +43,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import yaml
+
 from client.config import component_settings, config_path as client_config_path
 from client.connection import DEFAULT_ADDRESS, TLSConfig
 from client.files import write_atomic
+from client.kubeconfig import set_server, write_kubeconfig
 from cluster import netns as netns_mod
 from cluster.cluster_network import ClusterNetwork, node_index, node_ip
 from cluster.components import NODE_AGENTS, NODEPORTS, Components
@@ -268,9 +272,12 @@ class LocalCluster(StateDir, Startup, Teardown, NodePower, Components):
                 port = DEFAULT_PORT if port_free(DEFAULT_PORT) else free_port()
             elif not port_free(port):
                 raise ClusterError(f"port {port} on 127.0.0.1 is in use (choose another with --port)")
+            http_port = free_port()
+            while http_port == port:
+                http_port = free_port()
             node_names = [f"n{i}" for i in range(1, nodes + 1)]
             spec = ClusterSpec(
-                name=name, port=port, nodes=node_names,
+                name=name, port=port, http_port=http_port, nodes=node_names,
                 hollow_nodes=[f"hollow-{i}" for i in range(1, hollow_nodes + 1)],
                 skip=sorted(set(skip)),
                 extra_args={k: list(v) for k, v in (
@@ -325,13 +332,19 @@ class LocalCluster(StateDir, Startup, Teardown, NodePower, Components):
 
     def _write_configs(self, spec: ClusterSpec, kubeconfig: str | os.PathLike | None | bool) -> None:
         """The admin's kubeconfig becomes ``<state>/config`` and the user's pykubectl config
-        (0600: it holds the admin's key). Under sudo, ``<state>/config`` is given to the
+        (0600: it holds the admin's key), and, pointed at the Kubernetes HTTP API,
+        ``<state>/kubeconfig`` for the real kubectl. Under sudo, ``<state>/config`` is given to the
         user who ran sudo, so ``PYKUBECONFIG=<state>/config pykubectl`` works without root
         (kubeadm asks to copy and chown admin.conf by hand)."""
         admin = self.pki.kubeconfig("admin").read_bytes()
         write_atomic(self.config_path, admin, 0o600)
-        with contextlib.suppress(KeyError, ValueError, OSError):
-            os.chown(self.config_path, int(os.environ["SUDO_UID"]), int(os.environ["SUDO_GID"]))
+        written = [self.config_path]
+        if spec.http_port:
+            write_kubeconfig(self.kubeconfig_path, kubectl_config(admin, spec.http_address, self.kubeconfig_path))
+            written.append(self.kubeconfig_path)
+        for path in written:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                os.chown(path, int(os.environ["SUDO_UID"]), int(os.environ["SUDO_GID"]))
         if kubeconfig is False:
             return
         if kubeconfig is None or kubeconfig is True:
@@ -345,6 +358,14 @@ class LocalCluster(StateDir, Startup, Teardown, NodePower, Components):
             self.out(f"note: cannot write the pykubectl config {target}: {err.strerror}")
             return
         self.user_config_path = target
+
+
+def kubectl_config(admin: bytes, http_address: str, path: Path) -> dict:
+    """The admin's kubeconfig (pykubectl's, gRPC) pointed at the HTTPS port instead, for the
+    real kubectl: same CA, same client certificate."""
+    data = yaml.safe_load(admin)
+    set_server(data, f"https://{http_address}", path)
+    return data
 
 
 def _hollow_range(names: Sequence[str], stopped: int) -> str:

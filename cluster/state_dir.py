@@ -6,6 +6,8 @@ default ``$PYKUBE_STATE_DIR``, else ``/var/lib/pykube``)::
 
     cluster.json          what `up` started: name, apiserver port, nodes, registry, extra args
     config                the pykubectl config for this cluster: the admin's kubeconfig (0600)
+    kubeconfig            the same admin for the real kubectl: server https://127.0.0.1:<http port>,
+                          the apiserver's Kubernetes HTTP API (0600)
     pki/                  the cluster CA, the apiserver's certificate, a kubeconfig per component
                           (see cluster.cluster_pki); the CA stays until `down --purge`
     .lock                 flock: one up/down/stop-node/start-node at a time
@@ -73,6 +75,7 @@ class ClusterSpec:
     name: str
     port: int
     nodes: list[str]
+    http_port: int = 0                       # the Kubernetes HTTP API (--http-listen); 0: none
     hollow_nodes: list[str] = field(default_factory=list)
     skip: list[str] = field(default_factory=list)
     registry: str = ""                       # 127.0.0.1:PORT once the registry runs
@@ -84,6 +87,11 @@ class ClusterSpec:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def http_address(self) -> str:
+        """``127.0.0.1:<port>`` of the Kubernetes HTTP API ("" for a cluster started without one)."""
+        return f"127.0.0.1:{self.http_port}" if self.http_port else ""
 
     @property
     def all_nodes(self) -> list[str]:
@@ -141,6 +149,11 @@ class StateDir:
     def config_path(self) -> Path:
         """The pykubectl config for this cluster (``PYKUBECONFIG=<this>`` selects it)."""
         return self.state_dir / "config"
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        """The real kubectl's config for this cluster (``kubectl --kubeconfig <this>``)."""
+        return self.state_dir / "kubeconfig"
 
     @property
     def pki(self) -> ClusterPKI:

@@ -1,8 +1,9 @@
 """Request bodies and options of the HTTP API, read as Kubernetes reads them.
 
 * Bodies: ``application/json`` (the default when no Content-Type is given, as Kubernetes
-  takes its first serializer) or ``application/yaml``; protobuf and anything else is 415
-  UnsupportedMediaType. A body that does not parse is 400 BadRequest.
+  takes its first serializer) or ``application/yaml``; protobuf for the few kinds kubectl's
+  typed clients send that way (protobuf.py: Eviction, DeleteOptions, SelfSubjectAccessReview);
+  anything else is 415 UnsupportedMediaType. A body that does not parse is 400 BadRequest.
 * Objects: the body's ``apiVersion``/``kind`` must be the URL's (filled in when absent); a
   namespaced object's ``metadata.namespace`` must be the URL's (filled in when absent, 400
   when different, Kubernetes' words). Unknown fields follow ``fieldValidation``: Strict →
@@ -26,11 +27,11 @@ from google.protobuf.message import Message
 from apimachinery.convert import ConversionError, message_from_dict_dropping_unknown
 from apimachinery.kinds import KindInfo
 from apiserver import errors
-from apiserver.rest import status
+from apiserver.rest import protobuf, status
 
 JSON = "application/json"
 YAML = "application/yaml"
-BODY_TYPES = [JSON, YAML, "application/vnd.kubernetes.protobuf"]
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
 DEFAULT_FIELD_VALIDATION = "Warn"
 
@@ -56,6 +57,12 @@ def parse_body(body: bytes, content_type: str) -> Any:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as err:
             raise errors.BadRequest(f"couldn't get version/kind; json parse error: {err}") from None
+    if kind == PROTOBUF:
+        try:
+            return protobuf.decode(body)[1]
+        except protobuf.KindNotReadable as err:
+            raise status.unsupported_media_type(kind, [JSON, YAML],
+                                                f"{err} is not read from protobuf here: send JSON") from None
     if kind in (YAML, "text/yaml", "application/x-yaml"):
         try:
             return yaml.safe_load(body)
@@ -143,7 +150,8 @@ class DeleteOptions:
 
 
 def delete_options(body: Any, query: Mapping[str, str]) -> DeleteOptions:
-    """meta/v1 DeleteOptions from the body (kubectl sends one) and the query (the body wins)."""
+    """meta/v1 DeleteOptions from the body (kubectl sends one) and the query (gracePeriodSeconds,
+    propagationPolicy, orphanDependents, dryRun; the body wins); preconditions only in the body."""
     if body is None:
         body = {}
     if not isinstance(body, dict):
@@ -164,8 +172,8 @@ def delete_options(body: Any, query: Mapping[str, str]) -> DeleteOptions:
     return DeleteOptions(
         grace_period_seconds=None if grace is None else _int(grace, "gracePeriodSeconds"),
         propagation_policy=str(policy or ""),
-        uid=str(preconditions.get("uid") or query.get("preconditions.uid", "")),
-        resource_version=str(preconditions.get("resourceVersion") or query.get("preconditions.resourceVersion", "")),
+        uid=str(preconditions.get("uid") or ""),
+        resource_version=str(preconditions.get("resourceVersion") or ""),
         dry_run=dry_run(query, body))
 
 

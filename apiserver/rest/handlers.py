@@ -43,7 +43,6 @@ from apimachinery.convert import to_dict
 from apimachinery.kinds import KINDS, KindInfo
 from apimachinery.limits import MAX_REQUEST_BYTES, request_too_large
 from apiserver import errors
-from apiserver.registry.managed_fields import MANAGER
 from apiserver.registry.registry import Registry
 from apiserver.rest import decode, status
 from apiserver.rest.requestinfo import RequestInfo, parse_bool
@@ -78,6 +77,7 @@ class API:
     bookmark_interval: float = 5.0
     max_request_bytes: int = MAX_REQUEST_BYTES
     clock: Callable[[], float] = time.time
+    authorizer: Any = None  # what access reviews ask (the server's; RESTServer fills it in)
 
 
 def kind_of(info: RequestInfo) -> KindInfo:
@@ -105,20 +105,27 @@ async def read_body(api: API, request: web.Request) -> bytes:
 
 # ------------------------------------------------------------------ answers
 
-def wants_table(request: web.Request) -> bool:
-    return any("as=Table" in part for part in request.headers.get("Accept", "").split(","))
-
-
-def _table(api: API, request: web.Request, kind: KindInfo, objects: list[Message]) -> dict[str, Any] | None:
-    """The meta.k8s.io/v1 Table of objects when the client asked for one and table.py exists."""
-    if not wants_table(request):
-        return None
+def table_version(request: web.Request) -> str:
+    """The meta.k8s.io Table version the client's Accept prefers (kubectl get: "meta.k8s.io/v1"),
+    "" for none, or while table.py (written beside this module) does not exist."""
     try:
-        from apiserver.rest import table  # written beside this module; plain JSON until it is
+        from apiserver.rest import table
     except ImportError:
+        return ""
+    wanted, api_version = table.wants_table(request.headers.get("Accept", ""))
+    return api_version if wanted else ""
+
+
+def _table(api: API, request: web.Request, kind: KindInfo, objects: list[Message],
+           list_meta: dict[str, Any] | None = None, with_columns: bool = True) -> dict[str, Any] | None:
+    """The Table of objects when the client asked for one; None: answer the objects themselves."""
+    api_version = table_version(request)
+    if not api_version:
         return None
+    from apiserver.rest import table
     now = datetime.datetime.fromtimestamp(api.clock(), datetime.timezone.utc)
-    return table.to_table(kind, objects, request.query.get("includeObject", "Metadata"), now)
+    return table.to_table(kind, objects, request.query.get("includeObject", ""), now, list_meta=list_meta,
+                          api_version=api_version, with_columns=with_columns)
 
 
 def list_dict(kind: KindInfo, items: list[Message], meta: dict[str, Any]) -> dict[str, Any]:
@@ -169,14 +176,15 @@ def page(items: list[Message], revision: int, limit: int, token: str) -> tuple[l
     return items, meta
 
 
-def parse_limit(text: str) -> int:
+def parse_int(text: str, name: str) -> int:
+    """A non-negative integer query parameter (limit, timeoutSeconds); "" is 0, negative is 0."""
     if not text:
         return 0
     try:
-        limit = int(text)
+        value = int(text)
     except ValueError:
-        raise errors.BadRequest(f'limit: Invalid value: "{text}": must be an integer') from None
-    return max(limit, 0)
+        raise errors.BadRequest(f'{name}: Invalid value: "{text}": must be an integer') from None
+    return max(value, 0)
 
 
 # ------------------------------------------------------------------ the verbs
@@ -189,12 +197,9 @@ def list_objects(api: API, request: web.Request, kind: KindInfo, info: RequestIn
     query = request.query
     items, revision = api.registry.list(kind.kind, namespace_of(kind, info), query.get("labelSelector", ""),
                                         query.get("fieldSelector", ""))
-    served, meta = page(items, revision, parse_limit(query.get("limit", "")), query.get("continue", ""))
-    table = _table(api, request, kind, served)
-    if table is not None:
-        table["metadata"] = {**table.get("metadata", {}), **meta}
-        return decode.json_response(table)
-    return decode.json_response(list_dict(kind, served, meta))
+    served, meta = page(items, revision, parse_int(query.get("limit", ""), "limit"), query.get("continue", ""))
+    table = _table(api, request, kind, served, meta)
+    return decode.json_response(table if table is not None else list_dict(kind, served, meta))
 
 
 async def decode_object(api: API, request: web.Request, kind: KindInfo, info: RequestInfo) -> decode.Decoded:
@@ -244,6 +249,33 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+def _patch_status(err: Exception) -> status.HTTPError:
+    code = getattr(err, "code", 400)
+    return status.HTTPError(code, {422: "Invalid", 415: "UnsupportedMediaType", 413: "RequestEntityTooLarge"}
+                            .get(code, "BadRequest"), getattr(err, "message", str(err)))
+
+
+def apply_untyped_patch(content_type: str, original: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """A patch of a document that is no stored kind (an autoscaling/v1 Scale): a JSON patch, or
+    a merge patch; a Scale has no lists, so its strategic merge patch is a merge patch too."""
+    document = decode.parse_body(body, decode.JSON)
+    try:
+        from apimachinery.patch import PatchError, apply_json_patch  # type: ignore[attr-defined]
+        from apimachinery.patch import merge_patch as merge  # type: ignore[attr-defined]
+    except ImportError:
+        PatchError, apply_json_patch, merge = None, None, merge_patch  # type: ignore[assignment]
+    if content_type == JSON_PATCH:
+        if apply_json_patch is None:
+            raise status.unsupported_media_type(content_type, [MERGE_PATCH])
+        try:
+            return apply_json_patch(original, document)
+        except PatchError as err:  # type: ignore[misc]
+            raise _patch_status(err) from None
+    if not isinstance(document, dict):
+        raise errors.BadRequest("json: cannot unmarshal into Go value of type map[string]interface {}")
+    return merge(original, document)
+
+
 def apply_patch(content_type: str, original: dict[str, Any], body: bytes, kind: KindInfo) -> dict[str, Any]:
     """The patched object (as a dict): apimachinery.patch's apply_patch, its PatchError as a
     Status (400 or 422). Without that module only merge-patch is served (inline)."""
@@ -260,9 +292,7 @@ def apply_patch(content_type: str, original: dict[str, Any], body: bytes, kind: 
     try:
         return patch_with(content_type, original, body, kind)
     except PatchError as err:
-        code = getattr(err, "code", 400)
-        message = getattr(err, "message", str(err))
-        raise status.HTTPError(code, "Invalid" if code == 422 else "BadRequest", message) from None
+        raise _patch_status(err) from None
 
 
 def patched_object(api: API, request: web.Request, kind: KindInfo, info: RequestInfo, body: bytes,
@@ -332,12 +362,8 @@ def server_side_apply(api: API, request: web.Request, kind: KindInfo, info: Requ
     if meta.get("name") and meta["name"] != info.name:
         raise errors.BadRequest(f"the name of the object ({meta['name']}) does not match the name on the URL "
                                 f"({info.name})")
-    token = MANAGER.set(manager)
-    try:
-        obj, created = apply(kind.kind, namespace_of(kind, info), info.name, data, manager,
-                             parse_bool(request.query.get("force")), dry_run)
-    finally:
-        MANAGER.reset(token)
+    obj, created = apply(kind.kind, namespace_of(kind, info), info.name, data, manager,
+                         parse_bool(request.query.get("force")), dry_run)
     return answer_object(api, request, kind, obj, 201 if created else 200)
 
 
@@ -391,15 +417,20 @@ async def watch(api: API, request: web.Request, kind: KindInfo, info: RequestInf
     timeout = query.get("timeoutSeconds", "")
     initial = query.get("sendInitialEvents")
     encode = None
-    if wants_table(request):
+    if table_version(request):
+        first = [True]  # Kubernetes sends a watch's Table columns with its first row only
+
         def encode(event_type: str, obj: Message) -> dict[str, Any]:
-            table = _table(api, request, kind, [obj]) if event_type != "BOOKMARK" else None
+            if event_type == "BOOKMARK":
+                return to_dict(obj)
+            table = _table(api, request, kind, [obj], with_columns=first[0])
+            first[0] = False
             return table if table is not None else to_dict(obj)
     return await serve_watch(
         request, api.cache, kind, namespace_of(kind, info), label_selector=query.get("labelSelector", ""),
         field_selector=field_selector, resource_version=query.get("resourceVersion", ""),
         allow_bookmarks=parse_bool(query.get("allowWatchBookmarks")),
-        timeout_seconds=float(parse_limit(timeout)) if timeout else None,
+        timeout_seconds=float(parse_int(timeout, "timeoutSeconds")) if timeout else None,
         send_initial_events=None if initial is None else parse_bool(initial),
         bookmark_interval=api.bookmark_interval, encode=encode,
         resource_version_match=query.get("resourceVersionMatch", ""))

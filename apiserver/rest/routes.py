@@ -6,6 +6,8 @@ subresources.py), non-resource paths (version, health, discovery, OpenAPI) here.
     /api /apis /api/v1 ...    discovery.py
     /openapi/v3[/<gv>]        openapi.py; /openapi/v2 is not served (404)
 
+and one resource that is not stored: selfsubjectaccessreviews.authorization.k8s.io (access.py).
+
 Helpers written beside this one (watch.py, discovery.py, openapi.py, table.py, streams.py)
 are imported when first used, so a missing one answers 404/501 rather than breaking the rest.
 """
@@ -17,7 +19,9 @@ from typing import Any
 from aiohttp import web
 
 from apimachinery.version import version_info
-from apiserver.rest import decode, handlers, status, subresources
+from apiserver.auth.attributes import AUTHORIZATION_GROUP
+from apiserver.auth.request_user import UNKNOWN, USER
+from apiserver.rest import access, decode, handlers, status, subresources
 from apiserver.rest.handlers import API
 from apiserver.rest.requestinfo import RequestInfo
 
@@ -68,7 +72,7 @@ def _openapi(path: str) -> Any:
 
 def serve_path(request: web.Request, info: RequestInfo) -> web.Response:
     """A non-resource request: version, health, discovery, OpenAPI; 404 for anything else."""
-    path = request.path
+    path = request.path.rstrip("/") or "/"  # /version/ is /version (the Python client asks for it)
     if request.method not in ("GET", "HEAD"):
         if path == "/version" or path.startswith(HEALTH_PATHS):
             raise status.method_not_allowed(request.method, path)
@@ -80,7 +84,7 @@ def serve_path(request: web.Request, info: RequestInfo) -> web.Response:
     answer: web.Response | None = None
     if path == "/api" or path.startswith(("/api/", "/apis")):
         answer = _discovery(request)
-    elif path.startswith("/openapi/v3"):
+    elif path == "/openapi/v3" or path.startswith("/openapi/v3/"):
         document = _openapi(path)
         answer = None if document is None else decode.json_response(document)
     if answer is None:
@@ -92,6 +96,11 @@ def serve_path(request: web.Request, info: RequestInfo) -> web.Response:
 
 async def serve_resource(api: API, request: web.Request, info: RequestInfo) -> web.StreamResponse:
     """Answer a resource request (authenticated and authorized already)."""
+    if (info.api_group, info.resource) == (AUTHORIZATION_GROUP, access.REVIEWS) and info.api_version == "v1":
+        if info.verb != "create" or info.name or info.subresource:
+            raise status.method_not_allowed(request.method, info.path)
+        return await access.serve_self_subject_access_review(
+            request, await handlers.read_body(api, request), USER.get() or UNKNOWN, api.authorizer)
     kind = handlers.kind_of(info)
     if info.subresource:
         return await subresources.serve(api, request, kind, info)

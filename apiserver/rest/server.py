@@ -13,6 +13,8 @@ Kubernetes' order:
 * Max in flight: the gRPC port's InFlightLimiter (one budget for both faces); watch, log,
   exec and portforward are not counted; over the limit 429 TooManyRequests with
   ``Retry-After: 1``; system:masters is never refused.
+* Impersonation: ``Impersonate-User``/``Impersonate-Group`` (kubectl --as) when the caller may
+  impersonate them (access.py).
 * Authorization: the request's RequestInfo (requestinfo.py) becomes Attributes, asked of the
   gRPC port's authorizer; no → 403 Forbidden in Kubernetes' words.
 * Audit: one event per request (stage ResponseComplete; objects are not recorded at the
@@ -45,7 +47,7 @@ from apiserver.auth.attributes import Attributes, Authorizer, forbidden_message
 from apiserver.auth.request_user import USER
 from apiserver.filters import INSECURE_USER, InFlightLimiter
 from apiserver.registry.managed_fields import MANAGER
-from apiserver.rest import decode, handlers, routes, status
+from apiserver.rest import access, decode, handlers, routes, status
 from apiserver.rest.handlers import API
 from apiserver.rest.requestinfo import RequestInfo, RequestInfoError, request_info
 from component_base.tls import certificate_identity
@@ -53,6 +55,8 @@ from component_base.tls import certificate_identity
 log = structlog.get_logger("apiserver")
 
 READ_VERBS = frozenset({"get", "list", "watch"})
+# The request's authorization (decision, reason), kept for its audit event.
+DECISION = web.RequestKey("pykube_authorization_decision", tuple)
 LONG_RUNNING_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward", "proxy"})
 
 Authenticate = Callable[[web.Request], UserInfo | None]
@@ -110,6 +114,8 @@ class RESTServer:
         self.audit = audit if audit is not None and audit.level > 0 else None
         self.ssl_context = ssl_context
         self.authenticate = authenticate or (certificate_user if ssl_context is not None else insecure_user)
+        if api.authorizer is None:  # access reviews ask the same authorizer
+            api.authorizer = authorizer
         self.app = self.application()
         self.runner: web.AppRunner | None = None
         self.address = ""
@@ -149,7 +155,6 @@ class RESTServer:
         user = self.authenticate(request)
         info: RequestInfo | None = None
         attrs: Attributes | None = None
-        decision = ("", "")
         try:
             if user is None or not user.name:
                 raise errors.Unauthorized("Unauthorized")
@@ -157,8 +162,9 @@ class RESTServer:
                 info = request_info(request.method, request.path, request.query)
             except RequestInfoError:
                 raise status.not_found() from None
+            user = await self._impersonate(request, user)
             attrs = attributes_of(user, info)
-            response, decision = await self._admitted(request, info, attrs, user)
+            response = await self._admitted(request, info, attrs, user)
         except errors.APIError as err:
             response = self.error_response(err, info)
         except UnknownKindError as err:
@@ -169,12 +175,23 @@ class RESTServer:
                                                             f"an error on the server has prevented the request "
                                                             f"from succeeding: {err!r}"), info)
         if self.audit is not None:
-            self._audit(request, user, info, attrs, response, decision, received, started)
+            self._audit(request, user, info, attrs, response, request.get(DECISION, ("", "")), received, started)
         return response
 
+    async def _impersonate(self, request: web.Request, caller: UserInfo) -> UserInfo:
+        """The user to serve the request as: the caller, or whom its Impersonate-* headers name
+        once the caller is allowed to impersonate them (403 otherwise)."""
+        user, needed = access.impersonation(request.headers, caller)
+        for attrs in needed:
+            verdict = self.authorizer.authorize(attrs)
+            if not verdict.allowed:
+                raise errors.PermissionDenied(forbidden_message(attrs, verdict.reason))
+        return user
+
     async def _admitted(self, request: web.Request, info: RequestInfo, attrs: Attributes,
-                        user: UserInfo) -> tuple[web.StreamResponse, tuple[str, str]]:
-        """Max in flight, authorization, then the handler (with the user and field manager set)."""
+                        user: UserInfo) -> web.StreamResponse:
+        """Max in flight, authorization (its decision kept in request[DECISION] for the audit
+        event), then the handler (with the user and field manager set)."""
         mutating = is_mutating(info)
         counted = False
         if not is_long_running(info):
@@ -184,15 +201,15 @@ class RESTServer:
             counted = admitted is True
         try:
             verdict = self.authorizer.authorize(attrs)
-            decision = ("allow" if verdict.allowed else "forbid", verdict.reason)
+            request[DECISION] = ("allow" if verdict.allowed else "forbid", verdict.reason)
             if not verdict.allowed:
                 raise errors.PermissionDenied(forbidden_message(attrs, verdict.reason))
             user_token = USER.set(user)
             manager_token = MANAGER.set(handlers.field_manager(request))
             try:
                 if info.is_resource_request:
-                    return await routes.serve_resource(self.api, request, info), decision
-                return routes.serve_path(request, info), decision
+                    return await routes.serve_resource(self.api, request, info)
+                return routes.serve_path(request, info)
             finally:
                 MANAGER.reset(manager_token)
                 USER.reset(user_token)

@@ -132,10 +132,12 @@ def method_not_allowed(method: str, what: str) -> HTTPError:
                      f" ({method} {what})")
 
 
-def unsupported_media_type(content_type: str, supported: list[str]) -> HTTPError:
+def unsupported_media_type(content_type: str, supported: list[str], why: str = "") -> HTTPError:
+    got = f'got "{content_type}"' if content_type else ""
+    note = "; ".join(x for x in (got, why) if x)
     return HTTPError(415, "UnsupportedMediaType",
                      f'the body of the request was in an unknown format - accepted media types include: '
-                     f'{", ".join(supported)}' + (f' (got "{content_type}")' if content_type else ""))
+                     f'{", ".join(supported)}' + (f" ({note})" if note else ""))
 
 
 def not_implemented(message: str) -> HTTPError:

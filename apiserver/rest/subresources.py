@@ -30,8 +30,6 @@ from apiserver.rest.handlers import API, namespace_of
 from apiserver.rest.requestinfo import RequestInfo
 
 SCALABLE = frozenset({"Deployment", "ReplicaSet"})
-STATUS_KINDS_WITHOUT = frozenset({"Lease", "Event", "EndpointSlice", "Role", "ClusterRole", "RoleBinding",
-                                  "ClusterRoleBinding"})
 
 
 def _allow(request: web.Request, info: RequestInfo, *methods: str) -> None:
@@ -43,7 +41,7 @@ def _allow(request: web.Request, info: RequestInfo, *methods: str) -> None:
 
 async def serve_status(api: API, request: web.Request, kind: KindInfo, info: RequestInfo) -> web.Response:
     _allow(request, info, "GET", "PUT", "PATCH")
-    if kind.kind in STATUS_KINDS_WITHOUT:
+    if not api.registry.strategies[kind.kind].has_status:  # a kind without status has no /status
         raise status.not_found()
     if request.method == "GET" or request.method == "HEAD":
         return handlers.get(api, request, kind, info)
@@ -107,7 +105,7 @@ async def serve_scale(api: API, request: web.Request, kind: KindInfo, info: Requ
     body = await handlers.read_body(api, request)
     current = api.registry.get(kind.kind, namespace, info.name)
     if request.method == "PATCH":
-        scale = handlers.apply_patch(content_type, scale_of(current), body, kind)
+        scale = handlers.apply_untyped_patch(content_type, scale_of(current), body)
     else:
         scale = decode.parse_body(body, request.headers.get("Content-Type", ""))
     updated = api.registry.update(scaled(current, scale, info.name), dry_run)

@@ -213,3 +213,20 @@ def test_an_identity_outside_its_validity_is_anonymous() -> None:
     assert tls.peer_identity(Context(), now=now).name == "bob"
     assert tls.peer_identity(Context(), now=now + 2 * DAY.total_seconds()) == ANONYMOUS
     assert tls.peer_identity(type("Plain", (), {"auth_context": lambda self: {}})()) == ANONYMOUS
+
+
+def test_certificate_identity_reads_der_and_pem() -> None:
+    """The HTTPS face hands over the DER certificate ssl gives it; gRPC hands over PEM."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography import x509
+
+    ca = pki.create_ca()
+    cert = pki.issue_client_cert(ca, "carol", ["team"], validity=DAY)
+    der = x509.load_pem_x509_certificate(cert.cert_pem()).public_bytes(Encoding.DER)
+    now = datetime.datetime.now(datetime.timezone.utc).timestamp()
+    for form in (der, cert.cert_pem()):
+        user = tls.certificate_identity(form, now=now)
+        assert (user.name, "team" in user.groups) == ("carol", True)
+    assert tls.certificate_identity(der, now=now + 2 * DAY.total_seconds()) == ANONYMOUS
+    assert tls.certificate_identity(None) == ANONYMOUS
+    assert tls.certificate_identity(b"not a certificate") == ANONYMOUS

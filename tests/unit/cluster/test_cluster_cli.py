@@ -119,6 +119,23 @@ def test_component_command_lines(tmp_path):
         assert cluster._marker(spec, component) in " ".join(cluster._argv(spec, component)) + " ", component
 
 
+def test_the_apiserver_serves_the_http_api_and_kubectl_gets_a_kubeconfig_for_it(tmp_path):
+    cluster = LocalCluster(tmp_path)
+    spec = ClusterSpec(name="e2e", port=7000, http_port=7001, nodes=["n1"])
+    argv = cluster._argv(spec, "apiserver")
+    assert argv[argv.index("--http-listen") + 1] == "127.0.0.1:7001"
+    assert "--http-listen" not in cluster._argv(ClusterSpec(name="old", port=7000, nodes=[]), "apiserver")
+    cluster.pki.issue(spec.address, spec.nodes, ["10.87.0.2"])
+    cluster._write_configs(spec, False)
+    admin = yaml.safe_load(cluster.config_path.read_text())
+    kubeconfig = yaml.safe_load(cluster.kubeconfig_path.read_text())
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:7001"
+    assert kubeconfig["users"] == admin["users"]  # the admin's certificate, as for pykubectl
+    assert kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"] == \
+        admin["clusters"][0]["cluster"]["certificate-authority-data"]
+    assert cluster.kubeconfig_path.stat().st_mode & 0o777 == 0o600
+
+
 def test_pykubectl_config_keeps_other_keys(tmp_path):
     path = tmp_path / "sub" / "config"
     write_pykubectl_config(path, "127.0.0.1:6443")

@@ -326,7 +326,7 @@ def test_delete_options_from_the_body() -> None:
 
 def test_version_and_health() -> None:
     async def test(client: TestClient, registry: Registry) -> None:
-        version = await (await client.get("/version")).json()
+        version = await (await client.get("/version/")).json()  # the Python client's spelling
         assert version["major"] == "1" and int(version["minor"]) >= 29
         assert version["gitVersion"].startswith(f"v1.{version['minor']}.")
         for path in ("/healthz", "/livez", "/readyz", "/readyz/ping"):
@@ -334,3 +334,103 @@ def test_version_and_health() -> None:
             assert (response.status, await response.text()) == (200, "ok")
         await status_of(await client.post("/version"), 405, "MethodNotAllowed")
     serve(test)
+
+
+def test_one_audit_event_per_request(tmp_path) -> None:
+    from apiserver.audit import AuditLog
+
+    audit = AuditLog(str(tmp_path / "audit.log"), "Metadata")
+
+    async def test(client: TestClient, registry: Registry) -> None:
+        assert (await client.post(PODS, json=pod(), headers={"User-Agent": "kubectl/v1.37.1 (linux/amd64)"})).status == 201
+        assert (await client.get(f"{PODS}/nope")).status == 404
+    serve(test, audit=audit)
+    audit.close()
+    events = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+    assert [(e["verb"], e["responseStatus"]["code"]) for e in events] == [("create", 201), ("get", 404)]
+    assert events[0]["objectRef"] == {"resource": "pods", "namespace": "default", "apiVersion": "v1"}
+    assert events[0]["userAgent"].startswith("kubectl/") and events[0]["user"]["username"] == "system:unsecured"
+    assert events[1]["objectRef"]["name"] == "nope" and events[1]["responseStatus"]["reason"] == "NotFound"
+    assert events[0]["annotations"]["authorization.k8s.io/decision"] == "allow"
+
+
+def test_the_field_manager_is_the_query_or_the_user_agent() -> None:
+    from apiserver.registry.managed_fields import MANAGER
+    from apiserver.rest import routes
+
+    seen: list[str] = []
+
+    async def test(client: TestClient, registry: Registry) -> None:
+        original = routes.serve_resource
+
+        async def spy(api, request, info):
+            seen.append(MANAGER.get())
+            return await original(api, request, info)
+        routes.serve_resource = spy
+        try:
+            await client.get(PODS, headers={"User-Agent": "kubectl/v1.37.1 (linux/amd64) kubernetes/abc"})
+            await client.get(PODS, params={"fieldManager": "me"})
+        finally:
+            routes.serve_resource = original
+    serve(test)
+    assert seen == ["kubectl", "me"]
+
+
+def test_a_kind_without_status_has_no_status_subresource() -> None:
+    async def test(client: TestClient, registry: Registry) -> None:
+        await client.post(LEASES, json=lease("l"))
+        await status_of(await client.get(f"{LEASES}/l/status"), 404, "NotFound")
+        await status_of(await client.get(f"{PODS}/web/nonsense"), 404, "NotFound")
+    serve(test)
+
+
+def test_scale_takes_a_json_patch_and_a_strategic_merge_patch() -> None:
+    async def test(client: TestClient, registry: Registry) -> None:
+        await client.post(DEPLOYMENTS, json=deployment())
+        smp = await client.patch(f"{DEPLOYMENTS}/web/scale", data=json.dumps({"spec": {"replicas": 4}}),
+                                 headers={"Content-Type": "application/strategic-merge-patch+json"})
+        assert (await smp.json())["spec"]["replicas"] == 4
+        ops = [{"op": "replace", "path": "/spec/replicas", "value": 1}]
+        jp = await client.patch(f"{DEPLOYMENTS}/web/scale", data=json.dumps(ops),
+                                headers={"Content-Type": "application/json-patch+json"})
+        if jp.status != 415:  # JSON patch needs apimachinery.patch (the patch helper's)
+            assert (await jp.json())["spec"]["replicas"] == 1
+    serve(test)
+
+
+class OnlyAdmins:
+    """Allows system:masters everything, alice to impersonate bob, everyone to review themselves
+    (as system:basic-user does); nothing else."""
+
+    def authorize(self, attrs: Any) -> Decision:
+        if "system:masters" in attrs.user.groups or attrs.resource == "selfsubjectaccessreviews":
+            return Decision(True)
+        if attrs.user.name == "alice":
+            return Decision(attrs.verb == "impersonate" and attrs.resource == "users" and attrs.name == "bob")
+        return Decision(False)
+
+
+def test_self_subject_access_review_and_impersonation() -> None:
+    alice = UserInfo("alice", ("system:authenticated",))
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+              "spec": {"resourceAttributes": {"verb": "list", "resource": "pods", "namespace": "default"}}}
+    url = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+
+    async def test(client: TestClient, registry: Registry) -> None:
+        as_bob = await client.get(PODS, headers={"Impersonate-User": "bob"})
+        body = await status_of(as_bob, 403, "Forbidden")
+        assert 'User "bob" cannot list resource "pods"' in body["message"]  # impersonation allowed, bob is not
+        as_carol = await status_of(await client.get(PODS, headers={"Impersonate-User": "carol"}), 403, "Forbidden")
+        assert 'User "alice" cannot impersonate resource "users"' in as_carol["message"]
+        groups_only = await client.get(PODS, headers={"Impersonate-Group": "system:masters"})
+        await status_of(groups_only, 400, "BadRequest")
+    serve(test, authorizer=OnlyAdmins(), authenticate=lambda request: alice)
+
+    async def masters(client: TestClient, registry: Registry) -> None:
+        answer = await client.post(url, json=review)
+        assert answer.status == 201
+        assert (await answer.json())["status"]["allowed"] is True
+        as_bob = await client.post(url, json=review, headers={"Impersonate-User": "bob"})
+        assert (await as_bob.json())["status"]["allowed"] is False
+        await status_of(await client.post(url, json={"spec": {}}), 422, "Invalid")
+    serve(masters, authorizer=OnlyAdmins())
