@@ -71,3 +71,12 @@ def is_set_list(message: Descriptor, field: FieldDescriptor) -> bool:
 
 def retains_keys(message: Descriptor, field: FieldDescriptor) -> bool:
     return (message.full_name, field.json_name) in RETAIN_KEYS
+
+
+# Objects Kubernetes marks ``+structType=atomic``: server-side apply owns and replaces
+# them whole (``f:selector: {}``), as it does an atomic list.
+ATOMIC_STRUCTS: frozenset[str] = frozenset({
+    P + "LabelSelector",
+    P + "ObjectReference",
+    P + "RoleRef",
+})
