@@ -21,8 +21,9 @@ that also has children with ``".": {}`` (a list item, a map that was added whole
 Two ways a set is computed, as Kubernetes computes them:
 
 * ``fields_of``: every field an object (an applied configuration) holds: the Apply set;
-* ``compare``: what changed between two objects (added, modified, removed): an Update
-  takes ownership of what it added or modified, and everyone loses what it removed.
+* ``compare_dicts`` (and field_diff.compare, the same walked on protobuf messages): what
+  changed between two objects (added, modified, removed): an Update takes ownership of what
+  it added or modified, and everyone loses what it removed.
 """
 
 from __future__ import annotations
@@ -33,12 +34,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, NamedTuple
 
-from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Struct
 
-from apimachinery.convert import to_dict
 from apimachinery.patch.merge_keys import ATOMIC_STRUCTS, map_list, is_set_list
 from protos import meta_pb2
 
@@ -107,19 +106,20 @@ def _walked(message: Descriptor) -> bool:
 # ------------------------------------------------------------- path elements
 
 
-def _json(value: Any) -> str:
+def compact_json(value: Any) -> str:
+    """JSON as Kubernetes writes it in a path element: compact, keys sorted."""
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
 def key_element(item: Any, keys: tuple[str, ...]) -> str:
     """``k:{"name":"web"}``: an associative list's item named by its key fields."""
     item = item if isinstance(item, dict) else {}
-    return "k:" + _json({k: item.get(k, KEY_DEFAULTS.get(k)) for k in keys
+    return "k:" + compact_json({k: item.get(k, KEY_DEFAULTS.get(k)) for k in keys
                          if k in item or k in KEY_DEFAULTS})
 
 
 def value_element(value: Any) -> str:
-    return "v:" + _json(value)
+    return "v:" + compact_json(value)
 
 
 def element_string(element: str) -> str:
@@ -128,7 +128,7 @@ def element_string(element: str) -> str:
     if tag == "f:":
         return "." + body
     if tag == "k:":
-        return "[" + ",".join(f"{k}={_json(v)}" for k, v in json.loads(body).items()) + "]"
+        return "[" + ",".join(f"{k}={compact_json(v)}" for k, v in json.loads(body).items()) + "]"
     if tag == "v:":
         return "[=" + body + "]"
     return "[" + body + "]"  # i:<index>
@@ -241,58 +241,6 @@ def compare_dicts(old: dict[str, Any], new: dict[str, Any], message: Descriptor)
     result = Comparison()
     _compare_struct(old, new, message, (), result)
     return result
-
-
-def compare(old: Message | None, new: Message, subresource: str = "") -> Comparison:
-    """What an update of old to new changed in the fields managers own. Only top-level
-    fields that differ (protobuf equality, cheap) are turned into JSON and walked."""
-    result = Comparison()
-    message = new.DESCRIPTOR
-    wholes: dict[int, dict[str, Any]] = {}
-    for f in message.fields:
-        name = f.json_name
-        if name in STRIPPED_TOP or (name == "status") != (subresource == "status"):
-            continue
-        if old is not None and getattr(old, f.name) == getattr(new, f.name):
-            continue
-        old_value = _top_json(old, f, wholes) if old is not None else _MISSING
-        new_value = _top_json(new, f, wholes)
-        if name == "metadata":
-            old_value, new_value = _owned_meta(old_value), _owned_meta(new_value)
-        if old_value is _MISSING and new_value is _MISSING:
-            continue
-        _compare_value(old_value, new_value, shape_of(message, f), ("f:" + name,), result)
-    return result
-
-
-def _owned_meta(meta: Any) -> Any:
-    if meta is _MISSING:
-        return meta
-    return owned_part({"metadata": meta}).get("metadata", _MISSING)
-
-
-def _top_json(obj: Message, f: FieldDescriptor, wholes: dict[int, dict[str, Any]]) -> Any:
-    """One top-level field of an object in its JSON form, or _MISSING when unset."""
-    if f.message_type is not None and not f.is_repeated:
-        if not obj.HasField(f.name):
-            return _MISSING
-        value = getattr(obj, f.name)
-        if f.message_type.full_name == meta_pb2.ObjectMeta.DESCRIPTOR.full_name:
-            value = _without_managed_fields(value)
-        return to_dict(value)
-    # A scalar or a list at the top (an Event's reason, a Role's rules): from the whole object's JSON.
-    if id(obj) not in wholes:
-        wholes[id(obj)] = to_dict(obj)
-    return wholes[id(obj)].get(f.json_name, _MISSING)
-
-
-def _without_managed_fields(meta: Message) -> Message:
-    if not meta.managed_fields:  # type: ignore[attr-defined]
-        return meta
-    copy = type(meta)()
-    copy.CopyFrom(meta)
-    copy.ClearField("managed_fields")
-    return copy
 
 
 def _compare_struct(old: dict, new: dict, message: Descriptor, prefix: Path, result: Comparison) -> None:
@@ -411,42 +359,68 @@ class Managed:
     """An object's managedFields, decoded: each manager's set, in the entries' order."""
 
     sets: dict[ManagerKey, FieldSet]
-    entries: dict[ManagerKey, meta_pb2.ManagedFieldsEntry]
+    entries: dict[ManagerKey, meta_pb2.ManagedFieldsEntry] = field(default_factory=dict)
+    decoded: dict[ManagerKey, FieldSet] = field(default_factory=dict)  # the sets as read
 
     @classmethod
-    def of(cls, meta: meta_pb2.ManagedFieldsEntry | Any) -> Managed:
+    def of(cls, meta: Any) -> Managed:
+        """The entries of an ObjectMeta (entries of one manager key are one set)."""
         sets: dict[ManagerKey, FieldSet] = {}
         entries: dict[ManagerKey, meta_pb2.ManagedFieldsEntry] = {}
         for entry in meta.managed_fields:
             key = ManagerKey(entry.manager, entry.operation,
                              "" if entry.operation == APPLY else entry.api_version, entry.subresource)
-            tree = json_format.MessageToDict(entry.fields_v1)
-            sets[key] = sets.get(key, EMPTY) | from_fields_v1(tree)
+            out: set[Path] = set()
+            _struct_paths(entry.fields_v1, (), out)
+            sets[key] = sets.get(key, EMPTY) | out
             entries[key] = entry
-        return cls(sets, entries)
+        return cls(sets, entries, dict(sets))
 
     def write(self, meta: Any, touched: ManagerKey | None, api_version: str, stamp: Any) -> None:
         """Store the sets in meta.managed_fields: unchanged entries as they were, the touched
-        manager's (and any whose set changed) with a fresh FieldsV1; ``stamp(ts)`` sets a time."""
-        old = Managed.of(meta)
-        meta.ClearField("managed_fields")
+        manager's (and any whose set changed) with a fresh FieldsV1 and ``stamp(time)``; a
+        manager left with no fields has no entry."""
+        written = []
         for key, fields in self.sets.items():
             if not fields:
                 continue
-            entry = meta.managed_fields.add()
-            previous = old.entries.get(key)
-            if previous is not None and old.sets.get(key) == fields and key != touched:
-                entry.CopyFrom(previous)
+            previous = self.entries.get(key)
+            if previous is not None and self.decoded.get(key) == fields:
+                if key == touched:  # the same fields, written again: only the time changes
+                    previous = _copy(previous)
+                    stamp(previous.time)
+                written.append(previous)
                 continue
-            entry.manager, entry.operation = key.manager, key.operation
-            entry.api_version = key.api_version or api_version
-            entry.subresource = key.subresource
-            entry.fields_type = FIELDS_V1
+            entry = meta_pb2.ManagedFieldsEntry(manager=key.manager, operation=key.operation,
+                                                api_version=key.api_version or api_version,
+                                                subresource=key.subresource, fields_type=FIELDS_V1)
             entry.fields_v1.update(to_fields_v1(fields))
             if previous is not None and key != touched:
                 entry.time.CopyFrom(previous.time)
             else:
                 stamp(entry.time)
+            written.append(entry)
+        written = [_copy(e) for e in written]  # before clearing: the previous entries may live in meta
+        meta.ClearField("managed_fields")
+        meta.managed_fields.extend(written)
+
+
+def _copy(entry: meta_pb2.ManagedFieldsEntry) -> meta_pb2.ManagedFieldsEntry:
+    copy = meta_pb2.ManagedFieldsEntry()
+    copy.CopyFrom(entry)
+    return copy
+
+
+def _struct_paths(struct: Struct, prefix: Path, out: set[Path]) -> None:
+    """from_fields_v1, read straight from the stored Struct (it runs on every tracked write)."""
+    for element, value in struct.fields.items():
+        child = value.struct_value
+        if element == ".":
+            out.add(prefix)
+        elif not child.fields:
+            out.add(prefix + (element,))
+        else:
+            _struct_paths(child, prefix + (element,), out)
 
 
 def record_update(managed: Managed, key: ManagerKey, change: Comparison) -> None:

@@ -14,7 +14,8 @@ from apiserver import errors
 from apiserver.registry import validation as v
 from apiserver.registry.core import Write, copy_message, group_resource, object_key
 from apiserver.registry.deletion import Deletion
-from apiserver.registry.managed_fields import MANAGER, UPDATE, Managed, ManagerKey, compare, record_update
+from apiserver.registry.field_diff import compare
+from apiserver.registry.managed_fields import MANAGER, UPDATE, Managed, ManagerKey, record_update
 from protos import core_pb2
 
 # Characters Kubernetes uses for generated name suffixes (no vowels, no look-alikes).
@@ -146,6 +147,10 @@ class Writes(Deletion):
         return self._commit([write])[0]
 
     def update_status(self, obj: Message, dry_run: bool = False) -> Message:
+        """Write obj's status over the stored object. Unlike Kubernetes, no Update entry is
+        recorded for the status subresource: the kubelets write status all the time, and the
+        comparison and re-encoding would double the cost of each write (measured: 44 -> 100 us
+        for a Pod), for bookkeeping no apply of the main resource reads."""
         info = info_of(obj)
         strategy = self.strategies[info.kind]
         namespace = self._namespace_of(info, obj.metadata.namespace)  # type: ignore[attr-defined]
@@ -155,7 +160,6 @@ class Writes(Deletion):
             raise errors.BadRequest(f"{group_resource(info)} have no status")
         new = strategy.prepare_for_status_update(obj, old)
         self.admission.admit(info, "update", old, new, "status")
-        self._record_manager(info, new, old, None, "status")
         if new == old:
             return old
         self._validate(strategy, new, old)  # status has rules too (Node capacity quantities)
