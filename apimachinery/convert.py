@@ -69,15 +69,18 @@ def _is_map(field: FieldDescriptor) -> bool:
     return field.message_type is not None and field.message_type.GetOptions().map_entry
 
 
-def _to_proto_json(data: Any, descriptor: Descriptor, path: str) -> Any:
-    """Rewrite Kubernetes idioms in a JSON dict into what json_format expects."""
+def _to_proto_json(data: Any, descriptor: Descriptor, path: str, dropped: list[str] | None = None) -> Any:
+    """Rewrite Kubernetes idioms in a JSON dict into what json_format expects. With a
+    ``dropped`` list, unknown fields are left out and their paths appended to it."""
     _check_object(data, path)
     fields = _json_fields(descriptor)
     out = {}
     for key, value in data.items():
         field = fields.get(key)
         here = f"{path}.{key}"
-        if field is None or value is None:
+        if field is None and dropped is not None:
+            dropped.append(here)
+        elif field is None or value is None:
             out[key] = value  # json_format names unknown fields; null clears a field
         elif _is_map(field):
             if not isinstance(value, dict):
@@ -90,7 +93,8 @@ def _to_proto_json(data: Any, descriptor: Descriptor, path: str) -> Any:
                 for k, v in value.items():
                     _check_scalar(v, value_field, f"{here}.{k}")
             else:
-                value = {k: _to_proto_json(v, value_field.message_type, f"{here}.{k}") for k, v in value.items()}
+                value = {k: _to_proto_json(v, value_field.message_type, f"{here}.{k}", dropped)
+                         for k, v in value.items()}
             out[key] = value
         elif field.message_type is None:
             if field.is_repeated:
@@ -108,9 +112,10 @@ def _to_proto_json(data: Any, descriptor: Descriptor, path: str) -> Any:
         elif field.is_repeated:
             if not isinstance(value, list):
                 raise ConversionError(f"{here}: expected a list, got {_type_name(value)} {_shown(value)}")
-            out[key] = [_to_proto_json(item, field.message_type, f"{here}[{i}]") for i, item in enumerate(value)]
+            out[key] = [_to_proto_json(item, field.message_type, f"{here}[{i}]", dropped)
+                        for i, item in enumerate(value)]
         else:
-            out[key] = _to_proto_json(value, field.message_type, here)
+            out[key] = _to_proto_json(value, field.message_type, here, dropped)
     return out
 
 
@@ -244,6 +249,23 @@ def message_from_dict(data: Any, message_cls: type[Message], root: str) -> Messa
     return message
 
 
+def message_from_dict_dropping_unknown(data: Any, message_cls: type[Message],
+                                       root: str = "") -> tuple[Message, list[str]]:
+    """Parse like message_from_dict, but leave unknown fields out instead of refusing them:
+    (message, the dropped fields' paths), paths as Kubernetes' field validation names them
+    (``spec.containers[0].foo``, relative to the object). The HTTP API's fieldValidation
+    Warn and Ignore, and Strict's message, come from this list."""
+    message = message_cls()
+    dropped: list[str] = []
+    prepared = _to_proto_json(data, message.DESCRIPTOR, root, dropped)
+    try:
+        json_format.ParseDict(prepared, message, ignore_unknown_fields=False)
+    except json_format.ParseError as err:
+        raise ConversionError(_explain(err)) from None
+    cut = len(root) + 1
+    return message, [path[cut:] if root else path.lstrip(".") for path in dropped]
+
+
 def kind_of_manifest(data: Any) -> KindInfo:
     """The kind a manifest declares, checking apiVersion like the real API does."""
     if not isinstance(data, dict):
@@ -293,6 +315,7 @@ __all__ = [
     "from_dict",
     "kind_of_manifest",
     "message_from_dict",
+    "message_from_dict_dropping_unknown",
     "resolve_resource",
     "to_dict",
 ]

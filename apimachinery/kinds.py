@@ -1,4 +1,4 @@
-"""The kinds the API serves, and how each is named (kind, plural, short names)."""
+"""The kinds the API serves, and how each is named (kind, plural, short names, categories)."""
 
 from __future__ import annotations
 
@@ -20,21 +20,39 @@ class KindInfo:
     message: type[Message]
     oneof_field: str  # the api_pb2.Object field that carries it
     short_names: tuple[str, ...] = field(default=())
+    # Kubernetes' resource categories: "all" is what `kubectl get all` expands to.
+    categories: tuple[str, ...] = field(default=())
 
     @property
     def singular(self) -> str:
         return self.kind.lower()
 
+    @property
+    def group(self) -> str:
+        """"apps" for apps/v1; "" for the core group (v1)."""
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def version(self) -> str:
+        return self.api_version.rpartition("/")[2]
+
+    @property
+    def has_status(self) -> bool:
+        """Whether the kind has a status (and so a status subresource)."""
+        return "status" in self.message.DESCRIPTOR.fields_by_name
+
+
+ALL = ("all",)  # the category of Pods, Services, Deployments and ReplicaSets in Kubernetes
 
 KINDS: tuple[KindInfo, ...] = (
-    KindInfo("Pod", "v1", "pods", True, core_pb2.Pod, "pod", ("po",)),
+    KindInfo("Pod", "v1", "pods", True, core_pb2.Pod, "pod", ("po",), ALL),
     KindInfo("Node", "v1", "nodes", False, core_pb2.Node, "node", ("no",)),
     KindInfo("Namespace", "v1", "namespaces", False, core_pb2.Namespace, "namespace", ("ns",)),
     KindInfo("Event", "v1", "events", True, core_pb2.Event, "event", ("ev",)),
-    KindInfo("Deployment", "apps/v1", "deployments", True, apps_pb2.Deployment, "deployment", ("deploy",)),
-    KindInfo("ReplicaSet", "apps/v1", "replicasets", True, apps_pb2.ReplicaSet, "replica_set", ("rs",)),
+    KindInfo("Deployment", "apps/v1", "deployments", True, apps_pb2.Deployment, "deployment", ("deploy",), ALL),
+    KindInfo("ReplicaSet", "apps/v1", "replicasets", True, apps_pb2.ReplicaSet, "replica_set", ("rs",), ALL),
     KindInfo("Lease", "coordination.k8s.io/v1", "leases", True, coordination_pb2.Lease, "lease"),
-    KindInfo("Service", "v1", "services", True, core_pb2.Service, "service", ("svc",)),
+    KindInfo("Service", "v1", "services", True, core_pb2.Service, "service", ("svc",), ALL),
     KindInfo("EndpointSlice", "discovery.k8s.io/v1", "endpointslices", True, discovery_pb2.EndpointSlice,
              "endpoint_slice"),
     # RBAC kinds have no short names in Kubernetes.

@@ -81,7 +81,14 @@ class FieldManagerConflict:
 
 
 class Invalid(APIError):
+    """A validation failure; ``causes`` are the field errors (validation.FieldError) when known,
+    which the HTTP face lists as the Status' details.causes."""
+
     code = grpc.StatusCode.INVALID_ARGUMENT
+
+    def __init__(self, message: str, causes: tuple = ()) -> None:
+        super().__init__(message)
+        self.causes = tuple(causes)
 
 
 class BadRequest(APIError):

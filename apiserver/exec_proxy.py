@@ -6,19 +6,20 @@ bound, is it still running), then the apiserver opens pykube.v1.Kubelet.Exec on 
 kubelet (found and dialled as for logs, over the same channels: see logs_proxy.py), sends the
 start on, and relays both ways: stdin and resizes to the kubelet, output and the exit code
 back. The kubelet's own answers pass through unchanged; failing to reach it is INTERNAL
-naming the node, as for logs. That relay (``relay_both_ways``) serves API.PortForward too.
+naming the node, as for logs. That relay (``relay_both_ways``) serves API.PortForward too;
+``ExecProxy.open`` is what the Kubernetes HTTP API's ``/exec`` relays (apiserver/rest/streams.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import grpc
 
 from apiserver import errors
-from apiserver.logs_proxy import LogsProxy, bound_node
+from apiserver.logs_proxy import KubeletCall, LogsProxy, bound_node, relay_to_grpc
 from protos import core_pb2, kubelet_pb2, kubelet_pb2_grpc
 
 
@@ -55,38 +56,52 @@ class ExecProxy:
         upstream.container = container
         return node_name, address, upstream
 
+    async def open(self, start: kubelet_pb2.ExecStart, timeout: float | None = None) -> KubeletCall:
+        """Kubelet.Exec opened on the Pod's node with the start sent, or an APIError; then
+        the caller writes ExecInputs (stdin, its end, resizes) and reads the ExecOutputs."""
+        return await open_both_ways(self.logs, self.resolve, lambda stub: stub.Exec,
+                                    lambda upstream: kubelet_pb2.ExecInput(start=upstream), start, timeout)
+
     def stream(self, requests: AsyncIterator[kubelet_pb2.ExecInput],
                context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.ExecOutput]:
-        return relay_both_ways(self.logs, "an exec", self.resolve, lambda stub: stub.Exec,
-                               lambda start: kubelet_pb2.ExecInput(start=start), requests, context)
+        return relay_both_ways(self.open, "an exec", requests, context)
 
 
-async def relay_both_ways(logs: LogsProxy, what: str, resolve: Callable[[Any], tuple[str, str, Any]],
-                          method: Callable[[kubelet_pb2_grpc.KubeletStub], Any], wrap_start: Callable[[Any], Any],
+async def open_both_ways(logs: LogsProxy, resolve: Callable[[Any], tuple[str, str, Any]],
+                         method: Callable[[kubelet_pb2_grpc.KubeletStub], Any], wrap_start: Callable[[Any], Any],
+                         start: Any, timeout: float | None) -> KubeletCall:
+    """A bidirectional kubelet call (exec, port-forward), opened: ``resolve`` checks the start against
+    the registry ((node name, kubelet address, the start to send on), or an APIError), then the
+    Kubelet call (``method`` of the node's stub) is opened and given that start."""
+    node_name, address, upstream = resolve(start)
+    channel = await logs.open_channel(node_name, address)
+    call = KubeletCall(method(kubelet_pb2_grpc.KubeletStub(channel))(timeout=timeout), node_name, address)
+    await call.write(wrap_start(upstream))  # if the call is already over, reading it says why
+    return call
+
+
+async def relay_both_ways(open_call: Callable[[Any, float | None], Awaitable[KubeletCall]], what: str,
                           requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-    """A bidirectional stream proxied to a kubelet (exec, port-forward): the client's first message
-    must be its start, which ``resolve`` checks against the registry ((node name, kubelet address,
-    the start to send on), or an APIError); then the Kubelet call (``method`` of the node's stub)
-    gets that start and every later client message, and its answers are relayed as for logs."""
+    """The gRPC face of a bidirectional stream proxied to a kubelet: the client's first message must be
+    its start, given to ``open_call`` (an APIError aborts); every later client message goes on to
+    the kubelet, and its answers come back as for logs."""
     first = await anext(aiter(requests), None)
     if first is None or first.WhichOneof("input") != "start":
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the first message of {what} must be its start")
     try:
-        node_name, address, upstream = resolve(first.start)
+        call = await open_call(first.start, context.time_remaining())
     except errors.APIError as err:
         await context.abort(err.code, err.message)
-    channel = await logs.open_channel(node_name, address, context)
-    call = method(kubelet_pb2_grpc.KubeletStub(channel))(timeout=context.time_remaining())
 
     async def forward() -> None:
-        await call.write(wrap_start(upstream))
         async for item in requests:
-            await call.write(item)
+            if not await call.write(item):
+                return
         await call.done_writing()
 
     forwarder = asyncio.create_task(forward())
     try:
-        async for output in logs.relay(call, node_name, address, context):
+        async for output in relay_to_grpc(call, context):
             yield output
     finally:
         forwarder.cancel()

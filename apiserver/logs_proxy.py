@@ -19,6 +19,12 @@ the kubelet is different: relaying UNAVAILABLE would make pykubectl say "cannot 
 the apiserver", which is false, so that becomes INTERNAL naming the node and address
 (Kubernetes answers 500 "dial tcp ...: connection refused" there too).
 
+Two faces relay the same calls: the gRPC API (API.Logs, API.Exec, API.PortForward) and the
+Kubernetes HTTP API (``/log`` and ``/exec``: apiserver/rest/streams.py). So the proxy speaks
+neither: ``open_logs`` (and ExecProxy.open) check the request and open the kubelet call, a
+KubeletCall hands out its answers and reports every failure as an APIError; each face turns
+those into its own status (``relay_to_grpc`` here: an abort; Status JSON over HTTP).
+
 Over mutual TLS when the apiserver is given its kubelet-client credentials (Kubernetes'
 ``--kubelet-client-certificate``, ``--kubelet-client-key``, ``--kubelet-certificate-authority``):
 it presents its client certificate (CN ``kube-apiserver-kubelet-client``, the user kubelets
@@ -38,6 +44,7 @@ reachable again at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import socket
 from typing import Any, AsyncIterator, Callable
@@ -182,6 +189,94 @@ def check_options(request: kubelet_pb2.LogsRequest) -> None:
                              f"{request.tail_lines}: must be greater than or equal to 0")
 
 
+# ---------------------------------------------------------- one kubelet call
+
+
+class KubeletError(errors.APIError):
+    """The kubelet's own answer (waiting to start, no previous container, container not
+    found...): its code and message, passed through unchanged. What it stands for in
+    Kubernetes' HTTP terms comes from the class (``kubelet_error``)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class KubeletBadRequest(KubeletError, errors.BadRequest):
+    """The kubelet's refusals (FAILED_PRECONDITION, INVALID_ARGUMENT): Kubernetes' 400."""
+
+
+class KubeletNotFound(KubeletError, errors.NotFound):
+    """``container not found ("c")``, a container gone meanwhile: Kubernetes' 404."""
+
+
+def kubelet_error(code: grpc.StatusCode, message: str) -> KubeletError:
+    if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
+        return KubeletBadRequest(code, message)
+    if code == grpc.StatusCode.NOT_FOUND:
+        return KubeletNotFound(code, message)
+    return KubeletError(code, message)
+
+
+class KubeletCall:
+    """One call to a node's kubelet (logs, exec, port-forward), whoever relays it.
+
+    Its answers one by one (``read``, or ``async for``); the call's failure as an APIError: the
+    kubelet's own answers as KubeletError, failing to reach it (UNAVAILABLE: the kubelet never
+    answers that itself, it is the connection) as KubeletUnreachable naming the node.
+    ``cancel()`` ends the kubelet's side (a ``logs -f`` must not leave a follower behind)."""
+
+    def __init__(self, call: Any, node_name: str, address: str) -> None:
+        self.call = call
+        self.node_name = node_name
+        self.address = address
+        self.cancelled = False
+
+    async def read(self) -> Any | None:
+        """The next answer; None when the kubelet's stream ended well, or we cancelled it."""
+        try:
+            message = await self.call.read()
+        except grpc.aio.AioRpcError as err:
+            raise self.error(err) from None
+        except asyncio.CancelledError:
+            # grpc.aio reports its call cancelled (by ``cancel()``) as CancelledError; that is
+            # the end of this stream, not the cancellation of the task reading it.
+            task = asyncio.current_task()
+            if self.cancelled and not (task is not None and task.cancelling()):
+                return None
+            raise
+        return None if message is grpc.aio.EOF else message
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        while (message := await self.read()) is not None:
+            yield message
+
+    async def write(self, message: Any) -> bool:
+        """Send one message (bidirectional calls); False when the call is already over (its
+        reader learns why)."""
+        try:
+            await self.call.write(message)
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            return False
+        return True
+
+    async def done_writing(self) -> None:
+        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            await self.call.done_writing()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.call.cancel()
+
+    def error(self, err: grpc.aio.AioRpcError) -> errors.APIError:
+        if err.code() == grpc.StatusCode.UNAVAILABLE:
+            reason = dial_reason(err, self.address)
+            log.warning("kubelet unreachable", node=self.node_name, address=self.address, reason=reason)
+            return KubeletUnreachable(f'cannot reach the kubelet of node "{self.node_name}" '
+                                      f"at {self.address}: {reason}")
+        return kubelet_error(err.code(), err.details() or "")
+
+
 # ----------------------------------------------------------------------- proxy
 
 
@@ -245,53 +340,53 @@ class LogsProxy:
             state = channel.get_state(try_to_connect=True)
         return True
 
+    async def open_logs(self, request: kubelet_pb2.LogsRequest, timeout: float | None = None) -> KubeletCall:
+        """ContainerLogs opened on the Pod's kubelet, or an APIError (the Pod's checks, or the
+        kubelet not reached). Face-neutral: the gRPC face (``stream``) and the HTTP face
+        (apiserver/rest/streams.py) both relay what it answers."""
+        node_name, address, upstream = self.resolve(request)
+        channel = await self.open_channel(node_name, address)
+        call = kubelet_pb2_grpc.KubeletStub(channel).ContainerLogs(upstream, timeout=timeout)
+        return KubeletCall(call, node_name, address)
+
     async def stream(self, request: kubelet_pb2.LogsRequest,
                      context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.LogChunk]:
         """The body of API.Logs: abort with the right status, or relay every chunk."""
         try:
-            node_name, address, upstream = self.resolve(request)
+            # The client's deadline, if any, bounds the kubelet call too.
+            call = await self.open_logs(request, timeout=context.time_remaining())
         except errors.APIError as err:
             await context.abort(err.code, err.message)
-        channel = await self.open_channel(node_name, address, context)
-        # The client's deadline, if any, bounds the kubelet call too.
-        call = kubelet_pb2_grpc.KubeletStub(channel).ContainerLogs(upstream, timeout=context.time_remaining())
-        async for chunk in self.relay(call, node_name, address, context):
+        async for chunk in relay_to_grpc(call, context):
             yield chunk
 
-    async def open_channel(self, node_name: str, address: str,
-                           context: grpc.aio.ServicerContext) -> grpc.aio.Channel:
-        """The channel to a node's kubelet, connected; else abort INTERNAL naming the node."""
+    async def open_channel(self, node_name: str, address: str) -> grpc.aio.Channel:
+        """The channel to a node's kubelet, connected; else KubeletUnreachable naming the node."""
         channel = self.channel(address)
         if not await self.dial(channel):
             log.warning("kubelet unreachable", node=node_name, address=address, reason="dial timeout")
-            await context.abort(grpc.StatusCode.INTERNAL, f'cannot reach the kubelet of node "{node_name}" at '
-                                                          f"{address}: no answer within {self.dial_timeout:g}s")
+            raise KubeletUnreachable(f'cannot reach the kubelet of node "{node_name}" at '
+                                     f"{address}: no answer within {self.dial_timeout:g}s")
         return channel
-
-    async def relay(self, call: Any, node_name: str, address: str,
-                    context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        """Every message of a kubelet call's stream, then its status: the kubelet's own answers
-        pass through; failing to reach it becomes INTERNAL naming the node."""
-        # However this RPC ends (even cancelled while blocked sending a message, where no
-        # code of ours runs), the kubelet's stream ends with it.
-        context.add_done_callback(lambda _: call.cancel())
-        try:
-            async for message in call:
-                yield message
-        except grpc.aio.AioRpcError as err:
-            if err.code() == grpc.StatusCode.UNAVAILABLE:
-                # The kubelet never answers UNAVAILABLE itself: this is the connection.
-                reason = dial_reason(err, address)
-                log.warning("kubelet unreachable", node=node_name, address=address, reason=reason)
-                await context.abort(grpc.StatusCode.INTERNAL, f'cannot reach the kubelet of node "{node_name}" '
-                                                              f"at {address}: {reason}")
-            await context.abort(err.code(), err.details() or "")
-        finally:
-            # The client went away (our task is cancelled), or we are done: either way
-            # the kubelet's stream must stop too, or a `logs -f` would leak a follower.
-            call.cancel()
 
     async def close(self) -> None:
         channels, self._channels = list(self._channels.values()), {}
         for channel in channels:
             await channel.close()
+
+
+async def relay_to_grpc(call: KubeletCall, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    """The gRPC face's relay: every answer of a kubelet call, then its status (an abort with
+    the APIError's code and message when it failed)."""
+    # However this RPC ends (even cancelled while blocked sending a message, where no
+    # code of ours runs), the kubelet's stream ends with it.
+    context.add_done_callback(lambda _: call.cancel())
+    try:
+        async for message in call:
+            yield message
+    except errors.APIError as err:
+        await context.abort(err.code, err.message)
+    finally:
+        # The client went away (our task is cancelled), or we are done: either way
+        # the kubelet's stream must stop too, or a `logs -f` would leak a follower.
+        call.cancel()

@@ -1,10 +1,13 @@
 """``pykube-apiserver``: serve the pykube API over gRPC from a durable store.
 
-    pykube-apiserver --listen 127.0.0.1:6443 --data-dir /var/lib/pykube
+    pykube-apiserver --listen 127.0.0.1:6443 --data-dir /var/lib/pykube [--http-listen 127.0.0.1:6444]
 
 Without --tls-* flags it makes its own CA, serving certificate and admin kubeconfig in the
 data dir (apiserver/self_signed.py) and serves mutual TLS with Node,RBAC; --insecure-plaintext
 is the explicit way back to a plaintext port (every caller a superuser).
+
+--http-listen adds the Kubernetes HTTP API (apiserver/rest/: what the real kubectl and
+client libraries speak) on a second port, over the same objects, TLS files and filters.
 
 Runs in the foreground, logs JSON lines to stderr and stops cleanly on SIGTERM or Ctrl-C
 (in-flight calls get a short grace, then the store is closed)."""
@@ -34,6 +37,8 @@ from apiserver.registry.network import ServiceRanges
 from apiserver.logs_proxy import ADDRESS_PREFERENCE, LogsProxy, kubelet_client_tls, parse_address_types
 from apiserver.registry.registry import MAX_OBJECT_BYTES, Registry
 from apiserver.request_limits import RequestSizeLimit, hard_cap
+from apiserver.rest.handlers import API
+from apiserver.rest.server import RESTServer, server_ssl_context
 from apiserver.service import APIService
 from apiserver.storage import Store
 from apiserver.storage.sqlite import SQLiteStore
@@ -57,6 +62,8 @@ API_SERVICE_NAME = api_pb2.DESCRIPTOR.services_by_name["API"].full_name
 @dataclass
 class ServerConfig:
     listen: str = DEFAULT_ADDRESS
+    # The Kubernetes HTTP API (apiserver/rest/): "" off; port 0 picks a free port (http_address).
+    http_listen: str = ""
     data_dir: Path | None = None  # None: an in-memory store (tests, hollow clusters)
     watch_history: int = 10_000
     bookmark_interval: float = 5.0
@@ -162,13 +169,26 @@ class APIServer:
             tls=kubelet_tls))
         authenticator = config.authenticator or (CertificateAuthenticator() if config.tls else None)
         authorizer = config.authorizer or authorizer_for(config.authorization_mode, self.cache)
+        limiter = InFlightLimiter(config.max_requests_inflight, config.max_mutating_requests_inflight)
         # Admission (NodeRestriction, RBAC escalation) and access reviews ask the same authorizer.
         self.registry.admission = Admission(authorizer)
         self.service.authorizer = authorizer
-        self.filters = FilterChain(
-            authenticator, authorizer,
-            InFlightLimiter(config.max_requests_inflight, config.max_mutating_requests_inflight), self.audit,
-            exists=self.registry.exists)
+        self.filters = FilterChain(authenticator, authorizer, limiter, self.audit, exists=self.registry.exists)
+        # The HTTP face shares the authorizer, the in-flight budget and the audit log.
+        self.rest: RESTServer | None = None
+        self.http_address = ""
+        if config.http_listen:
+            try:
+                ssl_context = server_ssl_context(config.tls_cert_file, config.tls_private_key_file,
+                                                 config.client_ca_file) if config.tls else None
+            except OSError as err:  # ssl.SSLError too
+                self.store.close()
+                raise OSError(f"cannot serve HTTPS (--http-listen) with the TLS files: {err}") from err
+            self.rest = RESTServer(
+                API(self.registry, self.cache, self.service.logs, config.bookmark_interval,
+                    config.max_request_bytes),
+                config.http_listen, authorizer=authorizer, limiter=limiter, audit=self.audit,
+                ssl_context=ssl_context)
         api_pb2_grpc.add_APIServicer_to_server(
             self.filters.wrap(self.service, api_pb2.DESCRIPTOR.services_by_name["API"]), self.server)
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
@@ -242,14 +262,24 @@ class APIServer:
         await self.server.start()
         if self.bootstrap is not None:
             await self.bootstrap.start()
+        if self.rest is not None:
+            try:
+                await self.rest.start()
+            except OSError:
+                await self.server.stop(0)
+                raise
+            self.http_address = self.rest.address
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("apiserver serving", address=self.address, revision=self.cache.revision,
                  store=type(self.store).__name__, bootstrap=self.bootstrap_address or None,
+                 http=self.http_address or None,
                  tls=self.config.tls, authorization_mode=self.config.authorization_mode,
                  admin_kubeconfig=str(self.admin_kubeconfig) if self.admin_kubeconfig else None)
 
     async def stop(self, grace: float = 2.0) -> None:
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)  # first, then drain
+        if self.rest is not None:
+            await self.rest.stop()
         if self.bootstrap is not None:
             await self.bootstrap.stop(grace)
         await self.server.stop(grace)
@@ -278,6 +308,10 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     add_config_flag(parser, "--listen", ServerConfig, "listen", metavar="HOST:PORT",
                     help="address to serve gRPC on (port 0 picks a free port); mutual TLS with the --tls-* "
                          "files, else with certificates the apiserver makes in --cert-dir")
+    add_config_flag(parser, "--http-listen", ServerConfig, "http_listen", metavar="HOST:PORT",
+                    help="also serve the Kubernetes HTTP API (kubectl, client-go) on this address, over HTTPS "
+                         "with the same certificates (client certificates required) or plain HTTP with "
+                         "--insecure-plaintext; port 0 picks a free port; empty: off")
     parser.add_argument("--cert-dir", default=field_default(ServerConfig, "cert_dir"), metavar="DIR",
                         help="without --tls-* files: where the apiserver keeps the CA and serving certificate it "
                              "makes (once; reused) (default DATA_DIR/pki); the admin kubeconfig is "
@@ -364,7 +398,8 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     authorization_mode = args.authorization_mode
     if self_signed_mode and not getattr(args, "authorization_mode_given", False):
         authorization_mode = SELF_SIGNED_AUTHORIZATION_MODE
-    config = ServerConfig(listen=args.listen, data_dir=None if args.in_memory else args.data_dir,
+    config = ServerConfig(listen=args.listen, http_listen=args.http_listen,
+                          data_dir=None if args.in_memory else args.data_dir,
                           watch_history=args.watch_history, bookmark_interval=args.bookmark_interval,
                           max_request_bytes=args.max_request_bytes,
                           service_cluster_ip_range=args.service_cluster_ip_range,

@@ -16,8 +16,8 @@ from typing import AsyncIterator
 import grpc
 
 from apiserver import errors
-from apiserver.exec_proxy import relay_both_ways
-from apiserver.logs_proxy import LogsProxy, bound_node
+from apiserver.exec_proxy import open_both_ways, relay_both_ways
+from apiserver.logs_proxy import KubeletCall, LogsProxy, bound_node
 from protos import core_pb2, kubelet_pb2
 
 
@@ -45,7 +45,11 @@ class PortForwardProxy:
         upstream.namespace = pod.metadata.namespace
         return node_name, address, upstream
 
+    async def open(self, start: kubelet_pb2.PortForwardStart, timeout: float | None = None) -> KubeletCall:
+        """Kubelet.PortForward opened on the Pod's node with the start sent, or an APIError."""
+        return await open_both_ways(self.logs, self.resolve, lambda stub: stub.PortForward,
+                                    lambda upstream: kubelet_pb2.PortForwardInput(start=upstream), start, timeout)
+
     def stream(self, requests: AsyncIterator[kubelet_pb2.PortForwardInput],
                context: grpc.aio.ServicerContext) -> AsyncIterator[kubelet_pb2.PortForwardOutput]:
-        return relay_both_ways(self.logs, "a port-forward", self.resolve, lambda stub: stub.PortForward,
-                               lambda start: kubelet_pb2.PortForwardInput(start=start), requests, context)
+        return relay_both_ways(self.open, "a port-forward", requests, context)

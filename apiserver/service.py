@@ -7,24 +7,22 @@ watcher until the client goes away."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import AsyncIterator, Callable, TypeVar
 
 import grpc
 import structlog
 from google.protobuf.message import Message
 
-from apimachinery.kinds import KINDS, UnknownKindError, kind_info, unwrap, wrap
-from apimachinery.selectors import FieldSelector, LabelSelector, SelectorError
+from apimachinery.kinds import KINDS, KindInfo, UnknownKindError, kind_info, unwrap, wrap
 from apimachinery.version import version_info
-from apiserver import errors
+from apiserver import errors, served, watch_loop
 from apiserver.auth import access_review, request_user
 from apiserver.auth.attributes import Authorizer
 from apiserver.exec_proxy import ExecProxy
 from apiserver.logs_proxy import LogsProxy
 from apiserver.port_forward_proxy import PortForwardProxy
 from apiserver.registry.registry import Registry
-from apiserver.watchcache import BOOKMARK, PendingEvent, WatchCache
+from apiserver.watchcache import PendingEvent, WatchCache, Watcher
 from protos import api_pb2, api_pb2_grpc, kubelet_pb2
 
 log = structlog.get_logger("apiserver")
@@ -33,25 +31,10 @@ T = TypeVar("T")
 # Events per WatchBatches message: big enough that a burst costs few messages, small
 # enough that a relist-sized backlog does not become one huge message.
 WATCH_BATCH_LIMIT = 500
-# What a client may do with every kind (Kubernetes' discovery "verbs"); pykube has no patch.
-SERVED_VERBS = ("create", "delete", "get", "list", "update", "watch")
 
 
 def encode_event(event_type: str, obj: Message) -> bytes:
     return api_pb2.WatchEvent(type=event_type, object=wrap(obj)).SerializeToString()
-
-
-def _parse_revision(text: str) -> int | None:
-    """"" and "0" mean "from now, with the current state first"; else a revision."""
-    if text in ("", "0"):
-        return None
-    try:
-        revision = int(text)
-    except ValueError:
-        raise errors.BadRequest(f'invalid resourceVersion "{text}": must be a number') from None
-    if revision < 0:
-        raise errors.BadRequest(f'invalid resourceVersion "{text}": must not be negative')
-    return revision
 
 
 class APIService(api_pb2_grpc.APIServicer):
@@ -113,10 +96,12 @@ class APIService(api_pb2_grpc.APIServicer):
 
     async def Discovery(self, request: api_pb2.DiscoveryRequest,
                         context: grpc.aio.ServicerContext) -> api_pb2.DiscoveryResponse:
-        """Every kind the registry serves, with the verbs this API offers on it."""
+        """Every kind the registry serves, with the verbs this face offers on it (served.py:
+        the HTTP face's discovery adds patch and deletecollection, which are no gRPC calls)."""
         return api_pb2.DiscoveryResponse(resources=[
             api_pb2.APIResource(name=info.plural, short_names=info.short_names, api_version=info.api_version,
-                                namespaced=info.namespaced, kind=info.kind, verbs=SERVED_VERBS)
+                                namespaced=info.namespaced, kind=info.kind,
+                                verbs=served.verbs(info, http=False))
             for info in KINDS
         ])
 
@@ -165,38 +150,27 @@ class APIService(api_pb2_grpc.APIServicer):
 
     async def _events(self, request: api_pb2.WatchRequest, context: grpc.aio.ServicerContext,
                       batch_limit: int | None) -> AsyncIterator[list[PendingEvent]]:
-        """The body of Watch and WatchBatches: batches of pending events (at most
-        batch_limit each) until the client goes away; a BOOKMARK after each quiet
-        bookmark interval when the client allows them."""
-        def start():
+        """The body of Watch and WatchBatches (see watch_loop.py): batches of pending events
+        (at most batch_limit each) until the client goes away; a BOOKMARK after each quiet
+        bookmark interval when the client allows them; ABORTED if the cache closes the watcher."""
+        def start() -> tuple[KindInfo, Watcher]:
             try:
                 info = kind_info(request.kind)
             except UnknownKindError as err:  # NOT_FOUND, as Get and List answer
                 raise errors.NotFound(str(err)) from None
-            try:
-                labels = LabelSelector.parse(request.label_selector)
-                fields = FieldSelector.parse(request.field_selector, info.kind)
-            except SelectorError as err:
-                raise errors.BadRequest(str(err)) from None
+            labels, fields = watch_loop.parse_selectors(info, request.label_selector, request.field_selector)
             namespace = request.namespace if info.namespaced else ""
             return info, self.cache.watch(info.kind, namespace, labels, fields,
-                                          _parse_revision(request.resource_version))
+                                          watch_loop.parse_revision(request.resource_version))
 
         info, watcher = await self._run(context, start)
         try:
-            while True:
-                if not watcher.buffer and watcher.closed_reason is None:
-                    try:
-                        await asyncio.wait_for(watcher.wakeup.wait(), self.bookmark_interval)
-                    except TimeoutError:
-                        if request.allow_bookmarks:
-                            bookmark = info.message()
-                            bookmark.metadata.resource_version = str(self.cache.revision)
-                            yield [PendingEvent(BOOKMARK, bookmark)]
-                        continue
-                if watcher.closed_reason is not None:
-                    await context.abort(grpc.StatusCode.ABORTED, watcher.closed_reason)
-                yield watcher.drain(batch_limit)
+            async for batch in watch_loop.batches(self.cache, watcher, info, allow_bookmarks=request.allow_bookmarks,
+                                                  bookmark_interval=self.bookmark_interval,
+                                                  batch_limit=batch_limit):
+                yield batch
+        except watch_loop.WatchClosed as closed:
+            await context.abort(grpc.StatusCode.ABORTED, closed.reason)
         finally:
             self.cache.stop(watcher)
 

@@ -56,8 +56,8 @@ class Change:
     revision: int
     obj: Message
     prev: Message | None
-    # Event type -> this change encoded as a WatchEvent of that type, filled on first
-    # use (a change is ADDED for one watcher and MODIFIED for another).
+    # Encoding form + event type -> this change encoded as an event of that type, filled on
+    # first use (a change is ADDED for one watcher and MODIFIED for another; see PendingEvent).
     encoded: dict[str, bytes] = field(default_factory=dict, compare=False)
 
 
@@ -70,12 +70,15 @@ class PendingEvent:
     obj: Message
     encoded: dict[str, bytes] | None = None
 
-    def encode(self, encoder: Callable[[str, Message], bytes]) -> bytes:
+    def encode(self, encoder: Callable[[str, Message], bytes], form: str = "") -> bytes:
+        """This event encoded by encoder, once per change: form tells encodings apart (""
+        for the gRPC face's WatchEvent, "json:" for the HTTP face's JSON line)."""
         if self.encoded is None:
             return encoder(self.type, self.obj)
-        data = self.encoded.get(self.type)
+        key = form + self.type
+        data = self.encoded.get(key)
         if data is None:
-            data = self.encoded[self.type] = encoder(self.type, self.obj)
+            data = self.encoded[key] = encoder(self.type, self.obj)
         return data
 
 

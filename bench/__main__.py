@@ -1,9 +1,9 @@
 """``python -m bench [--quick] [--out DIR] [--report]``: every benchmark this machine can run, in order.
 
-apiserver, scheduler_bare, scheduler, startup, memory and security first (they need nothing but
-Python: real pykube processes and hollow nodes on 127.0.0.1); then kubelet, cluster and network when
-running as root with Podman installed (they start Podman services, network
-namespaces and a local registry). Each prints its own figures and, with --out,
+apiserver, scheduler_bare, scheduler, startup, memory, security and http_api first (they need
+nothing but Python and the venv's kubectl: real pykube processes and hollow nodes on 127.0.0.1);
+then kubelet, cluster and network when running as root with Podman installed (they start Podman
+services, network namespaces and a local registry). Each prints its own figures and, with --out,
 appends its records to DIR/results.json; ``python -m bench`` also writes
 DIR/machine.json (CPUs, CPU model, RAM, kernel, Python, Podman) so that a report
 rendered later describes the machine the figures came from. The exit code is the
@@ -48,6 +48,7 @@ BENCHMARKS: tuple[tuple[str, bool], ...] = (
     ("startup", False),
     ("memory", False),
     ("security", False),
+    ("http_api", False),
     ("kubelet", True),
     ("cluster", True),
     ("network", True),

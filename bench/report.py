@@ -310,7 +310,7 @@ def render_section(records: Sequence[Rec], machine: Mapping[str, str], recorded:
         "",
         *machine_lines(machine, recorded, latest, len(records)),
         "",
-        "### Targets (issues 6, 10, 11 and 12)",
+        "### Targets (issues 6, 10, 11, 12 and 13)",
         "",
         *targets_lines(outcomes, latest),
         "",
@@ -439,7 +439,7 @@ def plot_targets(outcomes: Sequence[Outcome], path: Path) -> bool:
     ax.set_yticklabels(labels)
     ax.set_xlim(0, top)
     ax.set_xlabel("measured / target (green met, red missed or failed, grey not measured or not comparable)")
-    ax.set_title("targets (issues 6, 10, 11 and 12)")
+    ax.set_title("targets (issues 6, 10, 11, 12 and 13)")
     _save(fig, path)
     return True
 

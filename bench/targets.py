@@ -98,8 +98,11 @@ _PODMAN_RUNS = {"runs": 20}
 _CLUSTER_RUNS = {"runs": 10}
 _NETWORK = {"nodes": 3, "scale_ups": 30, "requests": 2000, "lookups": 1000}
 _SECURITY = {"clients": 16, "objects": 10000}
+_HTTP_CREATES = {"clients": 16, "objects": 10000}
+_HTTP_GET = {"pods": 1000, "runs": 20}
 
-# Issue 6's targets, issue 10's raised ones, issue 11's network ones and issue 12's security ones. Where a target names no percentile
+# Issue 6's targets, issue 10's raised ones, issue 11's network ones, issue 12's security ones and issue 13's
+# HTTP API ones. Where a target names no percentile
 # (the ratios to a peer, node loss) both the median and the tail are held to it.
 TARGETS: tuple[Target, ...] = (
     Target("kubelet.pod_start.p50", RATIO_LE, 1.5, "ratio",
@@ -151,6 +154,13 @@ TARGETS: tuple[Target, ...] = (
     Target("security.handshake.p99", LE, 20.0, "ms",
            "a new connection, client → apiserver: new channel + TLS handshake (client certificate) + first call "
            "(Version), p99 over 500 (the plaintext peer measured beside it)", {"handshakes": 500}),
+    Target("http.create.p99", RATIO_LE, 2.0, "ratio",
+           "create p99 over the Kubernetes HTTP API (HTTPS, JSON, one keep-alive connection per client) vs gRPC "
+           "(mutual TLS, protobuf): one apiserver serving both, same run, interleaved rounds, 16 clients, "
+           "10 000 Pods per face", _HTTP_CREATES),
+    Target("http.kubectl_get.p50", RATIO_LE, 1.5, "ratio",
+           "`kubectl get pods` (the real kubectl over HTTPS, discovery cached) vs `pykubectl get pods` (gRPC) over "
+           "1000 Pods: same server, same run, a new process each, wall time, p50 of 20", _HTTP_GET),
 )
 
 

@@ -5,7 +5,8 @@
   now. A plaintext client, a certificate from another CA, an expired or not-yet-valid one,
   or none at all is refused at the handshake; no handler ever runs for it.
 * ``peer_identity(context)``: the user (CN) and groups (O) of the verified client
-  certificate, Kubernetes' x509 authenticator. The certificate is parsed once per distinct
+  certificate, Kubernetes' x509 authenticator (``certificate_identity(der_or_pem)`` for
+  the HTTPS face, which gets the certificate from its TLS connection). The certificate is parsed once per distinct
   certificate (an LRU cache keyed by its PEM), never per request; a certificate that
   expires while its connection stays open stops authenticating at that moment.
 * ``bootstrap_server``: a joining kubelet has no certificate yet, and gRPC cannot make
@@ -95,14 +96,30 @@ def bootstrap_server(address: str, ca_pem: bytes, cert_pem: bytes, key_pem: byte
 
 @functools.lru_cache(maxsize=IDENTITY_CACHE_SIZE)
 def _identity_of_pem(pem: bytes) -> tuple[UserInfo, float, float] | None:
-    """(user, not-before, not-after as epoch seconds) of a PEM certificate; None when it
-    names no user. Cached: a client's connections all show the same PEM."""
+    """(user, not-before, not-after as epoch seconds) of a certificate, PEM or DER; None when
+    it names no user. Cached: a client's connections all show the same certificate."""
     try:
-        cert = x509.load_pem_x509_certificate(pem)
+        cert = (x509.load_pem_x509_certificate(pem) if pem.lstrip().startswith(b"-----BEGIN")
+                else x509.load_der_x509_certificate(pem))
         user = identity_from_cert(cert)
     except ValueError:
         return None
     return user, cert.not_valid_before_utc.timestamp(), cert.not_valid_after_utc.timestamp()
+
+
+def certificate_identity(cert: bytes | None, now: float | None = None) -> UserInfo:
+    """The user a verified client certificate (PEM or DER bytes, as
+    ``ssl.SSLObject.getpeercert(binary_form=True)`` gives it) names: CN the user, each O a
+    group; ``system:anonymous`` for none, one that names no user, or one outside its
+    validity now. The HTTPS face of the apiserver authenticates with this."""
+    if not cert:
+        return ANONYMOUS
+    known = _identity_of_pem(cert)
+    if known is None:
+        return ANONYMOUS
+    user, not_before, not_after = known
+    at = time.time() if now is None else now
+    return user if not_before <= at <= not_after else ANONYMOUS
 
 
 def peer_certificate_pem(context: Any) -> bytes | None:
@@ -119,15 +136,7 @@ def peer_identity(context: Any, now: float | None = None) -> UserInfo:
     from the verified client certificate, or ``system:anonymous`` when there is none, it
     names no user, or it is outside its validity now (a connection can outlive its
     certificate)."""
-    pem = peer_certificate_pem(context)
-    if pem is None:
-        return ANONYMOUS
-    known = _identity_of_pem(pem)
-    if known is None:
-        return ANONYMOUS
-    user, not_before, not_after = known
-    at = time.time() if now is None else now
-    return user if not_before <= at <= not_after else ANONYMOUS
+    return certificate_identity(peer_certificate_pem(context), now)
 
 
 def identity_cache_info() -> Any:

@@ -1,9 +1,8 @@
 """Describe-style text: Go's text/tabwriter alignment (:func:`tabbed`), kubectl's describe
-PrefixWriter, and the Go time layouts kubectl prints (RFC 1123Z in describe, RFC 3339 in the
-Role tables and ``rollout restart``'s annotation).
+PrefixWriter, and the time layout describe prints (Go's RFC 1123Z; RFC 3339 lives in
+apimachinery.timestamps).
 
-Pure functions of text and timestamps, used by ``describe``, ``rollout history`` and (for
-RFC 3339) :mod:`kubectl.printers` and ``rollout restart``.
+Pure functions of text and timestamps, used by ``describe`` and ``rollout history``.
 """
 
 from __future__ import annotations
@@ -27,12 +26,6 @@ def rfc1123z(timestamp: Timestamp, tz: datetime.tzinfo | None = None) -> str:
     offset = moment.strftime("%z") or "+0000"
     return (f"{_WEEKDAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} {moment.year:04d} "
             f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} {offset}")
-
-
-def rfc3339(moment: datetime.datetime) -> str:
-    """Go's time.RFC3339: ``2024-05-01T12:00:00Z`` (UTC) or ``...+02:00``."""
-    text = moment.replace(microsecond=0).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def tabbed(text: str, padding: int = 2, min_width: int = 0) -> str:

@@ -6,6 +6,13 @@ things: that last-applied manifest (original), the new manifest (modified) and t
 live object (current). Fields in original but not in modified were removed by the
 user and are removed from the object; fields in modified are set; everything else
 in current (defaults, fields other clients set, status) is kept.
+
+The merge is exactly kubectl's client-side apply: the strategic merge patch
+strategicpatch.CreateThreeWayMergePatch computes (apimachinery/patch/three_way.py),
+applied to the live object (apimachinery/patch/strategic.py). So merge lists merge
+(a container someone else added to the live pod stays), atomic lists are replaced,
+and unions marked retainKeys (a Deployment's strategy) drop the members the manifest
+does not give.
 """
 
 from __future__ import annotations
@@ -18,6 +25,9 @@ from google.protobuf.message import Message
 from apimachinery.convert import ConversionError, message_from_dict, to_dict
 from apimachinery.kinds import KindInfo, info_of
 from apimachinery.names import go_quote
+from apimachinery.patch.errors import PatchError
+from apimachinery.patch.strategic import apply_strategic
+from apimachinery.patch.three_way import three_way_patch
 from apiserver import errors
 from apiserver.registry.core import Write, copy_message, group_resource, object_key
 from apiserver.registry.writes import Writes
@@ -37,31 +47,6 @@ def last_applied_json(manifest: dict[str, Any]) -> str:
         meta.pop("annotations", None)
     clean["metadata"] = meta
     return json.dumps(clean, sort_keys=True, separators=(",", ":"))
-
-
-# Maps Kubernetes marks patchStrategy "retainKeys" (a union: a type plus the member it
-# selects). When the manifest gives one, its keys are the whole truth: switching a
-# Deployment's strategy to Recreate drops the defaulted rollingUpdate.
-RETAIN_KEYS = frozenset({("spec", "strategy")})
-
-
-def three_way_merge(original: dict[str, Any], modified: dict[str, Any], current: dict[str, Any],
-                    path: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Merge maps recursively; lists and scalars in modified replace current's."""
-    result = dict(current)
-    for key in original:
-        if key not in modified:
-            result.pop(key, None)
-    if path in RETAIN_KEYS:
-        result = {k: v for k, v in result.items() if k in modified}
-    for key, value in modified.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            before = original.get(key)
-            result[key] = three_way_merge(before if isinstance(before, dict) else {}, value, result[key],
-                                          path + (key,))
-        else:
-            result[key] = value
-    return result
 
 
 class Apply(Writes):
@@ -122,7 +107,11 @@ class Apply(Writes):
         modified = to_dict(annotated)
         live = to_dict(current)
         live.pop("status", None)
-        merged = three_way_merge(original, modified, live)
+        try:
+            merged = apply_strategic(live, three_way_patch(original, modified, live, info.message.DESCRIPTOR),
+                                     info.message.DESCRIPTOR)
+        except PatchError as err:
+            raise self._invalid(info, current.metadata.name, [err.message]) from None  # type: ignore[attr-defined]
         try:
             return message_from_dict(merged, info.message, info.kind)
         except ConversionError as err:

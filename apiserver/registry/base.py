@@ -24,7 +24,7 @@ class Strategy:
         self.info: KindInfo = kind_info(self.kind)
         fields = self.info.message.DESCRIPTOR.fields_by_name
         self.has_spec = "spec" in fields
-        self.has_status = "status" in fields
+        self.has_status = self.info.has_status
 
     # ---------------------------------------------------------------- hooks
 

@@ -107,7 +107,7 @@ class RegistryCore:
 
     def _invalid(self, info: KindInfo, name: str, errs: Sequence[object]) -> errors.Invalid:
         listed = str(errs[0]) if len(errs) == 1 else "[" + ", ".join(str(e) for e in errs) + "]"
-        return errors.Invalid(f'{group_kind(info)} {go_quote(name)} is invalid: {listed}')
+        return errors.Invalid(f'{group_kind(info)} {go_quote(name)} is invalid: {listed}', tuple(errs))
 
     def _validate(self, strategy: Strategy, obj: Message, old: Message | None = None) -> None:
         errs = strategy.validate_metadata(obj.metadata) + strategy.validate(obj)  # type: ignore[attr-defined]

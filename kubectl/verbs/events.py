@@ -16,9 +16,10 @@ import argparse
 from typing import Any, Sequence
 
 from apimachinery.kinds import kind_info, resolve_resource
+from apimachinery.tables.cells import event_interval
 from kubectl.context import Context
 from kubectl.errors import CliError
-from kubectl.printers import TableWriter, event_interval
+from kubectl.printers import TableWriter
 from kubectl.watching import DELETED, Query, follow, list_objects
 from protos import core_pb2
 

@@ -10,9 +10,9 @@ from google.protobuf.message import Message
 
 from apimachinery.kinds import info_of, kind_info
 from apimachinery.objects import controller_ref
+from apimachinery.tables.cells import NONE, event_interval
 from kubectl.context import Context
 from kubectl.describe_text import PrefixWriter
-from kubectl.printers import NONE, event_interval
 from kubectl.watching import Query, list_objects
 from protos import core_pb2, meta_pb2
 

@@ -10,10 +10,10 @@ from typing import Mapping, Sequence
 import grpc
 
 from apimachinery.kinds import kind_info
+from apimachinery.tables.cells import age, node_roles
 from client.api import is_not_found
 from kubectl.context import Context
 from kubectl.describe_text import PrefixWriter, rfc1123z
-from kubectl.printers import age, node_roles
 from kubectl.verbs.describe.common import (
     LEVEL_0,
     LEVEL_1,

@@ -6,9 +6,9 @@ from decimal import Decimal
 from typing import Sequence
 
 from apimachinery.quantity import QuantityError, parse_quantity
+from apimachinery.tables.cells import NONE, age
 from kubectl.context import Context
 from kubectl.describe_text import PrefixWriter, rfc1123z
-from kubectl.printers import NONE, age
 from kubectl.verbs.describe.common import (
     LEVEL_0,
     LEVEL_1,

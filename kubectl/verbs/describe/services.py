@@ -14,9 +14,9 @@ from typing import Sequence
 from apimachinery.kinds import kind_info
 from apimachinery.ports import find_port
 from apimachinery.selectors import LabelSelector
+from apimachinery.tables.cells import NONE, format_labels
 from kubectl.context import Context
 from kubectl.describe_text import PrefixWriter
-from kubectl.printers import NONE, format_labels
 from kubectl.verbs.describe.common import (
     LEVEL_0,
     LEVEL_1,

@@ -7,9 +7,9 @@ from typing import Iterable, Sequence
 
 from apimachinery.kinds import kind_info
 from apimachinery.selectors import LabelSelector
+from apimachinery.tables.cells import NONE, format_selector
 from kubectl.context import Context
 from kubectl.describe_text import PrefixWriter, rfc1123z
-from kubectl.printers import NONE, format_selector
 from kubectl.verbs.describe.common import (
     LEVEL_0,
     LEVEL_1,

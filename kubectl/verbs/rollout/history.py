@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from apimachinery.tables.cells import NONE
 from kubectl.context import Context
-from kubectl.errors import CliError
 from kubectl.describe_text import PrefixWriter, tabbed
-from kubectl.printers import NONE
+from kubectl.errors import CliError
 from kubectl.resources import object_ref, parse_resource_args
 from kubectl.verbs.describe.pods import describe_pod_template
 from kubectl.verbs.rollout.deployments import CHANGE_CAUSE_ANNOTATION, replica_sets_of, revision_of

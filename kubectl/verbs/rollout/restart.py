@@ -12,9 +12,9 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from apimachinery.timestamps import rfc3339
 from kubectl.context import Context
 from kubectl.errors import CliError
-from kubectl.describe_text import rfc3339
 from kubectl.resources import object_ref, parse_resource_args
 from kubectl.verbs.rollout.deployments import RESTARTED_AT_ANNOTATION
 from kubectl.verbs.updating import update_with_retry

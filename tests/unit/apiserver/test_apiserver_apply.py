@@ -182,3 +182,22 @@ def test_apply_with_stale_resource_version_is_conflict(stub) -> None:
     err = rpc_error(lambda: apply(stub, stale))
     assert err.code() == grpc.StatusCode.ABORTED
     assert "the object has been modified" in err.details()
+
+
+def test_apply_merges_lists_as_kubectl_does(stub) -> None:
+    """Containers merge by name (a sidecar someone else added stays, as with kubectl's
+    client-side apply); tolerations are atomic (the manifest's list replaces the live one)."""
+    apply(stub, deployment("api"))
+    live = get(stub, "Deployment", "api")
+    live.spec.template.spec.containers.add(name="sidecar", image="busybox:1.36")
+    live.spec.template.spec.tolerations.add(key="someone-else", operator="Exists")
+    update(stub, live)
+
+    manifest = deployment("api")
+    manifest.deployment.spec.template.spec.containers[0].image = "nginx:1.28"
+    manifest.deployment.spec.template.spec.tolerations.add(key="mine", operator="Exists")
+    [(configured, action)] = apply(stub, manifest)
+    assert action == "configured"
+    containers = configured.spec.template.spec.containers
+    assert [(c.name, c.image) for c in containers] == [("main", "nginx:1.28"), ("sidecar", "busybox:1.36")]
+    assert [t.key for t in configured.spec.template.spec.tolerations] == ["mine"]

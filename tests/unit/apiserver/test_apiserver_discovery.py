@@ -5,14 +5,16 @@ from __future__ import annotations
 import importlib.metadata
 
 from apimachinery.kinds import KINDS
+from apimachinery.version import KUBERNETES_VERSION
 from protos import api_pb2
 
 
-def test_version_is_the_installed_packages(stub) -> None:
+def test_version_is_the_kubernetes_release_served_with_the_installed_package(stub) -> None:
     info = stub.Version(api_pb2.VersionRequest())
     version = importlib.metadata.version("pykube")
-    assert info.git_version == f"v{version}"
-    assert (info.major, info.minor) == tuple(version.split(".")[:2])
+    assert info.git_version == f"v{KUBERNETES_VERSION}+pykube-{version}"
+    assert (info.major, info.minor) == tuple(KUBERNETES_VERSION.split(".")[:2])
+    assert int(info.minor) >= 29  # the real kubectl and clients compare it
     assert info.platform.count("/") == 1 and info.python_version
 
 

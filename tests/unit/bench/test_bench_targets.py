@@ -102,6 +102,9 @@ def test_a_throughput_ratio_must_reach_its_threshold() -> None:
     assert short.met is False and short.measured == pytest.approx(0.68) and short.verdict == "missed by 20%"
     assert target_named("security.mutating.p99").comparison == RATIO_LE
     assert target_named("security.handshake.p99").unit == "ms"
+    assert target_named("http.create.p99").comparison == RATIO_LE and target_named("http.create.p99").threshold == 2.0
+    assert target_named("http.kubectl_get.p50").threshold == 1.5
+    assert target_named("http.kubectl_get.p50").conditions == {"pods": 1000, "runs": 20}
 
 
 def test_failures_are_infinite_latencies() -> None:

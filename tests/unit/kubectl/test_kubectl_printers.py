@@ -13,20 +13,19 @@ from kubectl_testlib import NOW, meta, timestamp
 from apimachinery.convert import to_dict
 from apimachinery.duration import human_duration, parse_duration
 from kubectl.manifest import load_objects
+from apimachinery.kinds import info_of, kind_info
+from apimachinery.tables.cells import node_status, pod_status
 from kubectl.printers import (
     TableOptions,
     TableWriter,
     format_table,
     name_line,
-    node_status,
     output_dict,
-    pod_status,
     table_headers,
     table_row,
     to_json,
     to_yaml,
 )
-from apimachinery.kinds import info_of, kind_info
 from protos import apps_pb2, coordination_pb2, core_pb2, meta_pb2
 
 
@@ -109,15 +108,16 @@ def test_pod_table_columns_and_alignment() -> None:
     )
 
 
-def test_pod_wide_adds_ip_and_node() -> None:
+def test_pod_wide_adds_ip_node_nominated_node_and_readiness_gates() -> None:
+    # Kubernetes' four wide pod columns; pykube neither nominates nodes nor has readiness gates.
     placed = pod(statuses=[container_status(ready=True, running=True)])
     placed.spec.node_name = "node-1"
     placed.status.pod_ips.add(ip="10.88.0.5")
     pending = pod("queued", phase="Pending")
     assert table([placed, pending], wide=True) == (
-        "NAME     READY   STATUS    RESTARTS   AGE   IP          NODE\n"
-        "web      1/1     Running   0          60s   10.88.0.5   node-1\n"
-        "queued   0/1     Pending   0          60s   <none>      <none>\n"
+        "NAME     READY   STATUS    RESTARTS   AGE   IP          NODE     NOMINATED NODE   READINESS GATES\n"
+        "web      1/1     Running   0          60s   10.88.0.5   node-1   <none>           <none>\n"
+        "queued   0/1     Pending   0          60s   <none>      <none>   <none>           <none>\n"
     )
 
 

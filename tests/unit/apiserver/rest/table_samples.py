@@ -1,0 +1,137 @@
+"""Hand-built objects of every kind pykube serves, for the Table tests (unit and with the real kubectl)."""
+
+from __future__ import annotations
+
+import datetime
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from protos import apps_pb2, coordination_pb2, core_pb2, discovery_pb2, meta_pb2, rbac_pb2
+
+NOW = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+def ago(seconds: float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(NOW - datetime.timedelta(seconds=seconds))
+    return ts
+
+
+def meta(name: str, namespace: str = "", age_seconds: float = 60, **labels: str) -> meta_pb2.ObjectMeta:
+    m = meta_pb2.ObjectMeta(name=name, namespace=namespace, labels=labels, resource_version="17", uid="u-" + name)
+    m.creation_timestamp.CopyFrom(ago(age_seconds))
+    return m
+
+
+def pods() -> list[Message]:
+    running = core_pb2.Pod(metadata=meta("web-7d4b9c", "default", 182, app="web"))
+    running.spec.containers.add(name="web", image="nginx")
+    running.spec.containers.add(name="log", image="busybox")
+    running.spec.node_name = "node-1"
+    running.status.phase = "Running"
+    running.status.pod_ips.add(ip="10.88.0.5")
+    ready = running.status.container_statuses.add(name="web", ready=True, restart_count=2)
+    ready.state.running.started_at.CopyFrom(ago(30))
+    crashing = running.status.container_statuses.add(name="log", restart_count=3)
+    crashing.state.waiting.reason = "CrashLoopBackOff"
+    crashing.last_state.terminated.finished_at.CopyFrom(ago(5))
+    pending = core_pb2.Pod(metadata=meta("queued", "team-a", 5000))
+    pending.spec.containers.add(name="c", image="nginx")
+    pending.status.phase = "Pending"
+    return [running, pending]
+
+
+def deployments() -> list[Message]:
+    deployment = apps_pb2.Deployment(metadata=meta("multi-worker", "default", 3 * 86400 + 4 * 3600),
+                                     spec=apps_pb2.DeploymentSpec(replicas=4))
+    deployment.status.ready_replicas, deployment.status.updated_replicas = 3, 4
+    deployment.status.available_replicas = 3
+    deployment.spec.selector.match_labels["app"] = "web"
+    deployment.spec.selector.match_expressions.add(key="tier", operator="In", values=["a", "b"])
+    deployment.spec.template.spec.containers.add(name="web", image="nginx:1.25")
+    return [deployment, apps_pb2.Deployment(metadata=meta("empty", "default"))]
+
+
+def replica_sets() -> list[Message]:
+    replica_set = apps_pb2.ReplicaSet(metadata=meta("web-5d8f7c9b4", "default", 45),
+                                      spec=apps_pb2.ReplicaSetSpec(replicas=4),
+                                      status=apps_pb2.ReplicaSetStatus(replicas=4, ready_replicas=2))
+    replica_set.spec.template.spec.containers.add(name="web", image="nginx")
+    return [replica_set]
+
+
+def nodes() -> list[Message]:
+    control = core_pb2.Node(metadata=meta("control", age_seconds=600, **{"node-role.kubernetes.io/control-plane": ""}))
+    control.status.conditions.add(type="Ready", status="True")
+    control.status.node_info.kubelet_version = "v0.1.0"
+    control.status.node_info.os_image = "Fedora Linux 40"
+    control.status.addresses.add(type="InternalIP", address="10.0.0.1")
+    worker = core_pb2.Node(metadata=meta("worker-1", age_seconds=600))
+    worker.spec.unschedulable = True
+    return [control, worker]
+
+
+def services() -> list[Message]:
+    web = core_pb2.Service(metadata=meta("web", "default", 3600))
+    web.spec.type = "NodePort"
+    web.spec.cluster_ips.append("10.96.0.10")
+    web.spec.ports.add(port=80, node_port=30080, protocol="TCP")
+    web.spec.ports.add(port=443, protocol="TCP")
+    web.spec.selector["app"] = "web"
+    headless = core_pb2.Service(metadata=meta("db", "default"))
+    headless.spec.type = "ClusterIP"
+    headless.spec.cluster_ip = "None"
+    return [web, headless]
+
+
+def endpoint_slices() -> list[Message]:
+    eps = discovery_pb2.EndpointSlice(metadata=meta("web-abc12", "default"), address_type="IPv4")
+    eps.ports.add(port=80)
+    for i in range(5):
+        eps.endpoints.add(addresses=[f"10.88.0.{i}"])
+    return [eps, discovery_pb2.EndpointSlice(metadata=meta("none", "default"), address_type="IPv4")]
+
+
+def events() -> list[Message]:
+    repeated = core_pb2.Event(
+        metadata=meta("web.17a", "default"), type="Warning", reason="BackOff", count=3,
+        message="Back-off restarting failed container\n",
+        involved_object=meta_pb2.ObjectReference(kind="Pod", name="web", namespace="default",
+                                                 field_path="spec.containers{web}"),
+        source=core_pb2.EventSource(component="kubelet", host="node-1"),
+        first_timestamp=ago(600), last_timestamp=ago(120))
+    once = core_pb2.Event(metadata=meta("web.17b", "default"), type="Normal", reason="Scheduled",
+                          message="Successfully assigned default/web to node-1",
+                          involved_object=meta_pb2.ObjectReference(kind="Pod", name="web"),
+                          reporting_component="default-scheduler", first_timestamp=ago(700))
+    return [repeated, once]
+
+
+def namespaces() -> list[Message]:
+    return [core_pb2.Namespace(metadata=meta("team-a", age_seconds=7200, tier="b"),
+                               status=core_pb2.NamespaceStatus(phase="Active"))]
+
+
+def leases() -> list[Message]:
+    return [coordination_pb2.Lease(metadata=meta("node-1", "kube-node-lease", 30),
+                                   spec=coordination_pb2.LeaseSpec(holder_identity="node-1")),
+            coordination_pb2.Lease(metadata=meta("free", "kube-node-lease", 30))]
+
+
+def rbac() -> list[list[Message]]:
+    role = rbac_pb2.Role(metadata=meta("reader", "dev", 90))
+    cluster_role = rbac_pb2.ClusterRole(metadata=meta("admin", age_seconds=90))
+    binding = rbac_pb2.RoleBinding(metadata=meta("read", "dev"),
+                                   role_ref=rbac_pb2.RoleRef(kind="Role", name="reader"))
+    binding.subjects.add(kind="User", name="alice")
+    binding.subjects.add(kind="User", name="bob")
+    binding.subjects.add(kind="ServiceAccount", name="ci", namespace="dev")
+    cluster_binding = rbac_pb2.ClusterRoleBinding(metadata=meta("admins"),
+                                                  role_ref=rbac_pb2.RoleRef(kind="ClusterRole", name="admin"))
+    cluster_binding.subjects.add(kind="Group", name="ops")
+    return [[role], [cluster_role], [binding], [cluster_binding]]
+
+
+SAMPLES = [pods(), deployments(), replica_sets(), nodes(), services(), endpoint_slices(), events(), namespaces(),
+           leases(), *rbac()]
