@@ -12,6 +12,8 @@ default for lists without tags: tolerations, command, args, rules, subjects...).
   primitive list, SSA's listType=set.
 * ``RETAIN_KEYS``: objects with patchStrategy ``retainKeys`` (a union: a type and the member
   it selects): a patch that gives the object drops the keys it does not give.
+* ``ATOMIC_STRUCTS``: objects marked ``+structType=atomic`` (a label selector): server-side
+  apply owns them whole, as a leaf.
 
 Fields are named by the proto message's full name and the field's JSON name, because one
 message (``Condition``) serves several Kubernetes types, all keyed alike."""

@@ -35,7 +35,6 @@ from functools import lru_cache
 from typing import Any, Iterable, NamedTuple
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Struct
 
 from apimachinery.patch.merge_keys import ATOMIC_STRUCTS, map_list, is_set_list

@@ -222,8 +222,8 @@ class ServerSideApply(Apply):
         namespace = self._namespace_of(info, namespace)
         self._check_request_name(info, namespace, name)
         if not manager:
-            raise errors.BadRequest("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
-                                    "is required for apply patch")
+            raise errors.Invalid('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+                                 "is required for apply patch")
         config = self._configuration(info, namespace, name, applied)
         key = object_key(info, namespace, name)
         old = self.cache.get(info.kind, key)

@@ -16,6 +16,7 @@ from apiserver import errors
 from apiserver.registry.core import copy_message
 from apiserver.registry.managed_fields import MANAGER, Managed, ManagerKey
 from apiserver.registry.registry import Registry
+from apiserver.rest.status import error_status
 from apiserver.storage.memory import MemoryStore
 from apiserver.watchcache import WatchCache
 
@@ -134,6 +135,20 @@ def test_changing_another_managers_field_is_a_conflict_and_writes_nothing(regist
     assert registry.get("Deployment", "default", "web") == before
 
 
+def test_a_conflict_is_a_409_status_with_a_cause_per_field(registry: Registry) -> None:
+    ssa(registry, deployment(replicas=2), manager="alice")
+    with pytest.raises(errors.Conflict) as err:
+        ssa(registry, deployment(replicas=3, image="nginx:1.28"), manager="bob")
+    status = error_status(err.value, name="web", group="apps", resource="deployments")
+    assert (status["code"], status["reason"]) == (409, "Conflict")
+    assert status["message"].startswith('Apply failed with 2 conflicts: conflicts with "alice":\n- .spec.replicas\n')
+    assert status["details"]["causes"] == [
+        {"reason": "FieldManagerConflict", "message": 'conflict with "alice"', "field": ".spec.replicas"},
+        {"reason": "FieldManagerConflict", "message": 'conflict with "alice"',
+         "field": '.spec.template.spec.containers[name="web"].image'},
+    ]
+
+
 def test_force_takes_the_field_over(registry: Registry) -> None:
     ssa(registry, deployment(replicas=2), manager="alice")
     obj, _ = ssa(registry, deployment(replicas=3), manager="bob", force=True)
@@ -212,7 +227,7 @@ def test_bad_configurations_are_refused_and_nothing_is_written(registry: Registr
 
 
 def test_a_manager_is_required(registry: Registry) -> None:
-    with pytest.raises(errors.BadRequest, match="fieldManager: Required value"):
+    with pytest.raises(errors.Invalid, match="fieldManager: Required value"):
         ssa(registry, deployment(), manager="")
 
 
