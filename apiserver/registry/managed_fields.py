@@ -106,8 +106,20 @@ def _walked(message: Descriptor) -> bool:
 
 
 def compact_json(value: Any) -> str:
-    """JSON as Kubernetes writes it in a path element: compact, keys sorted."""
+    """JSON as Kubernetes writes it in a path element: compact, keys sorted. Strings, numbers
+    and flat objects of them (every key and set value) are written directly: this runs for
+    each list item of each tracked write, and json.dumps' set-up costs more than the work."""
+    if isinstance(value, str):
+        return _encode_string(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, dict) and all(isinstance(v, str) or type(v) is int for v in value.values()):
+        return "{" + ",".join(_encode_string(k) + ":" + (_encode_string(v) if isinstance(v, str) else str(v))
+                              for k, v in sorted(value.items())) + "}"
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+_encode_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def key_element(item: Any, keys: tuple[str, ...]) -> str:
@@ -393,7 +405,7 @@ class Managed:
             entry = meta_pb2.ManagedFieldsEntry(manager=key.manager, operation=key.operation,
                                                 api_version=key.api_version or api_version,
                                                 subresource=key.subresource, fields_type=FIELDS_V1)
-            entry.fields_v1.update(to_fields_v1(fields))
+            entry.fields_v1.MergeFromString(_fields_v1_bytes(fields))
             if previous is not None and key != touched:
                 entry.time.CopyFrom(previous.time)
             else:
@@ -402,6 +414,15 @@ class Managed:
         written = [_copy(e) for e in written]  # before clearing: the previous entries may live in meta
         meta.ClearField("managed_fields")
         meta.managed_fields.extend(written)
+
+
+@lru_cache(maxsize=512)
+def _fields_v1_bytes(fields: FieldSet) -> bytes:
+    """A set's FieldsV1 as a serialized Struct. Building a Struct walks in Python value by
+    value; objects made from one manifest or template have one set, so it is built once."""
+    struct = Struct()
+    struct.update(to_fields_v1(fields))
+    return struct.SerializeToString()
 
 
 def _copy(entry: meta_pb2.ManagedFieldsEntry) -> meta_pb2.ManagedFieldsEntry:
