@@ -213,6 +213,8 @@ def _from_proto_json(data: Any, descriptor: Descriptor) -> Any:
             continue
         if field.message_type.full_name == INT_OR_STRING:
             data[key] = value.get("intVal", value.get("strVal", 0))
+        elif field.message_type.full_name.startswith(WELL_KNOWN_PREFIX):
+            continue  # a Timestamp is a string, a Struct (managedFields' fieldsV1) plain JSON already
         elif isinstance(value, list):
             data[key] = [_from_proto_json(item, field.message_type) for item in value]
         else:

@@ -7,6 +7,8 @@ Every failure the apiserver reports is one of these; the gRPC layer turns it int
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
 
 import grpc
 
@@ -52,6 +54,30 @@ class Conflict(APIError):
     """Optimistic concurrency lost (stale resourceVersion, failed precondition, already bound)."""
 
     code = grpc.StatusCode.ABORTED
+
+
+class ApplyConflict(Conflict):
+    """A server-side apply that would change fields other managers own. Kubernetes lists
+    several conflicts a line each, so the message keeps its line breaks; ``causes`` name each
+    field and its manager (the Status' details.causes)."""
+
+    def __init__(self, message: str, causes: Sequence["FieldManagerConflict"] = ()) -> None:
+        super().__init__(message)
+        if len(message.encode("utf-8", "replace")) <= MAX_MESSAGE_BYTES:
+            self.message = message
+        self.causes = tuple(causes)
+
+
+@dataclass(frozen=True)
+class FieldManagerConflict:
+    """One field of an apply conflict: path ".spec.replicas", detail 'conflict with "kubectl"'."""
+
+    path: str
+    detail: str
+    kind: ClassVar[str] = "FieldManagerConflict"
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.detail}"
 
 
 class Invalid(APIError):

@@ -80,7 +80,8 @@ class APIService(api_pb2_grpc.APIServicer):
 
     async def Apply(self, request: api_pb2.ApplyRequest, context: grpc.aio.ServicerContext) -> api_pb2.ApplyResponse:
         def call() -> api_pb2.ApplyResponse:
-            results = self.registry.apply([unwrap(o) for o in request.objects], request.dry_run)
+            results = self.registry.apply([unwrap(o) for o in request.objects], request.dry_run,
+                                          request.field_manager)
             return api_pb2.ApplyResponse(results=[api_pb2.ApplyResult(object=wrap(obj), action=action)
                                                   for obj, action in results])
         return await self._run(context, call)

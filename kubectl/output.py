@@ -32,6 +32,7 @@ from kubectl.printers import (
     table_row,
     to_json,
     to_yaml,
+    without_managed_fields,
 )
 
 SIMPLE_FORMATS = ("wide", "yaml", "json", "name")
@@ -47,6 +48,8 @@ class OutputFormat:
     kind: str = "table"
     template: Template | None = None
     columns: tuple[Column, ...] = ()
+    # yaml and json leave out metadata.managedFields unless --show-managed-fields.
+    show_managed_fields: bool = False
 
     @property
     def document(self) -> bool:
@@ -166,8 +169,9 @@ class Output:
             self.ctx.out.write(text)  # kubectl adds no newline: the template says where lines end
             self.ctx.out.flush()
         elif self.format.kind == "json":
-            self.ctx.print(to_json(data))
+            self.ctx.print(to_json(data if self.format.show_managed_fields else without_managed_fields(data)))
         else:
             separator = "---\n" if self.documents_printed else ""
-            self.ctx.print(separator + to_yaml(data))
+            shown = data if self.format.show_managed_fields else without_managed_fields(data)
+            self.ctx.print(separator + to_yaml(shown))
         self.documents_printed += 1

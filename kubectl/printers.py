@@ -104,6 +104,19 @@ def output_dict(objects: Sequence[Message], as_list: bool) -> dict[str, Any]:
     return list_dict(objects) if as_list or len(objects) != 1 else to_dict(objects[0])
 
 
+def without_managed_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The document without ``metadata.managedFields`` (its own and its items'), as kubectl
+    prints yaml and json unless ``--show-managed-fields``: the field owners are server
+    bookkeeping, long and rarely what a reader is after."""
+    if "items" in data and isinstance(data["items"], list):
+        return {**data, "items": [without_managed_fields(item) if isinstance(item, dict) else item
+                                  for item in data["items"]]}
+    meta = data.get("metadata")
+    if not isinstance(meta, dict) or "managedFields" not in meta:
+        return data
+    return {**data, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
 def to_yaml(data: dict[str, Any]) -> str:
     # kubectl's YAML has its keys sorted, which puts apiVersion, kind, metadata, spec, status in order.
     return yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True)

@@ -12,6 +12,8 @@ default for lists without tags: tolerations, command, args, rules, subjects...).
   primitive list, SSA's listType=set.
 * ``RETAIN_KEYS``: objects with patchStrategy ``retainKeys`` (a union: a type and the member
   it selects): a patch that gives the object drops the keys it does not give.
+* ``ATOMIC_STRUCTS``: objects marked ``+structType=atomic`` (a label selector): server-side
+  apply owns them whole, as a leaf.
 
 Fields are named by the proto message's full name and the field's JSON name, because one
 message (``Condition``) serves several Kubernetes types, all keyed alike."""
@@ -71,3 +73,12 @@ def is_set_list(message: Descriptor, field: FieldDescriptor) -> bool:
 
 def retains_keys(message: Descriptor, field: FieldDescriptor) -> bool:
     return (message.full_name, field.json_name) in RETAIN_KEYS
+
+
+# Objects Kubernetes marks ``+structType=atomic``: server-side apply owns and replaces
+# them whole (``f:selector: {}``), as it does an atomic list.
+ATOMIC_STRUCTS: frozenset[str] = frozenset({
+    P + "LabelSelector",
+    P + "ObjectReference",
+    P + "RoleRef",
+})

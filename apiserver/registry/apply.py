@@ -52,12 +52,15 @@ def last_applied_json(manifest: dict[str, Any]) -> str:
 class Apply(Writes):
     """The Apply verb (server-side kubectl apply of many objects, all checked before any is written)."""
 
-    def apply(self, objects: Sequence[Message], dry_run: bool = False) -> list[tuple[Message, str]]:
-        """Create or update each object from its manifest; all are checked before any is written."""
+    def apply(self, objects: Sequence[Message], dry_run: bool = False,
+              field_manager: str = "") -> list[tuple[Message, str]]:
+        """Create or update each object from its manifest; all are checked before any is written.
+        ``field_manager`` (pykubectl's "kubectl") owns the fields it sets, as an Update, the way
+        kubectl's client-side apply records "kubectl-client-side-apply"."""
         creating_namespaces = {o.metadata.name for o in objects if isinstance(o, core_pb2.Namespace)}
         planned: list[tuple[Write | None, Message, str]] = []
         try:
-            self._plan_apply(objects, creating_namespaces, planned)
+            self._plan_apply(objects, creating_namespaces, planned, field_manager or None)
         except BaseException:
             self._abandon([w for w, _, _ in planned])
             raise
@@ -70,7 +73,7 @@ class Apply(Writes):
         return [(stored[id(w)] if w is not None else obj, action) for w, obj, action in planned]
 
     def _plan_apply(self, objects: Sequence[Message], creating_namespaces: set[str],
-                    planned: list[tuple[Write | None, Message, str]]) -> None:
+                    planned: list[tuple[Write | None, Message, str]], manager: str | None = None) -> None:
         """Plan each object's write into planned (so a refusal can abandon those before it)."""
         seen: set[str] = set()
         for obj in objects:
@@ -88,12 +91,12 @@ class Apply(Writes):
             annotated.metadata.annotations[LAST_APPLIED] = last_applied_json(manifest)  # type: ignore[attr-defined]
             old = self.cache.get(info.kind, key)
             if old is None:
-                write = self._prepare_create(annotated, creating_namespaces)
+                write = self._prepare_create(annotated, creating_namespaces, manager)
                 planned.append((write, write.new, "created"))  # type: ignore[arg-type]
                 continue
             self._check_revision(info, obj, old)
             merged = self._merge(info, old, manifest, annotated)
-            write = self._prepare_update(merged, old, key, "patch")
+            write = self._prepare_update(merged, old, key, "patch", manager)
             planned.append((write, old if write is None else (write.new or old),
                             "unchanged" if write is None else "configured"))
 

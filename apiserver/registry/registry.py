@@ -3,8 +3,9 @@ update-status, delete, apply and bind, over the watch cache and the durable stor
 
 The Registry is built in layers, one module each (a class each, every layer the next one's
 base): core.py (checks and the write path every change takes), deletion.py, writes.py
-(create, update, update-status, bind), apply.py; this module adds loading the store and
-the reads.
+(create, update, update-status, bind), apply.py (kubectl's three-way merge),
+server_side_apply.py (managed fields, KEP-555); this module adds loading the store and the
+reads. managed_fields.py holds the field sets the writes record.
 
 Every request runs on the server's single event-loop thread without awaiting, so a
 read-check-write (such as compare-and-swap on resourceVersion) is atomic with
@@ -23,7 +24,6 @@ from apimachinery.kinds import UnknownKindError, info_of, kind_info
 from apimachinery.selectors import FieldSelector, LabelSelector, SelectorError
 from apiserver import errors
 from apiserver.registry.admission import Admission
-from apiserver.registry.apply import Apply
 from apiserver.registry.base import Strategy
 from apiserver.registry.cluster import (SYSTEM_NAMESPACES, EventStrategy, LeaseStrategy,
                                         NamespaceStrategy, NodeStrategy)
@@ -31,6 +31,7 @@ from apiserver.registry.core import MAX_OBJECT_BYTES, Write, group_kind, group_r
 from apiserver.registry.network import EndpointSliceStrategy, ServiceRanges, ServiceStrategy
 from apiserver.registry.pod import PodStrategy
 from apiserver.registry.rbac import STRATEGIES as RBAC_STRATEGIES
+from apiserver.registry.server_side_apply import ServerSideApply
 from apiserver.registry.workloads import DeploymentStrategy, ReplicaSetStrategy
 from apiserver.storage import Store
 from apiserver.watchcache import WatchCache
@@ -39,7 +40,7 @@ from protos import api_pb2, core_pb2
 __all__ = ["MAX_OBJECT_BYTES", "Registry", "Write", "group_kind", "group_resource", "object_key"]
 
 
-class Registry(Apply):
+class Registry(ServerSideApply):
     """Every verb (see the layers above), over the objects loaded from the store."""
 
     def __init__(self, store: Store, cache: WatchCache, clock: Callable[[], float] = time.time,

@@ -1,5 +1,5 @@
 """Create, update, update-status and bind: each plans its write (defaults, validation,
-admission) and commits it through the core's write path."""
+admission, the field manager's record) and commits it through the core's write path."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from apiserver import errors
 from apiserver.registry import validation as v
 from apiserver.registry.core import Write, copy_message, group_resource, object_key
 from apiserver.registry.deletion import Deletion
+from apiserver.registry.field_diff import compare
+from apiserver.registry.managed_fields import MANAGER, UPDATE, Managed, ManagerKey, record_update
 from protos import core_pb2
 
 # Characters Kubernetes uses for generated name suffixes (no vowels, no look-alikes).
@@ -23,7 +25,10 @@ NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 class Writes(Deletion):
     """The Create, Update, UpdateStatus and Bind verbs."""
 
-    def _prepare_create(self, obj: Message, creating_namespaces: set[str] = frozenset()) -> Write:  # type: ignore[assignment]
+    def _prepare_create(self, obj: Message, creating_namespaces: set[str] = frozenset(),  # type: ignore[assignment]
+                        manager: str | None = None) -> Write:
+        """The write a Create of obj makes; ``manager`` (default: the request's MANAGER, ""
+        for none) is recorded as owning the fields it set."""
         info = info_of(obj)
         strategy = self.strategies[info.kind]
         new = copy_message(obj)
@@ -43,6 +48,7 @@ class Writes(Deletion):
         strategy.default(new)
         self._validate(strategy, new)
         self.admission.admit(info, "create", None, new)
+        self._record_manager(info, new, None, manager)
         key = object_key(info, meta.namespace, meta.name)
         if self.cache.get(info.kind, key) is not None:
             raise errors.AlreadyExists(f'{group_resource(info)} {go_quote(meta.name)} already exists')
@@ -81,9 +87,10 @@ class Writes(Deletion):
             raise self._conflict(info, meta.name, f"Precondition failed: UID in precondition: {meta.uid}, "
                                  f"UID in object meta: {old_meta.uid}")
 
-    def _prepare_update(self, obj: Message, old: Message, key: str, verb: str = "update") -> Write | None:
+    def _prepare_update(self, obj: Message, old: Message, key: str, verb: str = "update",
+                        manager: str | None = None) -> Write | None:
         """The write an Update of old to obj makes (verb: "patch" for an Apply), or None
-        when nothing changes."""
+        when nothing changes; ``manager`` as for _prepare_create."""
         info = info_of(obj)
         strategy = self.strategies[info.kind]
         new = copy_message(obj)
@@ -104,9 +111,29 @@ class Writes(Deletion):
         meta.generation = old_meta.generation + (1 if strategy.spec_changed(new, old) else 0)
         self._validate(strategy, new, old)
         self.admission.admit(info, verb, old, new)
+        self._record_manager(info, new, old, manager)
         if new == old:
             return None
         return self._reserve(self._deletion_write(Write(info, key, new, old)))
+
+    def _record_manager(self, info: KindInfo, new: Message, old: Message | None, manager: str | None,
+                        subresource: str = "") -> None:
+        """Kubernetes' update manager: an object sent without managedFields keeps the stored
+        ones, and the request's manager takes ownership of the fields it changed (the other
+        managers lose them; everyone loses the fields it removed)."""
+        meta = new.metadata  # type: ignore[attr-defined]
+        if old is not None and not meta.managed_fields:
+            meta.managed_fields.extend(old.metadata.managed_fields)  # type: ignore[attr-defined]
+        manager = MANAGER.get() if manager is None else manager
+        if not manager:
+            return
+        change = compare(old, new, subresource)
+        if not (change.added or change.modified or change.removed):
+            return
+        managed = Managed.of(meta)
+        key = ManagerKey(manager, UPDATE, info.api_version, subresource)
+        record_update(managed, key, change)
+        managed.write(meta, key, info.api_version, self._stamp)
 
     def update(self, obj: Message, dry_run: bool = False) -> Message:
         info = info_of(obj)
@@ -120,6 +147,10 @@ class Writes(Deletion):
         return self._commit([write])[0]
 
     def update_status(self, obj: Message, dry_run: bool = False) -> Message:
+        """Write obj's status over the stored object. Unlike Kubernetes, no Update entry is
+        recorded for the status subresource: the kubelets write status all the time, and the
+        comparison and re-encoding would double the cost of each write (measured: 44 -> 100 us
+        for a Pod), for bookkeeping no apply of the main resource reads."""
         info = info_of(obj)
         strategy = self.strategies[info.kind]
         namespace = self._namespace_of(info, obj.metadata.namespace)  # type: ignore[attr-defined]

@@ -45,6 +45,7 @@ CAUSE_TYPES = {
     "Too many": "FieldValueTooMany",
     "Too long": "FieldValueTooLong",
     "Not found": "FieldValueNotFound",
+    "FieldManagerConflict": "FieldManagerConflict",  # errors.FieldManagerConflict: an apply's conflicts
 }
 
 

@@ -24,7 +24,7 @@ from apimachinery.kinds import unwrap, wrap
 from kubectl.context import Context
 from kubectl.errors import CliError
 from kubectl.manifest import load_objects
-from kubectl.printers import to_json, to_yaml
+from kubectl.printers import to_json, to_yaml, without_managed_fields
 from kubectl.resources import object_ref, set_default_namespace
 from kubectl.verbs.options import add_dry_run_flag, add_filename_flags, dry_run_suffix
 from protos import api_pb2, apps_pb2, core_pb2, meta_pb2
@@ -74,6 +74,8 @@ def add_output_flags(parser: argparse.ArgumentParser) -> None:
     add_dry_run_flag(parser)
     parser.add_argument("-o", "--output", choices=OUTPUT_CHOICES,
                         help="print the object (yaml, json) or its name instead of the usual line")
+    parser.add_argument("--show-managed-fields", action="store_true",
+                        help="keep metadata.managedFields in -o yaml and -o json")
 
 
 def container_name(image: str) -> str:
@@ -126,10 +128,11 @@ def create_and_report(ctx: Context, args: argparse.Namespace, obj: Message) -> i
     set_default_namespace([obj], ctx.namespace, enforce=False)
     if args.dry_run != "client":
         obj = unwrap(ctx.api.Create(api_pb2.CreateRequest(object=wrap(obj), dry_run=args.dry_run == "server")))
+    shown = to_dict(obj) if args.show_managed_fields else without_managed_fields(to_dict(obj))
     if args.output == "yaml":
-        ctx.print(to_yaml(to_dict(obj)))
+        ctx.print(to_yaml(shown))
     elif args.output == "json":
-        ctx.print(to_json(to_dict(obj)))
+        ctx.print(to_json(shown))
     elif args.output == "name":
         ctx.print(object_ref(obj))
     else:

@@ -43,6 +43,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="FORMAT",
                         help="wide, yaml, json, name, jsonpath=TEMPLATE, jsonpath-file=FILE, "
                              "custom-columns=HEADER:PATH,..., custom-columns-file=FILE")
+    parser.add_argument("--show-managed-fields", action="store_true",
+                        help="keep metadata.managedFields in -o yaml and -o json")
     parser.add_argument("--no-headers", action="store_true", help="print tables without their header line")
     parser.add_argument("--sort-by", metavar="JSONPATH", help="sort by the value of this field, e.g. .metadata.name")
     parser.add_argument("-l", "--selector", default="", help="label selector, e.g. app=web,tier!=db")
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if not args.resource:
         raise CliError(f"You must specify the type of resource to get. Valid resource types include: {_known_types()}")
     # Read -o and --sort-by before any request: a malformed template fetches nothing.
-    args.format = parse_output(args.output)
+    args.format = dataclasses.replace(parse_output(args.output), show_managed_fields=args.show_managed_fields)
     args.sort_key = parse_sort_by(args.sort_by)
     infos, names = _resource_types(args.resource, args.names)
     _check_flags(args, names, several_kinds=len(infos) > 1)

@@ -176,6 +176,24 @@ def test_get_one_object_as_yaml_is_the_object_several_are_a_list(api: FakeAPI, h
     assert listed.stdout.endswith("kind: List\nmetadata:\n  resourceVersion: ''\n")
 
 
+def test_get_hides_managed_fields_unless_asked_like_kubectl(api: FakeAPI, harness: MakeHarness) -> None:
+    pod = a_pod("web")
+    entry = pod.metadata.managed_fields.add(manager="kubectl", operation="Apply", api_version="v1",
+                                            fields_type="FieldsV1")
+    entry.fields_v1.update({"f:spec": {"f:containers": {}}})
+    api.add(pod)
+    for output in ("yaml", "json"):
+        hidden = harness()
+        run_verb(hidden, "get", "pod", "web", "-o", output)
+        assert "managedFields" not in hidden.stdout and "name: web" in hidden.stdout.replace('"', "").replace(",", "")
+        listed = harness()
+        run_verb(listed, "get", "pods", "-o", output)
+        assert "managedFields" not in listed.stdout
+        shown = harness()
+        run_verb(shown, "get", "pod", "web", "-o", output, "--show-managed-fields")
+        assert "managedFields" in shown.stdout and "f:containers" in shown.stdout
+
+
 def test_get_rejects_names_with_all_namespaces_or_selector(harness: MakeHarness) -> None:
     with pytest.raises(CliError, match="across all namespaces"):
         run_verb(harness(), "get", "pods", "web", "-A")
