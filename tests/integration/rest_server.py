@@ -52,10 +52,13 @@ class RestServer:
 
     # ------------------------------------------------------------------ kubectl
 
-    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
-        """Run the real kubectl with the admin kubeconfig (text in, text out)."""
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(self.cache_dir.parent)}
-        return subprocess.run([str(real_kubectl()), f"--cache-dir={self.cache_dir}", *args], input=stdin,
+    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 30,
+                cache_dir: Path | None = None) -> subprocess.CompletedProcess:
+        """Run the real kubectl with the admin kubeconfig (text in, text out); ``cache_dir``
+        for a kubectl that must fetch discovery and OpenAPI afresh."""
+        cache = cache_dir or self.cache_dir
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(cache.parent)}
+        return subprocess.run([str(real_kubectl()), f"--cache-dir={cache}", *args], input=stdin,
                               capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO_ROOT)
 
     # ------------------------------------------------------------------ raw HTTPS
