@@ -3,18 +3,23 @@
 The session's shared apiserver (rest_server.py: ``--data-dir`` only, so its own CA, admin
 credentials and mutual TLS with Node,RBAC, plus ``--http-listen 127.0.0.1:0``); its admin
 kubeconfig pointed at the HTTPS port, the real kubectl (real_kubectl.py) drives it: version, create -f, get, get -o json, label,
-delete. Also: no client certificate, no handshake."""
+delete, api-resources (discovery), auth can-i, drain. Also: no client certificate, no handshake."""
 
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
+from apimachinery.kinds import KINDS
 from rest_server import RestServer
+
+VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
 POD = """\
 apiVersion: v1
@@ -89,3 +94,20 @@ def test_kubectl_auth_can_i_and_drain(rest_server: RestServer) -> None:
             assert "SchedulingDisabled" in kubectl("get", "node", node).stdout
         finally:
             kubectl("delete", "node", node, "--ignore-not-found")
+
+
+def test_kubectl_api_resources_reads_the_discovery_documents(rest_server: RestServer, tmp_path: Path) -> None:
+    """Aggregated discovery (/api and /apis, apidiscovery.k8s.io/v2) says everything: kubectl
+    asks no group version's resource list."""
+    done = rest_server.kubectl("api-resources", "-o", "wide", "-v=6", cache_dir=tmp_path / "cache")
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:]}
+    assert set(rows) == {info.plural for info in KINDS}
+    assert rows["pods"] == ["pods", "po", "v1", "true", "Pod", ",".join(VERBS), "all"]
+    assert rows["namespaces"] == ["namespaces", "ns", "v1", "false", "Namespace",
+                                  "create,delete,get,list,patch,update,watch"]
+    assert rows["deployments"][1:5] == ["deploy", "apps/v1", "true", "Deployment"]
+    paths = re.findall(r'"Response" verb="GET" url="https://[^/]+(/[^?"]*)', done.stderr)
+    assert paths == ["/api", "/apis"], paths
+    names = rest_server.kubectl("api-resources", "--categories=all", "-o", "name").stdout.split()
+    assert sorted(names) == ["deployments.apps", "pods", "replicasets.apps", "services"]
