@@ -106,7 +106,8 @@ def test_replace_and_a_stale_replace(apps: AppsV1Api, namespace: str) -> None:
         apps.replace_namespaced_deployment("web", namespace, current)
     assert refused.value.status == 409
     status = status_of(refused.value)
-    assert (status["kind"], status["status"], status["reason"], status["code"]) == ("Status", "Failure", "Conflict", 409)
+    assert (status["kind"], status["status"], status["reason"], status["code"]) == \
+        ("Status", "Failure", "Conflict", 409)
     assert "the object has been modified; please apply your changes to the latest version and try again" \
         in status["message"]
 

@@ -1,9 +1,10 @@
 """The REAL kubectl against a real pykube-apiserver's Kubernetes HTTP API.
 
 The session's shared apiserver (rest_server.py: ``--data-dir`` only, so its own CA, admin
-credentials and mutual TLS with Node,RBAC, plus ``--http-listen 127.0.0.1:0``); its admin
-kubeconfig pointed at the HTTPS port, the real kubectl (real_kubectl.py) drives it: version, create -f, get, get -o json, label,
-delete, api-resources (discovery), auth can-i, drain. Also: no client certificate, no handshake."""
+credentials and mutual TLS with Node,RBAC, plus ``--http-listen 127.0.0.1:0``); with its admin
+kubeconfig pointed at the HTTPS port, the real kubectl (real_kubectl.py) drives it: version,
+create -f, get, get -o json, label, delete, api-resources (discovery), auth can-i, drain.
+Also: no client certificate, no handshake."""
 
 from __future__ import annotations
 
