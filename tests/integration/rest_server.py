@@ -56,10 +56,20 @@ class RestServer:
                 cache_dir: Path | None = None) -> subprocess.CompletedProcess:
         """Run the real kubectl with the admin kubeconfig (text in, text out); ``cache_dir``
         for a kubectl that must fetch discovery and OpenAPI afresh."""
+        argv, env = self._kubectl_command(args, cache_dir)
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, env=env,
+                              cwd=REPO_ROOT)
+
+    def kubectl_popen(self, *args: str) -> subprocess.Popen:
+        """The real kubectl running on (``get -w``, ``logs -f``); the caller ends it."""
+        argv, env = self._kubectl_command(args, None)
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                cwd=REPO_ROOT)
+
+    def _kubectl_command(self, args: tuple[str, ...], cache_dir: Path | None) -> tuple[list[str], dict[str, str]]:
         cache = cache_dir or self.cache_dir
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(cache.parent)}
-        return subprocess.run([str(real_kubectl()), f"--cache-dir={cache}", *args], input=stdin,
-                              capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO_ROOT)
+        return [str(real_kubectl()), f"--cache-dir={cache}", *args], env
 
     # ------------------------------------------------------------------ raw HTTPS
 

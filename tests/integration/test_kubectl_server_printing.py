@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import subprocess
 import sys
 import time
 import uuid
@@ -34,7 +33,6 @@ from apimachinery.kinds import KindInfo, info_of, kind_info  # noqa: E402
 from apiserver.rest.table import wants_table  # noqa: E402
 from kubectl.output import parse_sort_by, sort_objects  # noqa: E402
 from kubectl.printers import TableOptions, format_table, table_headers, table_row  # noqa: E402
-from real_kubectl import real_kubectl  # noqa: E402
 from rest_server import RestServer  # noqa: E402
 
 NAMESPACES = ("default", "team-a", "dev", "kube-node-lease")  # the samples' namespaces
@@ -128,8 +126,7 @@ def listed(rest_server: RestServer, info: KindInfo, namespace: str | None) -> li
     return [from_dict({"kind": info.kind, "apiVersion": info.api_version, **item}) for item in reply.body["items"]]
 
 
-def renderings(objects: list[Message], start: float, end: float, kinds: list[KindInfo] | None = None,
-               **options: Any) -> set[str]:
+def renderings(objects: list[Message], start: float, end: float, **options: Any) -> set[str]:
     """pykubectl's table of ``objects`` at every moment the server may have taken as ``now``."""
     opts = TableOptions(**options)
     shown = set()
@@ -229,10 +226,8 @@ def test_watch_events_carry_one_row_tables(rest_server: RestServer, stored: dict
     for the later events that carry none (Kubernetes' watch sends them once)."""
     ns = stored["default"]
     pods = listed(rest_server, kind_info("Pod"), ns)
-    env_args = ["--kubeconfig", str(rest_server.kubeconfig), f"--cache-dir={rest_server.cache_dir}"]
     start = time.time()
-    watcher = subprocess.Popen([str(real_kubectl()), *env_args, "get", "pods", "-n", ns, "-o", "wide", "-w", "-v=7"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watcher = rest_server.kubectl_popen("get", "pods", "-n", ns, "-o", "wide", "-w", "-v=7")
     try:
         assert watcher.stdout is not None
         lines = [watcher.stdout.readline() for _ in range(len(pods) + 1)]
