@@ -213,7 +213,12 @@ async def create(api: API, request: web.Request, kind: KindInfo, info: RequestIn
         raise status.method_not_allowed("POST", f"{info.resource} in every namespace: name a namespace")
     dry_run = decode.dry_run(request.query)
     decoded = await decode_object(api, request, kind, info)
-    created = api.registry.create(decoded.obj, dry_run)
+    try:
+        created = api.registry.create(decoded.obj, dry_run)
+    except errors.APIError as err:
+        # Kubernetes' Status names the object a create was refused for (details.name: 'pods
+        # "web" already exists'), a name the POST's URL does not carry.
+        raise status.naming(err, decoded.obj.metadata.name) from None  # type: ignore[attr-defined]
     return answer_object(api, request, kind, created, 201, decoded.warnings)
 
 

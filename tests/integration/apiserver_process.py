@@ -49,6 +49,7 @@ class ApiserverProcess:
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
     address: str = ""
+    http_address: str = ""  # the Kubernetes HTTP API's, when started with --http-listen
 
     def start(self) -> "ApiserverProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +79,7 @@ class ApiserverProcess:
                 except ValueError:
                     continue
                 if record.get("event") == "apiserver serving":
+                    self.http_address = record.get("http") or ""
                     return record["address"]
             seen = len(lines)
             time.sleep(0.02)

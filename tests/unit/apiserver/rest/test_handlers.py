@@ -72,6 +72,8 @@ def test_create_get_list_update_delete() -> None:
         assert created.status == 201
         body = await created.json()
         assert (body["kind"], body["metadata"]["namespace"]) == ("Pod", "default")
+        again = await status_of(await client.post(PODS, json=pod()), 409, "AlreadyExists")
+        assert again["details"] == {"name": "web", "kind": "pods"}  # named though the URL does not
         got = await (await client.get(f"{PODS}/web")).json()
         assert got["metadata"]["uid"] == body["metadata"]["uid"]
         listed = await (await client.get(PODS)).json()
@@ -190,6 +192,7 @@ def test_bad_input_answers_a_status_and_writes_nothing() -> None:
         body = await status_of(await client.post(PODS, json=invalid), 422, "Invalid")
         assert body["details"]["causes"][0]["field"] == "spec.containers"
         assert body["details"]["causes"][0]["reason"] == "FieldValueRequired"
+        assert (body["details"]["name"], body["details"]["kind"]) == ("web", "Pod")  # NewInvalid: the kind
         typed = pod()
         typed["spec"]["containers"] = "nginx"
         await status_of(await client.post(PODS, json=typed), 400, "BadRequest")

@@ -8,6 +8,7 @@ import asyncio
 import json
 from typing import Any, Awaitable, Callable
 
+import kubernetes
 import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
@@ -350,8 +351,6 @@ def test_an_encoder_shapes_every_object() -> None:
 def test_the_official_python_client_reads_the_stream() -> None:
     """kubernetes.watch.Watch, as an informer-style client uses it: typed events, the
     resourceVersion advancing, and the stream ending at timeoutSeconds."""
-    kubernetes = pytest.importorskip("kubernetes")
-
     def read(host: str) -> list[tuple[str, str, str]]:
         configuration = kubernetes.client.Configuration()
         configuration.host = host
