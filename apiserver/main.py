@@ -269,6 +269,8 @@ class APIServer:
                 await self.server.stop(0)
                 raise
             self.http_address = self.rest.address
+            if self.self_signed is not None:
+                self_signed.write_kubectl_kubeconfig(self.self_signed, self.http_address)
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("apiserver serving", address=self.address, revision=self.cache.revision,
                  store=type(self.store).__name__, bootstrap=self.bootstrap_address or None,
@@ -440,7 +442,8 @@ async def serve(config: ServerConfig) -> None:
     async def start() -> None:
         await server.start()
         if server.self_signed is not None:
-            print(self_signed.usage_line(server.self_signed), file=sys.stderr, flush=True)
+            print(self_signed.usage_line(server.self_signed, http=bool(server.http_address)), file=sys.stderr,
+                  flush=True)
         elif config.insecure_plaintext:
             log.warning("apiserver serving plaintext: every caller is system:unsecured in system:masters",
                         address=server.address)

@@ -29,11 +29,14 @@ import yaml
 from cryptography import x509
 
 from client import pki
-from client.kubeconfig import ConfigError, ContextConfig, resolve_context, set_server, user_kubeconfig, write_kubeconfig
+from client.kubeconfig import (ConfigError, ContextConfig, kubectl_config, resolve_context, set_server,
+                               user_kubeconfig, write_kubeconfig)
 
 ADMIN_USER = "system:admin"
 ADMIN_GROUPS = ("system:masters",)
 ADMIN_KUBECONFIG = "admin.kubeconfig"
+# The same admin for the real kubectl, pointed at the Kubernetes HTTP API (--http-listen).
+KUBECTL_KUBECONFIG = "kubeconfig"
 SERVING_NAME = "apiserver"
 SERVING_CN = "kube-apiserver"
 LOCAL_IPS = ("127.0.0.1", "::1")
@@ -56,6 +59,10 @@ class SelfSignedFiles:
     @property
     def ca_key(self) -> Path:
         return self.cert_dir / "ca.key"
+
+    @property
+    def kubectl_kubeconfig(self) -> Path:
+        return self.admin_kubeconfig.with_name(KUBECTL_KUBECONFIG)
 
     @property
     def serving_cert(self) -> Path:
@@ -171,8 +178,22 @@ def ensure_admin_kubeconfig(files: SelfSignedFiles, address: str) -> Path:
     return files.admin_kubeconfig
 
 
-def usage_line(files: SelfSignedFiles) -> str:
-    """What the apiserver prints so that a person can reach it."""
+def write_kubectl_kubeconfig(files: SelfSignedFiles, http_address: str) -> Path:
+    """``kubeconfig`` beside ``admin.kubeconfig``: the same admin, pointed at the Kubernetes
+    HTTP API, for the real kubectl (``kubectl --kubeconfig DIR/kubeconfig``); written anew
+    at each start (the port may change)."""
+    data = kubectl_config(files.admin_kubeconfig.read_bytes(), client_address(http_address),
+                          files.kubectl_kubeconfig)
+    write_kubeconfig(files.kubectl_kubeconfig, data)
+    return files.kubectl_kubeconfig
+
+
+def usage_line(files: SelfSignedFiles, http: bool = False) -> str:
+    """What the apiserver prints so that a person can reach it (``http``: and the real kubectl
+    through the Kubernetes HTTP API)."""
     kubeconfig = files.admin_kubeconfig
-    return (f"pykube-apiserver: serving mutual TLS with its own CA ({files.ca_cert}); admin credentials: "
+    line = (f"pykube-apiserver: serving mutual TLS with its own CA ({files.ca_cert}); admin credentials: "
             f"{kubeconfig} (pykubectl --kubeconfig {kubeconfig} get ns, or export PYKUBECONFIG={kubeconfig})")
+    if http:
+        line += f"; for kubectl: kubectl --kubeconfig {files.kubectl_kubeconfig} get ns"
+    return line

@@ -193,3 +193,12 @@ def set_server(data: dict[str, Any], server: str, path: Path) -> None:
             old = str(body.get("server") or "")
             scheme = old.partition("://")[0] + "://" if "://" in old else ""
             body["server"] = server if "://" in server else scheme + server
+
+
+def kubectl_config(pykubectl_config: bytes, http_address: str, path: Path) -> dict[str, Any]:
+    """A kubeconfig (pykubectl's: the gRPC address) pointed at the apiserver's Kubernetes HTTP
+    API instead (``https://HOST:PORT``), for the real kubectl and client libraries: the same
+    CA, the same client certificate. ``path`` names the file in error messages."""
+    data = yaml.safe_load(pykubectl_config)
+    set_server(data, f"https://{http_address}", path)
+    return data

@@ -43,12 +43,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import yaml
-
 from client.config import component_settings, config_path as client_config_path
 from client.connection import DEFAULT_ADDRESS, TLSConfig
 from client.files import write_atomic
-from client.kubeconfig import set_server, write_kubeconfig
+from client.kubeconfig import kubectl_config, write_kubeconfig
 from cluster import netns as netns_mod
 from cluster.cluster_network import ClusterNetwork, node_index, node_ip
 from cluster.components import NODE_AGENTS, NODEPORTS, Components
@@ -358,14 +356,6 @@ class LocalCluster(StateDir, Startup, Teardown, NodePower, Components):
             self.out(f"note: cannot write the pykubectl config {target}: {err.strerror}")
             return
         self.user_config_path = target
-
-
-def kubectl_config(admin: bytes, http_address: str, path: Path) -> dict:
-    """The admin's kubeconfig (pykubectl's, gRPC) pointed at the HTTPS port instead, for the
-    real kubectl: same CA, same client certificate."""
-    data = yaml.safe_load(admin)
-    set_server(data, f"https://{http_address}", path)
-    return data
 
 
 def _hollow_range(names: Sequence[str], stopped: int) -> str:

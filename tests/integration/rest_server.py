@@ -2,9 +2,9 @@
 of the REST face (the ``rest_server`` fixture in conftest.py starts it once per session).
 
 Started as a person would: ``--data-dir`` only (it makes its own CA and admin credentials and
-serves mutual TLS with Node,RBAC) plus ``--http-listen 127.0.0.1:0``. The admin kubeconfig it
-writes names the gRPC port; :func:`start` copies it with the HTTPS address as the server, and
-that copy is what the real kubectl and the official Python client read. Raw requests
+serves mutual TLS with Node,RBAC) plus ``--http-listen 127.0.0.1:0``. Beside its
+``admin.kubeconfig`` (pykubectl's, the gRPC port) it writes ``kubeconfig``, the same admin
+pointed at the HTTPS address: what the real kubectl and the official Python client read. Raw requests
 (:meth:`RestServer.request`) go over the same mutual TLS with the admin's certificate.
 
 Tests share the process, so each works in namespaces (:meth:`RestServer.namespace`) or under
@@ -138,11 +138,11 @@ def start(directory: Path) -> RestServer:
                                                                        "--http-listen", "127.0.0.1:0"]).start()
     try:
         assert process.http_address, f"no HTTP address in the log:\n{process.log_path.read_text()}"
-        config = yaml.safe_load((data_dir / "admin.kubeconfig").read_text())
-        config["clusters"][0]["cluster"]["server"] = f"https://{process.http_address}"
-        kubeconfig = directory / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump(config))
-        kubeconfig.chmod(0o600)
+        # The apiserver wrote the admin's kubeconfig for kubectl beside its admin.kubeconfig.
+        kubeconfig = data_dir / "kubeconfig"
+        config = yaml.safe_load(kubeconfig.read_text())
+        assert config["clusters"][0]["cluster"]["server"] == f"https://{process.http_address}", config
+        assert kubeconfig.stat().st_mode & 0o077 == 0, "the kubeconfig holds the admin's key: 0600"
         cache_dir = directory / "home" / "kubectl-cache"
         cache_dir.mkdir(parents=True)
         return RestServer(process, process.http_address, kubeconfig, cache_dir,
