@@ -36,6 +36,7 @@ from google.protobuf.message import Message
 from apimachinery.convert import to_dict
 from apimachinery.kinds import KindInfo
 from apiserver import errors, watch_loop
+from apiserver.rest import status
 from apiserver.watchcache import BOOKMARK, PendingEvent, WatchCache
 
 # The annotation on the BOOKMARK that ends a watch list's initial events.
@@ -58,12 +59,6 @@ def _line(event_type: str, obj: dict[str, Any]) -> bytes:
 
 def _json_line(event_type: str, obj: Message) -> bytes:
     return _line(event_type, to_dict(obj))
-
-
-def error_status(code: int, reason: str, message: str) -> dict[str, Any]:
-    """The Status an ERROR event carries (meta/v1 Status, Failure)."""
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason, "code": code}
 
 
 def validate_watch_options(send_initial_events: bool | None, resource_version_match: str) -> None:
@@ -125,7 +120,7 @@ async def serve_watch(request: web.Request, cache: WatchCache, info: KindInfo, n
         watcher = cache.watch(info.kind, namespace, labels, fields, from_revision)
     except errors.TooOld as err:
         await response.prepare(request)
-        await response.write(_line("ERROR", error_status(410, "Expired", err.message)))
+        await response.write(_line("ERROR", status.error_status(err)))
         await response.write_eof()
         return response
 
@@ -169,7 +164,7 @@ async def serve_watch(request: web.Request, cache: WatchCache, info: KindInfo, n
                                 initial_left = None
                     await response.write(b"".join(chunk))
             except watch_loop.WatchClosed as closed:
-                await response.write(_line("ERROR", error_status(*errors.INTERNAL_ERROR, closed.reason)))
+                await response.write(_line("ERROR", status.failure(*errors.INTERNAL_ERROR, closed.reason)))
         await response.write_eof()
     except ConnectionResetError:  # the client went away mid-write
         pass
