@@ -33,7 +33,8 @@ import binascii
 import datetime
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable
 
 from aiohttp import web
@@ -47,6 +48,7 @@ from apimachinery.patch import apply_patch as patch_object
 from apiserver import errors
 from apiserver.registry.registry import Registry
 from apiserver.rest import decode, status
+from apiserver.rest.encoding import ObjectJSON, list_json
 from apiserver.rest.table import to_table, wants_table
 from apiserver.rest.requestinfo import RequestInfo, parse_bool
 from apiserver.rest.watch import serve_watch
@@ -82,6 +84,10 @@ class API:
     max_request_bytes: int = MAX_REQUEST_BYTES
     clock: Callable[[], float] = time.time
     authorizer: Any = None  # what access reviews ask (the server's; RESTServer fills it in)
+    encoded: ObjectJSON = field(init=False, repr=False)  # the stored objects' JSON, each made once
+
+    def __post_init__(self) -> None:
+        self.encoded = ObjectJSON(self.cache)
 
 
 def kind_of(info: RequestInfo) -> KindInfo:
@@ -127,15 +133,17 @@ def _table(api: API, request: web.Request, kind: KindInfo, objects: list[Message
                           api_version=api_version, with_columns=with_columns)
 
 
-def list_dict(kind: KindInfo, items: list[Message], meta: dict[str, Any]) -> dict[str, Any]:
-    return {"kind": f"{kind.kind}List", "apiVersion": kind.api_version, "metadata": meta,
-            "items": [to_dict(obj) for obj in items]}
+def answer_list(api: API, kind: KindInfo, items: list[Message], meta: dict[str, Any]) -> web.Response:
+    """A ``<Kind>List`` of items, from their kept encodings."""
+    return decode.encoded_response(list_json(kind, meta, [api.encoded.encode(kind, obj) for obj in items]))
 
 
 def answer_object(api: API, request: web.Request, kind: KindInfo, obj: Message, code: int = 200,
                   warnings: list[str] | None = None) -> web.Response:
     table = _table(api, request, kind, [obj])
-    return decode.json_response(table if table is not None else to_dict(obj), code, warnings)
+    if table is not None:
+        return decode.json_response(table, code, warnings)
+    return decode.encoded_response(api.encoded.encode(kind, obj), code, warnings)
 
 
 # ------------------------------------------------------------------ list chunking (pure)
@@ -198,7 +206,7 @@ def list_objects(api: API, request: web.Request, kind: KindInfo, info: RequestIn
                                         query.get("fieldSelector", ""))
     served, meta = page(items, revision, parse_int(query.get("limit", ""), "limit"), query.get("continue", ""))
     table = _table(api, request, kind, served, meta)
-    return decode.json_response(table if table is not None else list_dict(kind, served, meta))
+    return decode.json_response(table) if table is not None else answer_list(api, kind, served, meta)
 
 
 async def decode_object(api: API, request: web.Request, kind: KindInfo, info: RequestInfo) -> decode.Decoded:
@@ -296,7 +304,7 @@ def patched_object(api: API, request: web.Request, kind: KindInfo, info: Request
     """The object a patch makes of current, and whether the patch itself named a resourceVersion
     (then it is a precondition: a conflict is the client's to see, not to retry)."""
     content_type = decode.media_type(request.headers.get("Content-Type", ""))
-    original = to_dict(current)
+    original = json.loads(api.encoded.encode(kind, current))  # a fresh copy, from the kept JSON
     patched = apply_patch(content_type, original, body, kind)
     decoded = decode.object_from_dict(patched, kind, namespace_of(kind, info),
                                       decode.field_validation(request.query))
@@ -392,7 +400,7 @@ async def delete_collection(api: API, request: web.Request, kind: KindInfo, info
             deleted.append(delete_object(api, kind, meta.namespace, meta.name, options))
         except errors.NotFound:
             continue  # gone meanwhile (a namespace's contents)
-    return decode.json_response(list_dict(kind, deleted, {"resourceVersion": str(api.cache.revision)}))
+    return answer_list(api, kind, deleted, {"resourceVersion": str(api.cache.revision)})
 
 
 # ------------------------------------------------------------------ watch
@@ -421,5 +429,5 @@ async def watch(api: API, request: web.Request, kind: KindInfo, info: RequestInf
         allow_bookmarks=parse_bool(query.get("allowWatchBookmarks")),
         timeout_seconds=float(parse_int(timeout, "timeoutSeconds")) if timeout else None,
         send_initial_events=None if initial is None else parse_bool(initial),
-        bookmark_interval=api.bookmark_interval, encode=encode,
+        bookmark_interval=api.bookmark_interval, encode=encode, encode_object=partial(api.encoded.encode, kind),
         resource_version_match=query.get("resourceVersionMatch", ""))
