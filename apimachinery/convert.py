@@ -368,9 +368,27 @@ def _direct_value(way: int, value: Any) -> Any:
     if way == _BYTES:
         return base64.b64encode(value).decode("utf-8")
     if way == _STRUCT_VALUE:
-        return json_format.MessageToDict(value)
+        return _struct(value)
     which = value.WhichOneof("value")  # IntOrString: the arm that is set
     return 0 if which is None else getattr(value, which)
+
+
+def _struct(struct: Message) -> dict[str, Any]:
+    """A google.protobuf.Struct (managedFields' fieldsV1) as the JSON object it holds."""
+    return {key: _json_value(value) for key, value in struct.fields.items()}  # type: ignore[attr-defined]
+
+
+def _json_value(value: Message) -> Any:
+    which = value.WhichOneof("kind")
+    if which == "struct_value":
+        return _struct(value.struct_value)  # type: ignore[attr-defined]
+    if which == "string_value" or which == "bool_value":
+        return getattr(value, which)
+    if which == "list_value":
+        return [_json_value(item) for item in value.list_value.values]  # type: ignore[attr-defined]
+    if which is None or which == "null_value":
+        return None
+    return json_format.MessageToDict(value)  # a number: json_format's rules for doubles
 
 
 def _direct(message: Message) -> dict[str, Any]:

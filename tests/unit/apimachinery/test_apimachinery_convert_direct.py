@@ -53,10 +53,11 @@ def sub(message: Message, draw: st.DrawFn, depth: int) -> None:
         message.seconds = draw(st.integers(0, 4_000_000_000))
         message.nanos = draw(st.sampled_from([0, 5_000_000, 123_456_789]))
     elif name == "google.protobuf.Struct":
-        message.update(draw(st.dictionaries(st.text(max_size=4), st.one_of(
-            st.text(max_size=4), st.booleans(), st.integers(-1000, 1000), st.none(),
-            st.dictionaries(st.text(max_size=4), st.dictionaries(st.text(max_size=2), st.just({})), max_size=2)),
-            max_size=3)))
+        value = st.one_of(st.text(max_size=4), st.booleans(), st.integers(-1000, 1000), st.none(),
+                          st.lists(st.text(max_size=2), max_size=2),
+                          st.dictionaries(st.text(max_size=4), st.dictionaries(st.text(max_size=2), st.just({})),
+                                          max_size=2))
+        message.update(draw(st.dictionaries(st.text(max_size=4), value, max_size=3)))
     elif name == INT_OR_STRING:
         message.SetInParent()  # present, though perhaps with neither arm
         arm = draw(st.sampled_from(["int_val", "str_val", None]))
