@@ -375,7 +375,8 @@ def _direct_value(way: int, value: Any) -> Any:
 
 def _struct(struct: Message) -> dict[str, Any]:
     """A google.protobuf.Struct (managedFields' fieldsV1) as the JSON object it holds."""
-    return {key: _json_value(value) for key, value in struct.fields.items()}  # type: ignore[attr-defined]
+    fields = struct.fields  # type: ignore[attr-defined]
+    return {key: _json_value(fields[key]) for key in fields}  # (the map's items() is slower: a Python mixin)
 
 
 def _json_value(value: Message) -> Any:
