@@ -51,6 +51,7 @@ from apiserver import errors
 from apiserver.exec_proxy import ExecProxy
 from apiserver.logs_proxy import KubeletCall, LogsProxy, check_options
 from apiserver.rest import decode, status
+from apiserver.rest.encoding import dumps
 from protos import kubelet_pb2
 
 log = structlog.get_logger("apiserver.rest.streams")
@@ -89,10 +90,6 @@ def exit_status(exit_code: int, command: list[str]) -> dict[str, Any]:
                        f"[{' '.join(command)}], exit code {exit_code}",
             "reason": "NonZeroExitCode",
             "details": {"causes": [{"reason": "ExitCode", "message": str(exit_code)}]}}
-
-
-def encode(result: dict[str, Any]) -> bytes:
-    return json.dumps(result, separators=(",", ":")).encode()  # as Go's json.Marshal
 
 
 # ------------------------------------------------------------ query parameters
@@ -332,5 +329,5 @@ async def relay_input(ws: web.WebSocketResponse, call: KubeletCall, protocol: st
 async def finish(ws: web.WebSocketResponse, result: dict[str, Any]) -> None:
     """The result on channel 3, then a normal close."""
     with contextlib.suppress(ConnectionError):
-        await ws.send_bytes(bytes([ERROR]) + encode(result))
+        await ws.send_bytes(bytes([ERROR]) + dumps(result))
         await ws.close()
