@@ -15,6 +15,7 @@ bad value is quoted only in part (a 5 MB string is not echoed back whole).
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -294,14 +295,129 @@ def from_dict(data: Any) -> Message:
     return message_from_dict(data, info.message, info.kind)
 
 
+# ------------------------------------------------------------------ message → dict, directly
+#
+# json_format.MessageToDict (pure Python, general) then _from_proto_json costs about 0.1 ms a
+# Pod, which every answer of the HTTP API paid. The API objects use few field types: strings,
+# integers, bools, bytes, maps, nested messages, Timestamp, Struct and IntOrString; for a
+# message made of only those, _direct walks the set fields once and writes the same dict
+# (json_format's key order, ListFields' field-number order; int64 as numbers, bytes as base64)
+# three to four times faster (tests/unit/apimachinery/test_apimachinery_convert_direct.py holds
+# the two paths to the same output). A message with any other field type takes the general path.
+
+_DIRECT_SCALARS = _INTEGER_TYPES | {FieldDescriptor.TYPE_BOOL, FieldDescriptor.TYPE_STRING}
+_TIMESTAMP, _STRUCT = "google.protobuf.Timestamp", "google.protobuf.Struct"
+_direct_ok: dict[str, bool] = {}  # message full name -> whether _direct can write it
+
+
+def _is_direct(descriptor: Descriptor) -> bool:
+    name = descriptor.full_name
+    known = _direct_ok.get(name)
+    if known is None:
+        _direct_ok[name] = False  # a message that contains itself takes the general path
+        known = _direct_ok[name] = all(_field_is_direct(f) for f in descriptor.fields)
+    return known
+
+
+def _field_is_direct(field: FieldDescriptor) -> bool:
+    if field.message_type is None:
+        return field.type in _DIRECT_SCALARS or field.type == FieldDescriptor.TYPE_BYTES
+    if field.message_type.full_name in (_TIMESTAMP, _STRUCT, INT_OR_STRING):
+        return True
+    if field.message_type.full_name.startswith(WELL_KNOWN_PREFIX):
+        return False
+    if _is_map(field):
+        key, value = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
+        # json_format leaves a map's 64-bit values as strings and _from_proto_json keeps them.
+        return (key.type == FieldDescriptor.TYPE_STRING and value.type not in _INT64_TYPES
+                and _field_is_direct(value))
+    return _is_direct(field.message_type)
+
+
+# How _direct writes a field's value(s): a scalar as it is, or by one of these.
+_SCALAR, _BYTES, _TIMESTAMP_VALUE, _STRUCT_VALUE, _INT_OR_STRING_VALUE, _MESSAGE = range(6)
+_LIST, _MAP = "list", "map"
+_plans: dict[FieldDescriptor, tuple[str, str, int]] = {}  # field -> (JSON name, shape, value's way)
+
+
+def _value_way(field: FieldDescriptor) -> int:
+    if field.message_type is None:
+        return _BYTES if field.type == FieldDescriptor.TYPE_BYTES else _SCALAR
+    return {_TIMESTAMP: _TIMESTAMP_VALUE, _STRUCT: _STRUCT_VALUE,
+            INT_OR_STRING: _INT_OR_STRING_VALUE}.get(field.message_type.full_name, _MESSAGE)
+
+
+def _plan(field: FieldDescriptor) -> tuple[str, str, int]:
+    plan = _plans.get(field)
+    if plan is None:
+        if _is_map(field):
+            plan = (field.json_name, _MAP, _value_way(field.message_type.fields_by_name["value"]))
+        else:
+            plan = (field.json_name, _LIST if field.is_repeated else "", _value_way(field))
+        _plans[field] = plan
+    return plan
+
+
+def _direct_value(way: int, value: Any) -> Any:
+    if way == _SCALAR:
+        return value
+    if way == _MESSAGE:
+        return _direct(value)
+    if way == _TIMESTAMP_VALUE:
+        return value.ToJsonString()
+    if way == _BYTES:
+        return base64.b64encode(value).decode("utf-8")
+    if way == _STRUCT_VALUE:
+        return _struct(value)
+    which = value.WhichOneof("value")  # IntOrString: the arm that is set
+    return 0 if which is None else getattr(value, which)
+
+
+def _struct(struct: Message) -> dict[str, Any]:
+    """A google.protobuf.Struct (managedFields' fieldsV1) as the JSON object it holds."""
+    fields = struct.fields  # type: ignore[attr-defined]
+    return {key: _json_value(fields[key]) for key in fields}  # (the map's items() is slower: a Python mixin)
+
+
+def _json_value(value: Message) -> Any:
+    which = value.WhichOneof("kind")
+    if which == "struct_value":
+        return _struct(value.struct_value)  # type: ignore[attr-defined]
+    if which == "string_value" or which == "bool_value":
+        return getattr(value, which)
+    if which == "list_value":
+        return [_json_value(item) for item in value.list_value.values]  # type: ignore[attr-defined]
+    if which is None or which == "null_value":
+        return None
+    return json_format.MessageToDict(value)  # a number: json_format's rules for doubles
+
+
+def _direct(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for field, value in message.ListFields():
+        name, shape, way = _plans.get(field) or _plan(field)
+        if shape == _LIST:
+            out[name] = list(value) if way == _SCALAR else [_direct_value(way, item) for item in value]
+        elif shape == _MAP:
+            out[name] = dict(value) if way == _SCALAR else {k: _direct_value(way, v) for k, v in value.items()}
+        else:
+            out[name] = value if way == _SCALAR else _direct_value(way, value)
+    return out
+
+
+def _general(obj: Message) -> dict[str, Any]:
+    data = json_format.MessageToDict(obj)
+    _from_proto_json(data, obj.DESCRIPTOR)
+    return data
+
+
 def to_dict(obj: Message) -> dict[str, Any]:
     """Typed API object → Kubernetes-style dict (apiVersion and kind always set)."""
     try:
         info: KindInfo | None = info_of(obj)
     except UnknownKindError:
         info = None
-    data = json_format.MessageToDict(obj)
-    _from_proto_json(data, obj.DESCRIPTOR)
+    data = _direct(obj) if _is_direct(obj.DESCRIPTOR) else _general(obj)
     if info is not None:
         head = {"apiVersion": info.api_version, "kind": info.kind}
         data.pop("apiVersion", None)

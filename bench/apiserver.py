@@ -44,7 +44,7 @@ from apimachinery.kinds import wrap
 from bench.common import (CALL_TIMEOUT, CHANNEL_OPTIONS, HOST, NAMESPACE, START_TIMEOUT, CallStats, ChildProcess,
                           Record, Timing, append_results, apiserver_healthy, call_records, create_pods, free_port,
                           make_pod, measure, merge, mode, open_channels, percentile, print_phase, print_table,
-                          run_clients, split, start_apiserver, timed, update_pods, wait_until)
+                          run_benchmark, run_clients, split, start_apiserver, timed, update_pods, wait_until)
 from bench.targets import describe_conditions
 from apiserver.storage import MUST_NOT_EXIST, Change
 from apiserver.storage.sqlite import SQLiteStore
@@ -442,12 +442,7 @@ async def run(settings: Settings, out: Path | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings, out = parse_args(argv)
-    try:
-        return asyncio.run(run(settings, out))
-    except TimeoutError as err:
-        print(f"benchmark aborted: a phase timed out ({err or 'no detail'})", file=sys.stderr)
-        return 2
+    return run_benchmark(run, *parse_args(argv))
 
 
 if __name__ == "__main__":

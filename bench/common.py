@@ -356,7 +356,7 @@ def run_benchmark(run: Callable[[Any, Path | None], Awaitable[int]], settings: A
     try:
         return asyncio.run(run(settings, out))
     except TimeoutError as err:
-        print(f"benchmark aborted: {err}", file=sys.stderr)
+        print(f"benchmark aborted: a phase timed out ({err or 'no detail'})", file=sys.stderr)
         return 2
 
 

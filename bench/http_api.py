@@ -52,7 +52,8 @@ from apimachinery.convert import to_dict
 from apimachinery.kinds import wrap
 from bench.common import (CALL_TIMEOUT, HOST, REPO_ROOT, START_TIMEOUT, CallStats, ChildProcess, Record,
                           append_results, call_records, create_pods, free_port, latency_records, make_pod, merge,
-                          mode, open_channels, print_phase, print_table, run_clients, split, wait_until)
+                          mode, open_channels, print_phase, print_table, run_benchmark, run_clients,
+                          split, wait_until)
 from bench.security import mtls_healthy, total
 from bench.targets import describe_conditions
 from client import pki
@@ -469,12 +470,7 @@ async def run(settings: Settings, out: Path | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings, out = parse_args(argv)
-    try:
-        return asyncio.run(run(settings, out))
-    except TimeoutError as err:
-        print(f"benchmark aborted: a phase timed out ({err or 'no detail'})", file=sys.stderr)
-        return 2
+    return run_benchmark(run, *parse_args(argv))
 
 
 if __name__ == "__main__":

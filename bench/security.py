@@ -52,7 +52,7 @@ from apimachinery.kinds import RBAC_GROUP, wrap
 from bench.common import (CALL_TIMEOUT, CHANNEL_OPTIONS, HOST, START_TIMEOUT, CallStats, ChildProcess, Record,
                           Timing, append_results, apiserver_healthy, call_records, create_pods, free_port,
                           latency_records, make_pod, merge, mode, open_channels, print_phase, print_table,
-                          run_clients, split, start_apiserver, update_pods, wait_until)
+                          run_benchmark, run_clients, split, start_apiserver, update_pods, wait_until)
 from bench.profile import Profiles, summary
 from bench.targets import describe_conditions
 from client import pki
@@ -335,12 +335,7 @@ async def run(settings: Settings, out: Path | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings, out = parse_args(argv)
-    try:
-        return asyncio.run(run(settings, out))
-    except TimeoutError as err:
-        print(f"benchmark aborted: a phase timed out ({err or 'no detail'})", file=sys.stderr)
-        return 2
+    return run_benchmark(run, *parse_args(argv))
 
 
 if __name__ == "__main__":

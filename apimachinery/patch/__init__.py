@@ -29,7 +29,7 @@ from apimachinery.kinds import KindInfo
 from apimachinery.patch.errors import BAD_REQUEST, INVALID, UNSUPPORTED_MEDIA_TYPE, PatchError
 from apimachinery.patch.json_patch import apply_json_patch
 from apimachinery.patch.merge import merge_patch
-from apimachinery.patch.strategic import apply_strategic
+from apimachinery.patch.strategic import apply_strategic, kind_of
 from apimachinery.patch.three_way import three_way_patch
 
 JSON_PATCH = "application/json-patch+json"
@@ -88,16 +88,13 @@ def apply_patch(content_type: str, original: dict[str, Any], patch: bytes | str,
     return _type_meta(result, info)
 
 
+# Go's kinds (strategic.kind_of) by the names encoding/json's UnmarshalTypeError gives JSON values.
+_JSON_NAMES = {"slice": "array", "map": "object", "nil": "null"}
+
+
 def _json_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "null"
+    kind = kind_of(value)
+    return _JSON_NAMES.get(kind, kind)
 
 
 __all__ = [

@@ -28,6 +28,7 @@ from apimachinery.convert import ConversionError, message_from_dict_dropping_unk
 from apimachinery.kinds import KindInfo
 from apiserver import errors
 from apiserver.rest import protobuf, status
+from apiserver.rest.encoding import dumps
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -181,8 +182,13 @@ def delete_options(body: Any, query: Mapping[str, str]) -> DeleteOptions:
 
 def json_response(data: Any, code: int = 200, warnings: list[str] | None = None,
                   headers: Mapping[str, str] | None = None, content_type: str = JSON) -> web.Response:
-    response = web.Response(body=json.dumps(data, separators=(",", ":")).encode(), status=code,
-                            headers={**(headers or {}), "Content-Type": content_type})
+    return encoded_response(dumps(data), code, warnings, headers, content_type)
+
+
+def encoded_response(body: bytes, code: int = 200, warnings: list[str] | None = None,
+                     headers: Mapping[str, str] | None = None, content_type: str = JSON) -> web.Response:
+    """A response of JSON already encoded (see encoding.py), with Kubernetes' Warning headers."""
+    response = web.Response(body=body, status=code, headers={**(headers or {}), "Content-Type": content_type})
     for warning in warnings or ():
         response.headers.add("Warning", f"299 - {json.dumps(warning)}")
     return response

@@ -33,7 +33,8 @@ import binascii
 import datetime
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable
 
 from aiohttp import web
@@ -42,10 +43,15 @@ from google.protobuf.message import Message
 from apimachinery.convert import to_dict
 from apimachinery.kinds import KINDS, KindInfo
 from apimachinery.limits import MAX_REQUEST_BYTES, request_too_large
+from apimachinery.patch import PatchError, apply_json_patch, merge_patch
+from apimachinery.patch import apply_patch as patch_object
 from apiserver import errors
 from apiserver.registry.registry import Registry
 from apiserver.rest import decode, status
+from apiserver.rest.encoding import ObjectJSON, list_json
+from apiserver.rest.table import to_table, wants_table
 from apiserver.rest.requestinfo import RequestInfo, parse_bool
+from apiserver.rest.watch import serve_watch
 from apiserver.watchcache import WatchCache
 
 JSON_PATCH = "application/json-patch+json"
@@ -78,6 +84,10 @@ class API:
     max_request_bytes: int = MAX_REQUEST_BYTES
     clock: Callable[[], float] = time.time
     authorizer: Any = None  # what access reviews ask (the server's; RESTServer fills it in)
+    encoded: ObjectJSON = field(init=False, repr=False)  # the stored objects' JSON, each made once
+
+    def __post_init__(self) -> None:
+        self.encoded = ObjectJSON(self.cache)
 
 
 def kind_of(info: RequestInfo) -> KindInfo:
@@ -107,12 +117,8 @@ async def read_body(api: API, request: web.Request) -> bytes:
 
 def table_version(request: web.Request) -> str:
     """The meta.k8s.io Table version the client's Accept prefers (kubectl get: "meta.k8s.io/v1"),
-    "" for none, or while table.py (written beside this module) does not exist."""
-    try:
-        from apiserver.rest import table
-    except ImportError:
-        return ""
-    wanted, api_version = table.wants_table(request.headers.get("Accept", ""))
+    "" for none."""
+    wanted, api_version = wants_table(request.headers.get("Accept", ""))
     return api_version if wanted else ""
 
 
@@ -122,21 +128,22 @@ def _table(api: API, request: web.Request, kind: KindInfo, objects: list[Message
     api_version = table_version(request)
     if not api_version:
         return None
-    from apiserver.rest import table
     now = datetime.datetime.fromtimestamp(api.clock(), datetime.timezone.utc)
-    return table.to_table(kind, objects, request.query.get("includeObject", ""), now, list_meta=list_meta,
+    return to_table(kind, objects, request.query.get("includeObject", ""), now, list_meta=list_meta,
                           api_version=api_version, with_columns=with_columns)
 
 
-def list_dict(kind: KindInfo, items: list[Message], meta: dict[str, Any]) -> dict[str, Any]:
-    return {"kind": f"{kind.kind}List", "apiVersion": kind.api_version, "metadata": meta,
-            "items": [to_dict(obj) for obj in items]}
+def answer_list(api: API, kind: KindInfo, items: list[Message], meta: dict[str, Any]) -> web.Response:
+    """A ``<Kind>List`` of items, from their kept encodings."""
+    return decode.encoded_response(list_json(kind, meta, [api.encoded.encode(kind, obj) for obj in items]))
 
 
 def answer_object(api: API, request: web.Request, kind: KindInfo, obj: Message, code: int = 200,
                   warnings: list[str] | None = None) -> web.Response:
     table = _table(api, request, kind, [obj])
-    return decode.json_response(table if table is not None else to_dict(obj), code, warnings)
+    if table is not None:
+        return decode.json_response(table, code, warnings)
+    return decode.encoded_response(api.encoded.encode(kind, obj), code, warnings)
 
 
 # ------------------------------------------------------------------ list chunking (pure)
@@ -199,7 +206,7 @@ def list_objects(api: API, request: web.Request, kind: KindInfo, info: RequestIn
                                         query.get("fieldSelector", ""))
     served, meta = page(items, revision, parse_int(query.get("limit", ""), "limit"), query.get("continue", ""))
     table = _table(api, request, kind, served, meta)
-    return decode.json_response(table if table is not None else list_dict(kind, served, meta))
+    return decode.json_response(table) if table is not None else answer_list(api, kind, served, meta)
 
 
 async def decode_object(api: API, request: web.Request, kind: KindInfo, info: RequestInfo) -> decode.Decoded:
@@ -222,80 +229,72 @@ async def create(api: API, request: web.Request, kind: KindInfo, info: RequestIn
     return answer_object(api, request, kind, created, 201, decoded.warnings)
 
 
+def check_url_name(name: str, url_name: str) -> None:
+    """A body naming an object (when it names one) must name the URL's."""
+    if name and name != url_name:
+        raise errors.BadRequest(f"the name of the object ({name}) does not match the name on the URL ({url_name})")
+
+
 def check_name(obj: Message, info: RequestInfo) -> None:
+    """The object's name is the URL's: filled in when absent, 400 when another."""
     meta = obj.metadata  # type: ignore[attr-defined]
-    if not meta.name:
-        meta.name = info.name
-    elif meta.name != info.name:
-        raise errors.BadRequest(f"the name of the object ({meta.name}) does not match the name on the URL "
-                                f"({info.name})")
+    check_url_name(meta.name, info.name)
+    meta.name = info.name
 
 
-async def update(api: API, request: web.Request, kind: KindInfo, info: RequestInfo) -> web.Response:
+def body_metadata(body: dict[str, Any], url_name: str) -> dict[str, Any]:
+    """The metadata of a body that is no stored kind (an apply patch, a Scale, a Binding, an
+    Eviction), {} when it has none; its name checked against the URL's."""
+    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    check_url_name(str(meta.get("name") or ""), url_name)
+    return meta
+
+
+async def read_document(api: API, request: web.Request, what: str) -> dict[str, Any]:
+    """A request body that must be a JSON (or YAML) object, as its Content-Type says: a Binding,
+    an Eviction; ``what`` names it in the 400 ("a Binding")."""
+    body = decode.parse_body(await read_body(api, request), request.headers.get("Content-Type", ""))
+    if not isinstance(body, dict):
+        raise errors.BadRequest(f"{what} must be an object")
+    return body
+
+
+async def update(api: API, request: web.Request, kind: KindInfo, info: RequestInfo,
+                 write: Callable[[Message, bool], Message] | None = None) -> web.Response:
+    """PUT; ``write`` is the registry call (update, or update_status for the status subresource)."""
     dry_run = decode.dry_run(request.query)
     decoded = await decode_object(api, request, kind, info)
     check_name(decoded.obj, info)
-    updated = api.registry.update(decoded.obj, dry_run)
+    updated = (write or api.registry.update)(decoded.obj, dry_run)
     return answer_object(api, request, kind, updated, 200, decoded.warnings)
 
 
 # ------------------------------------------------------------------ patch
 
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch: objects merge key by key, null deletes, anything else replaces."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
-def _patch_status(err: Exception) -> status.HTTPError:
-    code = getattr(err, "code", 400)
-    return status.HTTPError(code, {422: "Invalid", 415: "UnsupportedMediaType", 413: "RequestEntityTooLarge"}
-                            .get(code, "BadRequest"), getattr(err, "message", str(err)))
+def _patch_status(err: PatchError) -> status.HTTPError:
+    return status.HTTPError(err.code, {422: "Invalid", 415: "UnsupportedMediaType", 413: "RequestEntityTooLarge"}
+                            .get(err.code, "BadRequest"), err.message)
 
 
 def apply_untyped_patch(content_type: str, original: dict[str, Any], body: bytes) -> dict[str, Any]:
     """A patch of a document that is no stored kind (an autoscaling/v1 Scale): a JSON patch, or
     a merge patch; a Scale has no lists, so its strategic merge patch is a merge patch too."""
     document = decode.parse_body(body, decode.JSON)
-    try:
-        from apimachinery.patch import PatchError, apply_json_patch  # type: ignore[attr-defined]
-        from apimachinery.patch import merge_patch as merge  # type: ignore[attr-defined]
-    except ImportError:
-        PatchError, apply_json_patch, merge = None, None, merge_patch  # type: ignore[assignment]
     if content_type == JSON_PATCH:
-        if apply_json_patch is None:
-            raise status.unsupported_media_type(content_type, [MERGE_PATCH])
         try:
             return apply_json_patch(original, document)
-        except PatchError as err:  # type: ignore[misc]
+        except PatchError as err:
             raise _patch_status(err) from None
     if not isinstance(document, dict):
         raise errors.BadRequest("json: cannot unmarshal into Go value of type map[string]interface {}")
-    return merge(original, document)
+    return merge_patch(original, document)
 
 
 def apply_patch(content_type: str, original: dict[str, Any], body: bytes, kind: KindInfo) -> dict[str, Any]:
     """The patched object (as a dict): apimachinery.patch's apply_patch, its PatchError as a
-    Status (400 or 422). Without that module only merge-patch is served (inline)."""
+    Status (400, 413, 415 or 422)."""
     try:
-        from apimachinery.patch import apply_patch as patch_with  # type: ignore[attr-defined]
-        from apimachinery.patch.errors import PatchError  # type: ignore[import-not-found]
-    except ImportError:
-        if content_type != MERGE_PATCH:
-            raise status.unsupported_media_type(content_type, [MERGE_PATCH]) from None
-        data = decode.parse_body(body, decode.JSON)
-        if not isinstance(data, dict):
-            raise errors.BadRequest("a merge patch must be a JSON object")
-        return merge_patch(original, data)
-    try:
-        return patch_with(content_type, original, body, kind)
+        return patch_object(content_type, original, body, kind)
     except PatchError as err:
         raise _patch_status(err) from None
 
@@ -305,7 +304,7 @@ def patched_object(api: API, request: web.Request, kind: KindInfo, info: Request
     """The object a patch makes of current, and whether the patch itself named a resourceVersion
     (then it is a precondition: a conflict is the client's to see, not to retry)."""
     content_type = decode.media_type(request.headers.get("Content-Type", ""))
-    original = to_dict(current)
+    original = json.loads(api.encoded.encode(kind, current))  # a fresh copy, from the kept JSON
     patched = apply_patch(content_type, original, body, kind)
     decoded = decode.object_from_dict(patched, kind, namespace_of(kind, info),
                                       decode.field_validation(request.query))
@@ -363,10 +362,7 @@ def server_side_apply(api: API, request: web.Request, kind: KindInfo, info: Requ
     data = decode.parse_body(body, decode.YAML)
     if not isinstance(data, dict):
         raise errors.BadRequest("an apply patch must be an object")
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-    if meta.get("name") and meta["name"] != info.name:
-        raise errors.BadRequest(f"the name of the object ({meta['name']}) does not match the name on the URL "
-                                f"({info.name})")
+    body_metadata(data, info.name)
     obj, created = apply(kind.kind, namespace_of(kind, info), info.name, data, manager,
                          parse_bool(request.query.get("force")), dry_run)
     return answer_object(api, request, kind, obj, 201 if created else 200)
@@ -380,7 +376,7 @@ async def delete_options(api: API, request: web.Request) -> decode.DeleteOptions
     return decode.delete_options(data, request.query)
 
 
-def _delete(api: API, kind: KindInfo, namespace: str, name: str, options: decode.DeleteOptions) -> Message:
+def delete_object(api: API, kind: KindInfo, namespace: str, name: str, options: decode.DeleteOptions) -> Message:
     return api.registry.delete(kind.kind, namespace, name, uid=options.uid,
                                resource_version=options.resource_version,
                                grace_period_seconds=options.grace_period_seconds,
@@ -389,7 +385,7 @@ def _delete(api: API, kind: KindInfo, namespace: str, name: str, options: decode
 
 async def delete(api: API, request: web.Request, kind: KindInfo, info: RequestInfo) -> web.Response:
     options = await delete_options(api, request)
-    return answer_object(api, request, kind, _delete(api, kind, namespace_of(kind, info), info.name, options))
+    return answer_object(api, request, kind, delete_object(api, kind, namespace_of(kind, info), info.name, options))
 
 
 async def delete_collection(api: API, request: web.Request, kind: KindInfo, info: RequestInfo) -> web.Response:
@@ -401,20 +397,16 @@ async def delete_collection(api: API, request: web.Request, kind: KindInfo, info
     for obj in items:
         meta = obj.metadata  # type: ignore[attr-defined]
         try:
-            deleted.append(_delete(api, kind, meta.namespace, meta.name, options))
+            deleted.append(delete_object(api, kind, meta.namespace, meta.name, options))
         except errors.NotFound:
             continue  # gone meanwhile (a namespace's contents)
-    return decode.json_response(list_dict(kind, deleted, {"resourceVersion": str(api.cache.revision)}))
+    return answer_list(api, kind, deleted, {"resourceVersion": str(api.cache.revision)})
 
 
 # ------------------------------------------------------------------ watch
 
 async def watch(api: API, request: web.Request, kind: KindInfo, info: RequestInfo) -> web.StreamResponse:
     """Hand a watch to watch.py with its options from the query (Kubernetes' ListOptions)."""
-    try:
-        from apiserver.rest.watch import serve_watch
-    except ImportError:
-        raise status.not_implemented("watch is not served yet") from None
     query = request.query
     field_selector = query.get("fieldSelector", "")
     if len(info.parts) >= 2:  # /watch/namespaces/ns/pods/name: one object
@@ -437,5 +429,5 @@ async def watch(api: API, request: web.Request, kind: KindInfo, info: RequestInf
         allow_bookmarks=parse_bool(query.get("allowWatchBookmarks")),
         timeout_seconds=float(parse_int(timeout, "timeoutSeconds")) if timeout else None,
         send_initial_events=None if initial is None else parse_bool(initial),
-        bookmark_interval=api.bookmark_interval, encode=encode,
+        bookmark_interval=api.bookmark_interval, encode=encode, encode_object=partial(api.encoded.encode, kind),
         resource_version_match=query.get("resourceVersionMatch", ""))

@@ -30,10 +30,10 @@ same messages, the same channels to the kubelets. Only the framing differs.
     refused: the same checks answer it with the same Status, so the user reads the real
     reason; a POST that passes them is told that only WebSockets are spoken here.
 
-Errors are Kubernetes' Status JSON: ``status_response`` below (the small part of
-apiserver/rest/status.py that streams need, written before it existed; the kubelet's answers
-come as APIError classes, KubeletBadRequest 400 and KubeletNotFound 404, so status.status_of
-maps them as well).
+Errors are Kubernetes' Status JSON, built by apiserver/rest/status.py like every other
+error of the HTTP face; the kubelet's answers come as APIError classes (KubeletBadRequest 400,
+KubeletNotFound 404, any other KubeletError 500), so status.status_of maps them too. On
+channel 3 the Status goes without kind and apiVersion, as Kubernetes' remotecommand writes it.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ from aiohttp import WSMsgType, web
 
 from apiserver import errors
 from apiserver.exec_proxy import ExecProxy
-from apiserver.logs_proxy import KubeletCall, KubeletError, LogsProxy, check_options
+from apiserver.logs_proxy import KubeletCall, LogsProxy, check_options
+from apiserver.rest import decode, status
+from apiserver.rest.encoding import dumps
 from protos import kubelet_pb2
 
 log = structlog.get_logger("apiserver.rest.streams")
@@ -67,27 +69,16 @@ UNSUPPORTED_LOG_OPTIONS = ("timestamps", "sinceSeconds", "sinceTime")
 # ------------------------------------------------------------------ Status JSON
 
 
-def http_status(err: errors.APIError) -> tuple[int, str]:
-    """The HTTP code and Status reason of an APIError from the proxies, by its class (the
-    kubelet's answers keep their gRPC code for the gRPC face: see logs_proxy.kubelet_error)."""
-    if isinstance(err, errors.BadRequest):
-        return 400, "BadRequest"  # shares INVALID_ARGUMENT with Invalid (422)
-    if isinstance(err, errors.NotFound):
-        return 404, "NotFound"
-    if isinstance(err, errors.Invalid):
-        return 422, "Invalid"
-    return errors.INTERNAL_ERROR if isinstance(err, KubeletError) else errors.http_status(err.code)
-
-
 def failure(err: errors.APIError) -> dict[str, Any]:
     """A Status of kind Failure for ``err``, without kind and apiVersion (as on channel 3)."""
-    code, reason = http_status(err)
-    return {"metadata": {}, "status": "Failure", "message": err.message, "reason": reason, "code": code}
+    body = status.error_status(err)
+    del body["kind"], body["apiVersion"]
+    return body
 
 
 def status_response(err: errors.APIError) -> web.Response:
-    body = {"kind": "Status", "apiVersion": "v1", **failure(err)}
-    return web.Response(body=encode(body) + b"\n", status=body["code"], content_type="application/json")
+    body = status.error_status(err)
+    return decode.json_response(body, body["code"])
 
 
 def exit_status(exit_code: int, command: list[str]) -> dict[str, Any]:
@@ -99,10 +90,6 @@ def exit_status(exit_code: int, command: list[str]) -> dict[str, Any]:
                        f"[{' '.join(command)}], exit code {exit_code}",
             "reason": "NonZeroExitCode",
             "details": {"causes": [{"reason": "ExitCode", "message": str(exit_code)}]}}
-
-
-def encode(status: dict[str, Any]) -> bytes:
-    return json.dumps(status, separators=(",", ":")).encode()  # as Go's json.Marshal
 
 
 # ------------------------------------------------------------ query parameters
@@ -339,8 +326,8 @@ async def relay_input(ws: web.WebSocketResponse, call: KubeletCall, protocol: st
             await call.write(item)
 
 
-async def finish(ws: web.WebSocketResponse, status: dict[str, Any]) -> None:
+async def finish(ws: web.WebSocketResponse, result: dict[str, Any]) -> None:
     """The result on channel 3, then a normal close."""
     with contextlib.suppress(ConnectionError):
-        await ws.send_bytes(bytes([ERROR]) + encode(status))
+        await ws.send_bytes(bytes([ERROR]) + dumps(result))
         await ws.close()

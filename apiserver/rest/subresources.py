@@ -25,7 +25,7 @@ from apimachinery.kinds import KindInfo
 from apimachinery.selectors import LabelSelector
 from apiserver import errors
 from apiserver.registry.core import copy_message
-from apiserver.rest import decode, handlers, status
+from apiserver.rest import decode, handlers, status, streams
 from apiserver.rest.handlers import API, namespace_of
 from apiserver.rest.requestinfo import RequestInfo
 
@@ -47,11 +47,7 @@ async def serve_status(api: API, request: web.Request, kind: KindInfo, info: Req
         return handlers.get(api, request, kind, info)
     if request.method == "PATCH":
         return await handlers.patch(api, request, kind, info, api.registry.update_status)
-    dry_run = decode.dry_run(request.query)
-    decoded = await handlers.decode_object(api, request, kind, info)
-    handlers.check_name(decoded.obj, info)
-    updated = api.registry.update_status(decoded.obj, dry_run)
-    return handlers.answer_object(api, request, kind, updated, 200, decoded.warnings)
+    return await handlers.update(api, request, kind, info, api.registry.update_status)
 
 
 # ------------------------------------------------------------------ scale
@@ -73,10 +69,7 @@ def scaled(obj: Message, scale: Any, name: str) -> Message:
     """obj with the replicas a Scale asks for; its resourceVersion, when given, is a precondition."""
     if not isinstance(scale, dict):
         raise errors.BadRequest("a Scale must be an object")
-    meta = scale.get("metadata") if isinstance(scale.get("metadata"), dict) else {}
-    if meta.get("name") and meta["name"] != name:
-        raise errors.BadRequest(f"the name of the object ({meta['name']}) does not match the name on the URL "
-                                f"({name})")
+    meta = handlers.body_metadata(scale, name)
     spec = scale.get("spec") if isinstance(scale.get("spec"), dict) else {}
     replicas = spec.get("replicas", 0)
     if isinstance(replicas, bool) or not isinstance(replicas, int):
@@ -116,40 +109,23 @@ async def serve_scale(api: API, request: web.Request, kind: KindInfo, info: Requ
 
 async def serve_binding(api: API, request: web.Request, kind: KindInfo, info: RequestInfo) -> web.Response:
     _allow(request, info, "POST")
-    body = decode.parse_body(await handlers.read_body(api, request), request.headers.get("Content-Type", ""))
-    if not isinstance(body, dict):
-        raise errors.BadRequest("a Binding must be an object")
+    body = await handlers.read_document(api, request, "a Binding")
     target = body.get("target") if isinstance(body.get("target"), dict) else {}
-    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-    if meta.get("name") and meta["name"] != info.name:
-        raise errors.BadRequest(f"the name of the object ({meta['name']}) does not match the name on the URL "
-                                f"({info.name})")
+    meta = handlers.body_metadata(body, info.name)
     api.registry.bind(info.namespace, info.name, str(target.get("name") or ""), str(meta.get("uid") or ""))
     return decode.json_response(status.success(code=201), 201)
 
 
 async def serve_eviction(api: API, request: web.Request, kind: KindInfo, info: RequestInfo) -> web.Response:
     _allow(request, info, "POST")
-    body = decode.parse_body(await handlers.read_body(api, request), request.headers.get("Content-Type", ""))
-    if not isinstance(body, dict):
-        raise errors.BadRequest("an Eviction must be an object")
-    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-    if meta.get("name") and meta["name"] != info.name:
-        raise errors.BadRequest(f"the name of the object ({meta['name']}) does not match the name on the URL "
-                                f"({info.name})")
+    body = await handlers.read_document(api, request, "an Eviction")
+    handlers.body_metadata(body, info.name)
     options = decode.delete_options(body.get("deleteOptions"), request.query)
-    api.registry.delete(kind.kind, info.namespace, info.name, uid=options.uid,
-                        resource_version=options.resource_version,
-                        grace_period_seconds=options.grace_period_seconds,
-                        propagation_policy=options.propagation_policy, dry_run=options.dry_run)
+    handlers.delete_object(api, kind, info.namespace, info.name, options)
     return decode.json_response(status.success(code=201), 201)
 
 
 async def serve_stream(api: API, request: web.Request, info: RequestInfo) -> web.StreamResponse:
-    try:
-        from apiserver.rest import streams
-    except ImportError:
-        raise status.not_implemented(f"pods/{info.subresource} is not served over HTTP yet") from None
     if info.subresource == "log":
         _allow(request, info, "GET")
         return await streams.serve_log(request, api.logs, info.namespace, info.name)

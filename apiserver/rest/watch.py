@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Any, Callable
 
 from aiohttp import web
@@ -36,6 +35,8 @@ from google.protobuf.message import Message
 from apimachinery.convert import to_dict
 from apimachinery.kinds import KindInfo
 from apiserver import errors, watch_loop
+from apiserver.rest import status
+from apiserver.rest.encoding import dumps, watch_line
 from apiserver.watchcache import BOOKMARK, PendingEvent, WatchCache
 
 # The annotation on the BOOKMARK that ends a watch list's initial events.
@@ -53,17 +54,11 @@ Encoder = Callable[[str, Message], dict[str, Any]]
 
 def _line(event_type: str, obj: dict[str, Any]) -> bytes:
     """One WatchEvent, one line (Kubernetes' JSON framing is a newline after each)."""
-    return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+    return watch_line(event_type, dumps(obj))
 
 
-def _json_line(event_type: str, obj: Message) -> bytes:
-    return _line(event_type, to_dict(obj))
-
-
-def error_status(code: int, reason: str, message: str) -> dict[str, Any]:
-    """The Status an ERROR event carries (meta/v1 Status, Failure)."""
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason, "code": code}
+def _object_json(obj: Message) -> bytes:
+    return dumps(to_dict(obj))
 
 
 def validate_watch_options(send_initial_events: bool | None, resource_version_match: str) -> None:
@@ -106,13 +101,15 @@ async def serve_watch(request: web.Request, cache: WatchCache, info: KindInfo, n
                       label_selector: str, field_selector: str, resource_version: str, allow_bookmarks: bool,
                       timeout_seconds: float | None, send_initial_events: bool | None, bookmark_interval: float,
                       encode: Encoder | None = None, resource_version_match: str = "",
-                      content_type: str = "application/json") -> web.StreamResponse:
+                      content_type: str = "application/json",
+                      encode_object: Callable[[Message], bytes] = _object_json) -> web.StreamResponse:
     """Serve one watch of info's kind in namespace ("" for all namespaces, or a cluster-scoped
     kind) until the client goes away, the timeout passes, or the cache closes the watcher.
 
     ``encode(event_type, obj)`` turns each object into the JSON of the event's ``object``
     (default: the object itself, as convert.to_dict writes it; the backbone passes a Table
-    encoder for ``as=Table``); it is also given the BOOKMARK objects. Bad input (selectors,
+    encoder for ``as=Table``); it is also given the BOOKMARK objects. Without it, ``encode_object``
+    gives an object's JSON bytes (the backbone passes its kept encodings, encoding.ObjectJSON). Bad input (selectors,
     resourceVersion, watch options) raises an APIError before anything is sent."""
     validate_watch_options(send_initial_events, resource_version_match)
     labels, fields = watch_loop.parse_selectors(info, label_selector, field_selector)
@@ -125,7 +122,7 @@ async def serve_watch(request: web.Request, cache: WatchCache, info: KindInfo, n
         watcher = cache.watch(info.kind, namespace, labels, fields, from_revision)
     except errors.TooOld as err:
         await response.prepare(request)
-        await response.write(_line("ERROR", error_status(410, "Expired", err.message)))
+        await response.write(_line("ERROR", status.error_status(err)))
         await response.write_eof()
         return response
 
@@ -134,14 +131,17 @@ async def serve_watch(request: web.Request, cache: WatchCache, info: KindInfo, n
     initial_left = len(watcher.buffer) if send_initial_events and allow_bookmarks else None
     initial_revision = cache.revision
 
+    def json_line(event_type: str, obj: Message) -> bytes:
+        return watch_line(event_type, encode_object(obj))
+
     def encoded(event: PendingEvent) -> bytes:
         if encode is None:  # the plain JSON line, encoded once per change for every watcher of it
-            return event.encode(_json_line, form="json:")
+            return event.encode(json_line, form="json:")
         return _line(event.type, encode(event.type, event.obj))
 
     def end_of_initial_events() -> bytes:
         obj = watch_loop.bookmark(info, initial_revision, {INITIAL_EVENTS_END: "true"})
-        return _line(BOOKMARK, encode(BOOKMARK, obj)) if encode else _json_line(BOOKMARK, obj)
+        return _line(BOOKMARK, encode(BOOKMARK, obj)) if encode else json_line(BOOKMARK, obj)
 
     def connected() -> bool:
         transport = request.transport
@@ -169,7 +169,7 @@ async def serve_watch(request: web.Request, cache: WatchCache, info: KindInfo, n
                                 initial_left = None
                     await response.write(b"".join(chunk))
             except watch_loop.WatchClosed as closed:
-                await response.write(_line("ERROR", error_status(*errors.INTERNAL_ERROR, closed.reason)))
+                await response.write(_line("ERROR", status.failure(*errors.INTERNAL_ERROR, closed.reason)))
         await response.write_eof()
     except ConnectionResetError:  # the client went away mid-write
         pass

@@ -11,18 +11,7 @@ import pytest
 from apimachinery.kinds import BY_KIND
 from apimachinery.patch import STRATEGIC_MERGE_PATCH, PatchError, apply_patch
 from apimachinery.patch.strategic import apply_strategic
-
-POD = BY_KIND["Pod"].message.DESCRIPTOR
-DEPLOYMENT = BY_KIND["Deployment"].message.DESCRIPTOR
-
-
-def c(name: str, **fields) -> dict:
-    return {"name": name, **fields}
-
-
-def spec(*containers: dict, **fields) -> dict:
-    return {"spec": {"containers": list(containers), **fields}}
-
+from patch_samples import DEPLOYMENT, POD, c, spec
 
 CASES = [
     ("null deletes a label, others merge",

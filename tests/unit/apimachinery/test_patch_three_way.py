@@ -9,21 +9,9 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apimachinery.kinds import BY_KIND
 from apimachinery.patch.strategic import apply_strategic
 from apimachinery.patch.three_way import three_way_patch, two_way_patch
-
-POD = BY_KIND["Pod"].message.DESCRIPTOR
-DEPLOYMENT = BY_KIND["Deployment"].message.DESCRIPTOR
-
-
-def c(name: str, **fields) -> dict:
-    return {"name": name, **fields}
-
-
-def spec(*containers: dict, **fields) -> dict:
-    return {"spec": {"containers": list(containers), **fields}}
-
+from patch_samples import DEPLOYMENT, POD, c, spec
 
 def apply(original: dict, modified: dict, current: dict, descriptor=POD) -> tuple[dict, dict]:
     before = json.dumps([original, modified, current])

@@ -24,11 +24,16 @@ from test_apiserver_logs import WAIT, make_node, make_pod
 IMAGE = "busybox:1.36"
 
 
-@pytest.fixture
-def runtime(server: Any, stub: Any) -> Iterator[FakeRuntime]:
-    """Node n1's kubelet service over a fake runtime in which web's containers run."""
-    fake = FakeRuntime("n1", images=[IMAGE],
+def exec_runtime() -> FakeRuntime:
+    """A fake runtime whose exec answers with the command line and an exit code of its last
+    word if a number."""
+    return FakeRuntime("n1", images=[IMAGE],
                        exec_handler=lambda cmd: (int(cmd[-1]) if cmd[-1].isdigit() else 0, " ".join(cmd) + "\n"))
+
+
+def start_web_kubelet(server: Any, stub: Any, fake: FakeRuntime) -> Any:
+    """web's containers (main, side) running in ``fake``, served as node n1's kubelet; the Node
+    and the Pod made. Returns the kubelet service (for ``server._call(service.stop(0), WAIT)``)."""
 
     async def run_web() -> None:
         sandbox = await fake.create_sandbox(SandboxSpec("uid-web", "web", "default", "web"))
@@ -40,6 +45,14 @@ def runtime(server: Any, stub: Any) -> Iterator[FakeRuntime]:
     service, port = server._call(start_log_server(fake), WAIT)
     make_node(stub, port=port)
     make_pod(stub, containers=("main", "side"))
+    return service
+
+
+@pytest.fixture
+def runtime(server: Any, stub: Any) -> Iterator[FakeRuntime]:
+    """Node n1's kubelet service over a fake runtime in which web's containers run."""
+    fake = exec_runtime()
+    service = start_web_kubelet(server, stub, fake)
     yield fake
     server._call(service.stop(0), WAIT)
 

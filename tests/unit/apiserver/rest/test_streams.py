@@ -20,14 +20,12 @@ import websocket
 from aiohttp import web
 
 from apiserver.rest.streams import V4, V5, exit_status, query_bool, resize, serve_exec, serve_log, stdin_input
-from kubelet.runtime import ContainerSpec, SandboxSpec
 from kubelet.runtime.fake import FakeRuntime
-from kubelet.log_server import start_log_server
 from protos import kubelet_pb2
+from test_apiserver_exec import exec_runtime, start_web_kubelet
 from test_apiserver_logs import WAIT, Kubelet, kubelet, make_node, make_pod, web as web_pod  # noqa: F401 (fixtures)
 
 PODS = "/api/v1/namespaces/{namespace}/pods/{name}"
-IMAGE = "busybox:1.36"
 
 
 @pytest.fixture
@@ -170,8 +168,7 @@ def runtime(server: Any) -> Iterator[FakeRuntime]:
     """Node n1's kubelet service over a fake runtime in which web's containers run; the fake
     answers a command with its command line and an exit code of its last word if a number
     (with stdin, it first echoes stdin until stdin is closed)."""
-    fake = FakeRuntime("n1", images=[IMAGE],
-                       exec_handler=lambda cmd: (int(cmd[-1]) if cmd[-1].isdigit() else 0, " ".join(cmd) + "\n"))
+    fake = exec_runtime()
     fake.sessions = []  # type: ignore[attr-defined]
     exec_session = fake.exec_session
 
@@ -190,17 +187,7 @@ def runtime(server: Any) -> Iterator[FakeRuntime]:
         return session
 
     fake.exec_session = keep_session  # type: ignore[method-assign]
-
-    async def run_web() -> None:
-        sandbox = await fake.create_sandbox(SandboxSpec("uid-web", "web", "default", "web"))
-        for name in ("main", "side"):
-            cid = await fake.create_container(sandbox.id, ContainerSpec("uid-web", "web", "default", name, 0, IMAGE))
-            await fake.start_container(cid)
-
-    server._call(run_web(), WAIT)
-    service, port = server._call(start_log_server(fake), WAIT)
-    make_node(server.stub, port=port)
-    make_pod(server.stub, containers=("main", "side"))
+    service = start_web_kubelet(server, server.stub, fake)
     yield fake
     server._call(service.stop(0), WAIT)
 
