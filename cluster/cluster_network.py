@@ -90,6 +90,17 @@ def _run(argv: list[str]) -> None:
         raise RuntimeError(f"{' '.join(argv)} failed: {result.stderr.strip()}")
 
 
+def _delete_link(netns: str, link: str) -> None:
+    """Delete ``link`` in ``netns`` if it is there. A veth whose peer's namespace was just
+    deleted disappears a moment later (the kernel cleans up namespaces asynchronously), so
+    "already gone" between the check and the delete is success, not an error."""
+    if not _link_exists(netns, link):
+        return
+    result = subprocess.run(["ip", "-n", netns, "link", "delete", link], capture_output=True, text=True)
+    if result.returncode != 0 and _link_exists(netns, link):
+        raise RuntimeError(f"ip -n {netns} link delete {link} failed: {result.stderr.strip()}")
+
+
 def _link_exists(netns: str, link: str) -> bool:
     return subprocess.run(["ip", "-n", netns, "link", "show", link], capture_output=True).returncode == 0
 
@@ -117,10 +128,8 @@ class ClusterNetwork:
         """Plug node ``node`` (its namespace must exist) into the switch; returns its IP.
         A stale link of the node (from before a power cut or a crash) is replaced."""
         node_netns = netns_mod.netns_name(self.cluster, node)
-        if _link_exists(self.switch, node):
-            _run(["ip", "-n", self.switch, "link", "delete", node])
-        if _link_exists(node_netns, NODE_INTERFACE):
-            _run(["ip", "-n", node_netns, "link", "delete", NODE_INTERFACE])
+        _delete_link(self.switch, node)
+        _delete_link(node_netns, NODE_INTERFACE)
         for argv in attach_commands(self.switch, node_netns, node, node_index(node)):
             _run(argv)
         return node_ip(node_index(node))
