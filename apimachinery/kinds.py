@@ -55,6 +55,8 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("Service", "v1", "services", True, core_pb2.Service, "service", ("svc",), ALL),
     KindInfo("EndpointSlice", "discovery.k8s.io/v1", "endpointslices", True, discovery_pb2.EndpointSlice,
              "endpoint_slice"),
+    KindInfo("ConfigMap", "v1", "configmaps", True, core_pb2.ConfigMap, "config_map", ("cm",)),
+    KindInfo("Secret", "v1", "secrets", True, core_pb2.Secret, "secret"),
     # RBAC kinds have no short names in Kubernetes.
     KindInfo("Role", f"{RBAC_GROUP}/v1", "roles", True, rbac_pb2.Role, "role"),
     KindInfo("ClusterRole", f"{RBAC_GROUP}/v1", "clusterroles", False, rbac_pb2.ClusterRole, "cluster_role"),

@@ -132,6 +132,7 @@ FIELD_SELECTABLE: dict[str, frozenset[str]] = {
     "Deployment": frozenset(),
     "ReplicaSet": frozenset({"status.replicas"}),
     "Lease": frozenset(),
+    "Secret": frozenset({"type"}),  # Kubernetes' SelectableFields for Secrets
 }
 _ALWAYS_SELECTABLE = frozenset({"metadata.name", "metadata.namespace"})
 

@@ -279,6 +279,26 @@ def lease_row(lease: coordination_pb2.Lease, now: datetime.datetime) -> list[Cel
     return [lease.metadata.name, lease.spec.holder_identity, age(lease.metadata.creation_timestamp, now)]
 
 
+# ------------------------------------------------------------------- config
+
+CONFIG_MAP_COLUMNS = (NAME_COLUMN, Column("Data", "integer", "Number of data in configmap"), AGE_COLUMN)
+SECRET_COLUMNS = (
+    NAME_COLUMN,
+    Column("Type", description="The type of the secret"),
+    Column("Data", "integer", "Number of data in secret"),
+    AGE_COLUMN,
+)
+
+
+def config_map_row(cm: core_pb2.ConfigMap, now: datetime.datetime) -> list[Cell]:
+    """DATA counts data and binaryData keys, as Kubernetes' printConfigMap does."""
+    return [cm.metadata.name, len(cm.data) + len(cm.binary_data), age(cm.metadata.creation_timestamp, now)]
+
+
+def secret_row(secret: core_pb2.Secret, now: datetime.datetime) -> list[Cell]:
+    return [secret.metadata.name, secret.type, len(secret.data), age(secret.metadata.creation_timestamp, now)]
+
+
 # -------------------------------------------------------------------- rbac
 
 # Kubernetes has no printer for Roles: the generic storage's default table shows the name
@@ -325,6 +345,8 @@ TABLES: dict[str, TableSpec] = {
     "Lease": TableSpec(LEASE_COLUMNS, lease_row),
     "Service": TableSpec(SERVICE_COLUMNS, service_row),
     "EndpointSlice": TableSpec(ENDPOINT_SLICE_COLUMNS, endpoint_slice_row),
+    "ConfigMap": TableSpec(CONFIG_MAP_COLUMNS, config_map_row),
+    "Secret": TableSpec(SECRET_COLUMNS, secret_row),
     "Role": TableSpec(ROLE_COLUMNS, role_row),
     "ClusterRole": TableSpec(ROLE_COLUMNS, role_row),
     "RoleBinding": TableSpec(ROLE_BINDING_COLUMNS, role_binding_row),

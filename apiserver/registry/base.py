@@ -112,8 +112,7 @@ class Strategy:
             errs += v.qualified_name("metadata.annotations", key)
         size = sum(len(k) + len(val) for k, val in meta.annotations.items())
         if size > ANNOTATIONS_MAX_BYTES:
-            errs.append(v.FieldError("metadata.annotations", "Too long", "",
-                                     f"must have at most {ANNOTATIONS_MAX_BYTES} bytes"))
+            errs.append(v.too_long("metadata.annotations", ANNOTATIONS_MAX_BYTES))
         controllers = 0
         for i, ref in enumerate(meta.owner_references):
             path = f"metadata.ownerReferences[{i}]"

@@ -27,6 +27,7 @@ from apiserver.registry.admission import Admission
 from apiserver.registry.base import Strategy
 from apiserver.registry.cluster import (SYSTEM_NAMESPACES, EventStrategy, LeaseStrategy,
                                         NamespaceStrategy, NodeStrategy)
+from apiserver.registry.config import STRATEGIES as CONFIG_STRATEGIES
 from apiserver.registry.core import MAX_OBJECT_BYTES, Write, group_kind, group_resource, object_key
 from apiserver.registry.network import EndpointSliceStrategy, ServiceRanges, ServiceStrategy
 from apiserver.registry.pod import PodStrategy
@@ -55,6 +56,7 @@ class Registry(ServerSideApply):
             s.kind: s for s in (PodStrategy(), NodeStrategy(), NamespaceStrategy(), EventStrategy(),
                                 DeploymentStrategy(), ReplicaSetStrategy(), LeaseStrategy(),
                                 ServiceStrategy(service_ranges), EndpointSliceStrategy(),
+                                *(strategy() for strategy in CONFIG_STRATEGIES),
                                 *(strategy() for strategy in RBAC_STRATEGIES))
         }
         items, revision = store.load()

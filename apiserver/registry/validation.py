@@ -52,7 +52,7 @@ class FieldError:
     detail: str = ""
 
     def __str__(self) -> str:
-        if self.kind in ("Required value", "Forbidden"):
+        if self.kind in ("Required value", "Forbidden", "Too long"):  # Kubernetes omits the value
             return f"{self.path}: {self.kind}" + (f": {self.detail}" if self.detail else "")
         text = f"{self.path}: {self.kind}: {_quote(self.value)}"
         return text + (f": {self.detail}" if self.detail else "")
@@ -96,6 +96,11 @@ def duplicate(path: str, value: Any) -> FieldError:
 
 def too_many(path: str, count: int, limit: int) -> FieldError:
     return FieldError(path, "Too many", count, f"must have at most {limit} items")
+
+
+def too_long(path: str, limit: int) -> FieldError:
+    """``data: Too long: must have at most 1048576 bytes`` (field.TooLong: the value not shown)."""
+    return FieldError(path, "Too long", "", f"must have at most {limit} bytes")
 
 
 def immutable(path: str, value: Any) -> FieldError:
