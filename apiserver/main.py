@@ -41,6 +41,7 @@ from apiserver.rest.handlers import API
 from apiserver.rest.server import RESTServer, server_ssl_context
 from apiserver.service import APIService
 from apiserver.storage import Store
+from apiserver.storage.encryption import EncryptingStore, load_config as load_encryption_config
 from apiserver.storage.sqlite import SQLiteStore
 from apiserver.watchcache import WatchCache
 from client import pki, token_store
@@ -79,6 +80,8 @@ class ServerConfig:
     authorization_mode: str = "AlwaysAllow"
     audit_log_path: str = ""  # "" no audit log, "-" stdout
     audit_level: str = "Metadata"
+    # Kubernetes' EncryptionConfiguration file (apiserver/storage/encryption.py): "" stores plaintext.
+    encryption_provider_config: str = ""
     # Set by code, not flags (Kubernetes' server.Config carries them the same way): who the
     # caller is (None: filters.InsecureAuthenticator, for a server without TLS) and, if
     # given, the authorizer to use instead of authorization_mode's.
@@ -141,12 +144,16 @@ class APIServer:
         self.config = config
         kubelet_tls = kubelet_client_tls(config.kubelet_client_certificate, config.kubelet_client_key,
                                          config.kubelet_certificate_authority)  # before opening anything
+        encryption = load_encryption_config(config.encryption_provider_config) \
+            if config.encryption_provider_config else None
         if store is None:
             if config.data_dir is None:
                 from apiserver.storage.memory import MemoryStore
                 store = MemoryStore()
             else:
                 store = SQLiteStore.open_in(config.data_dir)
+        if encryption is not None:
+            store = EncryptingStore(store, encryption)
         self.store = store
         self.self_signed: self_signed.SelfSignedFiles | None = None
         self.admin_kubeconfig: Path | None = None
@@ -352,6 +359,9 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     add_config_flag(parser, "--audit-level", ServerConfig, "audit_level", choices=AUDIT_LEVELS,
                     help="what an audit event holds: Metadata (who, verb, object, answer, latency), Request "
                          "(+ the request's object), RequestResponse (+ the response's); None logs nothing")
+    add_config_flag(parser, "--encryption-provider-config", ServerConfig, "encryption_provider_config",
+                    metavar="FILE", help="an EncryptionConfiguration (apiserver.config.k8s.io/v1): the listed "
+                                         "resources (secrets) are stored encrypted (aesgcm); empty: plaintext")
     add_config_flag(parser, "--tls-cert-file", ServerConfig, "tls_cert_file", metavar="PATH",
                     help="the apiserver's serving certificate (PEM); with --tls-private-key-file and --client-ca-file "
                          "the API is served over mutual TLS")
@@ -410,7 +420,8 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
                           max_requests_inflight=args.max_requests_inflight,
                           max_mutating_requests_inflight=args.max_mutating_requests_inflight,
                           authorization_mode=authorization_mode, audit_log_path=args.audit_log_path,
-                          audit_level=args.audit_level, tls_cert_file=args.tls_cert_file,
+                          audit_level=args.audit_level,
+                          encryption_provider_config=args.encryption_provider_config, tls_cert_file=args.tls_cert_file,
                           tls_private_key_file=args.tls_private_key_file, client_ca_file=args.client_ca_file,
                           kubelet_client_certificate=args.kubelet_client_certificate,
                           kubelet_client_key=args.kubelet_client_key,
@@ -426,6 +437,8 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
         ClusterIPAllocator(config.service_cluster_ip_range)
         config.service_ranges()
         parse_address_types(config.kubelet_preferred_address_types)
+        if config.encryption_provider_config:
+            load_encryption_config(config.encryption_provider_config)
         kubelet_client_tls(config.kubelet_client_certificate, config.kubelet_client_key,
                            config.kubelet_certificate_authority)
         if config.bootstrap_listen and not config.self_signed:  # else checked once the files exist

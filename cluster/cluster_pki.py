@@ -7,6 +7,7 @@ and subjects) before it starts anything.
                                         (CN=kube-apiserver-kubelet-client, O=system:masters)
     pki/kubelet-serving-<node>.crt/.key the kubelet's own service (SANs 127.0.0.1, the node IP,
                                         localhost, the node name)
+    pki/encryption-config.yaml          Secrets encrypted at rest: the AES-GCM key (0600, made once)
     pki/<component>.conf                a kubeconfig per client identity (CA + certificate + key):
       scheduler.conf                    system:kube-scheduler
       controller-manager.conf           system:kube-controller-manager
@@ -29,12 +30,13 @@ the directory 0700 (``client.pki`` / ``client.files`` write them so from the sta
 from __future__ import annotations
 
 import argparse
+import base64
 import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from client import pki
+from client import files, pki
 from client.kubeconfig import user_kubeconfig, write_kubeconfig
 
 ADMIN = ("system:admin", ("system:masters",))
@@ -45,6 +47,18 @@ PROXY = ("system:kube-proxy", ())  # apiserver.auth.bootstrap binds system:node-
 HOLLOW = ("pykube:hollow-nodes", ("system:masters",))
 APISERVER_KUBELET_CLIENT = ("kube-apiserver-kubelet-client", ("system:masters",))
 APISERVER_DNS_NAMES = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
+
+
+ENCRYPTION_CONFIG = "encryption-config.yaml"
+
+
+def encryption_config_text(key_name: str = "key1") -> str:
+    """Kubernetes' EncryptionConfiguration (see apiserver/storage/encryption.py): Secrets under
+    a new random 32-byte AES-GCM key; plaintext (stored before encryption) still readable."""
+    secret = base64.b64encode(os.urandom(32)).decode()
+    return ("apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n"
+            "  - resources: [secrets]\n    providers:\n      - aesgcm:\n          keys:\n"
+            f"            - name: {key_name}\n              secret: {secret}\n      - identity: {{}}\n")
 
 
 def kubelet_identity(node: str) -> tuple[str, tuple[str, ...]]:
@@ -76,10 +90,23 @@ class ClusterPKI:
         name = f"{agent}-{node}" if agent else component
         return self.directory / f"{name}.conf"
 
+    @property
+    def encryption_config(self) -> Path:
+        return self.directory / ENCRYPTION_CONFIG
+
+    def ensure_encryption_config(self) -> Path:
+        """``pki/encryption-config.yaml`` (0600), made once with a new random key: the
+        apiserver stores Secrets encrypted with it. Kept as long as the CA (until ``down
+        --purge``): without it the stored Secrets cannot be read."""
+        path = self.encryption_config
+        if not path.exists():
+            files.write_atomic(path, encryption_config_text().encode(), mode=0o600)
+        return path
+
     def apiserver_args(self) -> list[str]:
-        """Mutual TLS with this CA, Kubernetes' default authorizers, and the apiserver's own
-        certificate for dialling kubelets (logs, exec, port-forward)."""
-        return ["--tls-cert-file", str(self.apiserver_cert), "--tls-private-key-file", str(self.apiserver_key),
+        """Mutual TLS with this CA, Kubernetes' default authorizers, the apiserver's own
+        certificate for dialling kubelets (logs, exec, port-forward), and Secrets encrypted at rest."""
+        return ["--encryption-provider-config", str(self.ensure_encryption_config()), "--tls-cert-file", str(self.apiserver_cert), "--tls-private-key-file", str(self.apiserver_key),
                 "--client-ca-file", str(self.ca_cert), "--authorization-mode", "Node,RBAC",
                 "--kubelet-client-certificate", str(self.directory / "apiserver-kubelet-client.crt"),
                 "--kubelet-client-key", str(self.directory / "apiserver-kubelet-client.key"),
@@ -106,6 +133,7 @@ class ClusterPKI:
         pki.write_cert_key(self.directory, "apiserver", pki.issue_serving_cert(
             ca, "kube-apiserver", ips=["127.0.0.1", *node_ips, *apiserver_ips],
             dns_names=[*APISERVER_DNS_NAMES, *apiserver_dns_names]))
+        self.ensure_encryption_config()
         pki.write_cert_key(self.directory, "apiserver-kubelet-client",
                            pki.issue_client_cert(ca, *APISERVER_KUBELET_CLIENT))
         identities: dict[str, tuple[str, tuple[str, ...]]] = {
