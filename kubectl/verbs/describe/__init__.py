@@ -25,6 +25,7 @@ from kubectl.context import Context
 from kubectl.errors import CliError
 from kubectl.resources import parse_resource_args
 from kubectl.verbs.describe.common import find_events
+from kubectl.verbs.describe.config import describe_config_map, describe_secret
 from kubectl.verbs.describe.generic import describe_generic, describe_namespace
 from kubectl.verbs.describe.nodes import describe_node
 from kubectl.verbs.describe.pods import describe_pod
@@ -124,6 +125,8 @@ DESCRIBERS: dict[str, Describer] = {
     "Namespace": describe_namespace,
     "Service": describe_service,
     "EndpointSlice": describe_endpoint_slice,
+    "ConfigMap": describe_config_map,
+    "Secret": describe_secret,
     "Role": describe_role,
     "ClusterRole": describe_role,
     "RoleBinding": describe_role_binding,
