@@ -83,7 +83,8 @@ def test_pykube_pki_makes_the_control_plane_part_alone_for_an_apiserver_elsewher
     assert {"master", "localhost", "kubernetes.default.svc"} <= set(sans.get_values_for_type(x509.DNSName))
     assert sorted(p.name for p in (state / "pki").iterdir()) == sorted([
         "ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "apiserver-kubelet-client.crt",
-        "apiserver-kubelet-client.key", "admin.conf", "scheduler.conf", "controller-manager.conf"])
+        "apiserver-kubelet-client.key", "admin.conf", "scheduler.conf", "controller-manager.conf",
+        "encryption-config.yaml"])
     for component, who in {"admin": ("system:admin", ["system:masters"]),
                            "scheduler": ("system:kube-scheduler", [])}.items():
         settings = component_settings(None, store.kubeconfig(component))
@@ -99,3 +100,24 @@ def test_pykube_pki_refuses_a_bad_address_before_writing_anything(tmp_path, caps
         main(["--state-dir", str(tmp_path / "s"), "pki", "--server", "127.0.0.1:6443", "--apiserver-ip", "nope"])
     assert caught.value.code == 2 and "not an IP address: 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_the_encryption_config_is_made_once_0600_and_passed_to_the_apiserver(tmp_path):
+    """Secrets encrypted at rest: a random AES-GCM key the apiserver loads; a second up keeps it."""
+    import stat
+
+    import yaml
+
+    from apiserver.storage.encryption import load_config
+    store = ClusterPKI(tmp_path / "pki")
+    store.issue("127.0.0.1:6443", [], [], proxies=False, nodeports=False)
+    path = store.encryption_config
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    first = path.read_text()
+    keys = yaml.safe_load(first)["resources"][0]["providers"][0]["aesgcm"]["keys"]
+    assert [k["name"] for k in keys] == ["key1"]
+    assert load_config(path).providers("/Secret/default/x") is not None
+    store.issue("127.0.0.1:6443", [], [], proxies=False, nodeports=False)
+    assert path.read_text() == first
+    args = store.apiserver_args()
+    assert args[args.index("--encryption-provider-config") + 1] == str(path)

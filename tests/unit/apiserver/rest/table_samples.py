@@ -133,5 +133,17 @@ def rbac() -> list[list[Message]]:
     return [[role], [cluster_role], [binding], [cluster_binding]]
 
 
+def config_maps() -> list[Message]:
+    return [core_pb2.ConfigMap(metadata=meta("app", "default", 90), data={"a": "1", "b": "2"},
+                               binary_data={"c": b"\x00"}),
+            core_pb2.ConfigMap(metadata=meta("empty", "default", 90))]
+
+
+def secrets() -> list[Message]:
+    return [core_pb2.Secret(metadata=meta("db", "default", 90), type="Opaque", data={"password": b"x"}),
+            core_pb2.Secret(metadata=meta("tls", "default", 90), type="kubernetes.io/tls",
+                            data={"tls.crt": b"c", "tls.key": b"k"})]
+
+
 SAMPLES = [pods(), deployments(), replica_sets(), nodes(), services(), endpoint_slices(), events(), namespaces(),
-           leases(), *rbac()]
+           leases(), config_maps(), secrets(), *rbac()]
