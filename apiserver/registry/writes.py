@@ -112,9 +112,16 @@ class Writes(Deletion):
         self._validate(strategy, new, old)
         self.admission.admit(info, verb, old, new)
         self._record_manager(info, new, old, manager)
-        if new == old:
+        if new == old and not self._stored_stale(key):
             return None
         return self._reserve(self._deletion_write(Write(info, key, new, old)))
+
+    def _stored_stale(self, key: str) -> bool:
+        """Whether the stored bytes are stale though the object is not: encrypted with a key that
+        is no longer the write key (apiserver/storage/encryption.py). An update that changes
+        nothing rewrites them, as Kubernetes' storage does: that is how keys are rotated."""
+        is_stale = getattr(self.store, "is_stale", None)
+        return bool(is_stale and is_stale(key))
 
     def _record_manager(self, info: KindInfo, new: Message, old: Message | None, manager: str | None,
                         subresource: str = "") -> None:

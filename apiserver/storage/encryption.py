@@ -19,8 +19,9 @@ authenticates the etcd key), never the plaintext. A write uses the first provide
 first key); a read takes any listed one: a value that starts with ``k8s:enc:aesgcm:v1:<name>:``
 is opened with that key, a value without the prefix is plaintext, read only when identity
 is listed. So a key rotates in four steps: add the new key first (the old one second),
-restart, rewrite every Secret (``pykubectl get secrets -A -o yaml | pykubectl replace -f -``),
-remove the old key and restart.
+restart, rewrite every Secret (``kubectl get secrets -A -o json | kubectl replace -f -``, or
+``pykubectl apply -f`` of the same: an update that changes nothing still rewrites a value
+stored under an older key, as in Kubernetes; ``is_stale``), remove the old key and restart.
 
 ``EncryptingStore`` wraps any Store; nothing above the store (the watch cache, the
 registry) sees ciphertext.
@@ -81,6 +82,12 @@ class Providers:
             return plaintext
         nonce = os.urandom(NONCE_BYTES)
         return self.write_key.prefix + nonce + self.write_key.cipher.encrypt(nonce, plaintext, store_key.encode())
+
+    def stale(self, stored: bytes) -> bool:
+        """Whether a stored value is not what a write would store now (another key, plaintext)."""
+        if self.write_key is None:
+            return stored.startswith(ENCRYPTED_PREFIX)
+        return not stored.startswith(self.write_key.prefix)
 
     def decrypt(self, store_key: str, stored: bytes) -> bytes:
         if not stored.startswith(ENCRYPTED_PREFIX):
@@ -209,6 +216,12 @@ class EncryptingStore:
     def __init__(self, store: Store, config: EncryptionConfig) -> None:
         self.inner = store
         self.config = config
+        self._stale: set[str] = set()  # keys read in a form a write would not store now
+
+    def is_stale(self, key: str) -> bool:
+        """Whether key's stored bytes need rewriting (an older key, or plaintext): the registry
+        writes an update that changes nothing when they do, as Kubernetes' storage does."""
+        return key in self._stale
 
     def _open(self, item: StoredItem | None) -> StoredItem | None:
         if item is None:
@@ -216,6 +229,10 @@ class EncryptingStore:
         providers = self.config.providers(item.key)
         if providers is None:
             return item
+        if providers.stale(item.value):
+            self._stale.add(item.key)
+        else:
+            self._stale.discard(item.key)
         return StoredItem(item.key, providers.decrypt(item.key, item.value), item.revision)
 
     def _seal(self, change: Change) -> Change:
@@ -232,7 +249,9 @@ class EncryptingStore:
         return self._open(self.inner.get(key))
 
     def commit(self, changes: Sequence[Change]) -> list[int]:
-        return self.inner.commit([self._seal(change) for change in changes])
+        revisions = self.inner.commit([self._seal(change) for change in changes])
+        self._stale.difference_update(change.key for change in changes)
+        return revisions
 
     @property
     def revision(self) -> int:

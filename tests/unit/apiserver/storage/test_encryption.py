@@ -93,9 +93,8 @@ def test_rotation_new_key_first_then_rewrite_then_old_removed() -> None:
     assert inner.get("/Secret/default/db").value.startswith(b"k8s:enc:aesgcm:v1:old:")  # type: ignore[union-attr]
     current = copy(both.get("Secret", "default", "db"))  # (get answers the cache's own object)
     assert current.data["password"] == PLAINTEXT
-    # 2. rewrite every Secret (an update that changes nothing is not written: touch a label)
-    current.metadata.labels["rotated"] = "yes"
-    both.update(current)
+    # 2. rewrite every Secret: an update that changes nothing still rewrites stale bytes
+    assert both.update(current).metadata.resource_version != current.metadata.resource_version
     assert inner.get("/Secret/default/db").value.startswith(b"k8s:enc:aesgcm:v1:new:")  # type: ignore[union-attr]
     # 3. the old key removed: still readable
     only_new = registry(EncryptingStore(inner, parse_config(config(aesgcm(new)))))
@@ -154,3 +153,10 @@ def test_load_config_names_the_file(tmp_path: Path) -> None:
     assert load_config(path).providers("/ConfigMap/default/x") is None
     with pytest.raises(EncryptionConfigError, match="cannot read the encryption configuration"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_an_unchanged_update_is_not_written_once_the_bytes_are_current() -> None:
+    inner = MemoryStore()
+    reg = registry(EncryptingStore(inner, parse_config(config(aesgcm(("k", key()))))))
+    stored = reg.create(secret())
+    assert reg.update(copy(stored)).metadata.resource_version == stored.metadata.resource_version
