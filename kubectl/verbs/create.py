@@ -2,6 +2,7 @@
 
     pykubectl create deployment web --image=nginx:1.25 --replicas=3 --port=80
     pykubectl create namespace team-a
+    pykubectl create configmap app --from-literal=mode=fast    # and secret generic: create_config.py
     pykubectl create deployment web --image=nginx --dry-run=client -o yaml   # a manifest to edit
     pykubectl create -f deploy.yaml          # like apply, but an existing object is an error
 
@@ -26,6 +27,7 @@ from kubectl.errors import CliError
 from kubectl.manifest import load_objects
 from kubectl.printers import to_json, to_yaml, without_managed_fields
 from kubectl.resources import object_ref, set_default_namespace
+from kubectl.verbs import create_config
 from kubectl.verbs.options import add_dry_run_flag, add_filename_flags, dry_run_suffix
 from protos import api_pb2, apps_pb2, core_pb2, meta_pb2
 
@@ -35,7 +37,7 @@ OUTPUT_CHOICES = ("yaml", "json", "name")
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "create", parents=[common], help="Create a resource from flags",
-        description="Create a deployment or a namespace from command-line flags.",
+        description="Create a deployment, a namespace, a configmap or a generic secret from command-line flags.",
     )
     add_filename_flags(parser, "create")
     add_output_flags(parser)
@@ -53,6 +55,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     namespace.add_argument("name", metavar="NAME")
     add_output_flags(namespace)
     namespace.set_defaults(run=run_namespace)
+    create_config.register(kinds, common, add_output_flags, lambda args, ctx, obj: create_and_report(ctx, args, obj))
     parser.set_defaults(run=run_files)
 
 
