@@ -19,11 +19,9 @@ import re
 from decimal import Decimal
 from typing import Callable, Mapping
 
+from apimachinery.pod_references import CONFIG_MAP, SECRET, config_references
 from apimachinery.quantity import QuantityError, parse_quantity
 from protos import core_pb2
-
-CONFIG_MAP = "ConfigMap"
-SECRET = "Secret"
 
 # (kind, namespace, name) -> data by key, or None when the object does not exist.
 Lookup = Callable[[str, str, str], "Mapping[str, bytes] | None"]
@@ -48,20 +46,9 @@ def missing_key(kind: str, namespace: str, name: str, key: str) -> ConfigError:
 
 def references(pod: core_pb2.Pod) -> set[tuple[str, str]]:
     """Every (kind, name) of a ConfigMap or Secret the Pod's containers' env refers to."""
-    out: set[tuple[str, str]] = set()
-    for container in pod.spec.containers:
-        for source in container.env_from:
-            if source.HasField("config_map_ref"):
-                out.add((CONFIG_MAP, source.config_map_ref.name))
-            if source.HasField("secret_ref"):
-                out.add((SECRET, source.secret_ref.name))
-        for var in container.env:
-            ref = var.value_from
-            if ref.HasField("config_map_key_ref"):
-                out.add((CONFIG_MAP, ref.config_map_key_ref.name))
-            if ref.HasField("secret_key_ref"):
-                out.add((SECRET, ref.secret_key_ref.name))
-    return out
+    env_only = core_pb2.PodSpec()
+    env_only.containers.extend(pod.spec.containers)
+    return config_references(env_only)
 
 
 # --------------------------------------------------------------------------- $(VAR) expansion

@@ -14,6 +14,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from apimachinery.pod_references import config_references
 from kubelet import envvars, volumes
 from kubelet.config_source import ConfigSource, fetch
 from kubelet.envvars import Lookup, lookup_from
@@ -36,7 +37,7 @@ def writes_volumes(pod: core_pb2.Pod) -> bool:
 
 async def prepare(pod: core_pb2.Pod, source: ConfigSource | None, root_dir: str, *, pod_ip: str = "",
                   host_ip: str = "", claim_paths: volumes.ClaimPaths | None = None) -> PodConfig:
-    refs = envvars.references(pod) | volumes.references(pod)
+    refs = config_references(pod.spec)
     fetched: Mapping[tuple[str, str], Mapping[str, bytes] | None] = {}
     if refs and source is not None:
         fetched = await fetch(source, pod.metadata.namespace, refs)

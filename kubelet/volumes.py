@@ -30,6 +30,7 @@ from typing import Callable, Mapping
 
 import structlog
 
+from apimachinery.pod_references import config_references
 from apimachinery.quantity import QuantityError, to_bytes
 from kubelet import atomic_writer
 from kubelet.atomic_writer import FileProjection, PayloadError
@@ -87,18 +88,7 @@ def volume_dir(root: str, uid: str, volume: core_pb2.Volume) -> str:
 
 def references(pod: core_pb2.Pod) -> set[tuple[str, str]]:
     """Every (kind, name) of a ConfigMap or Secret the Pod's volumes project."""
-    out: set[tuple[str, str]] = set()
-    for volume in pod.spec.volumes:
-        if volume.HasField("config_map"):
-            out.add((CONFIG_MAP, volume.config_map.name))
-        if volume.HasField("secret"):
-            out.add((SECRET, volume.secret.secret_name))
-        for source in volume.projected.sources:
-            if source.HasField("config_map"):
-                out.add((CONFIG_MAP, source.config_map.name))
-            if source.HasField("secret"):
-                out.add((SECRET, source.secret.name))
-    return out
+    return config_references(core_pb2.PodSpec(volumes=pod.spec.volumes))
 
 
 # ------------------------------------------------------------------------- payloads (pure)
