@@ -310,6 +310,9 @@ def container_mounts(pod: core_pb2.Pod, container: core_pb2.Container, paths: Ma
             if host != base and not host.startswith(base.rstrip("/") + "/"):
                 raise VolumeError(m.name, f"subpath {m.sub_path!r} is outside the volume")
             if not os.path.lexists(host):
+                if source in READ_ONLY_SOURCES:  # the kubelet's files: nothing to create there
+                    raise VolumeError(m.name, f"failed to prepare subPath for volumeMount {m.name!r} of "
+                                              f"container {container.name!r}: {m.sub_path} does not exist")
                 os.makedirs(host, mode=0o755, exist_ok=True)
         read_only = m.read_only or source in READ_ONLY_SOURCES or (
             source == "persistent_volume_claim" and volume.persistent_volume_claim.read_only)

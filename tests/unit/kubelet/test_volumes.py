@@ -263,3 +263,12 @@ def test_unbound_claim(tmp_path):
     (tmp_path / "pv").mkdir()
     paths = set_up(str(tmp_path), pod, LOOKUP, claim_paths=lambda ns, name: str(tmp_path / "pv"))
     assert container_mounts(pod, pod.spec.containers[0], paths)[0].host_path == str((tmp_path / "pv").resolve())
+
+
+def test_missing_sub_path_of_a_config_map_is_an_error(tmp_path):
+    pod = make_pod([{"name": "cfg", "configMap": {"name": "cfg"}}],
+                   mounts=[{"name": "cfg", "mountPath": "/x", "subPath": "nope.conf"}])
+    paths = set_up(str(tmp_path), pod, LOOKUP)
+    with pytest.raises(VolumeError, match="nope.conf does not exist"):
+        container_mounts(pod, pod.spec.containers[0], paths)
+    assert not os.path.exists(os.path.join(paths["cfg"], "nope.conf"))
