@@ -158,6 +158,7 @@ class Kubelet:
         self.port = port
         self.tasks = [asyncio.create_task(NodeLease(self.api, self.config).run(), name="lease")]
         info = await self.runtime.info()
+        self.worker_parts.allocatable.update(cpu=str(info.cpus), memory=f"{info.memory_bytes // 1024}Ki")
         self.node_reporter = NodeStatusReporter(
             self.api, self.config, info, port,
             network_message="" if self.network_ready else network_not_ready(self.config.node_name),

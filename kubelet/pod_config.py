@@ -36,7 +36,8 @@ def writes_volumes(pod: core_pb2.Pod) -> bool:
 
 
 async def prepare(pod: core_pb2.Pod, source: ConfigSource | None, root_dir: str, *, pod_ip: str = "",
-                  host_ip: str = "", claim_paths: volumes.ClaimPaths | None = None) -> PodConfig:
+                  host_ip: str = "", claim_paths: volumes.ClaimPaths | None = None,
+                  node_allocatable: Mapping[str, str] | None = None) -> PodConfig:
     refs = config_references(pod.spec)
     fetched: Mapping[tuple[str, str], Mapping[str, bytes] | None] = {}
     if refs and source is not None:
@@ -49,7 +50,8 @@ async def prepare(pod: core_pb2.Pod, source: ConfigSource | None, root_dir: str,
         return config
     try:
         config.volume_paths = await asyncio.to_thread(
-            volumes.set_up, root_dir, pod, config.lookup, pod_ip=pod_ip, host_ip=host_ip, claim_paths=claim_paths)
+            volumes.set_up, root_dir, pod, config.lookup, pod_ip=pod_ip, host_ip=host_ip,
+            node_allocatable=node_allocatable, claim_paths=claim_paths)
     except VolumeError as err:
         config.volume_error = err
     except OSError as err:
@@ -58,8 +60,10 @@ async def prepare(pod: core_pb2.Pod, source: ConfigSource | None, root_dir: str,
 
 
 def container_config(pod: core_pb2.Pod, container: core_pb2.Container, config: PodConfig, *,
-                     pod_ip: str = "", host_ip: str = "") -> tuple[dict[str, str], list[Mount]]:
+                     pod_ip: str = "", host_ip: str = "", node_allocatable: Mapping[str, str] | None = None
+                     ) -> tuple[dict[str, str], list[Mount]]:
     """The container's env and mounts. Raises envvars.ConfigError or VolumeError."""
-    env = envvars.container_env(pod, container, config.lookup, pod_ip=pod_ip, host_ip=host_ip)
+    env = envvars.container_env(pod, container, config.lookup, pod_ip=pod_ip, host_ip=host_ip,
+                                node_allocatable=node_allocatable)
     mounts = volumes.container_mounts(pod, container, config.volume_paths) if container.volume_mounts else []
     return env, mounts

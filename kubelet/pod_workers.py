@@ -81,6 +81,9 @@ class NodeParts:
     root_dir: str = ""
     # (namespace, claim) -> the bound volume's host directory (persistentVolumeClaim volumes).
     claim_paths: volumes.ClaimPaths | None = None
+    # The node's allocatable cpu and memory (filled at start): a resourceFieldRef's value for
+    # a container without that limit, as in Kubernetes.
+    allocatable: dict[str, str] = field(default_factory=dict)
 
 
 class PodWorkerHost(Protocol):
@@ -184,7 +187,7 @@ class PodWorker:
         config = None
         if sandbox is not None and (actions.start or writes_volumes(pod)):
             config = await prepare(pod, parts.configs, parts.root_dir, pod_ip=sandbox.ip, host_ip=parts.node_ip,
-                                   claim_paths=parts.claim_paths)
+                                   claim_paths=parts.claim_paths, node_allocatable=parts.allocatable)
             if config.volume_error is not None:
                 parts.record(pod, "Warning", "FailedMount", str(config.volume_error))
                 if actions.start:
@@ -206,7 +209,8 @@ class PodWorker:
             previous = cache.observation(self.uid).latest(start.name)
             assert sandbox is not None and config is not None
             try:
-                env, mounts = container_config(pod, container, config, pod_ip=sandbox.ip, host_ip=parts.node_ip)
+                env, mounts = container_config(pod, container, config, pod_ip=sandbox.ip, host_ip=parts.node_ip,
+                                               node_allocatable=parts.allocatable)
             except (ConfigError, VolumeError) as err:
                 parts.record(pod, "Warning", "Failed", f"Error: {err}")
                 self.waiting[start.name] = Waiting(ConfigError.reason, str(err))

@@ -87,3 +87,16 @@ def test_a_missing_volume_source_is_failed_mount(tmp_path):
         assert ("FailedMount", 'MountVolume.SetUp failed for volume "creds" : secret "db" not found') in node.events
         assert node.runtime.calls_to("create_container") == []
     asyncio.run(scenario())
+
+
+def test_resource_field_ref_without_a_limit_is_the_node_allocatable(tmp_path):
+    async def scenario():
+        node = node_with(tmp_path, {})
+        node.parts.allocatable.update(cpu="4", memory="1Gi")
+        p = pod()
+        ref = p.spec.containers[0].env.add(name="MEM_MI").value_from.resource_field_ref
+        ref.resource, ref.divisor = "limits.memory", "1Mi"
+        node.host.pods[UID] = p
+        await node.worker.sync()
+        assert node.runtime.calls_to("create_container")[0][1].env == {"MEM_MI": "1024"}
+    asyncio.run(scenario())
