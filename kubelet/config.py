@@ -52,6 +52,8 @@ class KubeletConfig:
     # Labels the Node registers with (besides kubernetes.io/hostname, os, arch).
     node_labels: dict[str, str] | None = None
     kubelet_version: str = "v0.1.0-pykube"
+    # Where Pods' volumes live (pods/<uid>/volumes/...); "": <tmp>/pykube-kubelet-<node name>.
+    root_dir: str = ""
 
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +74,8 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
                     help="the cluster's DNS domain, searched by Pods")
     add_config_flag(parser, "--resolv-conf", KubeletConfig, "resolv_conf", metavar="PATH",
                     help="resolver config that dnsPolicy Default Pods get")
+    add_config_flag(parser, "--root-dir", KubeletConfig, "root_dir", metavar="DIR",
+                    help="where Pods' volumes live (default: <tmp>/pykube-kubelet-<node name>)")
     parser.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE")
 
 
@@ -83,4 +87,5 @@ def config_from_flags(args: argparse.Namespace, node_name: str, **more: object) 
                          backoff_max=args.backoff_max, backoff_reset_after=args.backoff_reset,
                          max_pods=args.max_pods, node_labels=labels or None,
                          hostname_override=args.hostname_override, cluster_dns=args.cluster_dns,
-                         cluster_domain=args.cluster_domain, resolv_conf=args.resolv_conf, **more)  # type: ignore[arg-type]
+                         cluster_domain=args.cluster_domain, resolv_conf=args.resolv_conf,
+                         root_dir=args.root_dir, **more)  # type: ignore[arg-type]

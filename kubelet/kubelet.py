@@ -19,6 +19,8 @@ needs no podCIDR, so hollow nodes are Ready at once."""
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 from concurrent.futures import Executor
 
 import grpc
@@ -37,12 +39,19 @@ from kubelet.log_server import LogsError, pick_container, waiting_to_start
 from kubelet.node_status import NodeLease, NodeStatusReporter, network_not_ready
 from kubelet.pleg import PLEG, RuntimeCache
 from kubelet.pod_workers import NodeParts, PodWorker
+from kubelet.config_source import APIConfigSource
 from kubelet.prober import Prober
 from kubelet.runtime import DNSConfig, Runtime
 from kubelet.status_manager import StatusManager
 from protos import core_pb2
 
 log = structlog.get_logger("kubelet")
+
+
+def root_dir(config: KubeletConfig) -> str:
+    """The kubelet's root directory (Pods' volumes): --root-dir, else one per node under the
+    system's temporary directory (a local cluster runs several kubelets on one host)."""
+    return config.root_dir or os.path.join(tempfile.gettempdir(), f"pykube-kubelet-{config.node_name}")
 
 
 class Kubelet:
@@ -68,7 +77,8 @@ class Kubelet:
         self.status_manager = StatusManager(api, self.pod_by_uid, batcher=self.batcher)
         self.worker_parts = NodeParts(runtime, self.runtime_cache, self.backoff, self.prober, self.images,
                                       self.status_manager.set, self.record, config.node_ip,
-                                      config.resync_interval, self._pod_dns)
+                                      config.resync_interval, self._pod_dns,
+                                      configs=APIConfigSource(api), root_dir=root_dir(config))
         self.workers: dict[str, PodWorker] = {}
         self._uid_to_key: dict[str, str] = {}
         self.tasks: list[asyncio.Task] = []
@@ -148,6 +158,7 @@ class Kubelet:
         self.port = port
         self.tasks = [asyncio.create_task(NodeLease(self.api, self.config).run(), name="lease")]
         info = await self.runtime.info()
+        self.worker_parts.allocatable.update(cpu=str(info.cpus), memory=f"{info.memory_bytes // 1024}Ki")
         self.node_reporter = NodeStatusReporter(
             self.api, self.config, info, port,
             network_message="" if self.network_ready else network_not_ready(self.config.node_name),

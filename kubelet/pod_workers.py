@@ -32,20 +32,28 @@ from kubelet.images import ImageManager, PullFailure, Recorder
 from kubelet.pleg import RuntimeCache
 from kubelet.prober import Prober
 from kubelet.reconcile import PodActions, Waiting, decide, ran_for
-from kubelet.runtime import EXITED, RUNNING, ContainerSpec, DNSConfig, Runtime, SandboxSpec
+from kubelet import volumes
+from kubelet.config_source import ConfigSource
+from kubelet.envvars import ConfigError
+from kubelet.pod_config import container_config, prepare, writes_volumes
+from kubelet.runtime import EXITED, RUNNING, ContainerSpec, DNSConfig, Mount, Runtime, SandboxSpec
+from kubelet.volumes import VolumeError
 from kubelet.status import compute_pod_status
 from protos import core_pb2
 
 log = structlog.get_logger("pod-worker")
 
 
-def container_spec(pod: core_pb2.Pod, container: core_pb2.Container, attempt: int) -> ContainerSpec:
+def container_spec(pod: core_pb2.Pod, container: core_pb2.Container, attempt: int,
+                   env: dict[str, str] | None = None, mounts: list[Mount] | None = None) -> ContainerSpec:
+    """env: resolved by kubelet.envvars (default: the plain values only); mounts: the volumes'."""
     limits, requests = container.resources.limits, container.resources.requests
     return ContainerSpec(
         pod_uid=pod.metadata.uid, pod_name=pod.metadata.name, pod_namespace=pod.metadata.namespace,
         name=container.name, attempt=attempt, image=container.image,
         command=list(container.command), args=list(container.args),
-        env={e.name: e.value for e in container.env if not e.HasField("value_from")},
+        env=env if env is not None else {e.name: e.value for e in container.env if not e.HasField("value_from")},
+        mounts=list(mounts or ()),
         working_dir=container.working_dir,
         memory_limit_bytes=to_bytes(limits["memory"]) if "memory" in limits else None,
         cpu_limit_millis=cpu_millis(limits["cpu"]) if "cpu" in limits else None,
@@ -67,6 +75,15 @@ class NodeParts:
     resync_interval: float  # a worker syncs at least this often, even with nothing new
     # The resolv.conf of a Pod's sandbox (kubelet.dns.pod_dns with the kubelet's flags).
     dns: Callable[[core_pb2.Pod], DNSConfig] = field(default=lambda pod: DNSConfig())
+    # The ConfigMaps and Secrets of Pods' env and volumes (None: none exist for this node).
+    configs: ConfigSource | None = None
+    # The kubelet's root directory: Pods' volumes under pods/<uid>/volumes ("" : no volumes).
+    root_dir: str = ""
+    # (namespace, claim) -> the bound volume's host directory (persistentVolumeClaim volumes).
+    claim_paths: volumes.ClaimPaths | None = None
+    # The node's allocatable cpu and memory (filled at start): a resourceFieldRef's value for
+    # a container without that limit, as in Kubernetes.
+    allocatable: dict[str, str] = field(default_factory=dict)
 
 
 class PodWorkerHost(Protocol):
@@ -167,6 +184,18 @@ class PodWorker:
             cache.set_sandbox(sandbox)
         sandbox = cache.sandboxes.get(self.uid)
         by_name = {c.name: c for c in pod.spec.containers}
+        config = None
+        if sandbox is not None and (actions.start or writes_volumes(pod)):
+            config = await prepare(pod, parts.configs, parts.root_dir, pod_ip=sandbox.ip, host_ip=parts.node_ip,
+                                   claim_paths=parts.claim_paths, node_allocatable=parts.allocatable)
+            if config.volume_error is not None:
+                parts.record(pod, "Warning", "FailedMount", str(config.volume_error))
+                if actions.start:
+                    retry = time.time() + 2.0
+                    actions.requeue_at = min(filter(None, (actions.requeue_at, retry)))
+                    for start in actions.start:
+                        self.waiting[start.name] = Waiting("ContainerCreating", "")
+                return
         for start in actions.start:
             container = by_name[start.name]
             try:
@@ -178,9 +207,18 @@ class PodWorker:
                 continue
             self.waiting.pop(start.name, None)
             previous = cache.observation(self.uid).latest(start.name)
-            assert sandbox is not None
+            assert sandbox is not None and config is not None
             try:
-                container_id = await runtime.create_container(sandbox.id, container_spec(pod, container, start.attempt))
+                env, mounts = container_config(pod, container, config, pod_ip=sandbox.ip, host_ip=parts.node_ip,
+                                               node_allocatable=parts.allocatable)
+            except (ConfigError, VolumeError) as err:
+                parts.record(pod, "Warning", "Failed", f"Error: {err}")
+                self.waiting[start.name] = Waiting(ConfigError.reason, str(err))
+                actions.requeue_at = min(filter(None, (actions.requeue_at, time.time() + 2.0)))
+                continue
+            try:
+                container_id = await runtime.create_container(
+                    sandbox.id, container_spec(pod, container, start.attempt, env, mounts))
             except Exception as err:
                 parts.record(pod, "Warning", "Failed", f"Error: {err}")
                 self.waiting[start.name] = Waiting("CreateContainerError", str(err))
@@ -225,6 +263,8 @@ class PodWorker:
         if observed.sandbox is not None:
             await parts.runtime.remove_sandbox(observed.sandbox.id)
             parts.cache.drop_sandbox(self.uid)
+        if parts.root_dir:
+            await asyncio.to_thread(volumes.tear_down, parts.root_dir, self.uid)
         parts.backoff.forget(self.uid)
         parts.images.forget(self.uid)
         if pod is not None:

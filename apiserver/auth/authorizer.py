@@ -13,6 +13,7 @@ from apiserver.auth import bootstrap
 from apiserver.auth.attributes import Authorizer
 from apiserver.auth.modes import AlwaysAllow, AlwaysDeny, UnionAuthorizer
 from apiserver.auth.node import NodeAuthorizer
+from apiserver.auth.node_graph import ConfigGraph
 from apiserver.auth.rbac import RBAC_KINDS, RBACAuthorizer
 from apiserver.registry.registry import Registry, object_key
 from apiserver.watchcache import Change, WatchCache
@@ -40,11 +41,31 @@ def pod_node_lookup(cache: WatchCache):  # -> PodNode
     return pod_node
 
 
+def config_graph(cache: WatchCache) -> ConfigGraph:
+    """The ConfigMaps and Secrets each node's Pods refer to, kept equal to the watch cache."""
+    graph = ConfigGraph()
+    graph.replace(cache.items("Pod"))  # type: ignore[arg-type]
+
+    def on_change(change: Change) -> None:
+        if change.kind == "Pod":
+            if change.type == "DELETED":
+                graph.remove(change.obj)  # type: ignore[arg-type]
+            else:
+                graph.set(change.obj)  # type: ignore[arg-type]
+
+    cache.listeners.append(on_change)
+    return graph
+
+
+def node_authorizer(cache: WatchCache) -> NodeAuthorizer:
+    return NodeAuthorizer(pod_node_lookup(cache), config_graph(cache).allows)
+
+
 def new_authorizer(cache: WatchCache) -> tuple[UnionAuthorizer, RBACAuthorizer]:
     """Node, then RBAC, both over the watch cache."""
     rbac = RBACAuthorizer()
     attach(rbac, cache)
-    return UnionAuthorizer(NodeAuthorizer(pod_node_lookup(cache)), rbac), rbac
+    return UnionAuthorizer(node_authorizer(cache), rbac), rbac
 
 
 MODES = ("AlwaysAllow", "AlwaysDeny", "Node", "RBAC")
@@ -64,7 +85,7 @@ def authorizer_for(modes: str, cache: WatchCache) -> Authorizer:
             attach(rbac, cache)
             made.append(rbac)
         elif name == "Node":
-            made.append(NodeAuthorizer(pod_node_lookup(cache)))
+            made.append(node_authorizer(cache))
         else:
             made.append(AlwaysAllow() if name == "AlwaysAllow" else AlwaysDeny())
     return made[0] if len(made) == 1 else UnionAuthorizer(*made)

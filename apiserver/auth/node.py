@@ -3,7 +3,8 @@ pure decisions.
 
 A kubelet authenticates as ``system:node:<name>`` in the group ``system:nodes``. It reads
 what it needs (nodes, pods, services and endpointslices: the last two for a pykube-proxy
-that runs with its node's identity, as a token-joined worker does), and writes only:
+that runs with its node's identity, as a token-joined worker does; and, one by one, the
+ConfigMaps and Secrets its Pods refer to: node_graph.py), and writes only:
 
 * its own Node (create, update; status) — never another node, never its own taints, and no
   label that steers workloads onto it (``node-restriction.kubernetes.io/*``, or any
@@ -45,6 +46,9 @@ COORDINATION_GROUP = "coordination.k8s.io"
 NO_RELATIONSHIP = "no relationship found between node '{node}' and this object"
 
 PodNode = Callable[[str, str], "str | None"]  # (namespace, name) -> the Pod's spec.nodeName, None if absent
+# (node, kind, namespace, name) -> a Pod bound to the node refers to that ConfigMap/Secret.
+NodeReads = Callable[[str, str, str, str], bool]
+CONFIG_RESOURCES = {"configmaps": "ConfigMap", "secrets": "Secret"}
 
 # Labels a kubelet sets on its own Node (k8s.io/kubelet/pkg/apis: IsKubeletLabel).
 KUBELET_LABELS = frozenset({
@@ -72,8 +76,9 @@ class NodeAuthorizer:
     """Kubernetes' Node authorizer: settles requests from nodes, has no opinion on others
     (they go on to RBAC). Its static rules are the bootstrap ``system:node`` role's."""
 
-    def __init__(self, pod_node: PodNode) -> None:
+    def __init__(self, pod_node: PodNode, node_reads: NodeReads | None = None) -> None:
         self.pod_node = pod_node
+        self.node_reads = node_reads or (lambda node, kind, namespace, name: False)
 
     def authorize(self, attrs: Attributes) -> Decision:
         node = node_identity(attrs.user)
@@ -89,6 +94,8 @@ class NodeAuthorizer:
                 return self._node(node, attrs)
             if resource == (COORDINATION_GROUP, "leases"):
                 return self._lease(node, attrs)
+            if attrs.api_group == "" and attrs.resource in CONFIG_RESOURCES:
+                return self._config(node, attrs)
         return ALLOW if rules_allow(attrs, NODE_RULES) else NO_OPINION
 
     def _pod(self, node: str, attrs: Attributes) -> Decision:
@@ -105,6 +112,15 @@ class NodeAuthorizer:
                 return ALLOW
             return Decision(False, NO_RELATIONSHIP.format(node=node))
         return NO_OPINION
+
+    def _config(self, node: str, attrs: Attributes) -> Decision:
+        """Kubernetes' authorizeReadNamespacedObject: get a ConfigMap or Secret a Pod bound
+        to the node refers to (the graph decides); nothing else."""
+        if attrs.verb != "get" or attrs.subresource or not attrs.name:
+            return Decision(False, "can only get individual resources of this type")
+        if self.node_reads(node, CONFIG_RESOURCES[attrs.resource], attrs.namespace, attrs.name):
+            return ALLOW
+        return Decision(False, NO_RELATIONSHIP.format(node=node))
 
     def _node(self, node: str, attrs: Attributes) -> Decision:
         verb = attrs.verb

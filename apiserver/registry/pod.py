@@ -5,6 +5,8 @@ and which parts of a Pod may change after creation."""
 from __future__ import annotations
 
 from apiserver.registry import validation as v
+from apiserver.registry.pod_volumes import (default_volumes, validate_env_sources, validate_volume_mounts,
+                                            validate_volumes)
 from apiserver.registry.base import Strategy
 from apimachinery.quantity import parse_quantity
 from protos import core_pb2
@@ -56,6 +58,7 @@ def default_pod_spec(spec: core_pb2.PodSpec) -> None:
                 _default_probe(getattr(container, probe_name))
     for toleration in spec.tolerations:
         toleration.operator = toleration.operator or "Equal"
+    default_volumes(spec)
 
 
 def _validate_probe(probe: core_pb2.Probe, path: str) -> list[v.FieldError]:
@@ -125,8 +128,13 @@ def validate_pod_spec(spec: core_pb2.PodSpec, path: str) -> list[v.FieldError]:
     if not spec.containers:
         errs.append(v.required(f"{path}.containers"))
     names: set[str] = set()
+    errs += validate_volumes(spec, f"{path}.volumes")
+    volume_names = {volume.name for volume in spec.volumes}
+    container_names = {container.name for container in spec.containers}
     for i, container in enumerate(spec.containers):
         errs += _validate_container(container, f"{path}.containers[{i}]")
+        errs += validate_volume_mounts(container, f"{path}.containers[{i}].volumeMounts", volume_names)
+        errs += validate_env_sources(container, f"{path}.containers[{i}]", container_names)
         if container.name in names:
             errs.append(v.duplicate(f"{path}.containers[{i}].name", container.name))
         names.add(container.name)

@@ -88,6 +88,14 @@ class Sandbox:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A bind mount of a host file or directory into a container."""
+    host_path: str
+    container_path: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     pod_uid: str
     pod_name: str
@@ -104,6 +112,8 @@ class ContainerSpec:
     cpu_request_millis: int | None = None
     # (containerPort, protocol, hostPort) for documentation/port mapping.
     ports: list[tuple[int, str, int]] = field(default_factory=list)
+    # The Pod's volumes as bind mounts (kubelet.volumes.container_mounts).
+    mounts: list[Mount] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

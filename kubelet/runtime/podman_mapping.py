@@ -40,6 +40,7 @@ from kubelet.runtime import (
     ContainerSpec,
     ContainerStatus,
     DNSConfig,
+    Mount,
     RuntimeInfo,
     Sandbox,
     SandboxSpec,
@@ -430,7 +431,22 @@ def create_kwargs(node_name: str, ulimits: list[dict[str, Any]] | None, sandbox_
         kwargs["cpu_shares"] = max(2, int(spec.cpu_request_millis) * 1024 // 1000)
     if ulimits:
         kwargs["ulimits"] = [dict(u) for u in ulimits]
+    if spec.mounts:
+        kwargs["mounts"] = mounts(spec.mounts)
     return kwargs
+
+
+def mounts(specs: list[Mount]) -> list[dict[str, Any]]:
+    """The Pod's volumes as podman-py ``mounts``: bind mounts, ``ro`` where read-only (podman-py
+    turns ``read_only`` into the option), ``rprivate`` like the kubelet's default propagation."""
+    out = []
+    for m in specs:
+        item: dict[str, Any] = {"type": "bind", "source": m.host_path, "target": m.container_path,
+                                "propagation": "rprivate"}
+        if m.read_only:
+            item["read_only"] = True
+        out.append(item)
+    return out
 
 
 # --------------------------------------------------------------------------- the host

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Sequence
 
@@ -23,6 +24,7 @@ from kubectl.verbs.describe.common import (
     labels_multiline,
     tolerations_multiline,
 )
+from kubectl.verbs.describe.pod_volumes import container_env_from, container_mounts, pod_volumes
 from protos import core_pb2
 
 
@@ -42,8 +44,9 @@ def describe_containers(label: str, containers: Sequence[core_pb2.Container],
             _container_state(status, w)
         _resources(container.resources, w, LEVEL_2)
         _probes(container, w)
+        container_env_from(container, w)
         _env(container, w)
-        w.write(LEVEL_2, "Mounts:\t<none>\n")
+        container_mounts(container, w)
 
 
 def _container_basics(container: core_pb2.Container, status: core_pb2.ContainerStatus | None, w: PrefixWriter,
@@ -153,6 +156,30 @@ def _env(container: core_pb2.Container, w: PrefixWriter) -> None:
             ref = source.secret_key_ref
             w.write(LEVEL_3, f"{env.name}:\t<set to the key '{ref.key}' in secret '{ref.name}'>\t"
                              f"Optional: {go_bool(ref.optional)}\n")
+        elif source.HasField("resource_field_ref"):
+            w.write(LEVEL_3, f"{env.name}:\t{_resource_value(container, source.resource_field_ref)} "
+                             f"({source.resource_field_ref.resource})\n")
+
+
+def _resource_value(container: core_pb2.Container, ref: core_pb2.ResourceFieldSelector) -> str:
+    """resourcehelper.ExtractContainerResourceValue over the divisor; "node allocatable" for an
+    unset cpu or memory limit."""
+    kind, _, resource = ref.resource.partition(".")
+    values = container.resources.limits if kind == "limits" else container.resources.requests
+    try:
+        value = parse_quantity(values.get(resource) or "0")
+        divisor = parse_quantity(ref.divisor or "1")
+    except QuantityError:
+        return ""
+    if divisor <= 0:
+        return ""
+    if resource == "cpu":
+        text = str(math.ceil(math.ceil(value * 1000) / (divisor * 1000)))
+    else:
+        text = str(math.ceil(value / divisor))
+    if text == "0" and ref.resource in ("limits.cpu", "limits.memory"):
+        return "node allocatable"
+    return text
 
 
 def describe_pod_template(template: core_pb2.PodTemplateSpec, w: PrefixWriter) -> None:
@@ -162,7 +189,7 @@ def describe_pod_template(template: core_pb2.PodTemplateSpec, w: PrefixWriter) -
     if template.metadata.annotations:
         annotations_multiline(w, "  Annotations", template.metadata.annotations)
     describe_containers("Containers", template.spec.containers, None, w, "  ")
-    w.write(LEVEL_0, "  Volumes:\t<none>\n")
+    pod_volumes(template.spec.volumes, w, "  ")
     labels_multiline(w, "  Node-Selectors", template.spec.node_selector)
     tolerations_multiline(w, "  Tolerations", template.spec.tolerations)
 
@@ -240,7 +267,7 @@ def describe_pod(ctx: Context, pod: core_pb2.Pod, events: Sequence[core_pb2.Even
         w.write(LEVEL_0, "Conditions:\n  Type\tStatus\n")
         for c in status.conditions:
             w.write(LEVEL_1, f"{c.type} \t{c.status} \n")
-    w.write(LEVEL_0, "Volumes:\t<none>\n")
+    pod_volumes(spec.volumes, w)
     w.write(LEVEL_0, f"QoS Class:\t{qos_class(pod)}\n")
     labels_multiline(w, "Node-Selectors", spec.node_selector)
     tolerations_multiline(w, "Tolerations", spec.tolerations)

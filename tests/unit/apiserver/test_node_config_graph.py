@@ -1,0 +1,65 @@
+"""A kubelet reads a ConfigMap or Secret only when a Pod bound to its node refers to it."""
+
+from __future__ import annotations
+
+from apimachinery.convert import from_dict
+from apimachinery.identity import UserInfo
+from apiserver.auth.attributes import Attributes
+from apiserver.auth.authorizer import config_graph
+from apiserver.auth.node import NodeAuthorizer
+from apiserver.auth.node_graph import ConfigGraph
+from apiserver.watchcache import Change, WatchCache
+
+N1 = UserInfo("system:node:n1", ("system:nodes", "system:authenticated"))
+
+
+def pod(name, node, **spec):
+    return from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+                      "spec": {"nodeName": node, "containers": [{"name": "c", "image": "x", **spec.pop("c", {})}],
+                               **spec}})
+
+
+USES = pod("web", "n1", c={"envFrom": [{"configMapRef": {"name": "env-cm"}}],
+                           "env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]},
+           volumes=[{"name": "v", "configMap": {"name": "files"}},
+                    {"name": "p", "projected": {"sources": [{"secret": {"name": "tls"}}]}}])
+
+
+def get(resource, name, namespace="default", verb="get"):
+    return Attributes(N1, verb, "", resource, "", namespace, name)
+
+
+def test_graph_edges_follow_pods():
+    graph = ConfigGraph()
+    graph.set(USES)
+    for kind, name in [("ConfigMap", "env-cm"), ("Secret", "db"), ("ConfigMap", "files"), ("Secret", "tls")]:
+        assert graph.allows("n1", kind, "default", name)
+    assert not graph.allows("n2", "Secret", "default", "db")
+    assert not graph.allows("n1", "Secret", "other", "db")
+    graph.set(pod("web", "n1"))  # the update dropped the references
+    assert not graph.allows("n1", "Secret", "default", "db")
+    graph.set(USES)
+    graph.set(pod("other", "n1", volumes=[{"name": "s", "secret": {"secretName": "db"}}]))
+    graph.remove(USES)
+    assert graph.allows("n1", "Secret", "default", "db") and not graph.allows("n1", "ConfigMap", "default", "files")
+
+
+def test_node_authorizer_decisions():
+    graph = ConfigGraph()
+    graph.set(USES)
+    authz = NodeAuthorizer(lambda ns, name: None, graph.allows)
+    assert authz.authorize(get("secrets", "db")).allowed
+    assert authz.authorize(get("configmaps", "files")).allowed
+    denied = authz.authorize(get("secrets", "not-mine"))
+    assert not denied.allowed and denied.reason == "no relationship found between node 'n1' and this object"
+    listed = authz.authorize(get("secrets", "", verb="list"))
+    assert not listed.allowed and listed.reason == "can only get individual resources of this type"
+
+
+def test_graph_follows_the_watch_cache():
+    cache = WatchCache()
+    graph = config_graph(cache)
+    cache.apply(Change("ADDED", "Pod", "default/web", 2, USES, None))
+    assert graph.allows("n1", "Secret", "default", "db")
+    cache.apply(Change("DELETED", "Pod", "default/web", 3, USES, USES))
+    assert not graph.allows("n1", "Secret", "default", "db")
