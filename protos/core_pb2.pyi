@@ -592,7 +592,6 @@ class Service(_message.Message):
     status: ServiceStatus
     def __init__(self, api_version: _Optional[str] = ..., kind: _Optional[str] = ..., metadata: _Optional[_Union[_meta_pb2.ObjectMeta, _Mapping]] = ..., spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., status: _Optional[_Union[ServiceStatus, _Mapping]] = ...) -> None: ...
 
-<<<<<<< HEAD
 class ConfigMap(_message.Message):
     __slots__ = ("api_version", "kind", "metadata", "data", "binary_data", "immutable")
     class DataEntry(_message.Message):
@@ -654,7 +653,7 @@ class Secret(_message.Message):
     type: str
     immutable: bool
     def __init__(self, api_version: _Optional[str] = ..., kind: _Optional[str] = ..., metadata: _Optional[_Union[_meta_pb2.ObjectMeta, _Mapping]] = ..., data: _Optional[_Mapping[str, bytes]] = ..., string_data: _Optional[_Mapping[str, str]] = ..., type: _Optional[str] = ..., immutable: _Optional[bool] = ...) -> None: ...
-=======
+
 class ResourceFieldSelector(_message.Message):
     __slots__ = ("container_name", "resource", "divisor")
     CONTAINER_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -844,4 +843,3 @@ class Volume(_message.Message):
     projected: ProjectedVolumeSource
     persistent_volume_claim: PersistentVolumeClaimVolumeSource
     def __init__(self, name: _Optional[str] = ..., empty_dir: _Optional[_Union[EmptyDirVolumeSource, _Mapping]] = ..., host_path: _Optional[_Union[HostPathVolumeSource, _Mapping]] = ..., config_map: _Optional[_Union[ConfigMapVolumeSource, _Mapping]] = ..., secret: _Optional[_Union[SecretVolumeSource, _Mapping]] = ..., downward_api: _Optional[_Union[DownwardAPIVolumeSource, _Mapping]] = ..., projected: _Optional[_Union[ProjectedVolumeSource, _Mapping]] = ..., persistent_volume_claim: _Optional[_Union[PersistentVolumeClaimVolumeSource, _Mapping]] = ...) -> None: ...
->>>>>>> s14-podenv
