@@ -25,6 +25,7 @@ from apimachinery.selectors import FieldSelector, LabelSelector, SelectorError
 from apiserver import errors
 from apiserver.registry.admission import Admission
 from apiserver.registry.base import Strategy
+from apiserver.registry.batch import STRATEGIES as BATCH_STRATEGIES
 from apiserver.registry.cluster import (SYSTEM_NAMESPACES, EventStrategy, LeaseStrategy,
                                         NamespaceStrategy, NodeStrategy)
 from apiserver.registry.core import MAX_OBJECT_BYTES, Write, group_kind, group_resource, object_key
@@ -55,7 +56,8 @@ class Registry(ServerSideApply):
             s.kind: s for s in (PodStrategy(), NodeStrategy(), NamespaceStrategy(), EventStrategy(),
                                 DeploymentStrategy(), ReplicaSetStrategy(), LeaseStrategy(),
                                 ServiceStrategy(service_ranges), EndpointSliceStrategy(),
-                                *(strategy() for strategy in RBAC_STRATEGIES))
+                                *(strategy() for strategy in RBAC_STRATEGIES),
+                                *(strategy() for strategy in BATCH_STRATEGIES))
         }
         items, revision = store.load()
         loaded = []
