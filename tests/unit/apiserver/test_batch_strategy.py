@@ -152,3 +152,14 @@ def test_cronjob_job_template_is_validated(registry: Registry) -> None:
 def test_cronjob_name_leaves_room_for_job_suffix(registry: Registry) -> None:
     message = refused(registry.create, cronjob(name="a" * 53))
     assert "must be no more than 52 characters" in message
+
+
+def test_the_examples_are_accepted(registry: Registry) -> None:
+    from pathlib import Path
+
+    from kubectl.manifest import load_objects
+    examples = Path(__file__).resolve().parents[3] / "examples"
+    for name in ("job-countdown.yaml", "cronjob-hello.yaml"):
+        (obj,) = load_objects([str(examples / name)])
+        obj.metadata.namespace = "default"
+        assert registry.create(obj).metadata.uid
