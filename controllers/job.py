@@ -336,9 +336,8 @@ class JobController(Controller):
                 await self._delete(job, key, plan.delete)
         except Exception as err:  # noqa: BLE001 -- status is still written; the key is retried
             failure = err
-        if plan.status_changed:
-            await self._write_status(job, plan.status)
-        if plan.finished_now is not None:
+        written = await self._write_status(job, plan.status) if plan.status_changed else True
+        if plan.finished_now is not None and written:
             reason, message = plan.finished_now
             self.recorder.record(job, NORMAL if reason == "Completed" else WARNING, reason, message)
         if failure is not None:
@@ -408,12 +407,19 @@ class JobController(Controller):
             raise
         log.info("deleted finished job (ttlSecondsAfterFinished)", job=object_key(job))
 
-    async def _write_status(self, job: batch_pb2.Job, status: batch_pb2.JobStatus) -> None:
+    async def _write_status(self, job: batch_pb2.Job, status: batch_pb2.JobStatus) -> bool:
+        """UpdateStatus; False when it was not written (a conflict: decided again soon)."""
         new = batch_pb2.Job()
         new.CopyFrom(job)
         new.status.CopyFrom(status)
         try:
             await self.api.update_status(new)
         except Exception as err:
+            if is_conflict(err):
+                # The Job changed meanwhile: its event is on the way; decide again from it.
+                self.queue.add(object_key(job))
+                return False
             if not is_not_found(err):
                 raise
+            return False
+        return True
