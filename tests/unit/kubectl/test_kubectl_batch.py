@@ -63,3 +63,36 @@ def test_describe_job_and_cronjob() -> None:
         assert line.split() == next(l for l in out.splitlines() if l.startswith(line.split(":")[0] + ":")).split()
     out = run(cluster, "describe", "cronjob", "tick")
     assert "Concurrency Policy:" in out and "Forbid" in out and "Last Schedule Time:" in out
+
+
+def test_create_job_and_cronjob_from_flags() -> None:
+    import yaml
+    cluster = ClusterFake()
+    out = run(cluster, "create", "job", "pi", "--image=perl", "--dry-run=client", "-o", "yaml", "--",
+              "perl", "-e", "print 1")
+    job = yaml.safe_load(out)
+    assert (job["apiVersion"], job["kind"], job["metadata"]["name"]) == ("batch/v1", "Job", "pi")
+    assert job["spec"]["template"]["spec"] == {
+        "containers": [{"name": "pi", "image": "perl", "command": ["perl", "-e", "print 1"]}],
+        "restartPolicy": "Never"}
+    out = run(cluster, "create", "cronjob", "hello", "--image=busybox", "--schedule=*/1 * * * *",
+              "--dry-run=client", "-o", "yaml", "--", "date")
+    cron_job = yaml.safe_load(out)
+    assert cron_job["spec"]["schedule"] == "*/1 * * * *"
+    assert cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
+    assert run(cluster, "create", "cronjob", "hello", "--image=busybox", "--schedule=*/1 * * * *").strip() == \
+        "cronjob.batch/hello created"
+
+
+def test_create_job_from_a_cronjob() -> None:
+    cluster = ClusterFake()
+    cron_job = a_cron_job()
+    cron_job.metadata.uid = "uid-tick"
+    cluster.add(cron_job)
+    h = Harness(cluster)
+    assert run_verb(h, "create", "job", "manual-1", "--from=cronjob/tick", "--dry-run=client", "-o", "json") == 0
+    import json
+    job = json.loads(h.stdout)
+    assert job["metadata"]["annotations"] == {"cronjob.kubernetes.io/instantiate": "manual"}
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox"
