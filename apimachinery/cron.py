@@ -185,18 +185,33 @@ def _to_utc(wall: datetime, tz: ZoneInfo | timezone) -> datetime | None:
 
 def times_between(schedule: Schedule | str, start: datetime, end: datetime, time_zone: str = "",
                   limit: int = 100) -> tuple[list[datetime], bool]:
-    """Fire times in (start, end], oldest first, at most ``limit`` of them (the newest kept);
-    and whether there were more than ``limit``."""
+    """Fire times in (start, end], oldest first, and whether there were more than ``limit``.
+
+    With more than ``limit`` only the newest ones are returned (at least the newest), found by
+    looking back from ``end`` over a growing window instead of stepping through every missed
+    time since ``start`` (a minutely schedule a year behind is half a million steps)."""
     sched = parse(schedule) if isinstance(schedule, str) else schedule
+    found = _scan(sched, start, end, time_zone, limit + 1)
+    if len(found) <= limit:
+        return found, False
+    for window in _LOOK_BACK:
+        recent = _scan(sched, max(start, end - window), end, time_zone, None)
+        if recent:
+            return recent[-limit:], True
+    return found[-limit:], True  # not reached: the first scan found times in (start, end]
+
+
+_LOOK_BACK = (timedelta(hours=1), timedelta(days=1), timedelta(days=32), timedelta(days=367),
+              timedelta(days=366 * MAX_YEARS_AHEAD))
+
+
+def _scan(sched: Schedule, start: datetime, end: datetime, time_zone: str, cap: int | None) -> list[datetime]:
     found: list[datetime] = []
-    more = False
     t = start
-    while True:
+    while cap is None or len(found) < cap:
         nxt = next_after(sched, t, time_zone)
         if nxt is None or nxt > end:
-            return found, more
+            break
         found.append(nxt)
-        if len(found) > limit:
-            del found[0]
-            more = True
         t = nxt
+    return found
