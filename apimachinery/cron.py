@@ -163,6 +163,8 @@ def next_after(schedule: Schedule | str, after: datetime, time_zone: str = "") -
     while day <= limit:
         if day.month in sched.months and sched.day_matches(day):
             for hour in hours:
+                if first_day and hour < local.hour:
+                    continue
                 for minute in minutes:
                     wall = day.replace(hour=hour, minute=minute)
                     if first_day and wall < local:
