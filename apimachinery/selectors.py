@@ -132,7 +132,11 @@ FIELD_SELECTABLE: dict[str, frozenset[str]] = {
     "Deployment": frozenset(),
     "ReplicaSet": frozenset({"status.replicas"}),
     "Lease": frozenset(),
+    "Job": frozenset({"status.successful"}),  # Kubernetes' name for status.succeeded
+    "CronJob": frozenset(),
 }
+# Selectable fields whose label is not their JSON path.
+_FIELD_ALIASES = {"status.successful": "status.succeeded"}
 _ALWAYS_SELECTABLE = frozenset({"metadata.name", "metadata.namespace"})
 
 
@@ -150,7 +154,7 @@ def _field_names(message: Message) -> dict[str, str]:
 def field_value(obj: Message, path: str) -> str:
     """The string value of a dotted JSON path ("spec.nodeName") in a message."""
     current: object = obj
-    for part in path.split("."):
+    for part in _FIELD_ALIASES.get(path, path).split("."):
         assert isinstance(current, Message)
         current = getattr(current, _field_names(current)[part])
     if isinstance(current, bool):

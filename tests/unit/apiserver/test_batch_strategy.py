@@ -163,3 +163,14 @@ def test_the_examples_are_accepted(registry: Registry) -> None:
         (obj,) = load_objects([str(examples / name)])
         obj.metadata.namespace = "default"
         assert registry.create(obj).metadata.uid
+
+
+def test_jobs_select_on_status_successful(registry: Registry) -> None:
+    created = registry.create(job())
+    done = type(created)()
+    done.CopyFrom(created)
+    done.status.succeeded = 1
+    registry.update_status(done)
+    assert [j.metadata.name for j in registry.list("Job", "default", field_selector="status.successful=1")[0]] == \
+        ["pi"]
+    assert registry.list("Job", "default", field_selector="status.successful=0")[0] == []
