@@ -52,6 +52,7 @@ BACKOFF_BASE_SECONDS = 10.0  # Kubernetes' DefaultJobPodFailureBackOff
 BACKOFF_MAX_SECONDS = 360.0  # MaxJobPodFailureBackOff
 BACKOFF_LIMIT_MESSAGE = "Job has reached the specified backoff limit"
 DEADLINE_MESSAGE = "Job was active longer than specified deadline"
+COMPLETE_MESSAGE = "Reached expected number of succeeded pods"
 
 
 # ------------------------------------------------------------------ helpers
@@ -205,7 +206,7 @@ def _decide(job: batch_pb2.Job, plan: JobPlan, active: list[core_pb2.Pod], faile
         plan.finished_now = failure
     elif complete:
         plan.delete = active if satisfied else []
-        _set_condition(status, "Complete", "True", "", "", now)
+        _set_condition(status, "Complete", "True", "CompletionsReached", COMPLETE_MESSAGE, now)
         status.completion_time.CopyFrom(_timestamp(now))
         plan.finished_now = ("Completed", "Job completed")
     elif suspended:

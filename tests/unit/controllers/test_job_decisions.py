@@ -74,6 +74,7 @@ def test_completes_when_completions_succeeded():
     pods = [pod(job, "pi-a", "Succeeded"), pod(job, "pi-b", "Succeeded")]
     plan = plan_job(job, pods, True, NOW)
     assert finished(plan.status) == "Complete"
+    assert condition(plan.status, "Complete").reason == "CompletionsReached"
     assert plan.status.completion_time.seconds == int(NOW)
     assert plan.finished_now == ("Completed", "Job completed")
     assert plan.create == 0 and plan.status.succeeded == 2 and plan.status.active == 0
