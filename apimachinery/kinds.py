@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
-from protos import api_pb2, apps_pb2, coordination_pb2, core_pb2, discovery_pb2, rbac_pb2
+from protos import api_pb2, apps_pb2, batch_pb2, coordination_pb2, core_pb2, discovery_pb2, rbac_pb2
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 
@@ -63,6 +63,9 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("RoleBinding", f"{RBAC_GROUP}/v1", "rolebindings", True, rbac_pb2.RoleBinding, "role_binding"),
     KindInfo("ClusterRoleBinding", f"{RBAC_GROUP}/v1", "clusterrolebindings", False, rbac_pb2.ClusterRoleBinding,
              "cluster_role_binding"),
+    # batch/v1 (issue 14): a Job has no short name in Kubernetes.
+    KindInfo("Job", "batch/v1", "jobs", True, batch_pb2.Job, "job", (), ALL),
+    KindInfo("CronJob", "batch/v1", "cronjobs", True, batch_pb2.CronJob, "cron_job", ("cj",), ALL),
 )
 
 BY_KIND: dict[str, KindInfo] = {k.kind: k for k in KINDS}

@@ -133,7 +133,11 @@ FIELD_SELECTABLE: dict[str, frozenset[str]] = {
     "ReplicaSet": frozenset({"status.replicas"}),
     "Lease": frozenset(),
     "Secret": frozenset({"type"}),  # Kubernetes' SelectableFields for Secrets
+    "Job": frozenset({"status.successful"}),  # Kubernetes' name for status.succeeded
+    "CronJob": frozenset(),
 }
+# Selectable fields whose label is not their JSON path.
+_FIELD_ALIASES = {"status.successful": "status.succeeded"}
 _ALWAYS_SELECTABLE = frozenset({"metadata.name", "metadata.namespace"})
 
 
@@ -151,7 +155,7 @@ def _field_names(message: Message) -> dict[str, str]:
 def field_value(obj: Message, path: str) -> str:
     """The string value of a dotted JSON path ("spec.nodeName") in a message."""
     current: object = obj
-    for part in path.split("."):
+    for part in _FIELD_ALIASES.get(path, path).split("."):
         assert isinstance(current, Message)
         current = getattr(current, _field_names(current)[part])
     if isinstance(current, bool):

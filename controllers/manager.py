@@ -25,9 +25,11 @@ from client.api import AsyncAPI, describe
 from client.events import EventRecorder
 from client.informer import SharedInformers
 from controllers.base import Controller
+from controllers.cronjob import CronJobController
 from controllers.deployment import DeploymentController
 from controllers.endpointslice import EndpointSliceConfig, EndpointSliceController
 from controllers.garbage_collector import GarbageCollector
+from controllers.job import JobController
 from controllers.node_ipam import NodeIPAMConfig, NodeIPAMController
 from controllers.node_lifecycle import NodeLifecycleConfig, NodeLifecycleController
 from controllers.replicaset import ReplicaSetController
@@ -48,6 +50,10 @@ CONTROLLERS: dict[str, ControllerEntry] = {
                                   DeploymentController(api, informers, recorder)),
     "replicaset": ControllerEntry("replicaset-controller", lambda api, informers, recorder, config:
                                   ReplicaSetController(api, informers, recorder)),
+    "job": ControllerEntry("job-controller", lambda api, informers, recorder, config:
+                           JobController(api, informers, recorder)),
+    "cronjob": ControllerEntry("cronjob-controller", lambda api, informers, recorder, config:
+                               CronJobController(api, informers, recorder)),
     "nodelifecycle": ControllerEntry("node-controller", lambda api, informers, recorder, config:
                                      NodeLifecycleController(api, informers, recorder, config.node)),
     "garbagecollector": ControllerEntry("garbage-collector", lambda api, informers, recorder, config:

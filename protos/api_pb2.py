@@ -24,75 +24,76 @@ _sym_db = _symbol_database.Default()
 
 from protos import core_pb2 as protos_dot_core__pb2
 from protos import apps_pb2 as protos_dot_apps__pb2
+from protos import batch_pb2 as protos_dot_batch__pb2
 from protos import coordination_pb2 as protos_dot_coordination__pb2
 from protos import discovery_pb2 as protos_dot_discovery__pb2
 from protos import kubelet_pb2 as protos_dot_kubelet__pb2
 from protos import rbac_pb2 as protos_dot_rbac__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10protos/api.proto\x12\tpykube.v1\x1a\x11protos/core.proto\x1a\x11protos/apps.proto\x1a\x19protos/coordination.proto\x1a\x16protos/discovery.proto\x1a\x14protos/kubelet.proto\x1a\x11protos/rbac.proto\"\x88\x05\n\x06Object\x12\x1d\n\x03pod\x18\x01 \x01(\x0b\x32\x0e.pykube.v1.PodH\x00\x12\x1f\n\x04node\x18\x02 \x01(\x0b\x32\x0f.pykube.v1.NodeH\x00\x12)\n\tnamespace\x18\x03 \x01(\x0b\x32\x14.pykube.v1.NamespaceH\x00\x12!\n\x05\x65vent\x18\x04 \x01(\x0b\x32\x10.pykube.v1.EventH\x00\x12+\n\ndeployment\x18\x05 \x01(\x0b\x32\x15.pykube.v1.DeploymentH\x00\x12,\n\x0breplica_set\x18\x06 \x01(\x0b\x32\x15.pykube.v1.ReplicaSetH\x00\x12!\n\x05lease\x18\x07 \x01(\x0b\x32\x10.pykube.v1.LeaseH\x00\x12%\n\x07service\x18\x08 \x01(\x0b\x32\x12.pykube.v1.ServiceH\x00\x12\x32\n\x0e\x65ndpoint_slice\x18\t \x01(\x0b\x32\x18.pykube.v1.EndpointSliceH\x00\x12\x1f\n\x04role\x18\n \x01(\x0b\x32\x0f.pykube.v1.RoleH\x00\x12.\n\x0c\x63luster_role\x18\x0b \x01(\x0b\x32\x16.pykube.v1.ClusterRoleH\x00\x12.\n\x0crole_binding\x18\x0c \x01(\x0b\x32\x16.pykube.v1.RoleBindingH\x00\x12=\n\x14\x63luster_role_binding\x18\r \x01(\x0b\x32\x1d.pykube.v1.ClusterRoleBindingH\x00\x12*\n\nconfig_map\x18\x0e \x01(\x0b\x32\x14.pykube.v1.ConfigMapH\x00\x12#\n\x06secret\x18\x0f \x01(\x0b\x32\x11.pykube.v1.SecretH\x00\x42\x06\n\x04kind\"C\n\rCreateRequest\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\";\n\nGetRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"^\n\x0bListRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\"J\n\x0cListResponse\x12 \n\x05items\x18\x01 \x03(\x0b\x32\x11.pykube.v1.Object\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"C\n\rUpdateRequest\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"6\n\rPreconditions\x12\x0b\n\x03uid\x18\x01 \x01(\t\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"\xd8\x01\n\rDeleteRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12/\n\rpreconditions\x18\x04 \x01(\x0b\x32\x18.pykube.v1.Preconditions\x12!\n\x14grace_period_seconds\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x1a\n\x12propagation_policy\x18\x06 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\x42\x17\n\x15_grace_period_seconds\"Z\n\x0c\x41pplyRequest\x12\"\n\x07objects\x18\x01 \x03(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\x12\x15\n\rfield_manager\x18\x03 \x01(\t\"@\n\x0b\x41pplyResult\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\"8\n\rApplyResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.pykube.v1.ApplyResult\"\x92\x01\n\x0cWatchRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\x18\n\x10resource_version\x18\x05 \x01(\t\x12\x17\n\x0f\x61llow_bookmarks\x18\x06 \x01(\x08\"=\n\nWatchEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12!\n\x06object\x18\x02 \x01(\x0b\x32\x11.pykube.v1.Object\"N\n\x0b\x42indRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tnode_name\x18\x03 \x01(\t\x12\x0b\n\x03uid\x18\x04 \x01(\t\"\x10\n\x0eVersionRequest\"j\n\x0bVersionInfo\x12\r\n\x05major\x18\x01 \x01(\t\x12\r\n\x05minor\x18\x02 \x01(\t\x12\x13\n\x0bgit_version\x18\x03 \x01(\t\x12\x10\n\x08platform\x18\x04 \x01(\t\x12\x16\n\x0epython_version\x18\x05 \x01(\t\"\x12\n\x10\x44iscoveryRequest\"v\n\x0b\x41PIResource\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bshort_names\x18\x02 \x03(\t\x12\x13\n\x0b\x61pi_version\x18\x03 \x01(\t\x12\x12\n\nnamespaced\x18\x04 \x01(\x08\x12\x0c\n\x04kind\x18\x05 \x01(\t\x12\r\n\x05verbs\x18\x06 \x03(\t\">\n\x11\x44iscoveryResponse\x12)\n\tresources\x18\x01 \x03(\x0b\x32\x16.pykube.v1.APIResource\"/\n\x0c\x42\x61tchRequest\x12\x1f\n\x03ops\x18\x01 \x03(\x0b\x32\x12.pykube.v1.BatchOp\"\xee\x01\n\x07\x42\x61tchOp\x12*\n\x06\x63reate\x18\x01 \x01(\x0b\x32\x18.pykube.v1.CreateRequestH\x00\x12*\n\x06update\x18\x02 \x01(\x0b\x32\x18.pykube.v1.UpdateRequestH\x00\x12\x31\n\rupdate_status\x18\x03 \x01(\x0b\x32\x18.pykube.v1.UpdateRequestH\x00\x12*\n\x06\x64\x65lete\x18\x04 \x01(\x0b\x32\x18.pykube.v1.DeleteRequestH\x00\x12&\n\x04\x62ind\x18\x05 \x01(\x0b\x32\x16.pykube.v1.BindRequestH\x00\x42\x04\n\x02op\"O\n\x0b\x42\x61tchResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12!\n\x06object\x18\x03 \x01(\x0b\x32\x11.pykube.v1.Object\"8\n\rBatchResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.pykube.v1.BatchResult\"!\n\x0fWatchEventBatch\x12\x0e\n\x06\x65vents\x18\x01 \x03(\x0c\"y\n\x12ResourceAttributes\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04verb\x18\x02 \x01(\t\x12\r\n\x05group\x18\x03 \x01(\t\x12\x10\n\x08resource\x18\x04 \x01(\t\x12\x13\n\x0bsubresource\x18\x05 \x01(\t\x12\x0c\n\x04name\x18\x06 \x01(\t\"3\n\x15NonResourceAttributes\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04verb\x18\x02 \x01(\t\"\xe7\x01\n\x1eSelfSubjectAccessReviewRequest\x12<\n\x13resource_attributes\x18\x01 \x01(\x0b\x32\x1d.pykube.v1.ResourceAttributesH\x00\x12\x43\n\x17non_resource_attributes\x18\x02 \x01(\x0b\x32 .pykube.v1.NonResourceAttributesH\x00\x12\x18\n\x10impersonate_user\x18\x03 \x01(\t\x12\x1a\n\x12impersonate_groups\x18\x04 \x03(\tB\x0c\n\nattributes\"f\n\x19SubjectAccessReviewStatus\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0e\n\x06\x64\x65nied\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x18\n\x10\x65valuation_error\x18\x04 \x01(\t2\xae\x08\n\x03\x41PI\x12\x35\n\x06\x43reate\x12\x18.pykube.v1.CreateRequest\x1a\x11.pykube.v1.Object\x12/\n\x03Get\x12\x15.pykube.v1.GetRequest\x1a\x11.pykube.v1.Object\x12\x37\n\x04List\x12\x16.pykube.v1.ListRequest\x1a\x17.pykube.v1.ListResponse\x12\x35\n\x06Update\x12\x18.pykube.v1.UpdateRequest\x1a\x11.pykube.v1.Object\x12;\n\x0cUpdateStatus\x12\x18.pykube.v1.UpdateRequest\x1a\x11.pykube.v1.Object\x12\x35\n\x06\x44\x65lete\x12\x18.pykube.v1.DeleteRequest\x1a\x11.pykube.v1.Object\x12:\n\x05\x41pply\x12\x17.pykube.v1.ApplyRequest\x1a\x18.pykube.v1.ApplyResponse\x12\x39\n\x05Watch\x12\x17.pykube.v1.WatchRequest\x1a\x15.pykube.v1.WatchEvent0\x01\x12\x31\n\x04\x42ind\x12\x16.pykube.v1.BindRequest\x1a\x11.pykube.v1.Object\x12<\n\x07Version\x12\x19.pykube.v1.VersionRequest\x1a\x16.pykube.v1.VersionInfo\x12\x46\n\tDiscovery\x12\x1b.pykube.v1.DiscoveryRequest\x1a\x1c.pykube.v1.DiscoveryResponse\x12\x45\n\x0cWatchBatches\x12\x17.pykube.v1.WatchRequest\x1a\x1a.pykube.v1.WatchEventBatch0\x01\x12:\n\x05\x42\x61tch\x12\x17.pykube.v1.BatchRequest\x1a\x18.pykube.v1.BatchResponse\x12\x35\n\x04Logs\x12\x16.pykube.v1.LogsRequest\x1a\x13.pykube.v1.LogChunk0\x01\x12\x37\n\x04\x45xec\x12\x14.pykube.v1.ExecInput\x1a\x15.pykube.v1.ExecOutput(\x01\x30\x01\x12L\n\x0bPortForward\x12\x1b.pykube.v1.PortForwardInput\x1a\x1c.pykube.v1.PortForwardOutput(\x01\x30\x01\x12j\n\x17SelfSubjectAccessReview\x12).pykube.v1.SelfSubjectAccessReviewRequest\x1a$.pykube.v1.SubjectAccessReviewStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10protos/api.proto\x12\tpykube.v1\x1a\x11protos/core.proto\x1a\x11protos/apps.proto\x1a\x12protos/batch.proto\x1a\x19protos/coordination.proto\x1a\x16protos/discovery.proto\x1a\x14protos/kubelet.proto\x1a\x11protos/rbac.proto\"\xcf\x05\n\x06Object\x12\x1d\n\x03pod\x18\x01 \x01(\x0b\x32\x0e.pykube.v1.PodH\x00\x12\x1f\n\x04node\x18\x02 \x01(\x0b\x32\x0f.pykube.v1.NodeH\x00\x12)\n\tnamespace\x18\x03 \x01(\x0b\x32\x14.pykube.v1.NamespaceH\x00\x12!\n\x05\x65vent\x18\x04 \x01(\x0b\x32\x10.pykube.v1.EventH\x00\x12+\n\ndeployment\x18\x05 \x01(\x0b\x32\x15.pykube.v1.DeploymentH\x00\x12,\n\x0breplica_set\x18\x06 \x01(\x0b\x32\x15.pykube.v1.ReplicaSetH\x00\x12!\n\x05lease\x18\x07 \x01(\x0b\x32\x10.pykube.v1.LeaseH\x00\x12%\n\x07service\x18\x08 \x01(\x0b\x32\x12.pykube.v1.ServiceH\x00\x12\x32\n\x0e\x65ndpoint_slice\x18\t \x01(\x0b\x32\x18.pykube.v1.EndpointSliceH\x00\x12\x1f\n\x04role\x18\n \x01(\x0b\x32\x0f.pykube.v1.RoleH\x00\x12.\n\x0c\x63luster_role\x18\x0b \x01(\x0b\x32\x16.pykube.v1.ClusterRoleH\x00\x12.\n\x0crole_binding\x18\x0c \x01(\x0b\x32\x16.pykube.v1.RoleBindingH\x00\x12=\n\x14\x63luster_role_binding\x18\r \x01(\x0b\x32\x1d.pykube.v1.ClusterRoleBindingH\x00\x12*\n\nconfig_map\x18\x0e \x01(\x0b\x32\x14.pykube.v1.ConfigMapH\x00\x12#\n\x06secret\x18\x0f \x01(\x0b\x32\x11.pykube.v1.SecretH\x00\x12\x1d\n\x03job\x18\x10 \x01(\x0b\x32\x0e.pykube.v1.JobH\x00\x12&\n\x08\x63ron_job\x18\x11 \x01(\x0b\x32\x12.pykube.v1.CronJobH\x00\x42\x06\n\x04kind\"C\n\rCreateRequest\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\";\n\nGetRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"^\n\x0bListRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\"J\n\x0cListResponse\x12 \n\x05items\x18\x01 \x03(\x0b\x32\x11.pykube.v1.Object\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"C\n\rUpdateRequest\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"6\n\rPreconditions\x12\x0b\n\x03uid\x18\x01 \x01(\t\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"\xd8\x01\n\rDeleteRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12/\n\rpreconditions\x18\x04 \x01(\x0b\x32\x18.pykube.v1.Preconditions\x12!\n\x14grace_period_seconds\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x1a\n\x12propagation_policy\x18\x06 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\x42\x17\n\x15_grace_period_seconds\"Z\n\x0c\x41pplyRequest\x12\"\n\x07objects\x18\x01 \x03(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\x12\x15\n\rfield_manager\x18\x03 \x01(\t\"@\n\x0b\x41pplyResult\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\"8\n\rApplyResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.pykube.v1.ApplyResult\"\x92\x01\n\x0cWatchRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\x18\n\x10resource_version\x18\x05 \x01(\t\x12\x17\n\x0f\x61llow_bookmarks\x18\x06 \x01(\x08\"=\n\nWatchEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12!\n\x06object\x18\x02 \x01(\x0b\x32\x11.pykube.v1.Object\"N\n\x0b\x42indRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tnode_name\x18\x03 \x01(\t\x12\x0b\n\x03uid\x18\x04 \x01(\t\"\x10\n\x0eVersionRequest\"j\n\x0bVersionInfo\x12\r\n\x05major\x18\x01 \x01(\t\x12\r\n\x05minor\x18\x02 \x01(\t\x12\x13\n\x0bgit_version\x18\x03 \x01(\t\x12\x10\n\x08platform\x18\x04 \x01(\t\x12\x16\n\x0epython_version\x18\x05 \x01(\t\"\x12\n\x10\x44iscoveryRequest\"v\n\x0b\x41PIResource\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bshort_names\x18\x02 \x03(\t\x12\x13\n\x0b\x61pi_version\x18\x03 \x01(\t\x12\x12\n\nnamespaced\x18\x04 \x01(\x08\x12\x0c\n\x04kind\x18\x05 \x01(\t\x12\r\n\x05verbs\x18\x06 \x03(\t\">\n\x11\x44iscoveryResponse\x12)\n\tresources\x18\x01 \x03(\x0b\x32\x16.pykube.v1.APIResource\"/\n\x0c\x42\x61tchRequest\x12\x1f\n\x03ops\x18\x01 \x03(\x0b\x32\x12.pykube.v1.BatchOp\"\xee\x01\n\x07\x42\x61tchOp\x12*\n\x06\x63reate\x18\x01 \x01(\x0b\x32\x18.pykube.v1.CreateRequestH\x00\x12*\n\x06update\x18\x02 \x01(\x0b\x32\x18.pykube.v1.UpdateRequestH\x00\x12\x31\n\rupdate_status\x18\x03 \x01(\x0b\x32\x18.pykube.v1.UpdateRequestH\x00\x12*\n\x06\x64\x65lete\x18\x04 \x01(\x0b\x32\x18.pykube.v1.DeleteRequestH\x00\x12&\n\x04\x62ind\x18\x05 \x01(\x0b\x32\x16.pykube.v1.BindRequestH\x00\x42\x04\n\x02op\"O\n\x0b\x42\x61tchResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12!\n\x06object\x18\x03 \x01(\x0b\x32\x11.pykube.v1.Object\"8\n\rBatchResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.pykube.v1.BatchResult\"!\n\x0fWatchEventBatch\x12\x0e\n\x06\x65vents\x18\x01 \x03(\x0c\"y\n\x12ResourceAttributes\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04verb\x18\x02 \x01(\t\x12\r\n\x05group\x18\x03 \x01(\t\x12\x10\n\x08resource\x18\x04 \x01(\t\x12\x13\n\x0bsubresource\x18\x05 \x01(\t\x12\x0c\n\x04name\x18\x06 \x01(\t\"3\n\x15NonResourceAttributes\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04verb\x18\x02 \x01(\t\"\xe7\x01\n\x1eSelfSubjectAccessReviewRequest\x12<\n\x13resource_attributes\x18\x01 \x01(\x0b\x32\x1d.pykube.v1.ResourceAttributesH\x00\x12\x43\n\x17non_resource_attributes\x18\x02 \x01(\x0b\x32 .pykube.v1.NonResourceAttributesH\x00\x12\x18\n\x10impersonate_user\x18\x03 \x01(\t\x12\x1a\n\x12impersonate_groups\x18\x04 \x03(\tB\x0c\n\nattributes\"f\n\x19SubjectAccessReviewStatus\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0e\n\x06\x64\x65nied\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x18\n\x10\x65valuation_error\x18\x04 \x01(\t2\xae\x08\n\x03\x41PI\x12\x35\n\x06\x43reate\x12\x18.pykube.v1.CreateRequest\x1a\x11.pykube.v1.Object\x12/\n\x03Get\x12\x15.pykube.v1.GetRequest\x1a\x11.pykube.v1.Object\x12\x37\n\x04List\x12\x16.pykube.v1.ListRequest\x1a\x17.pykube.v1.ListResponse\x12\x35\n\x06Update\x12\x18.pykube.v1.UpdateRequest\x1a\x11.pykube.v1.Object\x12;\n\x0cUpdateStatus\x12\x18.pykube.v1.UpdateRequest\x1a\x11.pykube.v1.Object\x12\x35\n\x06\x44\x65lete\x12\x18.pykube.v1.DeleteRequest\x1a\x11.pykube.v1.Object\x12:\n\x05\x41pply\x12\x17.pykube.v1.ApplyRequest\x1a\x18.pykube.v1.ApplyResponse\x12\x39\n\x05Watch\x12\x17.pykube.v1.WatchRequest\x1a\x15.pykube.v1.WatchEvent0\x01\x12\x31\n\x04\x42ind\x12\x16.pykube.v1.BindRequest\x1a\x11.pykube.v1.Object\x12<\n\x07Version\x12\x19.pykube.v1.VersionRequest\x1a\x16.pykube.v1.VersionInfo\x12\x46\n\tDiscovery\x12\x1b.pykube.v1.DiscoveryRequest\x1a\x1c.pykube.v1.DiscoveryResponse\x12\x45\n\x0cWatchBatches\x12\x17.pykube.v1.WatchRequest\x1a\x1a.pykube.v1.WatchEventBatch0\x01\x12:\n\x05\x42\x61tch\x12\x17.pykube.v1.BatchRequest\x1a\x18.pykube.v1.BatchResponse\x12\x35\n\x04Logs\x12\x16.pykube.v1.LogsRequest\x1a\x13.pykube.v1.LogChunk0\x01\x12\x37\n\x04\x45xec\x12\x14.pykube.v1.ExecInput\x1a\x15.pykube.v1.ExecOutput(\x01\x30\x01\x12L\n\x0bPortForward\x12\x1b.pykube.v1.PortForwardInput\x1a\x1c.pykube.v1.PortForwardOutput(\x01\x30\x01\x12j\n\x17SelfSubjectAccessReview\x12).pykube.v1.SelfSubjectAccessReviewRequest\x1a$.pykube.v1.SubjectAccessReviewStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.api_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OBJECT']._serialized_start=162
-  _globals['_OBJECT']._serialized_end=810
-  _globals['_CREATEREQUEST']._serialized_start=812
-  _globals['_CREATEREQUEST']._serialized_end=879
-  _globals['_GETREQUEST']._serialized_start=881
-  _globals['_GETREQUEST']._serialized_end=940
-  _globals['_LISTREQUEST']._serialized_start=942
-  _globals['_LISTREQUEST']._serialized_end=1036
-  _globals['_LISTRESPONSE']._serialized_start=1038
-  _globals['_LISTRESPONSE']._serialized_end=1112
-  _globals['_UPDATEREQUEST']._serialized_start=1114
-  _globals['_UPDATEREQUEST']._serialized_end=1181
-  _globals['_PRECONDITIONS']._serialized_start=1183
-  _globals['_PRECONDITIONS']._serialized_end=1237
-  _globals['_DELETEREQUEST']._serialized_start=1240
-  _globals['_DELETEREQUEST']._serialized_end=1456
-  _globals['_APPLYREQUEST']._serialized_start=1458
-  _globals['_APPLYREQUEST']._serialized_end=1548
-  _globals['_APPLYRESULT']._serialized_start=1550
-  _globals['_APPLYRESULT']._serialized_end=1614
-  _globals['_APPLYRESPONSE']._serialized_start=1616
-  _globals['_APPLYRESPONSE']._serialized_end=1672
-  _globals['_WATCHREQUEST']._serialized_start=1675
-  _globals['_WATCHREQUEST']._serialized_end=1821
-  _globals['_WATCHEVENT']._serialized_start=1823
-  _globals['_WATCHEVENT']._serialized_end=1884
-  _globals['_BINDREQUEST']._serialized_start=1886
-  _globals['_BINDREQUEST']._serialized_end=1964
-  _globals['_VERSIONREQUEST']._serialized_start=1966
-  _globals['_VERSIONREQUEST']._serialized_end=1982
-  _globals['_VERSIONINFO']._serialized_start=1984
-  _globals['_VERSIONINFO']._serialized_end=2090
-  _globals['_DISCOVERYREQUEST']._serialized_start=2092
-  _globals['_DISCOVERYREQUEST']._serialized_end=2110
-  _globals['_APIRESOURCE']._serialized_start=2112
-  _globals['_APIRESOURCE']._serialized_end=2230
-  _globals['_DISCOVERYRESPONSE']._serialized_start=2232
-  _globals['_DISCOVERYRESPONSE']._serialized_end=2294
-  _globals['_BATCHREQUEST']._serialized_start=2296
-  _globals['_BATCHREQUEST']._serialized_end=2343
-  _globals['_BATCHOP']._serialized_start=2346
-  _globals['_BATCHOP']._serialized_end=2584
-  _globals['_BATCHRESULT']._serialized_start=2586
-  _globals['_BATCHRESULT']._serialized_end=2665
-  _globals['_BATCHRESPONSE']._serialized_start=2667
-  _globals['_BATCHRESPONSE']._serialized_end=2723
-  _globals['_WATCHEVENTBATCH']._serialized_start=2725
-  _globals['_WATCHEVENTBATCH']._serialized_end=2758
-  _globals['_RESOURCEATTRIBUTES']._serialized_start=2760
-  _globals['_RESOURCEATTRIBUTES']._serialized_end=2881
-  _globals['_NONRESOURCEATTRIBUTES']._serialized_start=2883
-  _globals['_NONRESOURCEATTRIBUTES']._serialized_end=2934
-  _globals['_SELFSUBJECTACCESSREVIEWREQUEST']._serialized_start=2937
-  _globals['_SELFSUBJECTACCESSREVIEWREQUEST']._serialized_end=3168
-  _globals['_SUBJECTACCESSREVIEWSTATUS']._serialized_start=3170
-  _globals['_SUBJECTACCESSREVIEWSTATUS']._serialized_end=3272
-  _globals['_API']._serialized_start=3275
-  _globals['_API']._serialized_end=4345
+  _globals['_OBJECT']._serialized_start=182
+  _globals['_OBJECT']._serialized_end=901
+  _globals['_CREATEREQUEST']._serialized_start=903
+  _globals['_CREATEREQUEST']._serialized_end=970
+  _globals['_GETREQUEST']._serialized_start=972
+  _globals['_GETREQUEST']._serialized_end=1031
+  _globals['_LISTREQUEST']._serialized_start=1033
+  _globals['_LISTREQUEST']._serialized_end=1127
+  _globals['_LISTRESPONSE']._serialized_start=1129
+  _globals['_LISTRESPONSE']._serialized_end=1203
+  _globals['_UPDATEREQUEST']._serialized_start=1205
+  _globals['_UPDATEREQUEST']._serialized_end=1272
+  _globals['_PRECONDITIONS']._serialized_start=1274
+  _globals['_PRECONDITIONS']._serialized_end=1328
+  _globals['_DELETEREQUEST']._serialized_start=1331
+  _globals['_DELETEREQUEST']._serialized_end=1547
+  _globals['_APPLYREQUEST']._serialized_start=1549
+  _globals['_APPLYREQUEST']._serialized_end=1639
+  _globals['_APPLYRESULT']._serialized_start=1641
+  _globals['_APPLYRESULT']._serialized_end=1705
+  _globals['_APPLYRESPONSE']._serialized_start=1707
+  _globals['_APPLYRESPONSE']._serialized_end=1763
+  _globals['_WATCHREQUEST']._serialized_start=1766
+  _globals['_WATCHREQUEST']._serialized_end=1912
+  _globals['_WATCHEVENT']._serialized_start=1914
+  _globals['_WATCHEVENT']._serialized_end=1975
+  _globals['_BINDREQUEST']._serialized_start=1977
+  _globals['_BINDREQUEST']._serialized_end=2055
+  _globals['_VERSIONREQUEST']._serialized_start=2057
+  _globals['_VERSIONREQUEST']._serialized_end=2073
+  _globals['_VERSIONINFO']._serialized_start=2075
+  _globals['_VERSIONINFO']._serialized_end=2181
+  _globals['_DISCOVERYREQUEST']._serialized_start=2183
+  _globals['_DISCOVERYREQUEST']._serialized_end=2201
+  _globals['_APIRESOURCE']._serialized_start=2203
+  _globals['_APIRESOURCE']._serialized_end=2321
+  _globals['_DISCOVERYRESPONSE']._serialized_start=2323
+  _globals['_DISCOVERYRESPONSE']._serialized_end=2385
+  _globals['_BATCHREQUEST']._serialized_start=2387
+  _globals['_BATCHREQUEST']._serialized_end=2434
+  _globals['_BATCHOP']._serialized_start=2437
+  _globals['_BATCHOP']._serialized_end=2675
+  _globals['_BATCHRESULT']._serialized_start=2677
+  _globals['_BATCHRESULT']._serialized_end=2756
+  _globals['_BATCHRESPONSE']._serialized_start=2758
+  _globals['_BATCHRESPONSE']._serialized_end=2814
+  _globals['_WATCHEVENTBATCH']._serialized_start=2816
+  _globals['_WATCHEVENTBATCH']._serialized_end=2849
+  _globals['_RESOURCEATTRIBUTES']._serialized_start=2851
+  _globals['_RESOURCEATTRIBUTES']._serialized_end=2972
+  _globals['_NONRESOURCEATTRIBUTES']._serialized_start=2974
+  _globals['_NONRESOURCEATTRIBUTES']._serialized_end=3025
+  _globals['_SELFSUBJECTACCESSREVIEWREQUEST']._serialized_start=3028
+  _globals['_SELFSUBJECTACCESSREVIEWREQUEST']._serialized_end=3259
+  _globals['_SUBJECTACCESSREVIEWSTATUS']._serialized_start=3261
+  _globals['_SUBJECTACCESSREVIEWSTATUS']._serialized_end=3363
+  _globals['_API']._serialized_start=3366
+  _globals['_API']._serialized_end=4436
 # @@protoc_insertion_point(module_scope)

@@ -24,11 +24,12 @@ from typing import Any, Callable, Union
 
 from google.protobuf.message import Message
 
+from apimachinery.duration import human_duration
 from apimachinery.kinds import info_of
 from apimachinery.tables import cells
 from apimachinery.tables.cells import NONE, age
 from apimachinery.timestamps import rfc3339_utc
-from protos import apps_pb2, coordination_pb2, core_pb2, discovery_pb2, rbac_pb2
+from protos import apps_pb2, batch_pb2, coordination_pb2, core_pb2, discovery_pb2, rbac_pb2
 
 Cell = Union[str, int]
 RowFunction = Callable[[Any, datetime.datetime], list[Cell]]
@@ -335,6 +336,88 @@ def role_binding_row(binding: rbac_pb2.RoleBinding | rbac_pb2.ClusterRoleBinding
 
 # ------------------------------------------------------------------ tables
 
+# ------------------------------------------------------------------- batch (issue 14)
+
+JOB_COLUMNS = (
+    NAME_COLUMN,
+    Column("Status", description="Status of the job."),
+    Column("Completions", description="The number of pods which reached phase Succeeded. The value increases "
+                                      "monotonically for a given spec. However, it may decrease in reaction to "
+                                      "scale down of elastic indexed jobs."),
+    Column("Duration", description="Time required to complete the job."),
+    AGE_COLUMN,
+    *_template_columns("A label query over pods that should match the pod count. Normally, the system sets this "
+                       "field for you."),
+)
+
+
+def job_status(job: batch_pb2.Job) -> str:
+    """printJob's STATUS: Complete, Failed, Terminating, Suspended, FailureTarget or Running."""
+    conditions = job.status.conditions
+    if cells.condition_true(conditions, "Complete"):
+        return "Complete"
+    if cells.condition_true(conditions, "Failed"):
+        return "Failed"
+    if job.metadata.HasField("deletion_timestamp"):
+        return "Terminating"
+    if cells.condition_true(conditions, "Suspended"):
+        return "Suspended"
+    if cells.condition_true(conditions, "FailureTarget"):
+        return "FailureTarget"
+    return "Running"
+
+
+def job_completions(spec: batch_pb2.JobSpec, succeeded: int) -> str:
+    if spec.HasField("completions"):
+        return f"{succeeded}/{spec.completions}"
+    if spec.parallelism > 1:
+        return f"{succeeded}/1 of {spec.parallelism}"
+    return f"{succeeded}/1"
+
+
+def job_duration(status: batch_pb2.JobStatus, now: datetime.datetime) -> str:
+    if not status.HasField("start_time"):
+        return ""
+    start = status.start_time.ToDatetime(tzinfo=datetime.timezone.utc)
+    end = status.completion_time.ToDatetime(tzinfo=datetime.timezone.utc) \
+        if status.HasField("completion_time") else now
+    return human_duration(end - start)
+
+
+def job_row(job: batch_pb2.Job, now: datetime.datetime) -> list[Cell]:
+    spec = job.spec
+    return [job.metadata.name, job_status(job), job_completions(spec, job.status.succeeded),
+            job_duration(job.status, now), age(job.metadata.creation_timestamp, now),
+            cells.container_names(spec.template), cells.container_images(spec.template),
+            cells.format_selector(spec.selector)]
+
+
+CRON_JOB_COLUMNS = (
+    NAME_COLUMN,
+    Column("Schedule", description="The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron."),
+    Column("Timezone", description="The time zone name for the given schedule, see "
+                                   "https://en.wikipedia.org/wiki/List_of_tz_database_time_zones."),
+    Column("Suspend", "boolean", "This flag tells the controller to suspend subsequent executions, it does not "
+                                 "apply to already started executions.  Defaults to false."),
+    Column("Active", "integer", "A list of pointers to currently running jobs."),
+    Column("Last Schedule", description="Information when was the last time the job was successfully scheduled."),
+    AGE_COLUMN,
+    *_template_columns("A label query over pods that should match the pod count. Normally, the system sets this "
+                       "field for you."),
+)
+
+
+def cron_job_row(cron_job: batch_pb2.CronJob, now: datetime.datetime) -> list[Cell]:
+    spec, status = cron_job.spec, cron_job.status
+    template = spec.job_template.spec.template
+    return [cron_job.metadata.name, spec.schedule, spec.time_zone if spec.HasField("time_zone") else NONE,
+            ("True" if spec.suspend else "False") if spec.HasField("suspend") else cells.UNSET,
+            len(status.active),
+            age(status.last_schedule_time, now) if status.HasField("last_schedule_time") else NONE,
+            age(cron_job.metadata.creation_timestamp, now), cells.container_names(template),
+            cells.container_images(template), cells.format_selector(spec.job_template.spec.selector)]
+
+
 TABLES: dict[str, TableSpec] = {
     "Pod": TableSpec(POD_COLUMNS, pod_row),
     "Deployment": TableSpec(DEPLOYMENT_COLUMNS, deployment_row),
@@ -351,6 +434,8 @@ TABLES: dict[str, TableSpec] = {
     "ClusterRole": TableSpec(ROLE_COLUMNS, role_row),
     "RoleBinding": TableSpec(ROLE_BINDING_COLUMNS, role_binding_row),
     "ClusterRoleBinding": TableSpec(CLUSTER_ROLE_BINDING_COLUMNS, role_binding_row),
+    "Job": TableSpec(JOB_COLUMNS, job_row),
+    "CronJob": TableSpec(CRON_JOB_COLUMNS, cron_job_row),
 }
 
 

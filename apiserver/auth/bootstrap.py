@@ -41,6 +41,7 @@ AUTOUPDATE = {"rbac.authorization.kubernetes.io/autoupdate": "true"}
 READ = ("get", "list", "watch")
 WRITE = ("create", "update", "patch", "delete", "deletecollection")
 CORE, APPS, COORDINATION, DISCOVERY = "", "apps", "coordination.k8s.io", "discovery.k8s.io"
+BATCH = "batch"
 EVENTS_RULE = Rule.make(("create", "update", "patch"), (CORE, "events.k8s.io"), ("events",))
 
 
@@ -94,6 +95,9 @@ CONTROLLER_MANAGER_RULES: tuple[Rule, ...] = (
     _rule(("create", "update", "patch", "delete"), (DISCOVERY,), ("endpointslices",)),
     # node IPAM (podCIDR) and node lifecycle (taints, status)
     _rule(("update", "patch"), (CORE,), ("nodes", "nodes/status")),
+    # job and cronjob controllers (issue 14)
+    _rule(("get", "create", "update", "patch", "delete"), (BATCH,), ("jobs", "cronjobs")),
+    _rule(("update", "patch"), (BATCH,), ("jobs/status", "cronjobs/status")),
 )
 
 PROXIER_RULES: tuple[Rule, ...] = (
@@ -109,6 +113,7 @@ VIEW_RULES: tuple[Rule, ...] = (
     _rule(READ, (DISCOVERY,), ("endpointslices",)),
     _rule(READ, (APPS,), ("deployments", "deployments/status", "deployments/scale", "replicasets",
                           "replicasets/status", "replicasets/scale")),
+    _rule(READ, (BATCH,), ("jobs", "jobs/status", "cronjobs", "cronjobs/status")),
 )
 EDIT_RULES: tuple[Rule, ...] = (
     *VIEW_RULES,
@@ -116,6 +121,7 @@ EDIT_RULES: tuple[Rule, ...] = (
     _rule(("create", "get"), (CORE,), ("pods/exec", "pods/portforward", "pods/attach")),
     _rule(WRITE, (DISCOVERY,), ("endpointslices",)),
     _rule(WRITE, (APPS,), ("deployments", "deployments/scale", "replicasets", "replicasets/scale")),
+    _rule(WRITE, (BATCH,), ("jobs", "cronjobs")),
 )
 ADMIN_RULES: tuple[Rule, ...] = (
     *EDIT_RULES,

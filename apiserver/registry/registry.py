@@ -25,6 +25,7 @@ from apimachinery.selectors import FieldSelector, LabelSelector, SelectorError
 from apiserver import errors
 from apiserver.registry.admission import Admission
 from apiserver.registry.base import Strategy
+from apiserver.registry.batch import STRATEGIES as BATCH_STRATEGIES
 from apiserver.registry.cluster import (SYSTEM_NAMESPACES, EventStrategy, LeaseStrategy,
                                         NamespaceStrategy, NodeStrategy)
 from apiserver.registry.config import STRATEGIES as CONFIG_STRATEGIES
@@ -57,7 +58,8 @@ class Registry(ServerSideApply):
                                 DeploymentStrategy(), ReplicaSetStrategy(), LeaseStrategy(),
                                 ServiceStrategy(service_ranges), EndpointSliceStrategy(),
                                 *(strategy() for strategy in CONFIG_STRATEGIES),
-                                *(strategy() for strategy in RBAC_STRATEGIES))
+                                *(strategy() for strategy in RBAC_STRATEGIES),
+                                *(strategy() for strategy in BATCH_STRATEGIES))
         }
         items, revision = store.load()
         loaded = []

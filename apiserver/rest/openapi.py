@@ -49,6 +49,7 @@ _PACKAGE_OF_FILE = {
     "protos/coordination.proto": "io.k8s.api.coordination.v1",
     "protos/discovery.proto": "io.k8s.api.discovery.v1",
     "protos/rbac.proto": "io.k8s.api.rbac.v1",
+    "protos/batch.proto": "io.k8s.api.batch.v1",
     "protos/meta.proto": meta.META,
 }
 # Messages whose Kubernetes type lives elsewhere than their file's neighbours.

@@ -28,6 +28,7 @@ from kubectl.manifest import load_objects
 from kubectl.printers import to_json, to_yaml, without_managed_fields
 from kubectl.resources import object_ref, set_default_namespace
 from kubectl.verbs import create_config
+from kubectl.verbs import create_batch
 from kubectl.verbs.options import add_dry_run_flag, add_filename_flags, dry_run_suffix
 from protos import api_pb2, apps_pb2, core_pb2, meta_pb2
 
@@ -56,6 +57,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     add_output_flags(namespace)
     namespace.set_defaults(run=run_namespace)
     create_config.register(kinds, common, add_output_flags, lambda args, ctx, obj: create_and_report(ctx, args, obj))
+    create_batch.register(kinds, common, add_output_flags, create_and_report)
     parser.set_defaults(run=run_files)
 
 

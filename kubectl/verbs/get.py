@@ -29,7 +29,7 @@ from kubectl.watching import Query, follow, list_objects
 from protos import api_pb2
 
 # kubectl's "all" category, for the kinds pykube serves, in kubectl's order.
-ALL_KINDS = ("Pod", "Service", "Deployment", "ReplicaSet")
+ALL_KINDS = ("Pod", "Service", "Deployment", "ReplicaSet", "CronJob", "Job")
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:

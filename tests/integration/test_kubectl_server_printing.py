@@ -171,6 +171,8 @@ CASES = [
     (["get", "clusterroles"], "ClusterRole", None, {}),
     (["get", "rolebindings", "-o", "wide"], "RoleBinding", "dev", {"wide": True}),
     (["get", "clusterrolebindings", "-o", "wide"], "ClusterRoleBinding", None, {"wide": True}),
+    (["get", "jobs", "-o", "wide"], "Job", "default", {"wide": True}),
+    (["get", "cj"], "CronJob", "default", {}),
 ]
 
 

@@ -42,3 +42,14 @@ def test_the_worker_service_is_a_cluster_ip_on_8080() -> None:
     assert (port.port, port.target_port.int_val) == (8080, 8080)
     worker = load("multi-worker.yaml")
     assert dict(worker.spec.template.metadata.labels)["component"] == "worker"
+
+
+def test_the_batch_examples_are_a_job_and_a_cronjob() -> None:
+    job = load("job-countdown.yaml")
+    assert (job.kind, job.spec.completions, job.spec.parallelism, job.spec.ttl_seconds_after_finished) == (
+        "Job", 3, 2, 600)
+    assert job.spec.template.spec.restart_policy == "Never"
+    cron_job = load("cronjob-hello.yaml")
+    assert (cron_job.kind, cron_job.spec.schedule, cron_job.spec.concurrency_policy) == ("CronJob", "* * * * *",
+                                                                                          "Forbid")
+    assert cron_job.spec.job_template.spec.template.spec.restart_policy == "OnFailure"

@@ -24,6 +24,7 @@ from client.api import is_not_found
 from kubectl.context import Context
 from kubectl.errors import CliError
 from kubectl.resources import parse_resource_args
+from kubectl.verbs.describe.batch import describe_cron_job, describe_job
 from kubectl.verbs.describe.common import find_events
 from kubectl.verbs.describe.config import describe_config_map, describe_secret
 from kubectl.verbs.describe.generic import describe_generic, describe_namespace
@@ -131,4 +132,6 @@ DESCRIBERS: dict[str, Describer] = {
     "ClusterRole": describe_role,
     "RoleBinding": describe_role_binding,
     "ClusterRoleBinding": describe_role_binding,
+    "Job": describe_job,
+    "CronJob": describe_cron_job,
 }

@@ -141,12 +141,12 @@ def test_can_i_builds_kubectls_review() -> None:
                                                                      resource="deployments", namespace="default")
     assert built("*", "*").resource_attributes.resource == "*"
     assert built("get", "/logs/").non_resource_attributes == api_pb2.NonResourceAttributes(path="/logs/", verb="get")
-    assert built("list", "jobs.batch/bar").resource_attributes.resource == "jobs.batch"
+    assert built("list", "widgets.example.com/bar").resource_attributes.resource == "widgets.example.com"
     assert built("frob", "pods", "--as", "bob", "--as-group", "g1", "--as-group", "g2").impersonate_groups == [
         "g1", "g2"]
     built("list", "clusterroles")
     built("list", "clusterroles", namespace="")  # -A: no warning
-    assert warnings == ["Warning: the server doesn't have a resource type 'jobs' in group 'batch'",
+    assert warnings == ["Warning: the server doesn't have a resource type 'widgets' in group 'example.com'",
                         "Warning: verb 'frob' is not a known verb",
                         "Warning: resource 'clusterroles' is not namespace scoped in group 'rbac.authorization.k8s.io'"]
 

@@ -163,7 +163,7 @@ def test_api_resources_table_is_sorted_like_kubectls() -> None:
     assert lines[0].split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
     assert [line.split()[0] for line in lines[1:]] == [
         "configmaps", "events", "namespaces", "nodes", "pods", "secrets", "services", "deployments", "replicasets",
-        "leases", "endpointslices", "clusterrolebindings", "clusterroles", "rolebindings", "roles"]
+        "cronjobs", "jobs", "leases", "endpointslices", "clusterrolebindings", "clusterroles", "rolebindings", "roles"]
     assert lines[-1].split() == ["roles", "rbac.authorization.k8s.io/v1", "true", "Role"]
 
 

@@ -7,7 +7,7 @@ import datetime
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from protos import apps_pb2, coordination_pb2, core_pb2, discovery_pb2, meta_pb2, rbac_pb2
+from protos import apps_pb2, batch_pb2, coordination_pb2, core_pb2, discovery_pb2, meta_pb2, rbac_pb2
 
 NOW = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
 
@@ -145,5 +145,42 @@ def secrets() -> list[Message]:
                             data={"tls.crt": b"c", "tls.key": b"k"})]
 
 
+def jobs() -> list[Message]:
+    done = batch_pb2.Job(metadata=meta("pi", "default", 300))
+    done.spec.completions, done.spec.parallelism = 3, 1
+    done.spec.manual_selector = True  # stored as it is (a generated selector names the server's uid)
+    done.spec.selector.match_labels["app"] = "pi"
+    done.spec.template.metadata.labels["app"] = "pi"
+    done.spec.template.spec.restart_policy = "Never"
+    done.spec.template.spec.containers.add(name="pi", image="perl")
+    done.status.succeeded = 3
+    done.status.start_time.CopyFrom(ago(290))
+    done.status.completion_time.CopyFrom(ago(200))
+    done.status.conditions.add(type="Complete", status="True")
+    queue = batch_pb2.Job(metadata=meta("work", "default", 30))
+    queue.spec.parallelism = 4
+    queue.spec.manual_selector = True
+    queue.spec.selector.match_labels["app"] = "work"
+    queue.spec.template.metadata.labels["app"] = "work"
+    queue.spec.template.spec.restart_policy = "OnFailure"
+    queue.spec.template.spec.containers.add(name="w", image="busybox")
+    queue.status.start_time.CopyFrom(ago(25))
+    return [done, queue]
+
+
+def cron_jobs() -> list[Message]:
+    tick = batch_pb2.CronJob(metadata=meta("tick", "default", 7200))
+    tick.spec.schedule, tick.spec.suspend = "*/5 * * * *", False
+    tick.spec.job_template.spec.template.spec.restart_policy = "OnFailure"
+    tick.spec.job_template.spec.template.spec.containers.add(name="t", image="busybox")
+    tick.status.active.add(kind="Job", name="tick-123", namespace="default")
+    tick.status.last_schedule_time.CopyFrom(ago(90))
+    berlin = batch_pb2.CronJob(metadata=meta("nightly", "default", 86400 * 3))
+    berlin.spec.schedule, berlin.spec.time_zone, berlin.spec.suspend = "0 2 * * *", "Europe/Berlin", True
+    berlin.spec.job_template.spec.template.spec.restart_policy = "Never"
+    berlin.spec.job_template.spec.template.spec.containers.add(name="n", image="busybox")
+    return [tick, berlin]
+
+
 SAMPLES = [pods(), deployments(), replica_sets(), nodes(), services(), endpoint_slices(), events(), namespaces(),
-           leases(), config_maps(), secrets(), *rbac()]
+           leases(), config_maps(), secrets(), *rbac(), jobs(), cron_jobs()]

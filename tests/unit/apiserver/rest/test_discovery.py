@@ -40,7 +40,7 @@ def test_apis_lists_every_named_group_of_a_served_kind() -> None:
     listed = discovery.api_group_list()
     assert (listed["kind"], listed["apiVersion"]) == ("APIGroupList", "v1")
     names = [group["name"] for group in listed["groups"]]
-    assert names == ["apps", "rbac.authorization.k8s.io", "coordination.k8s.io", "discovery.k8s.io"]
+    assert names == ["apps", "batch", "rbac.authorization.k8s.io", "coordination.k8s.io", "discovery.k8s.io"]
     assert set(names) == {info.group for info in KINDS} - {""}
     apps = listed["groups"][0]
     assert apps == {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
@@ -50,7 +50,7 @@ def test_apis_lists_every_named_group_of_a_served_kind() -> None:
 def test_one_group() -> None:
     assert discovery.api_group("apps") == {"kind": "APIGroup", "apiVersion": "v1",
                                            **discovery.api_group_list()["groups"][0]}
-    assert discovery.api_group("batch") is None
+    assert discovery.api_group("autoscaling") is None
 
 
 # ------------------------------------------------------------------ resource lists
@@ -67,7 +67,7 @@ def test_every_kind_appears_once_in_its_group_version() -> None:
         assert names == sorted(names)
         seen += [(group_version, entry["kind"]) for entry in listed["resources"] if "/" not in entry["name"]]
     assert sorted(seen) == sorted((info.api_version, info.kind) for info in KINDS)
-    assert discovery.resource_list("batch/v1") is None
+    assert discovery.resource_list("autoscaling/v1") is None
     assert discovery.resource_list("apps/v2") is None
 
 
@@ -82,10 +82,10 @@ def test_a_resource_entry_names_it_as_kubectl_does() -> None:
     assert resources("discovery.k8s.io/v1")["endpointslices"]["singularName"] == "endpointslice"
 
 
-def test_get_all_is_pods_services_deployments_and_replicasets() -> None:
+def test_get_all_is_pods_services_deployments_replicasets_jobs_and_cronjobs() -> None:
     in_all = {entry["name"] for gv in all_group_versions() for entry in discovery.resource_list(gv)["resources"]
               if "all" in entry.get("categories", [])}
-    assert in_all == {"pods", "services", "deployments", "replicasets"}
+    assert in_all == {"pods", "services", "deployments", "replicasets", "jobs", "cronjobs"}
 
 
 def test_drain_finds_the_eviction_subresource_in_v1() -> None:

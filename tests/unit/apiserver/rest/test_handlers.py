@@ -437,3 +437,20 @@ def test_self_subject_access_review_and_impersonation() -> None:
         assert (await as_bob.json())["status"]["allowed"] is False
         await status_of(await client.post(url, json={"spec": {}}), 422, "Invalid")
     serve(masters, authorizer=OnlyAdmins())
+
+
+def test_a_cronjob_with_a_bad_schedule_is_422_naming_it() -> None:
+    cronjobs = "/apis/batch/v1/namespaces/default/cronjobs"
+    body = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick"},
+            "spec": {"schedule": "61 * * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "busybox"}]}}}}}}
+
+    async def test(client: TestClient, registry: Registry) -> None:
+        status = await status_of(await client.post(cronjobs, json=body), 422, "Invalid")
+        assert 'spec.schedule: Invalid value: "61 * * * *": end of range (61) above maximum (59): 61' in \
+            status["message"]
+        assert (status["details"]["kind"], status["details"]["group"]) == ("CronJob", "batch")
+        assert status["details"]["causes"][0]["field"] == "spec.schedule"
+        made = await client.post(cronjobs, json={**body, "spec": {**body["spec"], "schedule": "*/5 * * * *"}})
+        assert made.status == 201 and (await made.json())["spec"]["successfulJobsHistoryLimit"] == 3
+    serve(test)

@@ -111,6 +111,21 @@ def test_integer_columns_carry_numbers() -> None:
     assert [row["cells"][8] for row in events_table["rows"]] == [3, 1]  # COUNT: a singleton is 1
 
 
+def test_job_and_cronjob_columns_are_kubectls() -> None:
+    from table_samples import cron_jobs, jobs
+    table = to_table(kind_info("Job"), jobs(), "None", NOW)
+    assert [c["name"] for c in table["columnDefinitions"]] == [
+        "Name", "Status", "Completions", "Duration", "Age", "Containers", "Images", "Selector"]
+    assert [row["cells"][:5] for row in table["rows"]] == [
+        ["pi", "Complete", "3/3", "90s", "5m"], ["work", "Running", "0/1 of 4", "25s", "30s"]]
+    table = to_table(kind_info("CronJob"), cron_jobs(), "None", NOW)
+    assert [c["name"] for c in table["columnDefinitions"]][:7] == [
+        "Name", "Schedule", "Timezone", "Suspend", "Active", "Last Schedule", "Age"]
+    assert [row["cells"][:7] for row in table["rows"]] == [
+        ["tick", "*/5 * * * *", "<none>", "False", 1, "90s", "120m"],
+        ["nightly", "0 2 * * *", "Europe/Berlin", "True", 0, "<none>", "3d"]]
+
+
 def test_roles_show_created_at_as_a_date() -> None:
     table = to_table(kind_info("Role"), rbac()[0], "None", NOW)
     assert [(c["name"], c["type"]) for c in table["columnDefinitions"]] == [("Name", "string"), ("Created At", "date")]
