@@ -13,7 +13,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Object(_message.Message):
-    __slots__ = ("pod", "node", "namespace", "event", "deployment", "replica_set", "lease", "service", "endpoint_slice", "role", "cluster_role", "role_binding", "cluster_role_binding")
+    __slots__ = ("pod", "node", "namespace", "event", "deployment", "replica_set", "lease", "service", "endpoint_slice", "role", "cluster_role", "role_binding", "cluster_role_binding", "daemon_set", "stateful_set")
     POD_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,8 @@ class Object(_message.Message):
     CLUSTER_ROLE_FIELD_NUMBER: _ClassVar[int]
     ROLE_BINDING_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ROLE_BINDING_FIELD_NUMBER: _ClassVar[int]
+    DAEMON_SET_FIELD_NUMBER: _ClassVar[int]
+    STATEFUL_SET_FIELD_NUMBER: _ClassVar[int]
     pod: _core_pb2.Pod
     node: _core_pb2.Node
     namespace: _core_pb2.Namespace
@@ -40,7 +42,9 @@ class Object(_message.Message):
     cluster_role: _rbac_pb2.ClusterRole
     role_binding: _rbac_pb2.RoleBinding
     cluster_role_binding: _rbac_pb2.ClusterRoleBinding
-    def __init__(self, pod: _Optional[_Union[_core_pb2.Pod, _Mapping]] = ..., node: _Optional[_Union[_core_pb2.Node, _Mapping]] = ..., namespace: _Optional[_Union[_core_pb2.Namespace, _Mapping]] = ..., event: _Optional[_Union[_core_pb2.Event, _Mapping]] = ..., deployment: _Optional[_Union[_apps_pb2.Deployment, _Mapping]] = ..., replica_set: _Optional[_Union[_apps_pb2.ReplicaSet, _Mapping]] = ..., lease: _Optional[_Union[_coordination_pb2.Lease, _Mapping]] = ..., service: _Optional[_Union[_core_pb2.Service, _Mapping]] = ..., endpoint_slice: _Optional[_Union[_discovery_pb2.EndpointSlice, _Mapping]] = ..., role: _Optional[_Union[_rbac_pb2.Role, _Mapping]] = ..., cluster_role: _Optional[_Union[_rbac_pb2.ClusterRole, _Mapping]] = ..., role_binding: _Optional[_Union[_rbac_pb2.RoleBinding, _Mapping]] = ..., cluster_role_binding: _Optional[_Union[_rbac_pb2.ClusterRoleBinding, _Mapping]] = ...) -> None: ...
+    daemon_set: _apps_pb2.DaemonSet
+    stateful_set: _apps_pb2.StatefulSet
+    def __init__(self, pod: _Optional[_Union[_core_pb2.Pod, _Mapping]] = ..., node: _Optional[_Union[_core_pb2.Node, _Mapping]] = ..., namespace: _Optional[_Union[_core_pb2.Namespace, _Mapping]] = ..., event: _Optional[_Union[_core_pb2.Event, _Mapping]] = ..., deployment: _Optional[_Union[_apps_pb2.Deployment, _Mapping]] = ..., replica_set: _Optional[_Union[_apps_pb2.ReplicaSet, _Mapping]] = ..., lease: _Optional[_Union[_coordination_pb2.Lease, _Mapping]] = ..., service: _Optional[_Union[_core_pb2.Service, _Mapping]] = ..., endpoint_slice: _Optional[_Union[_discovery_pb2.EndpointSlice, _Mapping]] = ..., role: _Optional[_Union[_rbac_pb2.Role, _Mapping]] = ..., cluster_role: _Optional[_Union[_rbac_pb2.ClusterRole, _Mapping]] = ..., role_binding: _Optional[_Union[_rbac_pb2.RoleBinding, _Mapping]] = ..., cluster_role_binding: _Optional[_Union[_rbac_pb2.ClusterRoleBinding, _Mapping]] = ..., daemon_set: _Optional[_Union[_apps_pb2.DaemonSet, _Mapping]] = ..., stateful_set: _Optional[_Union[_apps_pb2.StatefulSet, _Mapping]] = ...) -> None: ...
 
 class CreateRequest(_message.Message):
     __slots__ = ("object", "dry_run")
