@@ -25,12 +25,14 @@ from client.api import AsyncAPI, describe
 from client.events import EventRecorder
 from client.informer import SharedInformers
 from controllers.base import Controller
+from controllers.daemonset import DaemonSetController
 from controllers.deployment import DeploymentController
 from controllers.endpointslice import EndpointSliceConfig, EndpointSliceController
 from controllers.garbage_collector import GarbageCollector
 from controllers.node_ipam import NodeIPAMConfig, NodeIPAMController
 from controllers.node_lifecycle import NodeLifecycleConfig, NodeLifecycleController
 from controllers.replicaset import ReplicaSetController
+from controllers.statefulset import StatefulSetController
 
 log = structlog.get_logger("controller-manager")
 
@@ -48,6 +50,10 @@ CONTROLLERS: dict[str, ControllerEntry] = {
                                   DeploymentController(api, informers, recorder)),
     "replicaset": ControllerEntry("replicaset-controller", lambda api, informers, recorder, config:
                                   ReplicaSetController(api, informers, recorder)),
+    "daemonset": ControllerEntry("daemonset-controller", lambda api, informers, recorder, config:
+                                 DaemonSetController(api, informers, recorder)),
+    "statefulset": ControllerEntry("statefulset-controller", lambda api, informers, recorder, config:
+                                   StatefulSetController(api, informers, recorder)),
     "nodelifecycle": ControllerEntry("node-controller", lambda api, informers, recorder, config:
                                      NodeLifecycleController(api, informers, recorder, config.node)),
     "garbagecollector": ControllerEntry("garbage-collector", lambda api, informers, recorder, config:

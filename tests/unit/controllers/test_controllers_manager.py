@@ -36,7 +36,8 @@ def test_flags_and_defaults():
     assert config.controllers == ("replicaset", "garbagecollector")
     assert (config.workers, config.node.grace_period, config.node.pod_eviction_timeout) == (2, 20.0, 30.0)
     assert {entry.component for entry in CONTROLLERS.values()} == {
-        "deployment-controller", "replicaset-controller", "node-controller", "garbage-collector",
+        "deployment-controller", "replicaset-controller", "daemonset-controller", "statefulset-controller",
+        "node-controller", "garbage-collector",
         "endpoint-slice-controller", "cidrAllocator"}
     assert "endpointslice" in ALL_CONTROLLERS and "nodeipam" in ALL_CONTROLLERS
 
