@@ -92,12 +92,12 @@ def test_runs_the_others_when_the_deployment_controller_cannot_be_built(monkeypa
         try:
             assert "deployment" in manager.failed and "ImportError" in manager.failed["deployment"]
             assert set(manager.controllers) == {"replicaset", "nodelifecycle", "garbagecollector", "endpointslice",
-                                                "nodeipam"}
+                                                "nodeipam", "daemonset", "statefulset"}
             assert isinstance(manager.controllers["replicaset"], ReplicaSetController)
             assert isinstance(manager.controllers["nodelifecycle"], NodeLifecycleController)
             # One informer per kind, shared by every controller.
             assert set(manager.informers.informers) == {"ReplicaSet", "Pod", "Node", "Lease", "Deployment", "Service",
-                                                        "EndpointSlice"}
+                                                        "EndpointSlice", "DaemonSet", "StatefulSet"}
             await asyncio.wait_for(manager.start(), 10)
             assert manager.running.is_set()
             await api.create(make_rs("web", 2))
