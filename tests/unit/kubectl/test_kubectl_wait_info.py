@@ -162,8 +162,8 @@ def test_api_resources_table_is_sorted_like_kubectls() -> None:
     lines = h.stdout.splitlines()
     assert lines[0].split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
     assert [line.split()[0] for line in lines[1:]] == [
-        "events", "namespaces", "nodes", "pods", "services", "deployments", "replicasets", "leases",
-        "endpointslices", "clusterrolebindings", "clusterroles", "rolebindings", "roles"]
+        "events", "namespaces", "nodes", "pods", "services", "daemonsets", "deployments", "replicasets",
+        "statefulsets", "leases", "endpointslices", "clusterrolebindings", "clusterroles", "rolebindings", "roles"]
     assert lines[-1].split() == ["roles", "rbac.authorization.k8s.io/v1", "true", "Role"]
 
 
@@ -174,7 +174,7 @@ def test_api_resources_filters_and_names() -> None:
                                                                    "clusterroles"]
     h = Harness(DiscoveryFake())
     assert run_verb(h, "api-resources", "--api-group=apps", "-o", "name") == 0
-    assert h.stdout == "deployments.apps\nreplicasets.apps\n"
+    assert h.stdout == "daemonsets.apps\ndeployments.apps\nreplicasets.apps\nstatefulsets.apps\n"
 
 
 # ---------------------------------------------------------------------- events
