@@ -22,7 +22,7 @@ def daemonset(name: str = "agent") -> apps_pb2.DaemonSet:
 def pods_on(cluster: Cluster, nodes: set[str]):
     async def check():
         pods = await cluster.pods(active_only=True)
-        return pods if sorted(p.spec.node_name for p in pods) == sorted(nodes) else None
+        return (pods or True) if sorted(p.spec.node_name for p in pods) == sorted(nodes) else None
     return check
 
 
@@ -53,10 +53,36 @@ def test_one_pod_per_matching_node_following_nodes_and_template():
 
         async def updated():
             pods = await pods_on(cluster, {"n1", "n3"})()
-            return pods and all(p.spec.containers[0].image == IMAGE + "-2" for p in pods)
+            return pods and pods is not True and all(p.spec.containers[0].image == IMAGE + "-2" for p in pods)
         await eventually("every Pod at the new template", updated)
         await cluster.settled()
         pods = await cluster.pods(active_only=True)
         assert len({p.metadata.labels[REVISION_LABEL] for p in pods}) == 1
         assert await cluster.events("SuccessfulCreate")
     in_cluster(scenario)
+
+
+def test_a_hollow_kubelet_runs_the_daemon_pod_and_deleting_the_set_takes_it_away():
+    from controllers.garbage_collector import GarbageCollector
+
+    async def scenario(cluster: Cluster):
+        cluster.add("daemonset", DaemonSetController, "daemonset-controller")
+        cluster.add("garbagecollector", GarbageCollector, "garbage-collector")
+        await cluster.start()
+        await cluster.start_kubelet("n1")
+        await eventually("node n1 registered", lambda: _node_exists(cluster, "n1"))
+        await change(cluster, "Node", "n1", "", lambda node: node.metadata.labels.update(role="worker"))
+        await cluster.api.create(daemonset())
+
+        async def ready():
+            status = (await cluster.api.get("DaemonSet", "agent", "default")).status
+            return (status.desired_number_scheduled, status.number_ready, status.number_available) == (1, 1, 1)
+        await eventually("the daemon Pod Running and Ready on n1", ready, timeout=20)
+        await cluster.api.delete("DaemonSet", "agent", "default")
+        await eventually("its Pod collected", pods_on(cluster, set()), timeout=20)
+    in_cluster(scenario)
+
+
+async def _node_exists(cluster: Cluster, name: str) -> bool:
+    items, _ = await cluster.api.list("Node", "")
+    return any(n.metadata.name == name for n in items)
