@@ -17,10 +17,12 @@ enqueue a DaemonSet key; reconcile(key) reads the caches and asks plan_daemonset
   that are gone, Failed Pods (replaced on the next pass), and all but the oldest of
   duplicates on one node.
 * RollingUpdate: Pods whose controller-revision-hash label is not the template's hash
-  are old; old Pods that are not available go at once, available ones only while at
-  most maxUnavailable (rounded up from a percentage of desiredNumberScheduled) daemon
-  Pods are unavailable. A deleted old Pod's node is then given a new one. OnDelete
-  only replaces Pods the user deleted.
+  are old. With maxSurge 0 (the default): old Pods that are not available go at once,
+  available ones only while at most maxUnavailable (rounded up from a percentage of
+  desiredNumberScheduled) daemon Pods are unavailable; a deleted old Pod's node is
+  then given a new one. With maxSurge > 0: a new Pod is started beside the old one on
+  up to maxSurge nodes at a time, and the old one goes once the new one is available.
+  OnDelete only replaces Pods the user deleted.
 * status: Kubernetes' DaemonSetStatus counts, written only when changed.
 
 The revision hash is controllers.hashing.template_hash of the template (no
@@ -133,6 +135,45 @@ def max_unavailable(ds: apps_pb2.DaemonSet, desired: int) -> int:
     return scaled_value(value, desired, True)
 
 
+def max_surge(ds: apps_pb2.DaemonSet, desired: int) -> int:
+    """maxSurge against desiredNumberScheduled (rounded up); 0 unless RollingUpdate."""
+    if ds.spec.update_strategy.type not in ("", "RollingUpdate"):
+        return 0
+    value = ds.spec.update_strategy.rolling_update.max_surge
+    if value.WhichOneof("value") is None:
+        return 0
+    return scaled_value(value, desired, True)
+
+
+def _keep_on_node(alive: list[core_pb2.Pod], revision: str, surge: bool,
+                  min_ready: int) -> tuple[list[core_pb2.Pod], list[core_pb2.Pod]]:
+    """(kept, deleted) of one node's live Pods, oldest first. Without surge only the
+    oldest stays. With surge (Kubernetes' podsShouldBeOnNode) the oldest new and the
+    oldest old Pod may both stay while the new one is not yet Ready (Ready and
+    minReadySeconds 0: the old one goes now; else the rolling update removes it once
+    the new one is available); an old Pod that is not Ready goes at once."""
+    if not surge or len(alive) < 2:
+        return alive[:1], alive[1:]
+    newest: core_pb2.Pod | None = None
+    oldest: core_pb2.Pod | None = None
+    deleted = []
+    for pod in alive:
+        if pod.metadata.labels.get(REVISION_LABEL) == revision:
+            if newest is None:
+                newest = pod
+                continue
+        elif oldest is None:
+            oldest = pod
+            continue
+        deleted.append(pod)
+    if newest is not None and oldest is not None:
+        if not is_ready(oldest) or (is_ready(newest) and min_ready == 0):
+            deleted.append(oldest)
+            oldest = None
+    kept = sorted((p for p in (newest, oldest) if p is not None), key=_created)
+    return kept, deleted
+
+
 def plan_daemonset(ds: apps_pb2.DaemonSet, nodes: Iterable[core_pb2.Node], pods: Iterable[core_pb2.Pod],
                    expectations_satisfied: bool, now: float) -> DaemonSetPlan:
     """What reconcile does for one DaemonSet, given every Node and every Pod in its namespace."""
@@ -151,7 +192,8 @@ def plan_daemonset(ds: apps_pb2.DaemonSet, nodes: Iterable[core_pb2.Node], pods:
     for name in ("desired_number_scheduled", "current_number_scheduled", "number_misscheduled", "number_ready",
                  "updated_number_scheduled", "number_available", "number_unavailable"):
         setattr(status, name, 0)
-    running: list[core_pb2.Pod] = []  # the one kept Pod of each eligible node
+    kept: list[list[core_pb2.Pod]] = []  # the kept Pods of each eligible node, oldest first (two while surging)
+    surge = max_surge(ds, 1) > 0
     create: list[str] = []
     delete: list[core_pb2.Pod] = []
     seen: set[str] = set()
@@ -170,9 +212,10 @@ def plan_daemonset(ds: apps_pb2.DaemonSet, nodes: Iterable[core_pb2.Node], pods:
                 if placement.should_run and not failed and name not in terminating:
                     create.append(name)
             else:
-                delete += alive[1:]  # duplicates: keep the oldest
+                keep, duplicates = _keep_on_node(alive, plan.revision, surge, min_ready)
+                delete += duplicates
                 if placement.should_run:
-                    running.append(alive[0])
+                    kept.append(keep)
                 else:
                     status.number_misscheduled += 1
         elif here:
@@ -181,13 +224,14 @@ def plan_daemonset(ds: apps_pb2.DaemonSet, nodes: Iterable[core_pb2.Node], pods:
     for node_name, here in by_node.items():
         if node_name not in seen:  # the node is gone (or the Pod was never placed)
             delete += here
-    for pod in running:
+    for here in kept:
+        pod = here[0]
         status.current_number_scheduled += 1
         if is_ready(pod):
             status.number_ready += 1
         if is_available(pod, min_ready, now):
             status.number_available += 1
-        if pod.metadata.labels.get(REVISION_LABEL) == plan.revision:
+        if any(p.metadata.labels.get(REVISION_LABEL) == plan.revision for p in here):
             status.updated_number_scheduled += 1
     status.number_unavailable = status.desired_number_scheduled - status.number_available
     status.observed_generation = ds.metadata.generation
@@ -195,12 +239,17 @@ def plan_daemonset(ds: apps_pb2.DaemonSet, nodes: Iterable[core_pb2.Node], pods:
     if expectations_satisfied and not is_deleting(ds):
         plan.create_on = create
         plan.delete = delete
-        if ds.spec.update_strategy.type in ("", "RollingUpdate"):
-            plan.delete += rolling_update_deletions(ds, running, status.desired_number_scheduled, plan.revision,
-                                                    len(create), now)
+        surge_budget = max_surge(ds, status.desired_number_scheduled)
+        if surge_budget > 0:
+            more, old = surge_update(ds, kept, surge_budget, plan.revision, now)
+            plan.create_on += more
+            plan.delete += old
+        elif ds.spec.update_strategy.type in ("", "RollingUpdate"):
+            plan.delete += rolling_update_deletions(ds, [here[0] for here in kept],
+                                                    status.desired_number_scheduled, plan.revision, len(create), now)
     plan.status = status
     plan.status_changed = status != ds.status
-    plan.requeue_after = next_availability_in(ds, running, now)  # type: ignore[arg-type]
+    plan.requeue_after = next_availability_in(ds, [p for here in kept for p in here], now)  # type: ignore[arg-type]
     return plan
 
 
@@ -222,6 +271,36 @@ def rolling_update_deletions(ds: apps_pb2.DaemonSet, running: list[core_pb2.Pod]
         chosen.append(pod)
         unavailable += 1
     return chosen
+
+
+def surge_update(ds: apps_pb2.DaemonSet, kept: list[list[core_pb2.Pod]], budget: int, revision: str,
+                 now: float) -> tuple[list[str], list[core_pb2.Pod]]:
+    """Kubernetes' rollingUpdate with maxSurge: (nodes to give a new Pod next to the old
+    one, old Pods to delete). A node whose old Pod is unavailable gets its new Pod at
+    once; others only while fewer than maxSurge new Pods are not yet available; an old
+    Pod goes once the new Pod beside it is available."""
+    min_ready = ds.spec.min_ready_seconds
+    allowed: list[str] = []
+    candidates: list[str] = []
+    delete: list[core_pb2.Pod] = []
+    surging = 0
+    for here in kept:
+        new = next((p for p in here if p.metadata.labels.get(REVISION_LABEL) == revision), None)
+        old = next((p for p in here if p.metadata.labels.get(REVISION_LABEL) != revision), None)
+        if old is None:
+            continue
+        node = old.spec.node_name
+        if new is None:
+            if not is_available(old, min_ready, now):
+                allowed.append(node)
+            elif surging < budget:
+                candidates.append(node)
+        elif not is_available(new, min_ready, now):
+            surging += 1
+        else:
+            delete.append(old)
+    room = min(max(budget - surging, 0), len(candidates))
+    return allowed + sorted(candidates)[:room], delete
 
 
 def pod_for_node(ds: apps_pb2.DaemonSet, node_name: str, revision: str) -> core_pb2.Pod:

@@ -140,3 +140,31 @@ def test_status_counts():
     assert (status.desired_number_scheduled, status.current_number_scheduled, status.number_ready,
             status.number_available, status.updated_number_scheduled, status.number_unavailable,
             status.number_misscheduled, status.observed_generation) == (4, 3, 2, 1, 2, 3, 0, 1)
+
+
+def test_rolling_update_with_max_surge_starts_new_pods_beside_old_ones():
+    ds = make_ds(max_unavailable=0)
+    ds.spec.update_strategy.rolling_update.max_surge.int_val = 1
+    nodes = [make_node(f"n{i}") for i in range(3)]
+    olds = [daemon_pod(ds, f"n{i}", name=f"old-{i}", revision="old", created=NOW - 500) for i in range(3)]
+    plan = plan_daemonset(ds, nodes, olds, True, NOW)
+    assert (plan.create_on, plan.delete) == (["n0"], [])  # one surge Pod at a time
+    # The new Pod on n0 is not Ready yet: both stay, nothing more surges.
+    new0 = daemon_pod(ds, "n0", name="new-0", ready=False, created=NOW - 10)
+    plan = plan_daemonset(ds, nodes, olds + [new0], True, NOW)
+    assert (plan.create_on, plan.delete) == ([], [])
+    assert plan.status.updated_number_scheduled == 1 and plan.status.number_available == 3
+    # Ready (minReadySeconds 0): its old Pod goes, and the next node surges.
+    new0 = daemon_pod(ds, "n0", name="new-0", created=NOW - 10)
+    plan = plan_daemonset(ds, nodes, olds + [new0], True, NOW)
+    assert names_of(plan.delete) == ["old-0"]
+    plan = plan_daemonset(ds, nodes, olds[1:] + [new0], True, NOW)
+    assert (plan.create_on, plan.delete) == (["n1"], [])
+    # An old Pod that is not available is replaced beside it at once, beyond the surge budget.
+    sick = daemon_pod(ds, "n2", name="old-2", revision="old", ready=False)
+    plan = plan_daemonset(ds, nodes, [olds[1], sick, new0], True, NOW)
+    assert plan.create_on == ["n2", "n1"]
+
+
+def names_of(pods):
+    return sorted(p.metadata.name for p in pods)
