@@ -51,6 +51,8 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("Event", "v1", "events", True, core_pb2.Event, "event", ("ev",)),
     KindInfo("Deployment", "apps/v1", "deployments", True, apps_pb2.Deployment, "deployment", ("deploy",), ALL),
     KindInfo("ReplicaSet", "apps/v1", "replicasets", True, apps_pb2.ReplicaSet, "replica_set", ("rs",), ALL),
+    KindInfo("DaemonSet", "apps/v1", "daemonsets", True, apps_pb2.DaemonSet, "daemon_set", ("ds",), ALL),
+    KindInfo("StatefulSet", "apps/v1", "statefulsets", True, apps_pb2.StatefulSet, "stateful_set", ("sts",), ALL),
     KindInfo("Lease", "coordination.k8s.io/v1", "leases", True, coordination_pb2.Lease, "lease"),
     KindInfo("Service", "v1", "services", True, core_pb2.Service, "service", ("svc",), ALL),
     KindInfo("EndpointSlice", "discovery.k8s.io/v1", "endpointslices", True, discovery_pb2.EndpointSlice,

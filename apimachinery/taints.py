@@ -19,6 +19,8 @@ like Kubernetes', does not rely on it).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from protos import core_pb2
 
 # (key, value, effect), as on a Node's spec.taints.
@@ -39,6 +41,18 @@ def tolerates(toleration: Toleration, taint: Taint) -> bool:
     if t_operator in ("", "Equal"):
         return t_value == value
     return False
+
+
+HARD_EFFECTS = ("NoSchedule", "NoExecute")
+
+
+def untolerated_taint(tolerations: tuple[Toleration, ...] | list[Toleration], taints: Iterable[Taint],
+                      effects: tuple[str, ...] = HARD_EFFECTS) -> Taint | None:
+    """The first taint with one of `effects` that no toleration tolerates."""
+    for taint in taints:
+        if taint[2] in effects and not any(tolerates(t, taint) for t in tolerations):
+            return taint
+    return None
 
 
 def taint_of(taint: core_pb2.Taint) -> Taint:

@@ -53,6 +53,7 @@ _EXTRA: dict[str, tuple[Subresource, ...]] = {
     ),
     "Deployment": (Subresource("scale", "Scale", SCALE_VERBS, group="autoscaling", version="v1"),),
     "ReplicaSet": (Subresource("scale", "Scale", SCALE_VERBS, group="autoscaling", version="v1"),),
+    "StatefulSet": (Subresource("scale", "Scale", SCALE_VERBS, group="autoscaling", version="v1"),),
 }
 
 

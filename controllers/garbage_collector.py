@@ -1,6 +1,6 @@
 """The garbage collector: dependents follow their owners, the way the user asked.
 
-Every Deployment, ReplicaSet, Pod, Service, EndpointSlice, Job and CronJob may carry
+Every Deployment, ReplicaSet, DaemonSet, StatefulSet, Pod, Service, EndpointSlice, Job and CronJob may carry
 ownerReferences (an EndpointSlice names its Service). The collector keeps
 a graph from its informers (owner uid -> dependents) and carries out the three
 propagation policies of a delete, as Kubernetes' garbagecollector does:
@@ -43,7 +43,8 @@ log = structlog.get_logger("garbage-collector")
 ORPHAN_FINALIZER = "orphan"
 FOREGROUND_FINALIZER = "foregroundDeletion"
 # The kinds whose objects the collector watches (as dependents and as owners).
-WATCHED_KINDS = ("Deployment", "ReplicaSet", "Pod", "Service", "EndpointSlice", "Job", "CronJob")
+WATCHED_KINDS = ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Pod", "Service", "EndpointSlice", "Job",
+                 "CronJob")
 
 
 class OwnerState(enum.Enum):

@@ -1,6 +1,6 @@
 """``pykube-controller-manager``: run the cluster's controllers, in the foreground.
 
-The Deployment, ReplicaSet, Job, CronJob, node lifecycle, garbage-collector, EndpointSlice and
+The Deployment, ReplicaSet, DaemonSet, StatefulSet, Job, CronJob, node lifecycle, garbage-collector, EndpointSlice and
 node IPAM controllers share one set of informers.
 
     pykube-controller-manager --kubeconfig controller-manager.conf [--controllers deployment,replicaset,...]

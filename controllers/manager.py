@@ -26,6 +26,7 @@ from client.events import EventRecorder
 from client.informer import SharedInformers
 from controllers.base import Controller
 from controllers.cronjob import CronJobController
+from controllers.daemonset import DaemonSetController
 from controllers.deployment import DeploymentController
 from controllers.endpointslice import EndpointSliceConfig, EndpointSliceController
 from controllers.garbage_collector import GarbageCollector
@@ -33,6 +34,7 @@ from controllers.job import JobController
 from controllers.node_ipam import NodeIPAMConfig, NodeIPAMController
 from controllers.node_lifecycle import NodeLifecycleConfig, NodeLifecycleController
 from controllers.replicaset import ReplicaSetController
+from controllers.statefulset import StatefulSetController
 
 log = structlog.get_logger("controller-manager")
 
@@ -50,6 +52,10 @@ CONTROLLERS: dict[str, ControllerEntry] = {
                                   DeploymentController(api, informers, recorder)),
     "replicaset": ControllerEntry("replicaset-controller", lambda api, informers, recorder, config:
                                   ReplicaSetController(api, informers, recorder)),
+    "daemonset": ControllerEntry("daemonset-controller", lambda api, informers, recorder, config:
+                                 DaemonSetController(api, informers, recorder)),
+    "statefulset": ControllerEntry("statefulset-controller", lambda api, informers, recorder, config:
+                                   StatefulSetController(api, informers, recorder)),
     "job": ControllerEntry("job-controller", lambda api, informers, recorder, config:
                            JobController(api, informers, recorder)),
     "cronjob": ControllerEntry("cronjob-controller", lambda api, informers, recorder, config:

@@ -170,6 +170,53 @@ def replica_set_row(replica_set: apps_pb2.ReplicaSet, now: datetime.datetime) ->
             cells.container_images(spec.template), cells.format_selector(spec.selector)]
 
 
+DAEMON_SET_COLUMNS = (
+    NAME_COLUMN,
+    Column("Desired", "integer", "The total number of nodes that should be running the daemon pod (including "
+                                 "nodes correctly running the daemon pod)."),
+    Column("Current", "integer", "The number of nodes that are running at least 1 daemon pod and are supposed to "
+                                 "run the daemon pod."),
+    Column("Ready", "integer", "numberReady is the number of nodes that should be running the daemon pod and have "
+                               "one or more of the daemon pod running with a Ready Condition."),
+    Column("Up-to-date", "integer", "The total number of nodes that are running updated daemon pod"),
+    Column("Available", "integer", "The number of nodes that should be running the daemon pod and have one or more "
+                                   "of the daemon pod running and available (ready for at least "
+                                   "spec.minReadySeconds)"),
+    Column("Node Selector", description="NodeSelector is a selector which must be true for the pod to fit on a "
+                                        "node. Selector which must match a node's labels for the pod to be "
+                                        "scheduled on that node."),
+    AGE_COLUMN,
+    *_template_columns("A label query over pods that are managed by the daemon set. Must match in order to be "
+                       "controlled. It must match the pod template's labels."),
+)
+
+
+def daemon_set_row(daemon_set: apps_pb2.DaemonSet, now: datetime.datetime) -> list[Cell]:
+    spec, status = daemon_set.spec, daemon_set.status
+    node_selector = cells.format_labels(spec.template.spec.node_selector)
+    return [daemon_set.metadata.name, status.desired_number_scheduled, status.current_number_scheduled,
+            status.number_ready, status.updated_number_scheduled, status.number_available, node_selector,
+            age(daemon_set.metadata.creation_timestamp, now), cells.container_names(spec.template),
+            cells.container_images(spec.template), cells.format_selector(spec.selector)]
+
+
+STATEFUL_SET_COLUMNS = (
+    NAME_COLUMN,
+    Column("Ready", description="Number of the pod with ready state"),
+    AGE_COLUMN,
+    _wide("Containers", CONTAINERS),
+    _wide("Images", IMAGES),
+)
+
+
+def stateful_set_row(stateful_set: apps_pb2.StatefulSet, now: datetime.datetime) -> list[Cell]:
+    spec, status = stateful_set.spec, stateful_set.status
+    desired = spec.replicas if spec.HasField("replicas") else 1
+    return [stateful_set.metadata.name, f"{status.ready_replicas}/{desired}",
+            age(stateful_set.metadata.creation_timestamp, now), cells.container_names(spec.template),
+            cells.container_images(spec.template)]
+
+
 # ------------------------------------------------------------------- nodes
 
 ADDRESSES = "List of addresses reachable to the node. Queried from cloud provider, if available."
@@ -422,6 +469,8 @@ TABLES: dict[str, TableSpec] = {
     "Pod": TableSpec(POD_COLUMNS, pod_row),
     "Deployment": TableSpec(DEPLOYMENT_COLUMNS, deployment_row),
     "ReplicaSet": TableSpec(REPLICA_SET_COLUMNS, replica_set_row),
+    "DaemonSet": TableSpec(DAEMON_SET_COLUMNS, daemon_set_row),
+    "StatefulSet": TableSpec(STATEFUL_SET_COLUMNS, stateful_set_row),
     "Node": TableSpec(NODE_COLUMNS, node_row),
     "Namespace": TableSpec(NAMESPACE_COLUMNS, namespace_row),
     "Event": TableSpec(EVENT_COLUMNS, event_row),

@@ -83,10 +83,12 @@ CONTROLLER_MANAGER_RULES: tuple[Rule, ...] = (
     _rule(("list", "watch"), ("*",), ("*",)),  # the shared informers (and the garbage collector)
     _rule(("get",), (CORE, APPS, DISCOVERY, COORDINATION), ("namespaces", "nodes", "pods", "services",
                                                           "deployments", "replicasets", "endpointslices",
-                                                          "leases")),
+                                                          "leases", "daemonsets", "statefulsets")),
     # deployment and replicaset controllers; the garbage collector's updates and deletes
     _rule(("update", "patch", "delete"), (APPS,), ("deployments",)),
-    _rule(("update", "patch"), (APPS,), ("deployments/status", "replicasets/status")),
+    _rule(("update", "patch"), (APPS,), ("deployments/status", "replicasets/status", "daemonsets/status",
+                                         "statefulsets/status")),
+    _rule(("update", "patch", "delete"), (APPS,), ("daemonsets", "statefulsets")),
     _rule(("create", "update", "patch", "delete"), (APPS,), ("replicasets",)),
     _rule(("create", "update", "patch", "delete"), (CORE,), ("pods",)),
     _rule(("update", "patch"), (CORE,), ("pods/status",)),
@@ -112,7 +114,8 @@ VIEW_RULES: tuple[Rule, ...] = (
                           "namespaces", "namespaces/status")),
     _rule(READ, (DISCOVERY,), ("endpointslices",)),
     _rule(READ, (APPS,), ("deployments", "deployments/status", "deployments/scale", "replicasets",
-                          "replicasets/status", "replicasets/scale")),
+                          "replicasets/status", "replicasets/scale", "daemonsets", "daemonsets/status",
+                          "statefulsets", "statefulsets/status", "statefulsets/scale")),
     _rule(READ, (BATCH,), ("jobs", "jobs/status", "cronjobs", "cronjobs/status")),
 )
 EDIT_RULES: tuple[Rule, ...] = (
@@ -120,7 +123,8 @@ EDIT_RULES: tuple[Rule, ...] = (
     _rule(WRITE, (CORE,), ("pods", "services")),
     _rule(("create", "get"), (CORE,), ("pods/exec", "pods/portforward", "pods/attach")),
     _rule(WRITE, (DISCOVERY,), ("endpointslices",)),
-    _rule(WRITE, (APPS,), ("deployments", "deployments/scale", "replicasets", "replicasets/scale")),
+    _rule(WRITE, (APPS,), ("deployments", "deployments/scale", "replicasets", "replicasets/scale",
+                           "daemonsets", "statefulsets", "statefulsets/scale")),
     _rule(WRITE, (BATCH,), ("jobs", "cronjobs")),
 )
 ADMIN_RULES: tuple[Rule, ...] = (

@@ -34,6 +34,7 @@ from apiserver.registry.network import EndpointSliceStrategy, ServiceRanges, Ser
 from apiserver.registry.pod import PodStrategy
 from apiserver.registry.rbac import STRATEGIES as RBAC_STRATEGIES
 from apiserver.registry.server_side_apply import ServerSideApply
+from apiserver.registry.sets import DaemonSetStrategy, StatefulSetStrategy
 from apiserver.registry.workloads import DeploymentStrategy, ReplicaSetStrategy
 from apiserver.storage import Store
 from apiserver.watchcache import WatchCache
@@ -56,6 +57,7 @@ class Registry(ServerSideApply):
         self.strategies: dict[str, Strategy] = {
             s.kind: s for s in (PodStrategy(), NodeStrategy(), NamespaceStrategy(), EventStrategy(),
                                 DeploymentStrategy(), ReplicaSetStrategy(), LeaseStrategy(),
+                                DaemonSetStrategy(), StatefulSetStrategy(),
                                 ServiceStrategy(service_ranges), EndpointSliceStrategy(),
                                 *(strategy() for strategy in CONFIG_STRATEGIES),
                                 *(strategy() for strategy in RBAC_STRATEGIES),

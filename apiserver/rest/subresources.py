@@ -29,7 +29,7 @@ from apiserver.rest import decode, handlers, status, streams
 from apiserver.rest.handlers import API, namespace_of
 from apiserver.rest.requestinfo import RequestInfo
 
-SCALABLE = frozenset({"Deployment", "ReplicaSet"})
+SCALABLE = frozenset({"Deployment", "ReplicaSet", "StatefulSet"})
 
 
 def _allow(request: web.Request, info: RequestInfo, *methods: str) -> None:

@@ -29,13 +29,14 @@ from kubectl.watching import Query, follow, list_objects
 from protos import api_pb2
 
 # kubectl's "all" category, for the kinds pykube serves, in kubectl's order.
-ALL_KINDS = ("Pod", "Service", "Deployment", "ReplicaSet", "CronJob", "Job")
+ALL_KINDS = ("Pod", "Service", "DaemonSet", "Deployment", "ReplicaSet", "StatefulSet", "CronJob", "Job")
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "get", parents=[common], help="Display one or many resources",
         description="Display one or many resources: pods (po), deployments (deploy), replicasets (rs), "
+                    "daemonsets (ds), statefulsets (sts), "
                     "nodes (no), namespaces (ns), events (ev), leases.",
     )
     parser.add_argument("resource", nargs="?", metavar="TYPE[/NAME]", help="resource type, e.g. pods, po, deploy/web")

@@ -23,7 +23,7 @@ from kubectl.resources import object_ref, parse_resource_args
 from kubectl.verbs.updating import update_with_retry
 from kubectl.verbs.options import add_selection_flags, no_resources_found, selected_names
 
-SCALABLE = ("Deployment", "ReplicaSet")
+SCALABLE = ("Deployment", "ReplicaSet", "StatefulSet")
 
 
 class PreconditionError(CliError):
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise CliError("You must provide one or more resources by argument or filename.")
     info, names = parse_resource_args(args.resource, args.names)
     if info.kind not in SCALABLE:
-        raise CliError(f"cannot scale {info.plural}: only deployments and replicasets have a replica count")
+        raise CliError(f"cannot scale {info.plural}: only deployments, replicasets and statefulsets have a replica count")
     names = selected_names(ctx, info, ctx.namespace, names, args)
     if not names:
         ctx.warn(no_resources_found(ctx.namespace))

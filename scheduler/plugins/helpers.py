@@ -9,12 +9,12 @@ with the node lifecycle controller from apimachinery.taints.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from apimachinery.taints import Taint, Toleration, tolerates
+from apimachinery.taints import HARD_EFFECTS, Taint, untolerated_taint
 from scheduler.nodeinfo import NodeInfo
 
-HARD_EFFECTS = ("NoSchedule", "NoExecute")
+__all__ = ["HARD_EFFECTS", "matches", "node_ok", "untolerated_taint", "untolerated_taint_reason"]
 
 
 def node_ok(node: NodeInfo) -> bool:
@@ -25,15 +25,6 @@ def node_ok(node: NodeInfo) -> bool:
 def matches(node_selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     """Every key of the nodeSelector is a label with exactly that value."""
     return all(labels.get(key) == value for key, value in node_selector.items())
-
-
-def untolerated_taint(tolerations: tuple[Toleration, ...], taints: Iterable[Taint],
-                      effects: tuple[str, ...] = HARD_EFFECTS) -> Taint | None:
-    """The first taint with one of `effects` that no toleration tolerates."""
-    for taint in taints:
-        if taint[2] in effects and not any(tolerates(t, taint) for t in tolerations):
-            return taint
-    return None
 
 
 def untolerated_taint_reason(taint: Taint) -> str:

@@ -53,3 +53,21 @@ def test_the_batch_examples_are_a_job_and_a_cronjob() -> None:
     assert (cron_job.kind, cron_job.spec.schedule, cron_job.spec.concurrency_policy) == ("CronJob", "* * * * *",
                                                                                           "Forbid")
     assert cron_job.spec.job_template.spec.template.spec.restart_policy == "OnFailure"
+
+
+def test_the_daemonset_and_statefulset_examples_decode_and_validate() -> None:
+    from apiserver.registry.sets import DaemonSetStrategy, StatefulSetStrategy
+
+    ds = load("node-agent-daemonset.yaml")
+    assert (ds.kind, ds.metadata.name, ds.spec.update_strategy.rolling_update.max_unavailable.int_val) == (
+        "DaemonSet", "node-agent", 1)
+    sts = load("web-statefulset.yaml")
+    assert (sts.kind, sts.spec.service_name, sts.spec.replicas, sts.spec.pod_management_policy) == (
+        "StatefulSet", "web", 3, "OrderedReady")
+    [claim] = sts.spec.volume_claim_templates
+    assert (claim.metadata.name, list(claim.spec.access_modes), claim.spec.resources.requests["storage"]) == (
+        "data", ["ReadWriteOnce"], "1Gi")
+    for strategy, obj in ((DaemonSetStrategy(), ds), (StatefulSetStrategy(), sts)):
+        obj.metadata.namespace = "default"
+        strategy.default(obj)
+        assert strategy.validate(obj) == []

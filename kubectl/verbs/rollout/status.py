@@ -1,4 +1,5 @@
-"""``pykubectl rollout status deployment/NAME``: follow a rollout until it is done.
+"""``pykubectl rollout status deployment/NAME``: follow a rollout until it is done
+(also daemonset/NAME and statefulset/NAME: their viewers are in rollout/sets.py).
 
     Waiting for deployment "web" rollout to finish: 1 out of 4 new replicas have been updated...
     Waiting for deployment "web" rollout to finish: 2 old replicas are pending termination...
@@ -27,6 +28,7 @@ from kubectl.context import Context
 from kubectl.errors import CliError
 from kubectl.resources import parse_resource_args
 from kubectl.verbs.rollout.deployments import TIMED_OUT_REASON, desired_replicas, revision_of
+from kubectl.verbs.rollout.sets import daemon_set_status, stateful_set_status
 from kubectl.verbs.updating import get_object
 from kubectl.watching import DELETED, Query, follow
 from protos import apps_pb2
@@ -85,17 +87,26 @@ def rollout_status(deployment: apps_pb2.Deployment, revision: int = 0,
     return RolloutStatus(f'deployment "{name}" successfully rolled out', True)
 
 
+def status_of(obj: Any, revision: int = 0, require_available: bool = False) -> RolloutStatus:
+    """The status viewer of obj's kind (Deployment, DaemonSet, StatefulSet)."""
+    if isinstance(obj, apps_pb2.DaemonSet):
+        return RolloutStatus(*daemon_set_status(obj))
+    if isinstance(obj, apps_pb2.StatefulSet):
+        return RolloutStatus(*stateful_set_status(obj))
+    return rollout_status(obj, revision, require_available)
+
+
 def wait_for_rollout(ctx: Context, namespace: str, name: str, deadline: float | None, watch: bool = True,
-                     revision: int = 0, require_available: bool = False) -> None:
+                     revision: int = 0, require_available: bool = False, kind: str = "Deployment") -> None:
     """Print status lines (each new one once) until the rollout is done.
 
     Raises RolloutError (deadline exceeded, deleted), CliError on timeout, or the
     server's NotFound when there is no such Deployment.
     """
-    info = kind_info("Deployment")
+    info = kind_info(kind)
     deployment = get_object(ctx.api, info, namespace, name)
     printer = _LinePrinter(ctx)
-    state = rollout_status(deployment, revision, require_available)  # type: ignore[arg-type]
+    state = status_of(deployment, revision, require_available)
     printer.show(state.message)
     if state.done or not watch:
         return
@@ -106,7 +117,7 @@ def wait_for_rollout(ctx: Context, namespace: str, name: str, deadline: float | 
                 continue
             if event_type == DELETED:
                 raise RolloutError("object has been deleted")
-            state = rollout_status(obj, revision, require_available)  # type: ignore[arg-type]
+            state = status_of(obj, revision, require_available)
             printer.show(state.message)
             if state.done:
                 return
@@ -165,12 +176,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     info, names = parse_resource_args(args.resource, args.names)
-    if info.kind != "Deployment":
+    if info.kind not in ("Deployment", "DaemonSet", "StatefulSet"):
         raise CliError(f"no status viewer has been implemented for {info.kind}")
     if not names:
         raise CliError("required resource not specified")
     if len(names) > 1:
         raise CliError(f"rollout status is only supported on individual resources, but {len(names)} were given")
     wait_for_rollout(ctx, ctx.namespace, names[0], deadline_after(args.timeout), watch=args.watch,
-                     revision=args.revision)
+                     revision=args.revision, kind=info.kind)
     return 0

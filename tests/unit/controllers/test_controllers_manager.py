@@ -36,7 +36,8 @@ def test_flags_and_defaults():
     assert config.controllers == ("replicaset", "garbagecollector")
     assert (config.workers, config.node.grace_period, config.node.pod_eviction_timeout) == (2, 20.0, 30.0)
     assert {entry.component for entry in CONTROLLERS.values()} == {
-        "deployment-controller", "replicaset-controller", "node-controller", "garbage-collector",
+        "deployment-controller", "replicaset-controller", "daemonset-controller", "statefulset-controller",
+        "node-controller", "garbage-collector",
         "endpoint-slice-controller", "cidrAllocator", "job-controller", "cronjob-controller"}
     assert "endpointslice" in ALL_CONTROLLERS and "nodeipam" in ALL_CONTROLLERS
 
@@ -91,12 +92,13 @@ def test_runs_the_others_when_the_deployment_controller_cannot_be_built(monkeypa
         try:
             assert "deployment" in manager.failed and "ImportError" in manager.failed["deployment"]
             assert set(manager.controllers) == {"replicaset", "nodelifecycle", "garbagecollector", "endpointslice",
-                                                "nodeipam", "job", "cronjob"}
+                                                "nodeipam", "daemonset", "statefulset", "job", "cronjob"}
             assert isinstance(manager.controllers["replicaset"], ReplicaSetController)
             assert isinstance(manager.controllers["nodelifecycle"], NodeLifecycleController)
             # One informer per kind, shared by every controller.
             assert set(manager.informers.informers) == {"ReplicaSet", "Pod", "Node", "Lease", "Deployment", "Service",
-                                                        "EndpointSlice", "Job", "CronJob"}
+                                                        "EndpointSlice", "DaemonSet", "StatefulSet", "Job",
+                                                        "CronJob"}
             await asyncio.wait_for(manager.start(), 10)
             assert manager.running.is_set()
             await api.create(make_rs("web", 2))

@@ -162,8 +162,9 @@ def test_api_resources_table_is_sorted_like_kubectls() -> None:
     lines = h.stdout.splitlines()
     assert lines[0].split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
     assert [line.split()[0] for line in lines[1:]] == [
-        "configmaps", "events", "namespaces", "nodes", "pods", "secrets", "services", "deployments", "replicasets",
-        "cronjobs", "jobs", "leases", "endpointslices", "clusterrolebindings", "clusterroles", "rolebindings", "roles"]
+        "configmaps", "events", "namespaces", "nodes", "pods", "secrets", "services", "daemonsets", "deployments",
+        "replicasets", "statefulsets", "cronjobs", "jobs", "leases", "endpointslices", "clusterrolebindings",
+        "clusterroles", "rolebindings", "roles"]
     assert lines[-1].split() == ["roles", "rbac.authorization.k8s.io/v1", "true", "Role"]
 
 
@@ -174,7 +175,7 @@ def test_api_resources_filters_and_names() -> None:
                                                                    "clusterroles"]
     h = Harness(DiscoveryFake())
     assert run_verb(h, "api-resources", "--api-group=apps", "-o", "name") == 0
-    assert h.stdout == "deployments.apps\nreplicasets.apps\n"
+    assert h.stdout == "daemonsets.apps\ndeployments.apps\nreplicasets.apps\nstatefulsets.apps\n"
 
 
 # ---------------------------------------------------------------------- events

@@ -61,6 +61,24 @@ def replica_sets() -> list[Message]:
     return [replica_set]
 
 
+def daemon_sets() -> list[Message]:
+    daemon_set = apps_pb2.DaemonSet(metadata=meta("agent", "kube-system", 45))
+    status = daemon_set.status
+    status.desired_number_scheduled, status.current_number_scheduled, status.number_ready = 3, 3, 2
+    status.updated_number_scheduled, status.number_available = 3, 2
+    daemon_set.spec.selector.match_labels["app"] = "agent"
+    daemon_set.spec.template.spec.node_selector["kubernetes.io/os"] = "linux"
+    daemon_set.spec.template.spec.containers.add(name="agent", image="busybox")
+    return [daemon_set, apps_pb2.DaemonSet(metadata=meta("empty", "default"))]
+
+
+def stateful_sets() -> list[Message]:
+    stateful_set = apps_pb2.StatefulSet(metadata=meta("db", "default", 45), spec=apps_pb2.StatefulSetSpec(replicas=3),
+                                        status=apps_pb2.StatefulSetStatus(replicas=3, ready_replicas=2))
+    stateful_set.spec.template.spec.containers.add(name="db", image="postgres:16")
+    return [stateful_set]
+
+
 def nodes() -> list[Message]:
     control = core_pb2.Node(metadata=meta("control", age_seconds=600, **{"node-role.kubernetes.io/control-plane": ""}))
     control.status.conditions.add(type="Ready", status="True")
@@ -182,5 +200,5 @@ def cron_jobs() -> list[Message]:
     return [tick, berlin]
 
 
-SAMPLES = [pods(), deployments(), replica_sets(), nodes(), services(), endpoint_slices(), events(), namespaces(),
-           leases(), config_maps(), secrets(), *rbac(), jobs(), cron_jobs()]
+SAMPLES = [pods(), deployments(), replica_sets(), daemon_sets(), stateful_sets(), nodes(), services(), endpoint_slices(),
+           events(), namespaces(), leases(), config_maps(), secrets(), *rbac(), jobs(), cron_jobs()]

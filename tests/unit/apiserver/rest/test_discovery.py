@@ -82,10 +82,11 @@ def test_a_resource_entry_names_it_as_kubectl_does() -> None:
     assert resources("discovery.k8s.io/v1")["endpointslices"]["singularName"] == "endpointslice"
 
 
-def test_get_all_is_pods_services_deployments_replicasets_jobs_and_cronjobs() -> None:
+def test_get_all_is_pods_services_and_the_workloads() -> None:
     in_all = {entry["name"] for gv in all_group_versions() for entry in discovery.resource_list(gv)["resources"]
               if "all" in entry.get("categories", [])}
-    assert in_all == {"pods", "services", "deployments", "replicasets", "jobs", "cronjobs"}
+    assert in_all == {"pods", "services", "deployments", "replicasets", "daemonsets", "statefulsets", "jobs",
+                      "cronjobs"}
 
 
 def test_drain_finds_the_eviction_subresource_in_v1() -> None:
