@@ -111,5 +111,5 @@ def test_kubectl_api_resources_reads_the_discovery_documents(rest_server: RestSe
     paths = re.findall(r'"Response" verb="GET" url="https://[^/]+(/[^?"]*)', done.stderr)
     assert paths == ["/api", "/apis"], paths
     names = rest_server.kubectl("api-resources", "--categories=all", "-o", "name").stdout.split()
-    assert sorted(names) == ["daemonsets.apps", "deployments.apps", "pods", "replicasets.apps", "services",
-                             "statefulsets.apps"]
+    assert sorted(names) == ["cronjobs.batch", "daemonsets.apps", "deployments.apps", "jobs.batch", "pods",
+                             "replicasets.apps", "services", "statefulsets.apps"]

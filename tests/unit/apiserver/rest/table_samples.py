@@ -62,19 +62,27 @@ def replica_sets() -> list[Message]:
 
 
 def daemon_sets() -> list[Message]:
-    daemon_set = apps_pb2.DaemonSet(metadata=meta("agent", "kube-system", 45))
+    daemon_set = apps_pb2.DaemonSet(metadata=meta("agent", "default", 45))
     status = daemon_set.status
     status.desired_number_scheduled, status.current_number_scheduled, status.number_ready = 3, 3, 2
     status.updated_number_scheduled, status.number_available = 3, 2
     daemon_set.spec.selector.match_labels["app"] = "agent"
+    daemon_set.spec.template.metadata.labels["app"] = "agent"
     daemon_set.spec.template.spec.node_selector["kubernetes.io/os"] = "linux"
     daemon_set.spec.template.spec.containers.add(name="agent", image="busybox")
-    return [daemon_set, apps_pb2.DaemonSet(metadata=meta("empty", "default"))]
+    empty = apps_pb2.DaemonSet(metadata=meta("empty", "default"))
+    empty.spec.selector.match_labels["app"] = "empty"
+    empty.spec.template.metadata.labels["app"] = "empty"
+    empty.spec.template.spec.containers.add(name="idle", image="busybox")
+    return [daemon_set, empty]
 
 
 def stateful_sets() -> list[Message]:
     stateful_set = apps_pb2.StatefulSet(metadata=meta("db", "default", 45), spec=apps_pb2.StatefulSetSpec(replicas=3),
                                         status=apps_pb2.StatefulSetStatus(replicas=3, ready_replicas=2))
+    stateful_set.spec.service_name = "db"
+    stateful_set.spec.selector.match_labels["app"] = "db"
+    stateful_set.spec.template.metadata.labels["app"] = "db"
     stateful_set.spec.template.spec.containers.add(name="db", image="postgres:16")
     return [stateful_set]
 
