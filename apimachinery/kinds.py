@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
-from protos import api_pb2, apps_pb2, batch_pb2, coordination_pb2, core_pb2, discovery_pb2, rbac_pb2
+from protos import api_pb2, apps_pb2, batch_pb2, coordination_pb2, core_pb2, discovery_pb2, rbac_pb2, storage_pb2
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 
@@ -68,6 +68,13 @@ KINDS: tuple[KindInfo, ...] = (
     # batch/v1 (issue 14): a Job has no short name in Kubernetes.
     KindInfo("Job", "batch/v1", "jobs", True, batch_pb2.Job, "job", (), ALL),
     KindInfo("CronJob", "batch/v1", "cronjobs", True, batch_pb2.CronJob, "cron_job", ("cj",), ALL),
+    # storage (issue 14): PersistentVolume and StorageClass are cluster-scoped.
+    KindInfo("PersistentVolume", "v1", "persistentvolumes", False, core_pb2.PersistentVolume,
+             "persistent_volume", ("pv",)),
+    KindInfo("PersistentVolumeClaim", "v1", "persistentvolumeclaims", True, core_pb2.PersistentVolumeClaim,
+             "persistent_volume_claim", ("pvc",)),
+    KindInfo("StorageClass", "storage.k8s.io/v1", "storageclasses", False, storage_pb2.StorageClass,
+             "storage_class", ("sc",)),
 )
 
 BY_KIND: dict[str, KindInfo] = {k.kind: k for k in KINDS}

@@ -29,71 +29,72 @@ from protos import coordination_pb2 as protos_dot_coordination__pb2
 from protos import discovery_pb2 as protos_dot_discovery__pb2
 from protos import kubelet_pb2 as protos_dot_kubelet__pb2
 from protos import rbac_pb2 as protos_dot_rbac__pb2
+from protos import storage_pb2 as protos_dot_storage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10protos/api.proto\x12\tpykube.v1\x1a\x11protos/core.proto\x1a\x11protos/apps.proto\x1a\x12protos/batch.proto\x1a\x19protos/coordination.proto\x1a\x16protos/discovery.proto\x1a\x14protos/kubelet.proto\x1a\x11protos/rbac.proto\"\xab\x06\n\x06Object\x12\x1d\n\x03pod\x18\x01 \x01(\x0b\x32\x0e.pykube.v1.PodH\x00\x12\x1f\n\x04node\x18\x02 \x01(\x0b\x32\x0f.pykube.v1.NodeH\x00\x12)\n\tnamespace\x18\x03 \x01(\x0b\x32\x14.pykube.v1.NamespaceH\x00\x12!\n\x05\x65vent\x18\x04 \x01(\x0b\x32\x10.pykube.v1.EventH\x00\x12+\n\ndeployment\x18\x05 \x01(\x0b\x32\x15.pykube.v1.DeploymentH\x00\x12,\n\x0breplica_set\x18\x06 \x01(\x0b\x32\x15.pykube.v1.ReplicaSetH\x00\x12!\n\x05lease\x18\x07 \x01(\x0b\x32\x10.pykube.v1.LeaseH\x00\x12%\n\x07service\x18\x08 \x01(\x0b\x32\x12.pykube.v1.ServiceH\x00\x12\x32\n\x0e\x65ndpoint_slice\x18\t \x01(\x0b\x32\x18.pykube.v1.EndpointSliceH\x00\x12\x1f\n\x04role\x18\n \x01(\x0b\x32\x0f.pykube.v1.RoleH\x00\x12.\n\x0c\x63luster_role\x18\x0b \x01(\x0b\x32\x16.pykube.v1.ClusterRoleH\x00\x12.\n\x0crole_binding\x18\x0c \x01(\x0b\x32\x16.pykube.v1.RoleBindingH\x00\x12=\n\x14\x63luster_role_binding\x18\r \x01(\x0b\x32\x1d.pykube.v1.ClusterRoleBindingH\x00\x12*\n\nconfig_map\x18\x0e \x01(\x0b\x32\x14.pykube.v1.ConfigMapH\x00\x12#\n\x06secret\x18\x0f \x01(\x0b\x32\x11.pykube.v1.SecretH\x00\x12\x1d\n\x03job\x18\x10 \x01(\x0b\x32\x0e.pykube.v1.JobH\x00\x12&\n\x08\x63ron_job\x18\x11 \x01(\x0b\x32\x12.pykube.v1.CronJobH\x00\x12*\n\ndaemon_set\x18\x12 \x01(\x0b\x32\x14.pykube.v1.DaemonSetH\x00\x12.\n\x0cstateful_set\x18\x13 \x01(\x0b\x32\x16.pykube.v1.StatefulSetH\x00\x42\x06\n\x04kind\"C\n\rCreateRequest\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\";\n\nGetRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"^\n\x0bListRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\"J\n\x0cListResponse\x12 \n\x05items\x18\x01 \x03(\x0b\x32\x11.pykube.v1.Object\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"C\n\rUpdateRequest\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"6\n\rPreconditions\x12\x0b\n\x03uid\x18\x01 \x01(\t\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"\xd8\x01\n\rDeleteRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12/\n\rpreconditions\x18\x04 \x01(\x0b\x32\x18.pykube.v1.Preconditions\x12!\n\x14grace_period_seconds\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x1a\n\x12propagation_policy\x18\x06 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\x42\x17\n\x15_grace_period_seconds\"Z\n\x0c\x41pplyRequest\x12\"\n\x07objects\x18\x01 \x03(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\x12\x15\n\rfield_manager\x18\x03 \x01(\t\"@\n\x0b\x41pplyResult\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\"8\n\rApplyResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.pykube.v1.ApplyResult\"\x92\x01\n\x0cWatchRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\x18\n\x10resource_version\x18\x05 \x01(\t\x12\x17\n\x0f\x61llow_bookmarks\x18\x06 \x01(\x08\"=\n\nWatchEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12!\n\x06object\x18\x02 \x01(\x0b\x32\x11.pykube.v1.Object\"N\n\x0b\x42indRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tnode_name\x18\x03 \x01(\t\x12\x0b\n\x03uid\x18\x04 \x01(\t\"\x10\n\x0eVersionRequest\"j\n\x0bVersionInfo\x12\r\n\x05major\x18\x01 \x01(\t\x12\r\n\x05minor\x18\x02 \x01(\t\x12\x13\n\x0bgit_version\x18\x03 \x01(\t\x12\x10\n\x08platform\x18\x04 \x01(\t\x12\x16\n\x0epython_version\x18\x05 \x01(\t\"\x12\n\x10\x44iscoveryRequest\"v\n\x0b\x41PIResource\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bshort_names\x18\x02 \x03(\t\x12\x13\n\x0b\x61pi_version\x18\x03 \x01(\t\x12\x12\n\nnamespaced\x18\x04 \x01(\x08\x12\x0c\n\x04kind\x18\x05 \x01(\t\x12\r\n\x05verbs\x18\x06 \x03(\t\">\n\x11\x44iscoveryResponse\x12)\n\tresources\x18\x01 \x03(\x0b\x32\x16.pykube.v1.APIResource\"/\n\x0c\x42\x61tchRequest\x12\x1f\n\x03ops\x18\x01 \x03(\x0b\x32\x12.pykube.v1.BatchOp\"\xee\x01\n\x07\x42\x61tchOp\x12*\n\x06\x63reate\x18\x01 \x01(\x0b\x32\x18.pykube.v1.CreateRequestH\x00\x12*\n\x06update\x18\x02 \x01(\x0b\x32\x18.pykube.v1.UpdateRequestH\x00\x12\x31\n\rupdate_status\x18\x03 \x01(\x0b\x32\x18.pykube.v1.UpdateRequestH\x00\x12*\n\x06\x64\x65lete\x18\x04 \x01(\x0b\x32\x18.pykube.v1.DeleteRequestH\x00\x12&\n\x04\x62ind\x18\x05 \x01(\x0b\x32\x16.pykube.v1.BindRequestH\x00\x42\x04\n\x02op\"O\n\x0b\x42\x61tchResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12!\n\x06object\x18\x03 \x01(\x0b\x32\x11.pykube.v1.Object\"8\n\rBatchResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.pykube.v1.BatchResult\"!\n\x0fWatchEventBatch\x12\x0e\n\x06\x65vents\x18\x01 \x03(\x0c\"y\n\x12ResourceAttributes\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04verb\x18\x02 \x01(\t\x12\r\n\x05group\x18\x03 \x01(\t\x12\x10\n\x08resource\x18\x04 \x01(\t\x12\x13\n\x0bsubresource\x18\x05 \x01(\t\x12\x0c\n\x04name\x18\x06 \x01(\t\"3\n\x15NonResourceAttributes\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04verb\x18\x02 \x01(\t\"\xe7\x01\n\x1eSelfSubjectAccessReviewRequest\x12<\n\x13resource_attributes\x18\x01 \x01(\x0b\x32\x1d.pykube.v1.ResourceAttributesH\x00\x12\x43\n\x17non_resource_attributes\x18\x02 \x01(\x0b\x32 .pykube.v1.NonResourceAttributesH\x00\x12\x18\n\x10impersonate_user\x18\x03 \x01(\t\x12\x1a\n\x12impersonate_groups\x18\x04 \x03(\tB\x0c\n\nattributes\"f\n\x19SubjectAccessReviewStatus\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0e\n\x06\x64\x65nied\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x18\n\x10\x65valuation_error\x18\x04 \x01(\t2\xae\x08\n\x03\x41PI\x12\x35\n\x06\x43reate\x12\x18.pykube.v1.CreateRequest\x1a\x11.pykube.v1.Object\x12/\n\x03Get\x12\x15.pykube.v1.GetRequest\x1a\x11.pykube.v1.Object\x12\x37\n\x04List\x12\x16.pykube.v1.ListRequest\x1a\x17.pykube.v1.ListResponse\x12\x35\n\x06Update\x12\x18.pykube.v1.UpdateRequest\x1a\x11.pykube.v1.Object\x12;\n\x0cUpdateStatus\x12\x18.pykube.v1.UpdateRequest\x1a\x11.pykube.v1.Object\x12\x35\n\x06\x44\x65lete\x12\x18.pykube.v1.DeleteRequest\x1a\x11.pykube.v1.Object\x12:\n\x05\x41pply\x12\x17.pykube.v1.ApplyRequest\x1a\x18.pykube.v1.ApplyResponse\x12\x39\n\x05Watch\x12\x17.pykube.v1.WatchRequest\x1a\x15.pykube.v1.WatchEvent0\x01\x12\x31\n\x04\x42ind\x12\x16.pykube.v1.BindRequest\x1a\x11.pykube.v1.Object\x12<\n\x07Version\x12\x19.pykube.v1.VersionRequest\x1a\x16.pykube.v1.VersionInfo\x12\x46\n\tDiscovery\x12\x1b.pykube.v1.DiscoveryRequest\x1a\x1c.pykube.v1.DiscoveryResponse\x12\x45\n\x0cWatchBatches\x12\x17.pykube.v1.WatchRequest\x1a\x1a.pykube.v1.WatchEventBatch0\x01\x12:\n\x05\x42\x61tch\x12\x17.pykube.v1.BatchRequest\x1a\x18.pykube.v1.BatchResponse\x12\x35\n\x04Logs\x12\x16.pykube.v1.LogsRequest\x1a\x13.pykube.v1.LogChunk0\x01\x12\x37\n\x04\x45xec\x12\x14.pykube.v1.ExecInput\x1a\x15.pykube.v1.ExecOutput(\x01\x30\x01\x12L\n\x0bPortForward\x12\x1b.pykube.v1.PortForwardInput\x1a\x1c.pykube.v1.PortForwardOutput(\x01\x30\x01\x12j\n\x17SelfSubjectAccessReview\x12).pykube.v1.SelfSubjectAccessReviewRequest\x1a$.pykube.v1.SubjectAccessReviewStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10protos/api.proto\x12\tpykube.v1\x1a\x11protos/core.proto\x1a\x11protos/apps.proto\x1a\x12protos/batch.proto\x1a\x19protos/coordination.proto\x1a\x16protos/discovery.proto\x1a\x14protos/kubelet.proto\x1a\x11protos/rbac.proto\x1a\x14protos/storage.proto\"\xdc\x07\n\x06Object\x12\x1d\n\x03pod\x18\x01 \x01(\x0b\x32\x0e.pykube.v1.PodH\x00\x12\x1f\n\x04node\x18\x02 \x01(\x0b\x32\x0f.pykube.v1.NodeH\x00\x12)\n\tnamespace\x18\x03 \x01(\x0b\x32\x14.pykube.v1.NamespaceH\x00\x12!\n\x05\x65vent\x18\x04 \x01(\x0b\x32\x10.pykube.v1.EventH\x00\x12+\n\ndeployment\x18\x05 \x01(\x0b\x32\x15.pykube.v1.DeploymentH\x00\x12,\n\x0breplica_set\x18\x06 \x01(\x0b\x32\x15.pykube.v1.ReplicaSetH\x00\x12!\n\x05lease\x18\x07 \x01(\x0b\x32\x10.pykube.v1.LeaseH\x00\x12%\n\x07service\x18\x08 \x01(\x0b\x32\x12.pykube.v1.ServiceH\x00\x12\x32\n\x0e\x65ndpoint_slice\x18\t \x01(\x0b\x32\x18.pykube.v1.EndpointSliceH\x00\x12\x1f\n\x04role\x18\n \x01(\x0b\x32\x0f.pykube.v1.RoleH\x00\x12.\n\x0c\x63luster_role\x18\x0b \x01(\x0b\x32\x16.pykube.v1.ClusterRoleH\x00\x12.\n\x0crole_binding\x18\x0c \x01(\x0b\x32\x16.pykube.v1.RoleBindingH\x00\x12=\n\x14\x63luster_role_binding\x18\r \x01(\x0b\x32\x1d.pykube.v1.ClusterRoleBindingH\x00\x12*\n\nconfig_map\x18\x0e \x01(\x0b\x32\x14.pykube.v1.ConfigMapH\x00\x12#\n\x06secret\x18\x0f \x01(\x0b\x32\x11.pykube.v1.SecretH\x00\x12\x1d\n\x03job\x18\x10 \x01(\x0b\x32\x0e.pykube.v1.JobH\x00\x12&\n\x08\x63ron_job\x18\x11 \x01(\x0b\x32\x12.pykube.v1.CronJobH\x00\x12*\n\ndaemon_set\x18\x12 \x01(\x0b\x32\x14.pykube.v1.DaemonSetH\x00\x12.\n\x0cstateful_set\x18\x13 \x01(\x0b\x32\x16.pykube.v1.StatefulSetH\x00\x12\x38\n\x11persistent_volume\x18\x14 \x01(\x0b\x32\x1b.pykube.v1.PersistentVolumeH\x00\x12\x43\n\x17persistent_volume_claim\x18\x15 \x01(\x0b\x32 .pykube.v1.PersistentVolumeClaimH\x00\x12\x30\n\rstorage_class\x18\x16 \x01(\x0b\x32\x17.pykube.v1.StorageClassH\x00\x42\x06\n\x04kind\"C\n\rCreateRequest\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\";\n\nGetRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"^\n\x0bListRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\"J\n\x0cListResponse\x12 \n\x05items\x18\x01 \x03(\x0b\x32\x11.pykube.v1.Object\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"C\n\rUpdateRequest\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"6\n\rPreconditions\x12\x0b\n\x03uid\x18\x01 \x01(\t\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"\xd8\x01\n\rDeleteRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12/\n\rpreconditions\x18\x04 \x01(\x0b\x32\x18.pykube.v1.Preconditions\x12!\n\x14grace_period_seconds\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x1a\n\x12propagation_policy\x18\x06 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\x42\x17\n\x15_grace_period_seconds\"Z\n\x0c\x41pplyRequest\x12\"\n\x07objects\x18\x01 \x03(\x0b\x32\x11.pykube.v1.Object\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\x12\x15\n\rfield_manager\x18\x03 \x01(\t\"@\n\x0b\x41pplyResult\x12!\n\x06object\x18\x01 \x01(\x0b\x32\x11.pykube.v1.Object\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\"8\n\rApplyResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.pykube.v1.ApplyResult\"\x92\x01\n\x0cWatchRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\x18\n\x10resource_version\x18\x05 \x01(\t\x12\x17\n\x0f\x61llow_bookmarks\x18\x06 \x01(\x08\"=\n\nWatchEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12!\n\x06object\x18\x02 \x01(\x0b\x32\x11.pykube.v1.Object\"N\n\x0b\x42indRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tnode_name\x18\x03 \x01(\t\x12\x0b\n\x03uid\x18\x04 \x01(\t\"\x10\n\x0eVersionRequest\"j\n\x0bVersionInfo\x12\r\n\x05major\x18\x01 \x01(\t\x12\r\n\x05minor\x18\x02 \x01(\t\x12\x13\n\x0bgit_version\x18\x03 \x01(\t\x12\x10\n\x08platform\x18\x04 \x01(\t\x12\x16\n\x0epython_version\x18\x05 \x01(\t\"\x12\n\x10\x44iscoveryRequest\"v\n\x0b\x41PIResource\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bshort_names\x18\x02 \x03(\t\x12\x13\n\x0b\x61pi_version\x18\x03 \x01(\t\x12\x12\n\nnamespaced\x18\x04 \x01(\x08\x12\x0c\n\x04kind\x18\x05 \x01(\t\x12\r\n\x05verbs\x18\x06 \x03(\t\">\n\x11\x44iscoveryResponse\x12)\n\tresources\x18\x01 \x03(\x0b\x32\x16.pykube.v1.APIResource\"/\n\x0c\x42\x61tchRequest\x12\x1f\n\x03ops\x18\x01 \x03(\x0b\x32\x12.pykube.v1.BatchOp\"\xee\x01\n\x07\x42\x61tchOp\x12*\n\x06\x63reate\x18\x01 \x01(\x0b\x32\x18.pykube.v1.CreateRequestH\x00\x12*\n\x06update\x18\x02 \x01(\x0b\x32\x18.pykube.v1.UpdateRequestH\x00\x12\x31\n\rupdate_status\x18\x03 \x01(\x0b\x32\x18.pykube.v1.UpdateRequestH\x00\x12*\n\x06\x64\x65lete\x18\x04 \x01(\x0b\x32\x18.pykube.v1.DeleteRequestH\x00\x12&\n\x04\x62ind\x18\x05 \x01(\x0b\x32\x16.pykube.v1.BindRequestH\x00\x42\x04\n\x02op\"O\n\x0b\x42\x61tchResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12!\n\x06object\x18\x03 \x01(\x0b\x32\x11.pykube.v1.Object\"8\n\rBatchResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.pykube.v1.BatchResult\"!\n\x0fWatchEventBatch\x12\x0e\n\x06\x65vents\x18\x01 \x03(\x0c\"y\n\x12ResourceAttributes\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04verb\x18\x02 \x01(\t\x12\r\n\x05group\x18\x03 \x01(\t\x12\x10\n\x08resource\x18\x04 \x01(\t\x12\x13\n\x0bsubresource\x18\x05 \x01(\t\x12\x0c\n\x04name\x18\x06 \x01(\t\"3\n\x15NonResourceAttributes\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04verb\x18\x02 \x01(\t\"\xe7\x01\n\x1eSelfSubjectAccessReviewRequest\x12<\n\x13resource_attributes\x18\x01 \x01(\x0b\x32\x1d.pykube.v1.ResourceAttributesH\x00\x12\x43\n\x17non_resource_attributes\x18\x02 \x01(\x0b\x32 .pykube.v1.NonResourceAttributesH\x00\x12\x18\n\x10impersonate_user\x18\x03 \x01(\t\x12\x1a\n\x12impersonate_groups\x18\x04 \x03(\tB\x0c\n\nattributes\"f\n\x19SubjectAccessReviewStatus\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0e\n\x06\x64\x65nied\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x18\n\x10\x65valuation_error\x18\x04 \x01(\t2\xae\x08\n\x03\x41PI\x12\x35\n\x06\x43reate\x12\x18.pykube.v1.CreateRequest\x1a\x11.pykube.v1.Object\x12/\n\x03Get\x12\x15.pykube.v1.GetRequest\x1a\x11.pykube.v1.Object\x12\x37\n\x04List\x12\x16.pykube.v1.ListRequest\x1a\x17.pykube.v1.ListResponse\x12\x35\n\x06Update\x12\x18.pykube.v1.UpdateRequest\x1a\x11.pykube.v1.Object\x12;\n\x0cUpdateStatus\x12\x18.pykube.v1.UpdateRequest\x1a\x11.pykube.v1.Object\x12\x35\n\x06\x44\x65lete\x12\x18.pykube.v1.DeleteRequest\x1a\x11.pykube.v1.Object\x12:\n\x05\x41pply\x12\x17.pykube.v1.ApplyRequest\x1a\x18.pykube.v1.ApplyResponse\x12\x39\n\x05Watch\x12\x17.pykube.v1.WatchRequest\x1a\x15.pykube.v1.WatchEvent0\x01\x12\x31\n\x04\x42ind\x12\x16.pykube.v1.BindRequest\x1a\x11.pykube.v1.Object\x12<\n\x07Version\x12\x19.pykube.v1.VersionRequest\x1a\x16.pykube.v1.VersionInfo\x12\x46\n\tDiscovery\x12\x1b.pykube.v1.DiscoveryRequest\x1a\x1c.pykube.v1.DiscoveryResponse\x12\x45\n\x0cWatchBatches\x12\x17.pykube.v1.WatchRequest\x1a\x1a.pykube.v1.WatchEventBatch0\x01\x12:\n\x05\x42\x61tch\x12\x17.pykube.v1.BatchRequest\x1a\x18.pykube.v1.BatchResponse\x12\x35\n\x04Logs\x12\x16.pykube.v1.LogsRequest\x1a\x13.pykube.v1.LogChunk0\x01\x12\x37\n\x04\x45xec\x12\x14.pykube.v1.ExecInput\x1a\x15.pykube.v1.ExecOutput(\x01\x30\x01\x12L\n\x0bPortForward\x12\x1b.pykube.v1.PortForwardInput\x1a\x1c.pykube.v1.PortForwardOutput(\x01\x30\x01\x12j\n\x17SelfSubjectAccessReview\x12).pykube.v1.SelfSubjectAccessReviewRequest\x1a$.pykube.v1.SubjectAccessReviewStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.api_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OBJECT']._serialized_start=182
-  _globals['_OBJECT']._serialized_end=993
-  _globals['_CREATEREQUEST']._serialized_start=995
-  _globals['_CREATEREQUEST']._serialized_end=1062
-  _globals['_GETREQUEST']._serialized_start=1064
-  _globals['_GETREQUEST']._serialized_end=1123
-  _globals['_LISTREQUEST']._serialized_start=1125
-  _globals['_LISTREQUEST']._serialized_end=1219
-  _globals['_LISTRESPONSE']._serialized_start=1221
-  _globals['_LISTRESPONSE']._serialized_end=1295
-  _globals['_UPDATEREQUEST']._serialized_start=1297
-  _globals['_UPDATEREQUEST']._serialized_end=1364
-  _globals['_PRECONDITIONS']._serialized_start=1366
-  _globals['_PRECONDITIONS']._serialized_end=1420
-  _globals['_DELETEREQUEST']._serialized_start=1423
-  _globals['_DELETEREQUEST']._serialized_end=1639
-  _globals['_APPLYREQUEST']._serialized_start=1641
-  _globals['_APPLYREQUEST']._serialized_end=1731
-  _globals['_APPLYRESULT']._serialized_start=1733
-  _globals['_APPLYRESULT']._serialized_end=1797
-  _globals['_APPLYRESPONSE']._serialized_start=1799
-  _globals['_APPLYRESPONSE']._serialized_end=1855
-  _globals['_WATCHREQUEST']._serialized_start=1858
-  _globals['_WATCHREQUEST']._serialized_end=2004
-  _globals['_WATCHEVENT']._serialized_start=2006
-  _globals['_WATCHEVENT']._serialized_end=2067
-  _globals['_BINDREQUEST']._serialized_start=2069
-  _globals['_BINDREQUEST']._serialized_end=2147
-  _globals['_VERSIONREQUEST']._serialized_start=2149
-  _globals['_VERSIONREQUEST']._serialized_end=2165
-  _globals['_VERSIONINFO']._serialized_start=2167
-  _globals['_VERSIONINFO']._serialized_end=2273
-  _globals['_DISCOVERYREQUEST']._serialized_start=2275
-  _globals['_DISCOVERYREQUEST']._serialized_end=2293
-  _globals['_APIRESOURCE']._serialized_start=2295
-  _globals['_APIRESOURCE']._serialized_end=2413
-  _globals['_DISCOVERYRESPONSE']._serialized_start=2415
-  _globals['_DISCOVERYRESPONSE']._serialized_end=2477
-  _globals['_BATCHREQUEST']._serialized_start=2479
-  _globals['_BATCHREQUEST']._serialized_end=2526
-  _globals['_BATCHOP']._serialized_start=2529
-  _globals['_BATCHOP']._serialized_end=2767
-  _globals['_BATCHRESULT']._serialized_start=2769
-  _globals['_BATCHRESULT']._serialized_end=2848
-  _globals['_BATCHRESPONSE']._serialized_start=2850
-  _globals['_BATCHRESPONSE']._serialized_end=2906
-  _globals['_WATCHEVENTBATCH']._serialized_start=2908
-  _globals['_WATCHEVENTBATCH']._serialized_end=2941
-  _globals['_RESOURCEATTRIBUTES']._serialized_start=2943
-  _globals['_RESOURCEATTRIBUTES']._serialized_end=3064
-  _globals['_NONRESOURCEATTRIBUTES']._serialized_start=3066
-  _globals['_NONRESOURCEATTRIBUTES']._serialized_end=3117
-  _globals['_SELFSUBJECTACCESSREVIEWREQUEST']._serialized_start=3120
-  _globals['_SELFSUBJECTACCESSREVIEWREQUEST']._serialized_end=3351
-  _globals['_SUBJECTACCESSREVIEWSTATUS']._serialized_start=3353
-  _globals['_SUBJECTACCESSREVIEWSTATUS']._serialized_end=3455
-  _globals['_API']._serialized_start=3458
-  _globals['_API']._serialized_end=4528
+  _globals['_OBJECT']._serialized_start=204
+  _globals['_OBJECT']._serialized_end=1192
+  _globals['_CREATEREQUEST']._serialized_start=1194
+  _globals['_CREATEREQUEST']._serialized_end=1261
+  _globals['_GETREQUEST']._serialized_start=1263
+  _globals['_GETREQUEST']._serialized_end=1322
+  _globals['_LISTREQUEST']._serialized_start=1324
+  _globals['_LISTREQUEST']._serialized_end=1418
+  _globals['_LISTRESPONSE']._serialized_start=1420
+  _globals['_LISTRESPONSE']._serialized_end=1494
+  _globals['_UPDATEREQUEST']._serialized_start=1496
+  _globals['_UPDATEREQUEST']._serialized_end=1563
+  _globals['_PRECONDITIONS']._serialized_start=1565
+  _globals['_PRECONDITIONS']._serialized_end=1619
+  _globals['_DELETEREQUEST']._serialized_start=1622
+  _globals['_DELETEREQUEST']._serialized_end=1838
+  _globals['_APPLYREQUEST']._serialized_start=1840
+  _globals['_APPLYREQUEST']._serialized_end=1930
+  _globals['_APPLYRESULT']._serialized_start=1932
+  _globals['_APPLYRESULT']._serialized_end=1996
+  _globals['_APPLYRESPONSE']._serialized_start=1998
+  _globals['_APPLYRESPONSE']._serialized_end=2054
+  _globals['_WATCHREQUEST']._serialized_start=2057
+  _globals['_WATCHREQUEST']._serialized_end=2203
+  _globals['_WATCHEVENT']._serialized_start=2205
+  _globals['_WATCHEVENT']._serialized_end=2266
+  _globals['_BINDREQUEST']._serialized_start=2268
+  _globals['_BINDREQUEST']._serialized_end=2346
+  _globals['_VERSIONREQUEST']._serialized_start=2348
+  _globals['_VERSIONREQUEST']._serialized_end=2364
+  _globals['_VERSIONINFO']._serialized_start=2366
+  _globals['_VERSIONINFO']._serialized_end=2472
+  _globals['_DISCOVERYREQUEST']._serialized_start=2474
+  _globals['_DISCOVERYREQUEST']._serialized_end=2492
+  _globals['_APIRESOURCE']._serialized_start=2494
+  _globals['_APIRESOURCE']._serialized_end=2612
+  _globals['_DISCOVERYRESPONSE']._serialized_start=2614
+  _globals['_DISCOVERYRESPONSE']._serialized_end=2676
+  _globals['_BATCHREQUEST']._serialized_start=2678
+  _globals['_BATCHREQUEST']._serialized_end=2725
+  _globals['_BATCHOP']._serialized_start=2728
+  _globals['_BATCHOP']._serialized_end=2966
+  _globals['_BATCHRESULT']._serialized_start=2968
+  _globals['_BATCHRESULT']._serialized_end=3047
+  _globals['_BATCHRESPONSE']._serialized_start=3049
+  _globals['_BATCHRESPONSE']._serialized_end=3105
+  _globals['_WATCHEVENTBATCH']._serialized_start=3107
+  _globals['_WATCHEVENTBATCH']._serialized_end=3140
+  _globals['_RESOURCEATTRIBUTES']._serialized_start=3142
+  _globals['_RESOURCEATTRIBUTES']._serialized_end=3263
+  _globals['_NONRESOURCEATTRIBUTES']._serialized_start=3265
+  _globals['_NONRESOURCEATTRIBUTES']._serialized_end=3316
+  _globals['_SELFSUBJECTACCESSREVIEWREQUEST']._serialized_start=3319
+  _globals['_SELFSUBJECTACCESSREVIEWREQUEST']._serialized_end=3550
+  _globals['_SUBJECTACCESSREVIEWSTATUS']._serialized_start=3552
+  _globals['_SUBJECTACCESSREVIEWSTATUS']._serialized_end=3654
+  _globals['_API']._serialized_start=3657
+  _globals['_API']._serialized_end=4727
 # @@protoc_insertion_point(module_scope)

@@ -35,6 +35,7 @@ from apiserver.registry.pod import PodStrategy
 from apiserver.registry.rbac import STRATEGIES as RBAC_STRATEGIES
 from apiserver.registry.server_side_apply import ServerSideApply
 from apiserver.registry.sets import DaemonSetStrategy, StatefulSetStrategy
+from apiserver.registry.storage import STRATEGIES as STORAGE_STRATEGIES
 from apiserver.registry.workloads import DeploymentStrategy, ReplicaSetStrategy
 from apiserver.storage import Store
 from apiserver.watchcache import WatchCache
@@ -61,7 +62,8 @@ class Registry(ServerSideApply):
                                 ServiceStrategy(service_ranges), EndpointSliceStrategy(),
                                 *(strategy() for strategy in CONFIG_STRATEGIES),
                                 *(strategy() for strategy in RBAC_STRATEGIES),
-                                *(strategy() for strategy in BATCH_STRATEGIES))
+                                *(strategy() for strategy in BATCH_STRATEGIES),
+                                *(strategy() for strategy in STORAGE_STRATEGIES))
         }
         items, revision = store.load()
         loaded = []

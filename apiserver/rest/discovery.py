@@ -32,7 +32,7 @@ AGGREGATED_GROUP, AGGREGATED_VERSION, AGGREGATED_KIND = "apidiscovery.k8s.io", "
 AGGREGATED_CONTENT_TYPE = f"application/json;g={AGGREGATED_GROUP};v={AGGREGATED_VERSION};as={AGGREGATED_KIND}"
 
 # The order Kubernetes lists its groups in (by group priority); others follow by name.
-GROUP_ORDER = ("apps", "batch", "rbac.authorization.k8s.io", "coordination.k8s.io", "discovery.k8s.io")
+GROUP_ORDER = ("apps", "batch", "rbac.authorization.k8s.io", "storage.k8s.io", "coordination.k8s.io", "discovery.k8s.io")
 
 
 def _group_versions() -> dict[str, list[str]]:

@@ -50,6 +50,7 @@ _PACKAGE_OF_FILE = {
     "protos/discovery.proto": "io.k8s.api.discovery.v1",
     "protos/rbac.proto": "io.k8s.api.rbac.v1",
     "protos/batch.proto": "io.k8s.api.batch.v1",
+    "protos/storage.proto": "io.k8s.api.storage.v1",
     "protos/meta.proto": meta.META,
 }
 # Messages whose Kubernetes type lives elsewhere than their file's neighbours.

@@ -162,17 +162,19 @@ def test_api_resources_table_is_sorted_like_kubectls() -> None:
     lines = h.stdout.splitlines()
     assert lines[0].split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
     assert [line.split()[0] for line in lines[1:]] == [
-        "configmaps", "events", "namespaces", "nodes", "pods", "secrets", "services", "daemonsets", "deployments",
+        "configmaps", "events", "namespaces", "nodes", "persistentvolumeclaims", "persistentvolumes", "pods",
+        "secrets", "services", "daemonsets", "deployments",
         "replicasets", "statefulsets", "cronjobs", "jobs", "leases", "endpointslices", "clusterrolebindings",
-        "clusterroles", "rolebindings", "roles"]
-    assert lines[-1].split() == ["roles", "rbac.authorization.k8s.io/v1", "true", "Role"]
+        "clusterroles", "rolebindings", "roles", "storageclasses"]
+    assert lines[-1].split() == ["storageclasses", "sc", "storage.k8s.io/v1", "false", "StorageClass"]
 
 
 def test_api_resources_filters_and_names() -> None:
     h = Harness(DiscoveryFake())
     assert run_verb(h, "api-resources", "--namespaced=false", "--no-headers") == 0
-    assert [line.split()[0] for line in h.stdout.splitlines()] == ["namespaces", "nodes", "clusterrolebindings",
-                                                                   "clusterroles"]
+    assert [line.split()[0] for line in h.stdout.splitlines()] == ["namespaces", "nodes", "persistentvolumes",
+                                                                   "clusterrolebindings", "clusterroles",
+                                                                   "storageclasses"]
     h = Harness(DiscoveryFake())
     assert run_verb(h, "api-resources", "--api-group=apps", "-o", "name") == 0
     assert h.stdout == "daemonsets.apps\ndeployments.apps\nreplicasets.apps\nstatefulsets.apps\n"

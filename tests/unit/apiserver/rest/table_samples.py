@@ -7,7 +7,7 @@ import datetime
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from protos import apps_pb2, batch_pb2, coordination_pb2, core_pb2, discovery_pb2, meta_pb2, rbac_pb2
+from protos import apps_pb2, batch_pb2, coordination_pb2, core_pb2, discovery_pb2, meta_pb2, rbac_pb2, storage_pb2
 
 NOW = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
 
@@ -208,5 +208,27 @@ def cron_jobs() -> list[Message]:
     return [tick, berlin]
 
 
+def storage() -> list[list[Message]]:
+    pv = core_pb2.PersistentVolume(metadata=meta("pv0001", "", 600))
+    pv.spec.capacity["storage"] = "5Gi"
+    pv.spec.access_modes.extend(["ReadWriteOnce", "ReadOnlyMany"])
+    pv.spec.persistent_volume_reclaim_policy, pv.spec.storage_class_name = "Retain", "manual"
+    pv.spec.claim_ref.namespace, pv.spec.claim_ref.name = "default", "data"
+    pv.status.phase = "Bound"
+    pvc = core_pb2.PersistentVolumeClaim(metadata=meta("data", "default", 300))
+    pvc.spec.access_modes.append("ReadWriteOnce")
+    pvc.spec.resources.requests["storage"] = "1Gi"
+    pvc.spec.storage_class_name, pvc.spec.volume_name = "manual", "pv0001"
+    pvc.status.phase = "Bound"
+    pvc.status.access_modes.extend(["ReadWriteOnce", "ReadOnlyMany"])
+    pvc.status.capacity["storage"] = "5Gi"
+    pending = core_pb2.PersistentVolumeClaim(metadata=meta("waiting", "default", 30))
+    pending.spec.access_modes.append("ReadWriteOnce")
+    pending.status.phase = "Pending"
+    sc = storage_pb2.StorageClass(metadata=meta("standard", "", 900), provisioner="pykube.io/host-path")
+    sc.metadata.annotations["storageclass.kubernetes.io/is-default-class"] = "true"
+    return [[pv], [pvc, pending], [sc]]
+
+
 SAMPLES = [pods(), deployments(), replica_sets(), daemon_sets(), stateful_sets(), nodes(), services(), endpoint_slices(),
-           events(), namespaces(), leases(), config_maps(), secrets(), *rbac(), jobs(), cron_jobs()]
+           events(), namespaces(), leases(), config_maps(), secrets(), *rbac(), jobs(), cron_jobs(), *storage()]

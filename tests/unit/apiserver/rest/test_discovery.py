@@ -40,7 +40,8 @@ def test_apis_lists_every_named_group_of_a_served_kind() -> None:
     listed = discovery.api_group_list()
     assert (listed["kind"], listed["apiVersion"]) == ("APIGroupList", "v1")
     names = [group["name"] for group in listed["groups"]]
-    assert names == ["apps", "batch", "rbac.authorization.k8s.io", "coordination.k8s.io", "discovery.k8s.io"]
+    assert names == ["apps", "batch", "rbac.authorization.k8s.io", "storage.k8s.io",
+                     "coordination.k8s.io", "discovery.k8s.io"]
     assert set(names) == {info.group for info in KINDS} - {""}
     apps = listed["groups"][0]
     assert apps == {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],

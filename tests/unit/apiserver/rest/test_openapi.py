@@ -18,7 +18,7 @@ CORE = "io.k8s.api.core.v1"
 APPS = "io.k8s.api.apps.v1"
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 GROUP_VERSIONS = ["api/v1", "apis/apps/v1", "apis/batch/v1", "apis/coordination.k8s.io/v1", "apis/discovery.k8s.io/v1",
-                  "apis/rbac.authorization.k8s.io/v1"]
+                  "apis/rbac.authorization.k8s.io/v1", "apis/storage.k8s.io/v1"]
 
 
 def schemas(path: str) -> dict[str, Any]:
