@@ -210,6 +210,7 @@ def cron_jobs() -> list[Message]:
 
 def storage() -> list[list[Message]]:
     pv = core_pb2.PersistentVolume(metadata=meta("pv0001", "", 600))
+    pv.spec.host_path.path = "/srv/pv0001"
     pv.spec.capacity["storage"] = "5Gi"
     pv.spec.access_modes.extend(["ReadWriteOnce", "ReadOnlyMany"])
     pv.spec.persistent_volume_reclaim_policy, pv.spec.storage_class_name = "Retain", "manual"
@@ -224,6 +225,7 @@ def storage() -> list[list[Message]]:
     pvc.status.capacity["storage"] = "5Gi"
     pending = core_pb2.PersistentVolumeClaim(metadata=meta("waiting", "default", 30))
     pending.spec.access_modes.append("ReadWriteOnce")
+    pending.spec.resources.requests["storage"] = "1Gi"
     pending.status.phase = "Pending"
     sc = storage_pb2.StorageClass(metadata=meta("standard", "", 900), provisioner="pykube.io/host-path")
     sc.metadata.annotations["storageclass.kubernetes.io/is-default-class"] = "true"
