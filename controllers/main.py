@@ -1,7 +1,7 @@
 """``pykube-controller-manager``: run the cluster's controllers, in the foreground.
 
-The Deployment, ReplicaSet, DaemonSet, StatefulSet, Job, CronJob, node lifecycle, garbage-collector, EndpointSlice and
-node IPAM controllers share one set of informers.
+The Deployment, ReplicaSet, DaemonSet, StatefulSet, Job, CronJob, node lifecycle, garbage-collector, EndpointSlice,
+PersistentVolume binder, local-path provisioner and node IPAM controllers share one set of informers.
 
     pykube-controller-manager --kubeconfig controller-manager.conf [--controllers deployment,replicaset,...]
 
@@ -23,6 +23,7 @@ from component_base.flags import add_config_flag, bool_arg, field_default, non_n
 from component_base.logs import add_log_format_flag, configure_logging
 from component_base.service import run_until_signalled
 from controllers.endpointslice import EndpointSliceConfig
+from controllers.local_path import LocalPathConfig
 from controllers.manager import ALL_CONTROLLERS, ControllerManager, ManagerConfig
 from controllers.node_ipam import NodeIPAMConfig, check_config
 from controllers.node_lifecycle import NodeLifecycleConfig
@@ -56,6 +57,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, ManagerConfi
                     help="the range of every Pod IP")
     add_config_flag(parser, "--node-cidr-mask-size", NodeIPAMConfig, "node_cidr_mask_size", metavar="BITS",
                     help="the prefix length of each Node's podCIDR")
+    add_config_flag(parser, "--local-path-helper-image", LocalPathConfig, "helper_image", metavar="IMAGE",
+                    help="the image of the local-path provisioner's helper Pod (rm -rf of a deleted volume)")
     add_log_format_flag(parser)
     args = parser.parse_args(argv)
     try:
@@ -87,7 +90,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, ManagerConfi
                                  terminating_pod_gc_delay=args.terminating_pod_gc_delay),
         endpointslice=EndpointSliceConfig(max_endpoints_per_slice=args.max_endpoints_per_slice,
                                           updates_batch_period=args.endpointslice_updates_batch_period),
-        ipam=ipam)
+        ipam=ipam, local_path=LocalPathConfig(helper_image=args.local_path_helper_image))
     return args, config
 
 

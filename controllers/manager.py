@@ -31,8 +31,10 @@ from controllers.deployment import DeploymentController
 from controllers.endpointslice import EndpointSliceConfig, EndpointSliceController
 from controllers.garbage_collector import GarbageCollector
 from controllers.job import JobController
+from controllers.local_path import LocalPathConfig, LocalPathProvisioner
 from controllers.node_ipam import NodeIPAMConfig, NodeIPAMController
 from controllers.node_lifecycle import NodeLifecycleConfig, NodeLifecycleController
+from controllers.persistentvolume import PersistentVolumeController
 from controllers.replicaset import ReplicaSetController
 from controllers.statefulset import StatefulSetController
 
@@ -66,6 +68,12 @@ CONTROLLERS: dict[str, ControllerEntry] = {
                                         GarbageCollector(api, informers, recorder)),
     "endpointslice": ControllerEntry("endpoint-slice-controller", lambda api, informers, recorder, config:
                                      EndpointSliceController(api, informers, recorder, config.endpointslice)),
+    "persistentvolume-binder": ControllerEntry(
+        "persistentvolume-controller", lambda api, informers, recorder, config:
+        PersistentVolumeController(api, informers, recorder)),
+    "local-path-provisioner": ControllerEntry(
+        "pykube.io/local-path", lambda api, informers, recorder, config:
+        LocalPathProvisioner(api, informers, recorder, config.local_path)),
     "nodeipam": ControllerEntry("cidrAllocator", lambda api, informers, recorder, config:
                                 NodeIPAMController(api, informers, recorder, config.ipam),
                                 enabled=lambda config: config.ipam.allocate_node_cidrs),
@@ -80,6 +88,7 @@ class ManagerConfig:
     node: NodeLifecycleConfig = field(default_factory=NodeLifecycleConfig)
     endpointslice: EndpointSliceConfig = field(default_factory=EndpointSliceConfig)
     ipam: NodeIPAMConfig = field(default_factory=NodeIPAMConfig)
+    local_path: LocalPathConfig = field(default_factory=LocalPathConfig)
     host: str = ""  # reported as the events' source host
 
 

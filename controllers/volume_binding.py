@@ -15,7 +15,7 @@ Rules (as Kubernetes):
   The smallest such volume is chosen (then by name).
 * No match: a class that does not exist -> Warning ProvisioningFailed
   ``storageclass.storage.k8s.io "x" not found``; a WaitForFirstConsumer class -> Normal
-  WaitForFirstConsumer; no class -> Normal FailedBinding ``no persistent volumes available for
+  WaitForFirstConsumer until the scheduler sets the selected-node annotation; no class -> Normal FailedBinding ``no persistent volumes available for
   this claim and no storage class is set``; else Normal ExternalProvisioning.
 """
 
@@ -30,6 +30,8 @@ from apimachinery.selectors import LabelSelector
 from protos import core_pb2, storage_pb2
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+# Set by the scheduler on a WaitForFirstConsumer claim: the node its first Pod goes to.
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def plan_claim(claim: core_pb2.PersistentVolumeClaim, volumes: Iterable[core_pb2
     if found is None:
         return ClaimPlan(event=Event("Warning", "ProvisioningFailed",
                                      f'storageclass.storage.k8s.io "{klass}" not found'))
-    if found.volume_binding_mode == "WaitForFirstConsumer":
+    if found.volume_binding_mode == "WaitForFirstConsumer" and SELECTED_NODE not in claim.metadata.annotations:
         return ClaimPlan(event=Event("Normal", "WaitForFirstConsumer",
                                      "waiting for first consumer to be created before binding"))
     return ClaimPlan(event=Event("Normal", "ExternalProvisioning",

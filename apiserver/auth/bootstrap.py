@@ -42,6 +42,7 @@ READ = ("get", "list", "watch")
 WRITE = ("create", "update", "patch", "delete", "deletecollection")
 CORE, APPS, COORDINATION, DISCOVERY = "", "apps", "coordination.k8s.io", "discovery.k8s.io"
 BATCH = "batch"
+STORAGE = "storage.k8s.io"
 EVENTS_RULE = Rule.make(("create", "update", "patch"), (CORE, "events.k8s.io"), ("events",))
 
 
@@ -69,6 +70,10 @@ NODE_RULES: tuple[Rule, ...] = (
 
 SCHEDULER_RULES: tuple[Rule, ...] = (
     EVENTS_RULE,
+    # volume binding (issue 14): the claims, volumes and classes of Pods; selected-node on a claim
+    _rule(READ, (CORE,), ("persistentvolumeclaims", "persistentvolumes")),
+    _rule(READ, (STORAGE,), ("storageclasses",)),
+    _rule(("update", "patch"), (CORE,), ("persistentvolumeclaims",)),
     _rule(("create",), (COORDINATION,), ("leases",)),
     _rule(("get", "update"), (COORDINATION,), ("leases",), ("kube-scheduler",)),
     _rule(READ, (CORE,), ("nodes", "pods", "namespaces")),
@@ -100,6 +105,11 @@ CONTROLLER_MANAGER_RULES: tuple[Rule, ...] = (
     # job and cronjob controllers (issue 14)
     _rule(("get", "create", "update", "patch", "delete"), (BATCH,), ("jobs", "cronjobs")),
     _rule(("update", "patch"), (BATCH,), ("jobs/status", "cronjobs/status")),
+    # PersistentVolume binder and the local-path provisioner (issue 14); the statefulset controller's claims
+    _rule(("get", "create", "update", "patch", "delete"), (CORE,), ("persistentvolumes",)),
+    _rule(("get", "create", "update", "patch"), (CORE,), ("persistentvolumeclaims",)),
+    _rule(("update", "patch"), (CORE,), ("persistentvolumes/status", "persistentvolumeclaims/status")),
+    _rule(("get", "create"), (STORAGE,), ("storageclasses",)),
 )
 
 PROXIER_RULES: tuple[Rule, ...] = (
