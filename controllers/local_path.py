@@ -280,11 +280,11 @@ class LocalPathProvisioner(Controller):
                     self.recorder.record(volume, WARNING, "VolumeFailedDelete",
                                          f"failed to create the helper pod: {describe(err)}")
                     raise
-        if plan.delete_helper and helper is not None:
-            await self._delete_object("Pod", helper.metadata.name, helper.metadata.namespace, helper.metadata.uid)
-        if plan.delete_volume:
+        if plan.delete_volume:  # the volume first: while it exists, a missing helper would be made again
             await self._delete_object("PersistentVolume", name, "", volume.metadata.uid)
             log.info("volume deleted", volume=name, path=volume.spec.host_path.path)
+        if plan.delete_helper and helper is not None:
+            await self._delete_object("Pod", helper.metadata.name, helper.metadata.namespace, helper.metadata.uid)
         if plan.event is not None:
             raise RuntimeError(plan.event.message)  # retried with back-off: a new helper Pod
 

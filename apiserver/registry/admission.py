@@ -3,6 +3,9 @@ store, run for the user the filter chain authenticated (``auth.request_user``).
 
 Kubernetes runs these as admission plugins and registry strategies after authorization:
 
+* DefaultStorageClass (``mutate``, on create): a PersistentVolumeClaim without
+  ``storageClassName`` gets the default StorageClass's name.
+
 * NodeRestriction (``auth.node.NodeRestriction.admit``): a kubelet (group system:nodes)
   writes only its own Node, without taints or labels that steer workloads onto it, its
   own Lease, and the status of Pods bound to it.
@@ -19,6 +22,8 @@ plaintext server's system:unsecured included, passes both."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from google.protobuf.message import Message
 
 from apimachinery.kinds import KindInfo
@@ -29,6 +34,7 @@ from apiserver.auth.escalation import check_binding, check_role
 from apiserver.auth.modes import UnionAuthorizer
 from apiserver.auth.node import NodeRestriction, node_identity
 from apiserver.auth.rbac import RBACAuthorizer
+from apiserver.registry.storage import default_storage_class
 from protos import api_pb2
 
 ROLE_KINDS = ("Role", "ClusterRole")
@@ -66,6 +72,12 @@ class Admission:
     def __init__(self, authorizer: Authorizer | None = None) -> None:
         self.authorizer = authorizer
         self.rbac = find_rbac(authorizer)
+
+    def mutate(self, info: KindInfo, new: Message, items: Callable[[str], Iterable[Message]]) -> None:
+        """The mutating admission plugins on a create, for every user (the apiserver's own
+        writes included): DefaultStorageClass. ``items(kind)`` lists the stored objects."""
+        if info.kind == "PersistentVolumeClaim":
+            default_storage_class(new, list(items("StorageClass")))  # type: ignore[arg-type]
 
     def admit(self, info: KindInfo, verb: str, old: Message | None, new: Message | None,
               subresource: str = "", grace_period_seconds: int | None = None) -> None:

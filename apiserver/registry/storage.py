@@ -148,4 +148,21 @@ class StorageClassStrategy(Strategy):
         return errs
 
 
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+
+
+def default_storage_class(pvc: core_pb2.PersistentVolumeClaim, classes: list[storage_pb2.StorageClass]) -> None:
+    """Kubernetes' DefaultStorageClass admission plugin: a claim created without
+    ``storageClassName`` gets the default class's name (the newest default when several
+    are marked, as Kubernetes since 1.26); no default class leaves it unset."""
+    if pvc.spec.HasField("storage_class_name"):
+        return
+    defaults = [c for c in classes if c.metadata.annotations.get(DEFAULT_CLASS_ANNOTATION) == "true"]
+    if not defaults:
+        return
+    newest = max(defaults, key=lambda c: (c.metadata.creation_timestamp.seconds, c.metadata.creation_timestamp.nanos,
+                                          c.metadata.name))
+    pvc.spec.storage_class_name = newest.metadata.name
+
+
 STRATEGIES = (PersistentVolumeStrategy, PersistentVolumeClaimStrategy, StorageClassStrategy)

@@ -46,6 +46,7 @@ class Writes(Deletion):
         self._stamp(meta.creation_timestamp)
         strategy.prepare_for_create(new)
         strategy.default(new)
+        self.admission.mutate(info, new, self.cache.items)
         self._validate(strategy, new)
         self.admission.admit(info, "create", None, new)
         self._record_manager(info, new, None, manager)

@@ -97,3 +97,18 @@ def test_storage_class(registry: Registry) -> None:
     changed.CopyFrom(made)
     changed.provisioner = "other"
     assert "provisioner: Forbidden: updates to provisioner are forbidden." in invalid(registry, changed, update=True)
+
+
+def test_default_storage_class_admission(registry: Registry) -> None:
+    # No default class: the claim keeps no storageClassName.
+    assert not registry.create(pvc()).spec.HasField("storage_class_name")
+    registry.create(sc(metadata={"name": "slow"}))
+    registry.create(sc(metadata={"name": "local-path",
+                                 "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}))
+    unset = pvc()
+    unset.metadata.name = "b"
+    assert registry.create(unset).spec.storage_class_name == "local-path"
+    explicit = pvc(storageClassName="")
+    explicit.metadata.name = "c"
+    created = registry.create(explicit)
+    assert created.spec.HasField("storage_class_name") and created.spec.storage_class_name == ""
