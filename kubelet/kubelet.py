@@ -39,6 +39,7 @@ from kubelet.log_server import LogsError, pick_container, waiting_to_start
 from kubelet.node_status import NodeLease, NodeStatusReporter, network_not_ready
 from kubelet.pleg import PLEG, RuntimeCache
 from kubelet.pod_workers import NodeParts, PodWorker
+from kubelet.claims import APIClaimSource
 from kubelet.config_source import APIConfigSource
 from kubelet.prober import Prober
 from kubelet.runtime import DNSConfig, Runtime
@@ -52,6 +53,15 @@ def root_dir(config: KubeletConfig) -> str:
     """The kubelet's root directory (Pods' volumes): --root-dir, else one per node under the
     system's temporary directory (a local cluster runs several kubelets on one host)."""
     return config.root_dir or os.path.join(tempfile.gettempdir(), f"pykube-kubelet-{config.node_name}")
+
+
+# The Node annotation naming where the local-path provisioner puts this node's volumes. Every
+# kubelet of `pykube up` shares one filesystem, so the root is per node: under its root-dir.
+LOCAL_PATH_ROOT = "pykube.io/local-path-root"
+
+
+def local_path_root(config: KubeletConfig) -> str:
+    return os.path.join(root_dir(config), "storage")
 
 
 class Kubelet:
@@ -78,7 +88,8 @@ class Kubelet:
         self.worker_parts = NodeParts(runtime, self.runtime_cache, self.backoff, self.prober, self.images,
                                       self.status_manager.set, self.record, config.node_ip,
                                       config.resync_interval, self._pod_dns,
-                                      configs=APIConfigSource(api), root_dir=root_dir(config))
+                                      configs=APIConfigSource(api), root_dir=root_dir(config),
+                                      claims=APIClaimSource(api))
         self.workers: dict[str, PodWorker] = {}
         self._uid_to_key: dict[str, str] = {}
         self.tasks: list[asyncio.Task] = []
@@ -162,7 +173,7 @@ class Kubelet:
         self.node_reporter = NodeStatusReporter(
             self.api, self.config, info, port,
             network_message="" if self.network_ready else network_not_ready(self.config.node_name),
-            on_pod_cidr=self._on_pod_cidr)
+            on_pod_cidr=self._on_pod_cidr, annotations={LOCAL_PATH_ROOT: local_path_root(self.config)})
         delay = 0.2
         while True:  # the apiserver may not be up yet (or be restarting): wait for it
             try:

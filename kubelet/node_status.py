@@ -83,6 +83,8 @@ class NodeStatusReporter:
     network_message: str = ""
     # Called with the Node's spec.podCIDR whenever the watch shows one.
     on_pod_cidr: Callable[[str], None] | None = None
+    # Set on the Node at registration (the local-path storage root).
+    annotations: dict[str, str] = field(default_factory=dict)
     _resend: asyncio.Event = field(default_factory=asyncio.Event)
 
     def network_ready(self) -> None:
@@ -100,7 +102,8 @@ class NodeStatusReporter:
         """Create the Node, or bring an existing one's labels and status up to date."""
         now = time.time()
         status = node_status(self.config, self.info, self.port, now, self.network_message)
-        node = core_pb2.Node(metadata=meta_pb2.ObjectMeta(name=self.config.node_name, labels=self._labels()),
+        node = core_pb2.Node(metadata=meta_pb2.ObjectMeta(name=self.config.node_name, labels=self._labels(),
+                                                          annotations=self.annotations),
                              status=status)
         while True:
             try:
@@ -112,6 +115,7 @@ class NodeStatusReporter:
                     raise
             existing: core_pb2.Node = await self.api.get("Node", self.config.node_name)  # type: ignore[assignment]
             existing.metadata.labels.update(self._labels())
+            existing.metadata.annotations.update(self.annotations)
             try:
                 existing = await self.api.update(existing)  # type: ignore[assignment]
                 await self._send_status(existing, status)

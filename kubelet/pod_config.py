@@ -6,7 +6,8 @@ The pod worker calls :func:`prepare` once per sync that starts containers (and o
 of a Pod whose volumes the kubelet writes, so a changed ConfigMap reaches them), then
 :func:`container_config` per container to start. A VolumeError leaves the Pod's containers
 waiting (ContainerCreating, event FailedMount); a ConfigError leaves that container waiting
-with reason CreateContainerConfigError; both are tried again on a later sync."""
+with reason CreateContainerConfigError; both are tried again on a later sync. A
+persistentVolumeClaim volume waits the same way until its claim is bound (kubelet.claims)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Mapping
 
 from apimachinery.pod_references import config_references
 from kubelet import envvars, volumes
+from kubelet.claims import ClaimNotReady, ClaimSource
 from kubelet.config_source import ConfigSource, fetch
 from kubelet.envvars import Lookup, lookup_from
 from kubelet.runtime import Mount
@@ -36,7 +38,7 @@ def writes_volumes(pod: core_pb2.Pod) -> bool:
 
 
 async def prepare(pod: core_pb2.Pod, source: ConfigSource | None, root_dir: str, *, pod_ip: str = "",
-                  host_ip: str = "", claim_paths: volumes.ClaimPaths | None = None,
+                  host_ip: str = "", claims: ClaimSource | None = None,
                   node_allocatable: Mapping[str, str] | None = None) -> PodConfig:
     refs = config_references(pod.spec)
     fetched: Mapping[tuple[str, str], Mapping[str, bytes] | None] = {}
@@ -48,6 +50,21 @@ async def prepare(pod: core_pb2.Pod, source: ConfigSource | None, root_dir: str,
     if not root_dir:
         config.volume_error = VolumeError(pod.spec.volumes[0].name, "the kubelet has no root directory for volumes")
         return config
+    bound: dict[tuple[str, str], str] = {}
+    for volume in pod.spec.volumes:
+        if volume.HasField("persistent_volume_claim"):
+            claim = volume.persistent_volume_claim.claim_name
+            if claims is None:
+                config.volume_error = VolumeError(volume.name, f'persistentvolumeclaim "{claim}" not found')
+                return config
+            try:
+                bound[(pod.metadata.namespace, claim)] = await claims.resolve(pod.metadata.namespace, claim)
+            except ClaimNotReady as err:
+                config.volume_error = VolumeError(volume.name, str(err))
+                return config
+
+    def claim_paths(namespace: str, claim: str) -> str | None:
+        return bound.get((namespace, claim))
     try:
         config.volume_paths = await asyncio.to_thread(
             volumes.set_up, root_dir, pod, config.lookup, pod_ip=pod_ip, host_ip=host_ip,

@@ -33,6 +33,7 @@ from kubelet.pleg import RuntimeCache
 from kubelet.prober import Prober
 from kubelet.reconcile import PodActions, Waiting, decide, ran_for
 from kubelet import volumes
+from kubelet.claims import ClaimSource
 from kubelet.config_source import ConfigSource
 from kubelet.envvars import ConfigError
 from kubelet.pod_config import container_config, prepare, writes_volumes
@@ -79,8 +80,8 @@ class NodeParts:
     configs: ConfigSource | None = None
     # The kubelet's root directory: Pods' volumes under pods/<uid>/volumes ("" : no volumes).
     root_dir: str = ""
-    # (namespace, claim) -> the bound volume's host directory (persistentVolumeClaim volumes).
-    claim_paths: volumes.ClaimPaths | None = None
+    # Where persistentVolumeClaim volumes are: claim -> bound PersistentVolume -> host directory.
+    claims: ClaimSource | None = None
     # The node's allocatable cpu and memory (filled at start): a resourceFieldRef's value for
     # a container without that limit, as in Kubernetes.
     allocatable: dict[str, str] = field(default_factory=dict)
@@ -187,7 +188,7 @@ class PodWorker:
         config = None
         if sandbox is not None and (actions.start or writes_volumes(pod)):
             config = await prepare(pod, parts.configs, parts.root_dir, pod_ip=sandbox.ip, host_ip=parts.node_ip,
-                                   claim_paths=parts.claim_paths, node_allocatable=parts.allocatable)
+                                   claims=parts.claims, node_allocatable=parts.allocatable)
             if config.volume_error is not None:
                 parts.record(pod, "Warning", "FailedMount", str(config.volume_error))
                 if actions.start:

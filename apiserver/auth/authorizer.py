@@ -42,9 +42,11 @@ def pod_node_lookup(cache: WatchCache):  # -> PodNode
 
 
 def config_graph(cache: WatchCache) -> ConfigGraph:
-    """The ConfigMaps and Secrets each node's Pods refer to, kept equal to the watch cache."""
+    """The ConfigMaps, Secrets and claims each node's Pods refer to, and the volumes bound to
+    those claims, kept equal to the watch cache."""
     graph = ConfigGraph()
     graph.replace(cache.items("Pod"))  # type: ignore[arg-type]
+    graph.replace_claims(cache.items("PersistentVolumeClaim"))  # type: ignore[arg-type]
 
     def on_change(change: Change) -> None:
         if change.kind == "Pod":
@@ -52,6 +54,11 @@ def config_graph(cache: WatchCache) -> ConfigGraph:
                 graph.remove(change.obj)  # type: ignore[arg-type]
             else:
                 graph.set(change.obj)  # type: ignore[arg-type]
+        elif change.kind == "PersistentVolumeClaim":
+            if change.type == "DELETED":
+                graph.remove_claim(change.obj)  # type: ignore[arg-type]
+            else:
+                graph.set_claim(change.obj)  # type: ignore[arg-type]
 
     cache.listeners.append(on_change)
     return graph

@@ -46,9 +46,11 @@ COORDINATION_GROUP = "coordination.k8s.io"
 NO_RELATIONSHIP = "no relationship found between node '{node}' and this object"
 
 PodNode = Callable[[str, str], "str | None"]  # (namespace, name) -> the Pod's spec.nodeName, None if absent
-# (node, kind, namespace, name) -> a Pod bound to the node refers to that ConfigMap/Secret.
+# (node, kind, namespace, name) -> a Pod bound to the node refers to that ConfigMap/Secret/claim
+# (or, for a PersistentVolume, to a claim bound to it).
 NodeReads = Callable[[str, str, str, str], bool]
-CONFIG_RESOURCES = {"configmaps": "ConfigMap", "secrets": "Secret"}
+CONFIG_RESOURCES = {"configmaps": "ConfigMap", "secrets": "Secret",
+                    "persistentvolumeclaims": "PersistentVolumeClaim", "persistentvolumes": "PersistentVolume"}
 
 # Labels a kubelet sets on its own Node (k8s.io/kubelet/pkg/apis: IsKubeletLabel).
 KUBELET_LABELS = frozenset({
@@ -114,8 +116,9 @@ class NodeAuthorizer:
         return NO_OPINION
 
     def _config(self, node: str, attrs: Attributes) -> Decision:
-        """Kubernetes' authorizeReadNamespacedObject: get a ConfigMap or Secret a Pod bound
-        to the node refers to (the graph decides); nothing else."""
+        """Kubernetes' authorizeReadNamespacedObject (and authorizeGet for volumes): get a
+        ConfigMap, Secret or PersistentVolumeClaim a Pod bound to the node refers to, or the
+        PersistentVolume bound to such a claim (the graph decides); nothing else."""
         if attrs.verb != "get" or attrs.subresource or not attrs.name:
             return Decision(False, "can only get individual resources of this type")
         if self.node_reads(node, CONFIG_RESOURCES[attrs.resource], attrs.namespace, attrs.name):

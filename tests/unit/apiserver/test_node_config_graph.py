@@ -63,3 +63,29 @@ def test_graph_follows_the_watch_cache():
     assert graph.allows("n1", "Secret", "default", "db")
     cache.apply(Change("DELETED", "Pod", "default/web", 3, USES, USES))
     assert not graph.allows("n1", "Secret", "default", "db")
+
+
+def claim(name, volume=""):
+    return from_dict({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                      "metadata": {"name": name, "namespace": "default"},
+                      "spec": {"volumeName": volume, "accessModes": ["ReadWriteOnce"]}})
+
+
+def test_kubelet_gets_the_claims_of_its_pods_and_the_volumes_bound_to_them_only():
+    graph = ConfigGraph()
+    graph.set(pod("db", "n1", volumes=[{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]))
+    graph.set(pod("other", "n2", volumes=[{"name": "d", "persistentVolumeClaim": {"claimName": "theirs"}}]))
+    graph.set_claim(claim("data", "pv-1"))
+    graph.set_claim(claim("theirs", "pv-2"))
+    authz = NodeAuthorizer(lambda ns, name: None, graph.allows)
+    assert authz.authorize(get("persistentvolumeclaims", "data")).allowed
+    assert authz.authorize(get("persistentvolumes", "pv-1", namespace="")).allowed
+    assert not authz.authorize(get("persistentvolumeclaims", "theirs")).allowed
+    assert not authz.authorize(get("persistentvolumes", "pv-2", namespace="")).allowed
+    assert not authz.authorize(get("persistentvolumes", "", namespace="", verb="list")).allowed
+    assert not authz.authorize(get("persistentvolumeclaims", "data", verb="update")).allowed
+    graph.remove_claim(claim("data", "pv-1"))  # the claim gone: its volume too
+    assert not authz.authorize(get("persistentvolumes", "pv-1", namespace="")).allowed
+    graph.set_claim(claim("data", "pv-1"))
+    graph.remove(pod("db", "n1"))  # the Pod gone
+    assert not authz.authorize(get("persistentvolumes", "pv-1", namespace="")).allowed
