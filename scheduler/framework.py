@@ -40,7 +40,7 @@ MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 
 # ----------------------------------------------------------------- the config
 
-DEFAULT_FILTERS = ("NodeReady", "TaintToleration", "NodeSelector", "ResourcesFit", "PodSpread")
+DEFAULT_FILTERS = ("NodeReady", "TaintToleration", "NodeSelector", "ResourcesFit", "VolumeBinding", "PodSpread")
 DEFAULT_SCORES = (("PodSpread", 2), ("LeastAllocated", 1), ("TaintToleration", 1))
 
 

@@ -10,7 +10,7 @@ The config file (YAML) may set the profile and the timings; everything has a def
     assumedPodTTLSeconds: 30         # forget an assumed Pod unconfirmed this long after its Bind
     parallelBinds: 2                 # Batch calls of Binds in flight at once (each up to 500 Binds)
     plugins:
-      filter: [NodeReady, TaintToleration, NodeSelector, ResourcesFit, PodSpread]
+      filter: [NodeReady, TaintToleration, NodeSelector, ResourcesFit, VolumeBinding, PodSpread]
       score:
         - {name: PodSpread, weight: 2}
         - {name: LeastAllocated, weight: 1}

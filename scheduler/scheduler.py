@@ -1,4 +1,4 @@
-"""The scheduler: informers → cache + queue → framework → assume → Bind.
+"""The scheduler: informers → cache + queue → framework → assume → PreBind → Bind.
 
 One loop pops the oldest unbound Pod, runs a scheduling cycle against the cache
 (synchronously: nothing can change the cache between filtering and assuming),
@@ -56,6 +56,15 @@ class Scheduler:
         self.node_informer: Informer = self.informers.get("Node")
         self.pod_informer.add_handler(self.on_pod)
         self.node_informer.add_handler(self.on_node)
+        # Plugins that read more kinds (VolumeBinding: claims, volumes, classes) get their
+        # informers; a change of one may make a waiting Pod schedulable.
+        plugins = {id(p): p for p in [*self.profile.filters, *(p for p, _ in self.profile.scores)]}.values()
+        self._pre_binders = [p for p in plugins if hasattr(p, "pre_bind")]
+        for plugin in plugins:
+            if hasattr(plugin, "attach"):
+                plugin.attach(api, self.informers.get)
+                for kind in getattr(plugin, "watches", ()):
+                    self.informers.get(kind).add_handler(self.on_other)
         self.recorder = recorder or EventRecorder(api, component=self.profile.scheduler_name,
                                                   host=socket.gethostname())
         self.event_workers = event_workers
@@ -111,6 +120,10 @@ class Scheduler:
                 self.queue.move_all_to_active()
         except Exception:
             log.exception("node event not handled", node=node.metadata.name)  # type: ignore[attr-defined]
+
+    def on_other(self, event: str, obj: Message, old: Message | None) -> None:
+        """A claim, volume or class changed: Pods waiting on one may fit now."""
+        self.queue.move_all_to_active()
 
     def on_pod(self, event: str, pod: Message, old: Message | None) -> None:
         try:
@@ -180,6 +193,8 @@ class Scheduler:
     async def _bind(self, entry: QueuedPod, info: PodInfo, node: str) -> None:
         meta = info.pod.metadata
         try:
+            for plugin in self._pre_binders:  # PreBind (VolumeBinding: the claims' selected node)
+                await plugin.pre_bind(info.pod, node)
             await self.binder.bind(meta.namespace, meta.name, node, meta.uid)
         except asyncio.CancelledError:
             self.cache.forget(info.uid)

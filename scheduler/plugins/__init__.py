@@ -16,6 +16,7 @@ from scheduler.plugins import (
     pod_spread,
     resources_fit,
     taint_toleration,
+    volume_binding,
 )
 
 REGISTRY = Registry({
@@ -25,4 +26,5 @@ REGISTRY = Registry({
     "ResourcesFit": resources_fit.ResourcesFit,
     "PodSpread": pod_spread.PodSpread,
     "LeastAllocated": least_allocated.LeastAllocated,
+    "VolumeBinding": volume_binding.VolumeBinding,
 })

@@ -142,7 +142,7 @@ def test_default_config_is_the_default_profile():
     config = load_config(None, REGISTRY)
     profile = Profile.from_config(config, REGISTRY)
     assert [p.name for p in profile.filters] == ["NodeReady", "TaintToleration", "NodeSelector", "ResourcesFit",
-                                                 "PodSpread"]
+                                                 "VolumeBinding", "PodSpread"]
     assert [(p.name, w) for p, w in profile.scores] == [("PodSpread", 2), ("LeastAllocated", 1),
                                                         ("TaintToleration", 1)]
     assert (config.initial_backoff, config.max_backoff, config.assumed_ttl) == (1.0, 10.0, 30.0)
