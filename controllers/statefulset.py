@@ -8,9 +8,12 @@ plan_statefulset() is the pure decision; StatefulSetController is the executor.
   <set>-<i>.<serviceName>.<namespace>.svc), and the labels
   statefulset.kubernetes.io/pod-name, apps.kubernetes.io/pod-index and
   controller-revision-hash. Ordinals run from spec.ordinals.start.
-* PVCs: one per volumeClaimTemplate per ordinal, named <template>-<set>-<i>; the plan
-  lists them (Plan.claims). Creating them is the storage branch's part (TODO in the
-  executor: no PersistentVolumeClaim kind on this branch).
+* PVCs: one per volumeClaimTemplate per ordinal, named <template>-<set>-<i>
+  (claims_for), created before the Pod that uses them (AlreadyExists is success: a
+  claim outlives its Pod and is reused by the Pod's replacement). As Kubernetes' default
+  persistentVolumeClaimRetentionPolicy (Retain/Retain) they have no owner: neither
+  scaling down nor deleting the set deletes them. The Pod gets a persistentVolumeClaim
+  volume per template, named as the template (replacing a template volume of that name).
 * OrderedReady (default): ordinal i is created only when 0..i-1 are Running and
   Ready; a Pod that is not stops the pass; surplus Pods go from the highest ordinal
   down, one at a time, each only once the others are healthy. Parallel: every
@@ -72,6 +75,24 @@ def pod_name(sts: apps_pb2.StatefulSet, ordinal: int) -> str:
 def claim_names(sts: apps_pb2.StatefulSet, ordinal: int) -> list[str]:
     """The PersistentVolumeClaims of one ordinal: <template>-<set>-<i> per volumeClaimTemplate."""
     return [f"{t.metadata.name}-{pod_name(sts, ordinal)}" for t in sts.spec.volume_claim_templates]
+
+
+def claims_for(sts: apps_pb2.StatefulSet, ordinal: int) -> list[core_pb2.PersistentVolumeClaim]:
+    """The claims of one ordinal, from spec.volumeClaimTemplates (Kubernetes' getPersistentVolumeClaims):
+    the template's metadata plus the set's selector labels, its spec."""
+    claims = []
+    for template, name in zip(sts.spec.volume_claim_templates, claim_names(sts, ordinal)):
+        claim = core_pb2.PersistentVolumeClaim(metadata=meta_pb2.ObjectMeta(
+            name=name, namespace=sts.metadata.namespace,
+            labels={**template.metadata.labels, **sts.spec.selector.match_labels},
+            annotations=dict(template.metadata.annotations)))
+        claim.spec.access_modes.extend(template.spec.access_modes)
+        claim.spec.resources.requests.update(template.spec.resources.requests)
+        claim.spec.resources.limits.update(template.spec.resources.limits)
+        if template.spec.HasField("storage_class_name"):
+            claim.spec.storage_class_name = template.spec.storage_class_name
+        claims.append(claim)
+    return claims
 
 
 def revision_of(sts: apps_pb2.StatefulSet) -> str:
@@ -209,6 +230,14 @@ def pod_for_ordinal(sts: apps_pb2.StatefulSet, ordinal: int, revision: str) -> c
     pod.spec.hostname = name
     if sts.spec.service_name:
         pod.spec.subdomain = sts.spec.service_name
+    if sts.spec.volume_claim_templates:  # Kubernetes' updateStorage
+        templates = {t.metadata.name for t in sts.spec.volume_claim_templates}
+        kept = [v for v in pod.spec.volumes if v.name not in templates]
+        del pod.spec.volumes[:]
+        for template, claim in zip(sts.spec.volume_claim_templates, claim_names(sts, ordinal)):
+            volume = pod.spec.volumes.add(name=template.metadata.name)
+            volume.persistent_volume_claim.claim_name = claim
+        pod.spec.volumes.extend(kept)
     return pod
 
 
@@ -265,9 +294,6 @@ class StatefulSetController(Controller):
             del new.metadata.owner_references[:]
             new.metadata.owner_references.extend(keep)
             await self.api.update(new)
-        # TODO(storage branch): create plan.claims (PersistentVolumeClaims named
-        # <template>-<set>-<ordinal>, from spec.volumeClaimTemplates) before the Pods,
-        # once the PersistentVolumeClaim kind exists, and mount them in the Pod.
         results = await asyncio.gather(*(self._create(sts, i, plan.revision) for i in plan.create),
                                        *(self._delete(sts, p) for p in plan.delete), return_exceptions=True)
         failure = next((r for r in results if isinstance(r, BaseException)), None)
@@ -280,6 +306,19 @@ class StatefulSetController(Controller):
 
     async def _create(self, sts: apps_pb2.StatefulSet, ordinal: int, revision: str) -> None:
         pod = pod_for_ordinal(sts, ordinal, revision)
+        for claim in claims_for(sts, ordinal):  # before the Pod (Kubernetes' createPersistentVolumeClaims)
+            try:
+                await self.api.create(claim)
+            except Exception as err:
+                if is_already_exists(err):
+                    continue  # kept from an earlier Pod of this ordinal
+                self.recorder.record(sts, WARNING, "FailedCreate",
+                                     f"create Claim {claim.metadata.name} for Pod {pod.metadata.name} in StatefulSet "
+                                     f"{sts.metadata.name} failed error: {describe(err)}")
+                raise
+            self.recorder.record(sts, NORMAL, "SuccessfulCreate",
+                                 f"create Claim {claim.metadata.name} Pod {pod.metadata.name} in StatefulSet "
+                                 f"{sts.metadata.name} success")
         try:
             await self.api.create(pod)
         except Exception as err:

@@ -9,6 +9,7 @@ from controllers.statefulset import (
     POD_NAME_LABEL,
     REVISION_LABEL,
     claim_names,
+    claims_for,
     plan_statefulset,
     pod_for_ordinal,
     revision_of,
@@ -75,6 +76,28 @@ def test_claims_per_template_per_ordinal():
     assert plan_statefulset(sts, [], NOW).claims == ["data-db-0", "logs-db-0"]
     sts = make_sts(2, claims=("data",), policy="Parallel")
     assert plan_statefulset(sts, [], NOW).claims == ["data-db-0", "data-db-1"]
+
+
+def test_claims_from_templates_and_their_volumes_in_the_pod():
+    sts = make_sts(2, claims=("data",))
+    template = sts.spec.volume_claim_templates[0]
+    template.spec.access_modes.append("ReadWriteOnce")
+    template.spec.resources.requests["storage"] = "1Gi"
+    template.metadata.labels["tier"] = "storage"
+    [claim] = claims_for(sts, 1)
+    assert (claim.metadata.name, claim.metadata.namespace) == ("data-db-1", "default")
+    assert dict(claim.metadata.labels) == {"tier": "storage", "app": "db"}
+    assert not claim.metadata.owner_references  # Retain: the claim outlives Pods and the set
+    assert list(claim.spec.access_modes) == ["ReadWriteOnce"] and claim.spec.resources.requests["storage"] == "1Gi"
+    assert not claim.spec.HasField("storage_class_name")  # the default class, by admission
+    template.spec.storage_class_name = ""
+    assert claims_for(sts, 0)[0].spec.HasField("storage_class_name")
+    # The template's own volume of the same name is replaced by the claim.
+    sts.spec.template.spec.volumes.add(name="data").empty_dir.SetInParent()
+    sts.spec.template.spec.volumes.add(name="cache").empty_dir.SetInParent()
+    pod = pod_for_ordinal(sts, 1, "rev")
+    assert [(v.name, v.persistent_volume_claim.claim_name) for v in pod.spec.volumes] == [
+        ("data", "data-db-1"), ("cache", "")]
 
 
 def test_failed_pod_is_deleted_and_recreated_under_its_name():

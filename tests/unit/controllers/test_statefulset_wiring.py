@@ -85,3 +85,32 @@ def test_parallel_creates_every_pod_at_once():
         assert sorted(e.message for e in events) == [
             f"create Pod db-{i} in StatefulSet db successful" for i in range(3)]
     in_cluster(scenario)
+
+
+def test_claims_are_created_before_the_pods_and_kept_when_a_pod_goes():
+    async def scenario(cluster: Cluster):
+        cluster.add("statefulset", StatefulSetController, "statefulset-controller")
+        await cluster.start()
+        sts = statefulset(2, policy="Parallel")
+        template = sts.spec.volume_claim_templates.add(metadata=meta_pb2.ObjectMeta(name="data"))
+        template.spec.access_modes.append("ReadWriteOnce")
+        template.spec.resources.requests["storage"] = "1Gi"
+        await cluster.api.create(sts)
+        pods = await eventually("db-0 and db-1", names_are(cluster, "db-0", "db-1"))
+        claims, _ = await cluster.api.list("PersistentVolumeClaim", "default")
+        assert sorted(c.metadata.name for c in claims) == ["data-db-0", "data-db-1"]
+        for pod in pods:
+            assert pod.spec.volumes[0].persistent_volume_claim.claim_name == f"data-{pod.metadata.name}"
+        first = {c.metadata.name: c.metadata.uid for c in claims}
+        db0 = next(p for p in pods if p.metadata.name == "db-0")
+        await cluster.api.delete("Pod", "db-0", "default", grace_period_seconds=0)
+
+        async def recreated():
+            pods = await cluster.pods(active_only=True)
+            again = [p for p in pods if p.metadata.name == "db-0" and p.metadata.uid != db0.metadata.uid]
+            return again or None
+        await eventually("db-0 recreated", recreated)
+        claims, _ = await cluster.api.list("PersistentVolumeClaim", "default")
+        assert {c.metadata.name: c.metadata.uid for c in claims} == first  # the same claims
+        assert await cluster.events("SuccessfulCreate")
+    in_cluster(scenario)
