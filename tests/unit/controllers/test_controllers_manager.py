@@ -38,7 +38,9 @@ def test_flags_and_defaults():
     assert {entry.component for entry in CONTROLLERS.values()} == {
         "deployment-controller", "replicaset-controller", "daemonset-controller", "statefulset-controller",
         "node-controller", "garbage-collector",
-        "endpoint-slice-controller", "cidrAllocator", "job-controller", "cronjob-controller"}
+        "endpoint-slice-controller", "cidrAllocator", "job-controller", "cronjob-controller",
+        "persistentvolume-controller", "pykube.io/local-path"}
+    assert config.local_path.helper_image == "docker.io/library/busybox:1.36"
     assert "endpointslice" in ALL_CONTROLLERS and "nodeipam" in ALL_CONTROLLERS
 
 
@@ -92,13 +94,15 @@ def test_runs_the_others_when_the_deployment_controller_cannot_be_built(monkeypa
         try:
             assert "deployment" in manager.failed and "ImportError" in manager.failed["deployment"]
             assert set(manager.controllers) == {"replicaset", "nodelifecycle", "garbagecollector", "endpointslice",
-                                                "nodeipam", "daemonset", "statefulset", "job", "cronjob"}
+                                                "nodeipam", "daemonset", "statefulset", "job", "cronjob",
+                                                "persistentvolume-binder", "local-path-provisioner"}
             assert isinstance(manager.controllers["replicaset"], ReplicaSetController)
             assert isinstance(manager.controllers["nodelifecycle"], NodeLifecycleController)
             # One informer per kind, shared by every controller.
             assert set(manager.informers.informers) == {"ReplicaSet", "Pod", "Node", "Lease", "Deployment", "Service",
                                                         "EndpointSlice", "DaemonSet", "StatefulSet", "Job",
-                                                        "CronJob"}
+                                                        "CronJob", "PersistentVolumeClaim", "PersistentVolume",
+                                                        "StorageClass"}
             await asyncio.wait_for(manager.start(), 10)
             assert manager.running.is_set()
             await api.create(make_rs("web", 2))
