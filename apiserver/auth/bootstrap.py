@@ -127,6 +127,7 @@ VIEW_RULES: tuple[Rule, ...] = (
                           "replicasets/status", "replicasets/scale", "daemonsets", "daemonsets/status",
                           "statefulsets", "statefulsets/status", "statefulsets/scale")),
     _rule(READ, (BATCH,), ("jobs", "jobs/status", "cronjobs", "cronjobs/status")),
+    _rule(READ, (CORE,), ("persistentvolumeclaims", "persistentvolumeclaims/status")),
 )
 EDIT_RULES: tuple[Rule, ...] = (
     *VIEW_RULES,
@@ -136,6 +137,7 @@ EDIT_RULES: tuple[Rule, ...] = (
     _rule(WRITE, (APPS,), ("deployments", "deployments/scale", "replicasets", "replicasets/scale",
                            "daemonsets", "statefulsets", "statefulsets/scale")),
     _rule(WRITE, (BATCH,), ("jobs", "cronjobs")),
+    _rule(WRITE, (CORE,), ("persistentvolumeclaims",)),
 )
 ADMIN_RULES: tuple[Rule, ...] = (
     *EDIT_RULES,
