@@ -83,6 +83,9 @@ class Components:
                     "--netns", podman.netns_path]
         return [*py, MODULES["kubelet"], "--podman-url", podman.url, "--server", spec.address, *kubeconfig,
                 "--node-name", node, "--probe-netns", podman.netns_path,
+                # local-path volumes in the state dir, outside nodes/ (which `down` removes):
+                # kept by `down` as the apiserver keeps their PersistentVolumes, gone with --purge.
+                "--local-storage-dir", str(self.state_dir / "storage" / node),
                 "--node-ip", node_ip(node_index(node)), "--hostname-override", KUBELET_HOSTNAME,
                 *self.pki.kubelet_serving_args(node), *extra.get("kubelet", [])]
 

@@ -54,6 +54,9 @@ class KubeletConfig:
     kubelet_version: str = "v0.1.0-pykube"
     # Where Pods' volumes live (pods/<uid>/volumes/...); "": <tmp>/pykube-kubelet-<node name>.
     root_dir: str = ""
+    # The local-path provisioner's volumes on this node (published as the Node annotation
+    # pykube.io/local-path-root); "": <root_dir>/storage.
+    local_storage_dir: str = ""
 
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +79,8 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
                     help="resolver config that dnsPolicy Default Pods get")
     add_config_flag(parser, "--root-dir", KubeletConfig, "root_dir", metavar="DIR",
                     help="where Pods' volumes live (default: <tmp>/pykube-kubelet-<node name>)")
+    add_config_flag(parser, "--local-storage-dir", KubeletConfig, "local_storage_dir", metavar="DIR",
+                    help="where local-path volumes of this node live (default: <root-dir>/storage)")
     parser.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE")
 
 
@@ -88,4 +93,4 @@ def config_from_flags(args: argparse.Namespace, node_name: str, **more: object) 
                          max_pods=args.max_pods, node_labels=labels or None,
                          hostname_override=args.hostname_override, cluster_dns=args.cluster_dns,
                          cluster_domain=args.cluster_domain, resolv_conf=args.resolv_conf,
-                         root_dir=args.root_dir, **more)  # type: ignore[arg-type]
+                         root_dir=args.root_dir, local_storage_dir=args.local_storage_dir, **more)  # type: ignore[arg-type]

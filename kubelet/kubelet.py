@@ -61,7 +61,7 @@ LOCAL_PATH_ROOT = "pykube.io/local-path-root"
 
 
 def local_path_root(config: KubeletConfig) -> str:
-    return os.path.join(root_dir(config), "storage")
+    return config.local_storage_dir or os.path.join(root_dir(config), "storage")
 
 
 class Kubelet:

@@ -89,6 +89,7 @@ def test_component_command_lines(tmp_path):
     assert kubelet[1:3] == ["-m", "kubelet.main"]
     assert kubelet[kubelet.index("--podman-url") + 1] == f"unix://{tmp_path.resolve()}/nodes/n1/podman.sock"
     assert kubelet[kubelet.index("--probe-netns") + 1] == "/run/netns/pykube-e2e-n1"
+    assert kubelet[kubelet.index("--local-storage-dir") + 1] == f"{tmp_path.resolve()}/storage/n1"
     assert kubelet[kubelet.index("--node-ip") + 1] == "10.87.0.2"  # its InternalIP, on the cluster network
     assert kubelet[kubelet.index("--hostname-override") + 1] == "localhost"  # where the apiserver dials it
     assert kubelet[-1] == "--backoff-initial=1"
