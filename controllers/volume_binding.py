@@ -9,6 +9,9 @@ Rules (as Kubernetes):
 * The claim's class: ``storageClassName`` when set ("" = no class); unset = the default
   StorageClass (annotation ``storageclass.kubernetes.io/is-default-class: "true"``), else "".
 * A claim naming a volume (``volumeName``) binds to that volume only.
+* A claim of a WaitForFirstConsumer class binds only once the scheduler has set
+  ``volume.kubernetes.io/selected-node`` (Kubernetes' delayed binding), and then only to
+  volumes that node can reach (their hostname node affinity admits it).
 * A volume pre-bound to the claim (``claimRef`` namespace/name[/uid]) wins; other volumes must
   be Available with no claimRef, of the same class and volume mode, have every access mode the
   claim asks for, ``capacity[storage] >= requests[storage]``, and match the claim's selector.
@@ -96,6 +99,29 @@ def fits(claim: core_pb2.PersistentVolumeClaim, volume: core_pb2.PersistentVolum
             and _selector_matches(claim, volume))
 
 
+def reachable_from(volume: core_pb2.PersistentVolume, node: str) -> bool:
+    """Whether a node named ``node`` may use the volume, judged on the hostname label only
+    (the node's other labels are not known here): no required node affinity, or a term whose
+    kubernetes.io/hostname expressions admit the name and that has no other key."""
+    terms = volume.spec.node_affinity.required.node_selector_terms
+    if not terms:
+        return True
+    for term in terms:
+        ok = True
+        for req in term.match_expressions:
+            if req.key != "kubernetes.io/hostname":
+                ok = False
+            elif req.operator == "In":
+                ok = ok and node in req.values
+            elif req.operator == "NotIn":
+                ok = ok and node not in req.values
+            elif req.operator != "Exists":
+                ok = False
+        if ok:
+            return True
+    return False
+
+
 def plan_claim(claim: core_pb2.PersistentVolumeClaim, volumes: Iterable[core_pb2.PersistentVolume],
                classes: Iterable[storage_pb2.StorageClass]) -> ClaimPlan:
     classes = list(classes)
@@ -112,15 +138,20 @@ def plan_claim(claim: core_pb2.PersistentVolumeClaim, volumes: Iterable[core_pb2
     prebound = sorted(pv.metadata.name for pv in volumes if pv.spec.claim_ref.name and _prebound(pv, claim))
     if prebound:
         return ClaimPlan(volume=prebound[0])
-    candidates = [pv for pv in volumes if not pv.spec.claim_ref.name and pv.status.phase == "Available"
-                  and fits(claim, pv, klass)]
+    found = next((c for c in classes if c.metadata.name == klass), None) if klass else None
+    delayed = found is not None and found.volume_binding_mode == "WaitForFirstConsumer"
+    node = claim.metadata.annotations.get(SELECTED_NODE, "")
+    if delayed and not node:  # Kubernetes' shouldDelayBinding: wait for the scheduler's choice
+        candidates = []
+    else:
+        candidates = [pv for pv in volumes if not pv.spec.claim_ref.name and pv.status.phase == "Available"
+                      and fits(claim, pv, klass) and (not delayed or reachable_from(pv, node))]
     if candidates:
         best = min(candidates, key=lambda pv: (_storage(pv.spec.capacity), pv.metadata.name))
         return ClaimPlan(volume=best.metadata.name)
     if not klass:
         return ClaimPlan(event=Event("Normal", "FailedBinding",
                                      "no persistent volumes available for this claim and no storage class is set"))
-    found = next((c for c in classes if c.metadata.name == klass), None)
     if found is None:
         return ClaimPlan(event=Event("Warning", "ProvisioningFailed",
                                      f'storageclass.storage.k8s.io "{klass}" not found'))

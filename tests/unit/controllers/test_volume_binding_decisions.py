@@ -66,3 +66,20 @@ def test_prebound_volume_name_and_selector() -> None:
     assert plan_claim(pvc(volumeName="b"), [pv("a"), pv("b", "9Gi")], []).volume == "b"
     selected = pvc(selector={"matchLabels": {"tier": "db"}})
     assert plan_claim(selected, [pv("a", "1Gi"), pv("b", "9Gi", labels={"tier": "db"})], []).volume == "b"
+
+
+def test_wait_for_first_consumer_binds_static_volumes_only_on_the_selected_node() -> None:
+    classes = [sc("local", "WaitForFirstConsumer")]
+
+    def on(node: str) -> dict[str, Any]:
+        return {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}
+    volumes = [pv("on-n1", "1Gi", klass="local", nodeAffinity=on("n1")),
+               pv("on-n2", "2Gi", klass="local", nodeAffinity=on("n2"))]
+    claim = pvc(storageClassName="local")
+    plan = plan_claim(claim, volumes, classes)
+    assert plan.volume == "" and plan.event.reason == "WaitForFirstConsumer"  # delayed binding
+    claim.metadata.annotations["volume.kubernetes.io/selected-node"] = "n2"
+    assert plan_claim(claim, volumes, classes).volume == "on-n2"
+    claim.metadata.annotations["volume.kubernetes.io/selected-node"] = "n3"
+    assert plan_claim(claim, volumes, classes).event.reason == "ExternalProvisioning"
