@@ -37,6 +37,7 @@ from controllers.node_lifecycle import NodeLifecycleConfig, NodeLifecycleControl
 from controllers.persistentvolume import PersistentVolumeController
 from controllers.replicaset import ReplicaSetController
 from controllers.statefulset import StatefulSetController
+from controllers.storage_protection import StorageProtectionController
 
 log = structlog.get_logger("controller-manager")
 
@@ -74,6 +75,9 @@ CONTROLLERS: dict[str, ControllerEntry] = {
     "local-path-provisioner": ControllerEntry(
         "pykube.io/local-path", lambda api, informers, recorder, config:
         LocalPathProvisioner(api, informers, recorder, config.local_path)),
+    "storage-protection": ControllerEntry(
+        "pvc-protection-controller", lambda api, informers, recorder, config:
+        StorageProtectionController(api, informers, recorder)),
     "nodeipam": ControllerEntry("cidrAllocator", lambda api, informers, recorder, config:
                                 NodeIPAMController(api, informers, recorder, config.ipam),
                                 enabled=lambda config: config.ipam.allocate_node_cidrs),

@@ -83,8 +83,7 @@ def plan_claim_sync(claim: core_pb2.PersistentVolumeClaim, volumes: Iterable[cor
 
 
 def plan_volume_sync(volume: core_pb2.PersistentVolume, claim: core_pb2.PersistentVolumeClaim | None) -> VolumeSync:
-    if volume.metadata.HasField("deletion_timestamp"):
-        return VolumeSync()
+    """(A volume being deleted is still synced: it must turn Released for pv-protection to let it go.)"""
     ref = volume.spec.claim_ref
     phase = volume.status.phase
     if not ref.name:

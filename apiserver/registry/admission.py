@@ -4,7 +4,8 @@ store, run for the user the filter chain authenticated (``auth.request_user``).
 Kubernetes runs these as admission plugins and registry strategies after authorization:
 
 * DefaultStorageClass (``mutate``, on create): a PersistentVolumeClaim without
-  ``storageClassName`` gets the default StorageClass's name.
+  ``storageClassName`` gets the default StorageClass's name; StorageObjectInUseProtection:
+  new claims and volumes get the pvc-/pv-protection finalizers.
 
 * NodeRestriction (``auth.node.NodeRestriction.admit``): a kubelet (group system:nodes)
   writes only its own Node, without taints or labels that steer workloads onto it, its
@@ -34,7 +35,7 @@ from apiserver.auth.escalation import check_binding, check_role
 from apiserver.auth.modes import UnionAuthorizer
 from apiserver.auth.node import NodeRestriction, node_identity
 from apiserver.auth.rbac import RBACAuthorizer
-from apiserver.registry.storage import default_storage_class
+from apiserver.registry.storage import default_storage_class, in_use_protection
 from protos import api_pb2
 
 ROLE_KINDS = ("Role", "ClusterRole")
@@ -75,9 +76,11 @@ class Admission:
 
     def mutate(self, info: KindInfo, new: Message, items: Callable[[str], Iterable[Message]]) -> None:
         """The mutating admission plugins on a create, for every user (the apiserver's own
-        writes included): DefaultStorageClass. ``items(kind)`` lists the stored objects."""
+        writes included): DefaultStorageClass, StorageObjectInUseProtection. ``items(kind)`` lists the stored objects."""
         if info.kind == "PersistentVolumeClaim":
             default_storage_class(new, list(items("StorageClass")))  # type: ignore[arg-type]
+        if info.kind in ("PersistentVolumeClaim", "PersistentVolume"):
+            in_use_protection(new)  # type: ignore[arg-type]
 
     def admit(self, info: KindInfo, verb: str, old: Message | None, new: Message | None,
               subresource: str = "", grace_period_seconds: int | None = None) -> None:

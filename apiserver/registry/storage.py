@@ -165,4 +165,17 @@ def default_storage_class(pvc: core_pb2.PersistentVolumeClaim, classes: list[sto
     pvc.spec.storage_class_name = newest.metadata.name
 
 
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
+PV_PROTECTION = "kubernetes.io/pv-protection"
+
+
+def in_use_protection(obj: core_pb2.PersistentVolumeClaim | core_pb2.PersistentVolume) -> None:
+    """Kubernetes' StorageObjectInUseProtection admission plugin: a new claim gets the
+    pvc-protection finalizer, a new volume pv-protection (controllers/storage_protection.py
+    removes them once nothing uses the object)."""
+    finalizer = PVC_PROTECTION if isinstance(obj, core_pb2.PersistentVolumeClaim) else PV_PROTECTION
+    if finalizer not in obj.metadata.finalizers:
+        obj.metadata.finalizers.append(finalizer)
+
+
 STRATEGIES = (PersistentVolumeStrategy, PersistentVolumeClaimStrategy, StorageClassStrategy)

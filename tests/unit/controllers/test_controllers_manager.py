@@ -39,7 +39,7 @@ def test_flags_and_defaults():
         "deployment-controller", "replicaset-controller", "daemonset-controller", "statefulset-controller",
         "node-controller", "garbage-collector",
         "endpoint-slice-controller", "cidrAllocator", "job-controller", "cronjob-controller",
-        "persistentvolume-controller", "pykube.io/local-path"}
+        "persistentvolume-controller", "pykube.io/local-path", "pvc-protection-controller"}
     assert config.local_path.helper_image == "docker.io/library/busybox:1.36"
     assert "endpointslice" in ALL_CONTROLLERS and "nodeipam" in ALL_CONTROLLERS
 
@@ -95,7 +95,8 @@ def test_runs_the_others_when_the_deployment_controller_cannot_be_built(monkeypa
             assert "deployment" in manager.failed and "ImportError" in manager.failed["deployment"]
             assert set(manager.controllers) == {"replicaset", "nodelifecycle", "garbagecollector", "endpointslice",
                                                 "nodeipam", "daemonset", "statefulset", "job", "cronjob",
-                                                "persistentvolume-binder", "local-path-provisioner"}
+                                                "persistentvolume-binder", "local-path-provisioner",
+                                                "storage-protection"}
             assert isinstance(manager.controllers["replicaset"], ReplicaSetController)
             assert isinstance(manager.controllers["nodelifecycle"], NodeLifecycleController)
             # One informer per kind, shared by every controller.

@@ -138,3 +138,18 @@ def test_delete_through_a_helper_pod_then_the_volume() -> None:
     assert failed.delete_helper and not failed.delete_volume and failed.event.reason == "VolumeFailedDelete"
     volume.spec.persistent_volume_reclaim_policy = "Retain"
     assert not plan_delete(volume, None, True).create_helper
+
+
+def test_in_use_protection_decisions() -> None:
+    from controllers.storage_protection import claim_in_use, volume_in_use
+    from test_controllers_manager_support import make_pod
+    c = claim()
+    user = make_pod("u", phase="Running")
+    user.spec.volumes.add(name="d").persistent_volume_claim.claim_name = "data"
+    assert claim_in_use(c, [user])
+    user.status.phase = "Succeeded"
+    assert not claim_in_use(c, [user])
+    other = make_pod("o", phase="Running", namespace="elsewhere")
+    other.spec.volumes.add(name="d").persistent_volume_claim.claim_name = "data"
+    assert not claim_in_use(c, [other])
+    assert volume_in_use(pv("a", phase="Bound")) and not volume_in_use(pv("a", phase="Released"))

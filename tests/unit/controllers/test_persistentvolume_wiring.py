@@ -11,6 +11,7 @@ from apimachinery.convert import from_dict
 from client.api import is_not_found
 from controllers.local_path import LocalPathProvisioner
 from controllers.persistentvolume import PersistentVolumeController
+from controllers.storage_protection import StorageProtectionController
 from controllers.volume_binding import SELECTED_NODE
 
 
@@ -24,6 +25,7 @@ def claim(name: str = "data", **spec) -> object:
 def start(cluster: Cluster) -> None:
     cluster.add("pv", PersistentVolumeController, "persistentvolume-controller")
     cluster.add("local-path", LocalPathProvisioner, "pykube.io/local-path")
+    cluster.add("protection", StorageProtectionController, "pvc-protection-controller")
 
 
 async def gone(cluster: Cluster, kind: str, name: str, namespace: str = "") -> bool:
@@ -122,3 +124,23 @@ async def _deleting(cluster: Cluster, name: str) -> bool:
 
 async def _exists(cluster: Cluster, kind: str, name: str) -> bool:
     return await _get(cluster, kind, name) is not None
+
+
+def test_a_claim_in_use_is_deleted_only_once_its_pod_is_gone():
+    async def scenario(cluster: Cluster):
+        start(cluster)
+        await cluster.start()
+        created = await cluster.api.create(claim("used"))
+        assert "kubernetes.io/pvc-protection" in created.metadata.finalizers
+        pod = from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "user", "namespace": "default"},
+                         "spec": {"containers": [{"name": "c", "image": "x"}],
+                                  "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "used"}}]}})
+        await cluster.api.create(pod)
+        await cluster.api.delete("PersistentVolumeClaim", "used", "default")
+        await cluster.settled("PersistentVolumeClaim")
+        kept = await _get(cluster, "PersistentVolumeClaim", "used", "default")
+        assert kept is not None and kept.metadata.HasField("deletion_timestamp")  # Terminating while used
+        await cluster.api.delete("Pod", "user", "default")
+        await eventually("the claim gone with its last Pod", lambda: gone(cluster, "PersistentVolumeClaim", "used",
+                                                                          "default"))
+    in_cluster(scenario)

@@ -15,6 +15,7 @@ from test_persistentvolume_wiring import claim, gone
 from apimachinery.convert import from_dict
 from controllers.local_path import LocalPathProvisioner
 from controllers.persistentvolume import PersistentVolumeController
+from controllers.storage_protection import StorageProtectionController
 from scheduler.framework import SchedulerConfig
 from scheduler.scheduler import Scheduler
 
@@ -35,6 +36,7 @@ def test_a_pod_with_a_local_path_claim_runs_and_its_successor_lands_on_the_same_
     async def scenario(cluster: Cluster):
         cluster.add("pv", PersistentVolumeController, "persistentvolume-controller")
         cluster.add("local-path", LocalPathProvisioner, "pykube.io/local-path")
+        cluster.add("protection", StorageProtectionController, "pvc-protection-controller")
         scheduler = Scheduler(cluster.api, SchedulerConfig(initial_backoff=0.1, max_backoff=0.5),
                               informers=cluster.informers)
         await cluster.start()
