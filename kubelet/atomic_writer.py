@@ -13,8 +13,10 @@ Layout of a target directory after a write of {"a": ..., "conf/b": ...}::
 An update writes a new timestamped directory, makes a ``..data_tmp`` symlink to it and renames
 that over ``..data`` (rename(2) is atomic), so a reader that opens ``a`` resolves through
 either the old or the new directory, never a half-written one. Then user-visible symlinks of
-names no longer in the payload go, and so does the old directory. A payload identical to what
-is there (contents and modes) writes nothing.
+names no longer in the payload go. The directory just replaced is kept until the next write
+(Kubernetes removes it at once), so a reader that had resolved ``..data`` to it an instant
+before the swap still finds its file; the ones before it go. A payload identical to what is
+there (contents and modes) writes nothing.
 """
 
 from __future__ import annotations
@@ -125,8 +127,10 @@ def write(target: str, payload: Mapping[str, FileProjection]) -> bool:
         path = os.path.join(target, name)
         if os.path.islink(path):
             os.unlink(path)
-    if old is not None:
-        shutil.rmtree(os.path.join(target, old), ignore_errors=True)
+    keep = {os.path.basename(new_dir), old}
+    for name in os.listdir(target):
+        if name.startswith("..") and name not in keep and name not in (DATA_DIR, DATA_TMP):
+            shutil.rmtree(os.path.join(target, name), ignore_errors=True)
     return True
 
 

@@ -41,14 +41,16 @@ def test_first_write_layout(tmp_path):
     assert os.stat(os.path.join(target, "dir/b")).st_mode & 0o777 == 0o600
 
 
-def test_update_swaps_and_removes_old(tmp_path):
+def test_update_swaps_and_keeps_one_old_generation(tmp_path):
     target = str(tmp_path / "v")
     atomic_writer.write(target, {"a": FileProjection(b"1"), "gone": FileProjection(b"x")})
     old = atomic_writer.current_dir(target)
     assert atomic_writer.write(target, {"a": FileProjection(b"2"), "new": FileProjection(b"n")})
     new = atomic_writer.current_dir(target)
-    assert new != old and not os.path.exists(os.path.join(target, old))
+    assert new != old and os.path.isdir(os.path.join(target, old))  # until the next write
     assert atomic_writer.read(target) == {"a": b"2", "new": b"n"}
+    assert atomic_writer.write(target, {"a": FileProjection(b"3")})
+    assert not os.path.exists(os.path.join(target, old))
     assert not os.path.lexists(os.path.join(target, "gone"))
     assert not os.path.lexists(os.path.join(target, "..data_tmp"))
 
@@ -92,27 +94,42 @@ def test_readers_never_see_a_half_written_payload(tmp_path):
     assert atomic_writer.read(target)["x"][:1] == b"9"  # 59 % 10
 
 
-def test_user_visible_file_is_never_missing_during_updates(tmp_path):
+def test_a_reader_that_resolved_the_old_directory_still_finds_its_file(tmp_path):
+    # The race of a reader in a container: it resolved a -> ..data/a -> ..<old>/a just before
+    # the swap, and opens the file just after. The old generation is kept until the next write.
     target = str(tmp_path / "v")
     atomic_writer.write(target, {"a": FileProjection(b"0")})
+    resolved = os.path.realpath(os.path.join(target, "a"))
+    atomic_writer.write(target, {"a": FileProjection(b"1")})
+    with open(resolved, "rb") as f:
+        assert f.read() == b"0"
+    with open(os.path.join(target, "a"), "rb") as f:
+        assert f.read() == b"1"
+    atomic_writer.write(target, {"a": FileProjection(b"2")})
+    assert not os.path.exists(resolved)  # two generations back: gone
+    generations = [n for n in os.listdir(target) if n.startswith("..") and n not in ("..data",)]
+    assert len(generations) == 2
+
+
+def test_readers_see_whole_contents_during_updates(tmp_path):
+    target = str(tmp_path / "v")
+    payloads = [str(i).encode() * 1000 for i in range(50)]
+    atomic_writer.write(target, {"a": FileProjection(payloads[0])})
     stop = threading.Event()
-    missing = []
+    seen = []
 
     def reader():
         while not stop.is_set():
-            try:
-                with open(os.path.join(target, "a"), "rb") as f:
-                    f.read()
-            except FileNotFoundError:
-                missing.append(1)
+            with open(os.path.join(target, "a"), "rb") as f:
+                seen.append(f.read())
 
     t = threading.Thread(target=reader)
     t.start()
-    for i in range(50):
-        atomic_writer.write(target, {"a": FileProjection(str(i).encode())})
+    for data in payloads[1:]:
+        atomic_writer.write(target, {"a": FileProjection(data)})
     stop.set()
     t.join()
-    assert not missing
+    assert seen and all(data in payloads for data in seen)  # never empty, never half-written
 
 
 @pytest.mark.parametrize("path", ["/abs", "../up", "a/../../b", "..hidden", ""])
