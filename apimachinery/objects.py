@@ -2,6 +2,8 @@
 
 * ``controller_ref``: the ownerReference with controller: true (Kubernetes'
   metav1.GetControllerOf); at most one exists.
+* ``new_controller_ref``: the ownerReference a controller puts on what it makes (Kubernetes'
+  metav1.NewControllerRef: controller and blockOwnerDeletion true).
 * ``is_deleting``: the object has a deletionTimestamp (it is being deleted and only
   waits for its finalizers or its grace period).
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
+from apimachinery.kinds import info_of
 from protos import meta_pb2
 
 
@@ -18,6 +21,13 @@ def controller_ref(obj: Message) -> meta_pb2.OwnerReference | None:
         if ref.controller:
             return ref
     return None
+
+
+def new_controller_ref(owner: Message) -> meta_pb2.OwnerReference:
+    info = info_of(owner)
+    meta = owner.metadata  # type: ignore[attr-defined]
+    return meta_pb2.OwnerReference(api_version=info.api_version, kind=info.kind, name=meta.name,
+                                   uid=meta.uid, controller=True, block_owner_deletion=True)
 
 
 def is_deleting(obj: Message) -> bool:

@@ -14,7 +14,7 @@ import asyncio
 import structlog
 from google.protobuf.message import Message
 
-from client.api import AsyncAPI, describe
+from client.api import AsyncAPI, describe, is_conflict, is_not_found
 from client.events import EventRecorder
 from client.informer import SharedInformers, object_key
 from client.workqueue import WorkQueue
@@ -38,6 +38,24 @@ class Controller:
 
     async def reconcile(self, key: str) -> None:
         raise NotImplementedError
+
+    async def write_status(self, obj: Message, status: Message) -> bool:
+        """UpdateStatus of ``obj`` with ``status``; whether it was written. Gone: nothing to
+        write. A conflict (the object changed meanwhile): its key is queued again, and the
+        next reconcile decides from the newer object, as Kubernetes' controllers do."""
+        new = type(obj)()
+        new.CopyFrom(obj)
+        new.status.CopyFrom(status)  # type: ignore[attr-defined]
+        try:
+            await self.api.update_status(new)
+        except Exception as err:
+            if is_not_found(err):
+                return False
+            if is_conflict(err):
+                self.queue.add(object_key(obj))
+                return False
+            raise
+        return True
 
     async def _worker(self) -> None:
         while True:

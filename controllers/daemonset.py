@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import structlog
 from google.protobuf.message import Message
 
-from apimachinery.objects import controller_ref, is_deleting
+from apimachinery.objects import controller_ref, is_deleting, new_controller_ref
 from apimachinery.taints import taint_of, toleration_of, untolerated_taint
 from client.api import AsyncAPI, describe, is_conflict, is_not_found
 from client.events import NORMAL, WARNING, EventRecorder
@@ -47,9 +47,10 @@ from client.informer import SharedInformers, object_key
 from controllers.base import Controller
 from controllers.expectations import Expectations
 from controllers.hashing import template_hash
+from controllers.pod_template import pod_from_template
 from controllers.replicaset import Claim, claim_pods, is_available, is_ready, next_availability_in
 from controllers.rollout.util import scaled_value
-from protos import apps_pb2, core_pb2, meta_pb2
+from protos import apps_pb2, core_pb2
 
 log = structlog.get_logger("daemonset-controller")
 
@@ -65,11 +66,6 @@ DAEMON_TOLERATIONS: tuple[tuple[str, str], ...] = (
 )
 # Added only to hostNetwork Pods in Kubernetes; pykube Pods have no hostNetwork field yet.
 NETWORK_UNAVAILABLE = ("node.kubernetes.io/network-unavailable", "NoSchedule")
-
-
-def owner_reference(ds: apps_pb2.DaemonSet) -> meta_pb2.OwnerReference:
-    return meta_pb2.OwnerReference(api_version="apps/v1", kind="DaemonSet", name=ds.metadata.name,
-                                   uid=ds.metadata.uid, controller=True, block_owner_deletion=True)
 
 
 def daemon_tolerations(spec: core_pb2.PodSpec) -> list[core_pb2.Toleration]:
@@ -306,15 +302,10 @@ def surge_update(ds: apps_pb2.DaemonSet, kept: list[list[core_pb2.Pod]], budget:
 def pod_for_node(ds: apps_pb2.DaemonSet, node_name: str, revision: str) -> core_pb2.Pod:
     """A new daemon Pod: generateName "<ds>-", the template's labels plus the revision
     hash, the automatic tolerations, and spec.nodeName (see the module docstring)."""
-    template = ds.spec.template
-    meta = meta_pb2.ObjectMeta(generate_name=f"{ds.metadata.name}-", namespace=ds.metadata.namespace,
-                               labels={**template.metadata.labels, REVISION_LABEL: revision},
-                               annotations=dict(template.metadata.annotations),
-                               owner_references=[owner_reference(ds)])
-    pod = core_pb2.Pod(metadata=meta)
-    pod.spec.CopyFrom(template.spec)
+    pod = pod_from_template(ds)
+    pod.metadata.labels[REVISION_LABEL] = revision
     del pod.spec.tolerations[:]
-    pod.spec.tolerations.extend(daemon_tolerations(template.spec))
+    pod.spec.tolerations.extend(daemon_tolerations(ds.spec.template.spec))
     pod.spec.node_name = node_name
     return pod
 
@@ -387,7 +378,7 @@ class DaemonSetController(Controller):
         for pod in plan.adopt:
             new = core_pb2.Pod()
             new.CopyFrom(pod)
-            new.metadata.owner_references.append(owner_reference(ds))
+            new.metadata.owner_references.append(new_controller_ref(ds))
             await self.api.update(new)
         for pod in plan.release:
             new = core_pb2.Pod()
@@ -408,7 +399,7 @@ class DaemonSetController(Controller):
         except Exception as err:  # noqa: BLE001 -- status is still written; the key is retried
             failure = err
         if plan.status_changed:
-            await self._write_status(ds, plan.status)
+            await self.write_status(ds, plan.status)
         if failure is not None:
             raise failure
         if plan.requeue_after is not None:
@@ -435,18 +426,3 @@ class DaemonSetController(Controller):
             self.recorder.record(ds, WARNING, "FailedDelete", f"Error deleting: {describe(err)}")
             raise
         self.recorder.record(ds, NORMAL, "SuccessfulDelete", f"Deleted pod: {pod.metadata.name}")
-
-    async def _write_status(self, ds: apps_pb2.DaemonSet, status: apps_pb2.DaemonSetStatus) -> None:
-        new = apps_pb2.DaemonSet()
-        new.CopyFrom(ds)
-        new.status.CopyFrom(status)
-        try:
-            await self.api.update_status(new)
-        except Exception as err:
-            if is_not_found(err):
-                return
-            if is_conflict(err):  # the spec changed meanwhile: its event brings us back
-                self.queue.add(object_key(ds))
-                return
-            raise
-        log.debug("status written", daemonset=object_key(ds))

@@ -37,12 +37,13 @@ import structlog
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from apimachinery.objects import controller_ref, is_deleting
+from apimachinery.objects import controller_ref, is_deleting, new_controller_ref
 from client.api import AsyncAPI, describe, is_conflict, is_not_found
 from client.events import NORMAL, WARNING, EventRecorder
 from client.informer import SharedInformers, object_key
 from controllers.base import Controller
 from controllers.expectations import Expectations
+from controllers.pod_template import pod_from_template
 from controllers.replicaset import claim_pods, is_active, is_ready, pods_to_delete
 from protos import batch_pb2, core_pb2, meta_pb2
 
@@ -247,24 +248,6 @@ def _ttl(job: batch_pb2.Job, status: batch_pb2.JobStatus, now: float, plan: JobP
     return expires - now
 
 
-def owner_reference(job: batch_pb2.Job) -> meta_pb2.OwnerReference:
-    return meta_pb2.OwnerReference(api_version="batch/v1", kind="Job", name=job.metadata.name,
-                                   uid=job.metadata.uid, controller=True, block_owner_deletion=True)
-
-
-def pod_from_template(job: batch_pb2.Job) -> core_pb2.Pod:
-    """A new Pod of the Job: generateName "<job>-", the template's labels and spec."""
-    template = job.spec.template
-    meta = meta_pb2.ObjectMeta(generate_name=f"{job.metadata.name}-", namespace=job.metadata.namespace,
-                               labels=dict(template.metadata.labels),
-                               annotations=dict(template.metadata.annotations),
-                               finalizers=list(template.metadata.finalizers),
-                               owner_references=[owner_reference(job)])
-    pod = core_pb2.Pod(metadata=meta)
-    pod.spec.CopyFrom(template.spec)
-    return pod
-
-
 # ------------------------------------------------------------------ the controller
 
 class JobController(Controller):
@@ -337,7 +320,7 @@ class JobController(Controller):
                 await self._delete(job, key, plan.delete)
         except Exception as err:  # noqa: BLE001 -- status is still written; the key is retried
             failure = err
-        written = await self._write_status(job, plan.status) if plan.status_changed else True
+        written = await self.write_status(job, plan.status) if plan.status_changed else True
         if plan.finished_now is not None and written:
             reason, message = plan.finished_now
             self.recorder.record(job, NORMAL if reason == "Completed" else WARNING, reason, message)
@@ -354,7 +337,7 @@ class JobController(Controller):
             new.CopyFrom(pod)
             keep = [r for r in pod.metadata.owner_references if r.uid != job.metadata.uid]
             del new.metadata.owner_references[:]
-            new.metadata.owner_references.extend(keep + ([owner_reference(job)] if adopt else []))
+            new.metadata.owner_references.extend(keep + ([new_controller_ref(job)] if adopt else []))
             await self.api.update(new)
 
         results = await asyncio.gather(*(change(p, True) for p in plan.adopt),
@@ -407,20 +390,3 @@ class JobController(Controller):
                 return
             raise
         log.info("deleted finished job (ttlSecondsAfterFinished)", job=object_key(job))
-
-    async def _write_status(self, job: batch_pb2.Job, status: batch_pb2.JobStatus) -> bool:
-        """UpdateStatus; False when it was not written (a conflict: decided again soon)."""
-        new = batch_pb2.Job()
-        new.CopyFrom(job)
-        new.status.CopyFrom(status)
-        try:
-            await self.api.update_status(new)
-        except Exception as err:
-            if is_conflict(err):
-                # The Job changed meanwhile: its event is on the way; decide again from it.
-                self.queue.add(object_key(job))
-                return False
-            if not is_not_found(err):
-                raise
-            return False
-        return True

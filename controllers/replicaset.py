@@ -31,13 +31,14 @@ import structlog
 from google.protobuf.message import Message
 
 from apimachinery.kinds import wrap
-from apimachinery.objects import controller_ref, is_deleting
+from apimachinery.objects import controller_ref, is_deleting, new_controller_ref
 from apimachinery.selectors import LabelSelector, SelectorError
 from client.api import AsyncAPI, describe, is_conflict, is_not_found
 from client.events import NORMAL, WARNING, EventRecorder
 from client.informer import SharedInformers, object_key
 from controllers.base import Controller
 from controllers.expectations import Expectations
+from controllers.pod_template import pod_from_template
 from protos import api_pb2, apps_pb2, core_pb2, meta_pb2
 
 log = structlog.get_logger("replicaset-controller")
@@ -90,11 +91,6 @@ def _seconds(ts) -> float:
 
 
 # ------------------------------------------------------------------ claiming
-
-def owner_reference(rs: apps_pb2.ReplicaSet) -> meta_pb2.OwnerReference:
-    return meta_pb2.OwnerReference(api_version="apps/v1", kind="ReplicaSet", name=rs.metadata.name,
-                                   uid=rs.metadata.uid, controller=True, block_owner_deletion=True)
-
 
 def selector_of(rs: apps_pb2.ReplicaSet) -> LabelSelector | None:
     """The parsed selector; None for an empty or broken one, which matches nothing
@@ -214,20 +210,6 @@ def plan_replicaset(rs: apps_pb2.ReplicaSet, pods: Iterable[core_pb2.Pod], expec
     plan.status_changed = plan.status != rs.status
     plan.requeue_after = next_availability_in(rs, active, now)
     return plan
-
-
-def pod_from_template(rs: apps_pb2.ReplicaSet) -> core_pb2.Pod:
-    """A new Pod of the ReplicaSet: generateName "<rs>-", the template's labels,
-    annotations and spec, and the controller ownerReference."""
-    template = rs.spec.template
-    meta = meta_pb2.ObjectMeta(generate_name=f"{rs.metadata.name}-", namespace=rs.metadata.namespace,
-                               labels=dict(template.metadata.labels),
-                               annotations=dict(template.metadata.annotations),
-                               finalizers=list(template.metadata.finalizers),
-                               owner_references=[owner_reference(rs)])
-    pod = core_pb2.Pod(metadata=meta)
-    pod.spec.CopyFrom(template.spec)
-    return pod
 
 
 # ------------------------------------------------------------------ the controller
@@ -382,7 +364,7 @@ class ReplicaSetController(Controller):
         async def adopt(pod: core_pb2.Pod) -> None:
             new = core_pb2.Pod()
             new.CopyFrom(pod)
-            new.metadata.owner_references.append(owner_reference(rs))
+            new.metadata.owner_references.append(new_controller_ref(rs))
             await self.api.update(new)
             log.info("adopted pod", replicaset=object_key(rs), pod=pod.metadata.name)
 

@@ -41,13 +41,14 @@ from dataclasses import dataclass, field
 import structlog
 from google.protobuf.message import Message
 
-from apimachinery.objects import controller_ref, is_deleting
+from apimachinery.objects import controller_ref, is_deleting, new_controller_ref
 from client.api import AsyncAPI, describe, is_already_exists, is_conflict, is_not_found
 from client.events import NORMAL, WARNING, EventRecorder
 from client.informer import SharedInformers, object_key
 from controllers.base import Controller
 from controllers.daemonset import REVISION_LABEL
 from controllers.hashing import template_hash
+from controllers.pod_template import pod_from_template
 from controllers.replicaset import claim_pods, is_available, is_ready, next_availability_in
 from protos import apps_pb2, core_pb2, meta_pb2
 
@@ -55,11 +56,6 @@ log = structlog.get_logger("statefulset-controller")
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
-
-
-def owner_reference(sts: apps_pb2.StatefulSet) -> meta_pb2.OwnerReference:
-    return meta_pb2.OwnerReference(api_version="apps/v1", kind="StatefulSet", name=sts.metadata.name,
-                                   uid=sts.metadata.uid, controller=True, block_owner_deletion=True)
 
 
 def ordinal_of(sts: apps_pb2.StatefulSet, pod: core_pb2.Pod) -> int | None:
@@ -218,15 +214,11 @@ def _status(sts: apps_pb2.StatefulSet, members: dict[int, core_pb2.Pod], update_
 
 def pod_for_ordinal(sts: apps_pb2.StatefulSet, ordinal: int, revision: str) -> core_pb2.Pod:
     """The Pod of one ordinal, as Kubernetes' newStatefulSetPod makes it."""
-    template = sts.spec.template
     name = pod_name(sts, ordinal)
-    labels = {**template.metadata.labels, REVISION_LABEL: revision, POD_NAME_LABEL: name,
-              POD_INDEX_LABEL: str(ordinal)}
-    meta = meta_pb2.ObjectMeta(name=name, namespace=sts.metadata.namespace, labels=labels,
-                               annotations=dict(template.metadata.annotations),
-                               owner_references=[owner_reference(sts)])
-    pod = core_pb2.Pod(metadata=meta)
-    pod.spec.CopyFrom(template.spec)
+    pod = pod_from_template(sts)
+    pod.metadata.ClearField("generate_name")
+    pod.metadata.name = name
+    pod.metadata.labels.update({REVISION_LABEL: revision, POD_NAME_LABEL: name, POD_INDEX_LABEL: str(ordinal)})
     pod.spec.hostname = name
     if sts.spec.service_name:
         pod.spec.subdomain = sts.spec.service_name
@@ -285,7 +277,7 @@ class StatefulSetController(Controller):
         for pod in plan.adopt:
             new = core_pb2.Pod()
             new.CopyFrom(pod)
-            new.metadata.owner_references.append(owner_reference(sts))
+            new.metadata.owner_references.append(new_controller_ref(sts))
             await self.api.update(new)
         for pod in plan.release:
             new = core_pb2.Pod()
@@ -298,7 +290,7 @@ class StatefulSetController(Controller):
                                        *(self._delete(sts, p) for p in plan.delete), return_exceptions=True)
         failure = next((r for r in results if isinstance(r, BaseException)), None)
         if plan.status_changed:
-            await self._write_status(sts, plan.status)
+            await self.write_status(sts, plan.status)
         if failure is not None:
             raise failure
         if plan.requeue_after is not None:
@@ -343,17 +335,3 @@ class StatefulSetController(Controller):
             raise
         self.recorder.record(sts, NORMAL, "SuccessfulDelete",
                              f"delete Pod {pod.metadata.name} in StatefulSet {sts.metadata.name} successful")
-
-    async def _write_status(self, sts: apps_pb2.StatefulSet, status: apps_pb2.StatefulSetStatus) -> None:
-        new = apps_pb2.StatefulSet()
-        new.CopyFrom(sts)
-        new.status.CopyFrom(status)
-        try:
-            await self.api.update_status(new)
-        except Exception as err:
-            if is_not_found(err):
-                return
-            if is_conflict(err):  # the spec changed meanwhile: its event brings us back
-                self.queue.add(object_key(sts))
-                return
-            raise

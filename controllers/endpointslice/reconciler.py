@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from apimachinery.objects import controller_ref
+from apimachinery.objects import controller_ref, new_controller_ref
 from controllers.endpointslice.endpoints import (
     ADDRESS_TYPE,
     PortKey,
@@ -50,11 +50,6 @@ class SlicePlan:
         return not (self.create or self.update or self.delete)
 
 
-def owner_reference(service: core_pb2.Service) -> meta_pb2.OwnerReference:
-    return meta_pb2.OwnerReference(api_version="v1", kind="Service", name=service.metadata.name,
-                                   uid=service.metadata.uid, controller=True, block_owner_deletion=True)
-
-
 def owned_by(slice_: discovery_pb2.EndpointSlice, service: core_pb2.Service) -> bool:
     ref = controller_ref(slice_)
     return ref is not None and ref.kind == "Service" and ref.uid == service.metadata.uid
@@ -63,7 +58,7 @@ def owned_by(slice_: discovery_pb2.EndpointSlice, service: core_pb2.Service) -> 
 def new_slice(service: core_pb2.Service, ports: list[discovery_pb2.EndpointPort]) -> discovery_pb2.EndpointSlice:
     """newEndpointSlice: generateName "<service>-", the labels, the controller reference."""
     meta = meta_pb2.ObjectMeta(generate_name=f"{service.metadata.name}-", namespace=service.metadata.namespace,
-                               labels=slice_labels(service), owner_references=[owner_reference(service)])
+                               labels=slice_labels(service), owner_references=[new_controller_ref(service)])
     return discovery_pb2.EndpointSlice(metadata=meta, address_type=ADDRESS_TYPE, ports=ports)
 
 

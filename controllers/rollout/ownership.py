@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from apimachinery.objects import controller_ref, is_deleting
+from apimachinery.objects import controller_ref, is_deleting, new_controller_ref
 from apimachinery.selectors import LabelSelector
-from controllers.rollout.util import copy, new_controller_ref
+from controllers.rollout.util import copy
 from protos import apps_pb2, core_pb2
 
 

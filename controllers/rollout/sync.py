@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from apimachinery.objects import controller_ref, is_deleting
+from apimachinery.objects import controller_ref, is_deleting, new_controller_ref
 from controllers.hashing import POD_TEMPLATE_HASH_LABEL, template_hash
 from controllers.rollout.history import max_revision, revision, set_new_rs_annotations
 from controllers.rollout.progress import (
@@ -20,7 +20,7 @@ from controllers.rollout.util import (
     PROGRESSING, REPLICA_FAILURE, RESUMED_REASON, REVISION_ANNOTATION, RS_UPDATED_REASON, SCALING_REPLICA_SET,
     TIMED_OUT_REASON, active, annotation_int, copy, creation_key, deployment_replicas, equal_ignore_hash,
     find_active_or_latest, find_new_replica_set, find_old_replica_sets, has_progress_deadline,
-    has_revision_history_limit, is_rolling_update, is_saturated, max_surge, new_controller_ref,
+    has_revision_history_limit, is_rolling_update, is_saturated, max_surge,
     new_rs_new_replicas, replica_count, replica_set_proportion, replicas_annotations_need_update, rs_replicas,
     set_replicas_annotations,
 )

@@ -83,11 +83,6 @@ def has_revision_history_limit(d: apps_pb2.Deployment) -> bool:
     return d.spec.HasField("revision_history_limit") and d.spec.revision_history_limit != MAX_INT32
 
 
-def new_controller_ref(d: apps_pb2.Deployment) -> meta_pb2.OwnerReference:
-    return meta_pb2.OwnerReference(api_version="apps/v1", kind="Deployment", name=d.metadata.name,
-                                   uid=d.metadata.uid, controller=True, block_owner_deletion=True)
-
-
 def creation_key(rs: apps_pb2.ReplicaSet) -> tuple[int, int, str]:
     """ReplicaSetsByCreationTimestamp: oldest first, ties broken by name."""
     ts = rs.metadata.creation_timestamp
