@@ -1,0 +1,9 @@
+#!/bin/sh
+# The node agent (one Pod per node, a DaemonSet): writes what it sees of its node as the
+# key "node-$NODE_NAME", refreshed every 30 s.
+. /course/lib.sh
+while true; do
+    line="agent $HOSTNAME: $(nproc) cpus, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo), up $(cut -d' ' -f1 /proc/uptime) s"
+    kv_put "node-$NODE_NAME" "$line" && echo "wrote node-$NODE_NAME: $line"
+    sleep 30
+done
