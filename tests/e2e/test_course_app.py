@@ -131,6 +131,7 @@ def test_a_new_kv_pod_finds_the_data_of_the_deleted_one(cluster):
     new = wait_for("a new kv-0 Running", replaced, timeout=120)
     (volume,) = [v for v in new.spec.volumes if v.name == "data"]
     assert volume.persistent_volume_claim.claim_name == "data-kv-0"
+    assert new.spec.node_name == old.spec.node_name  # the local volume's node affinity brought it back
     # The store answers by its Service name (DNS now gives the new Pod's address) ...
     url = f"http://kv.{NS}.svc.cluster.local:8080/cgi-bin/kv"
     keys = wait_for("the new kv-0 answering through its Service",
@@ -149,5 +150,8 @@ def test_deleting_the_app_leaves_nothing(cluster):
     claim = kubectl(cluster, "delete", "pvc", "data-kv-0", "-n", NS)
     assert claim.returncode == 0, claim.stdout + claim.stderr
     wait_for("the app's Pods gone", lambda: not list_objects(cluster, "Pod", namespace=NS), timeout=120)
+    # The class reclaims with Delete: the volume provisioned for the claim goes with it.
+    wait_for("the claim's volume deleted", lambda: not [pv for pv in list_objects(cluster, "PersistentVolume", "")
+                                                        if pv.spec.claim_ref.namespace == NS], timeout=60)
     gone = kubectl(cluster, "delete", "namespace", NS)
     assert gone.returncode == 0, gone.stdout + gone.stderr
