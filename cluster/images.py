@@ -77,6 +77,36 @@ class LabImage:
         return f"{registry}/{self.repository}:{self.tag}"
 
 
+# The course app (examples/complex/): its shell scripts are the files of cluster/course_app/,
+# under /course in every course image. The images differ only by CMD, so they share one root
+# filesystem tar: one layer, pushed once (the registry has the blob for the next ones).
+COURSE_APP_DIR = Path(__file__).with_name("course_app")
+
+
+def course_files(root: Path = COURSE_APP_DIR) -> tuple[ImageFile, ...]:
+    """cluster/course_app/* as /course/*: scripts (``*.sh``, ``cgi-bin/*``) executable."""
+    files = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            executable = path.parent.name == "cgi-bin" or path.suffix == ".sh"
+            files.append(ImageFile("course/" + path.relative_to(root).as_posix(), path.read_text(),
+                                   0o755 if executable else 0o644))
+    return tuple(files)
+
+
+COURSE_FILES = course_files()
+COURSE_IMAGES: tuple[LabImage, ...] = (
+    # The key-value store: busybox httpd + one CGI script, a file per key under /data.
+    LabImage("library/course-kv", "1.0", ["httpd", "-f", "-p", "8080", "-h", "/course/kv"], files=COURSE_FILES),
+    # The API: notes for clients with the Secret's token, kept in the kv store.
+    LabImage("library/course-api", "1.0", ["httpd", "-f", "-p", "8080", "-h", "/course/api"], files=COURSE_FILES),
+    # The web client: an HTML page over the API, behind a NodePort.
+    LabImage("library/course-web", "1.0", ["httpd", "-f", "-p", "3000", "-h", "/course/web"], files=COURSE_FILES),
+    LabImage("library/course-worker", "1.0", ["sh", "/course/worker.sh"], files=COURSE_FILES),
+    LabImage("library/course-agent", "1.0", ["sh", "/course/agent.sh"], files=COURSE_FILES),
+    LabImage("library/course-migrate", "1.0", ["sh", "/course/migrate.sh"], files=COURSE_FILES),
+)
+
 LAB_IMAGES: tuple[LabImage, ...] = (
     # HTTP on 8080 forever: the Deployment workload of the demo (readiness/liveness target).
     LabImage("library/multi-worker", "1.0", ["httpd", "-f", "-p", "8080", "-h", "/www"]),
@@ -89,6 +119,7 @@ LAB_IMAGES: tuple[LabImage, ...] = (
     LabImage("library/busybox", "1.36", ["sh"]),
     # Exits 1 at once, for restartCount / CrashLoopBackOff.
     LabImage("library/crashloop", "1.0", ["sh", "-c", "echo crashing; exit 1"]),
+    *COURSE_IMAGES,
 )
 
 

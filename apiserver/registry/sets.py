@@ -8,7 +8,7 @@ from apiserver.registry import validation as v
 from apiserver.registry.base import Strategy
 from apiserver.registry.pod import default_pod_spec
 from apiserver.registry.workloads import _int_or_percent, _is_zero, validate_template
-from protos import apps_pb2
+from protos import apps_pb2, core_pb2
 
 UPDATE_STRATEGIES = ("RollingUpdate", "OnDelete")
 POD_MANAGEMENT_POLICIES = ("OrderedReady", "Parallel")
@@ -63,6 +63,21 @@ class DaemonSetStrategy(Strategy):
         return _selector_immutable(new, old)
 
 
+def with_claim_volumes(sts: apps_pb2.StatefulSet) -> core_pb2.PodTemplateSpec:
+    """The template as the controller makes its Pods: a persistentVolumeClaim volume per
+    volumeClaimTemplate (so a volumeMount may name a claim template). Kubernetes skips the
+    template's PodSpec validation for this reason (its TODO: "check that the union of the given
+    volumes and volumeClaims match volume mounts"); pykube validates that union."""
+    template = core_pb2.PodTemplateSpec()
+    template.CopyFrom(sts.spec.template)
+    declared = {volume.name for volume in template.spec.volumes}
+    for claim in sts.spec.volume_claim_templates:
+        if claim.metadata.name and claim.metadata.name not in declared:
+            volume = template.spec.volumes.add(name=claim.metadata.name)
+            volume.persistent_volume_claim.claim_name = f"{claim.metadata.name}-{sts.metadata.name or 'set'}-0"
+    return template
+
+
 class StatefulSetStrategy(Strategy):
     kind = "StatefulSet"
 
@@ -90,7 +105,7 @@ class StatefulSetStrategy(Strategy):
 
     def validate(self, obj: apps_pb2.StatefulSet) -> list[v.FieldError]:
         spec = obj.spec
-        errs = validate_template(spec.selector, spec.template, spec.replicas)
+        errs = validate_template(spec.selector, with_claim_volumes(obj), spec.replicas)
         if spec.pod_management_policy not in POD_MANAGEMENT_POLICIES:
             errs.append(v.unsupported("spec.podManagementPolicy", spec.pod_management_policy,
                                       POD_MANAGEMENT_POLICIES))

@@ -2,8 +2,9 @@
 
 Starting a 3-node cluster costs tens of seconds, so every e2e module shares the one this
 fixture starts; each module leaves the cluster as it found it (its objects deleted) and the
-modules run in file order (the seed's story first, then the Services on top of it, then
-the story again with the real kubectl over the Kubernetes HTTP API)."""
+modules run in file order (the course app of examples/complex/ in a namespace of its own, then
+the seed's story, then the Services on top of it, then the story again with the real kubectl
+over the Kubernetes HTTP API)."""
 
 from __future__ import annotations
 

@@ -71,3 +71,32 @@ def test_the_daemonset_and_statefulset_examples_decode_and_validate() -> None:
         obj.metadata.namespace = "default"
         strategy.default(obj)
         assert strategy.validate(obj) == []
+
+
+def test_the_course_app_directory_applies_in_order_and_validates() -> None:
+    """examples/complex/ as `pykubectl apply -f examples/complex/` reads it: the files by name
+    (config first, then the store, its migration, the API, worker, agent, web), every object valid."""
+    from apiserver.registry.registry import Registry
+    from cluster.images import COURSE_IMAGES
+    from apiserver.storage.memory import MemoryStore
+    from apiserver.watchcache import WatchCache
+
+    objects = load_objects([str(EXAMPLES / "complex")])
+    assert [(o.kind, o.metadata.name) for o in objects] == [
+        ("ConfigMap", "course-config"), ("Secret", "course-api-token"), ("Service", "kv"), ("StatefulSet", "kv"),
+        ("Job", "migrate"), ("Service", "api"), ("Deployment", "api"), ("Deployment", "worker"),
+        ("DaemonSet", "node-agent"), ("Service", "web"), ("Deployment", "web")]
+    strategies = Registry(MemoryStore(), WatchCache()).strategies
+    for obj in objects:
+        obj.metadata.namespace = "course"
+        strategies[obj.kind].default(obj)
+        assert [str(e) for e in strategies[obj.kind].validate(obj)] == [], (obj.kind, obj.metadata.name)
+    kv = objects[3]
+    [claim] = kv.spec.volume_claim_templates
+    assert not claim.spec.HasField("storage_class_name")  # the default class: local-path
+    assert kv.spec.template.spec.containers[0].volume_mounts[0].name == claim.metadata.name
+    web = objects[-2]
+    assert (web.spec.type, web.spec.ports[0].node_port) == ("NodePort", 31580)
+    images = {c.image for o in objects if o.kind in ("StatefulSet", "Job", "Deployment", "DaemonSet")
+              for c in o.spec.template.spec.containers}
+    assert images == {i.reference() for i in COURSE_IMAGES}  # every image is a lab image

@@ -112,3 +112,17 @@ def test_statefulset_only_some_spec_fields_may_change():
     assert [str(e) for e in strategy.validate_update(new, old)] == [
         "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
         "'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"]
+
+
+def test_statefulset_containers_may_mount_a_claim_template_but_not_an_undeclared_volume():
+    sts = statefulset()
+    claim = sts.spec.volume_claim_templates.add()
+    claim.metadata.name = "data"
+    claim.spec.resources.requests["storage"] = "1Gi"
+    sts.spec.template.spec.containers[0].volume_mounts.add(name="data", mount_path="/data")
+    StatefulSetStrategy().default(sts)
+    assert errors(StatefulSetStrategy(), sts) == []
+    assert not sts.spec.template.spec.volumes  # validation does not change what is stored
+    sts.spec.template.spec.containers[0].volume_mounts.add(name="cache", mount_path="/cache")
+    assert errors(StatefulSetStrategy(), sts) == [
+        'spec.template.spec.containers[0].volumeMounts[1].name: Not found: "cache"']
