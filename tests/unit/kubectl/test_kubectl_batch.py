@@ -6,6 +6,7 @@ import pytest
 from kubectl_cluster_fake import ClusterFake
 from kubectl_testlib import Harness, meta, run_verb, timestamp
 
+from kubectl.errors import CliError
 from protos import batch_pb2
 
 pytestmark = pytest.mark.usefixtures("utc")
@@ -96,3 +97,18 @@ def test_create_job_from_a_cronjob() -> None:
     assert job["metadata"]["annotations"] == {"cronjob.kubernetes.io/instantiate": "manual"}
     assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
     assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox"
+
+
+def test_wait_for_a_job_to_complete() -> None:
+    """`kubectl wait --for=condition=complete job/NAME`, the way a migration Job is awaited."""
+    cluster = ClusterFake()
+    cluster.add(a_job())
+    h = Harness(cluster)
+    assert run_verb(h, "wait", "--for=condition=complete", "job/pi", "--timeout=0") == 0
+    assert h.stdout == "job.batch/pi condition met\n"
+    running = a_job()
+    running.metadata.name = "running"
+    del running.status.conditions[:]
+    cluster.add(running)
+    with pytest.raises(CliError, match="^timed out waiting for the condition on jobs.batch/running$"):
+        run_verb(Harness(cluster), "wait", "--for=condition=complete", "job/running", "--timeout=0")
