@@ -75,6 +75,8 @@ def describe_stateful_set(ctx: Context, sts: apps_pb2.StatefulSet, events: Seque
     w.write(LEVEL_0, f"Selector:\t{format_selector(spec.selector)}\n")
     labels_multiline(w, "Labels", meta.labels)
     annotations_multiline(w, "Annotations", meta.annotations)
+    w.write(LEVEL_0, f"Service Name:\t{spec.service_name}\n")
+    w.write(LEVEL_0, f"Pod Management Policy:\t{spec.pod_management_policy}\n")
     replicas = spec.replicas if spec.HasField("replicas") else 1
     w.write(LEVEL_0, f"Replicas:\t{replicas} desired | {status.replicas} total\n")
     w.write(LEVEL_0, f"Update Strategy:\t{spec.update_strategy.type}\n")
@@ -84,6 +86,11 @@ def describe_stateful_set(ctx: Context, sts: apps_pb2.StatefulSet, events: Seque
             w.write(LEVEL_1, f"Partition:\t{rolling.partition}\n")
             if rolling.HasField("max_unavailable"):
                 w.write(LEVEL_1, f"MaxUnavailable:\t{int_or_string(rolling.max_unavailable)}\n")
+    if spec.HasField("persistent_volume_claim_retention_policy"):
+        retention = spec.persistent_volume_claim_retention_policy
+        w.write(LEVEL_0, "Persistent Volume Claim Retention Policy:\n")
+        w.write(LEVEL_1, f"WhenDeleted:\t{retention.when_deleted}\n")
+        w.write(LEVEL_1, f"WhenScaled:\t{retention.when_scaled}\n")
     _pods_status(ctx, sts, w)
     describe_pod_template(spec.template, w)
     _volume_claim_templates(spec.volume_claim_templates, w)

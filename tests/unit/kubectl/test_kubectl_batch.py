@@ -60,10 +60,19 @@ def test_describe_job_and_cronjob() -> None:
     cluster.add(a_cron_job())
     out = run(cluster, "describe", "job", "pi")
     for line in ("Completions:      2", "Completion Mode:  NonIndexed", "Backoff Limit:    6",
-                 "Pods Statuses:    0 Active (0 Ready) / 2 Succeeded / 0 Failed", "Duration:         90s"):
+                 "Pods Statuses:    0 Active / 2 Succeeded / 0 Failed", "Duration:         90s"):
         assert line.split() == next(l for l in out.splitlines() if l.startswith(line.split(":")[0] + ":")).split()
+    ready = a_job()
+    ready.metadata.name, ready.status.ready, ready.status.active = "ready", 1, 1
+    cluster.add(ready)
+    assert "Pods Statuses:    1 Active (1 Ready) / 2 Succeeded / 0 Failed" in run(cluster, "describe", "job", "ready")
     out = run(cluster, "describe", "cronjob", "tick")
     assert "Concurrency Policy:" in out and "Forbid" in out and "Last Schedule Time:" in out
+    # kubectl's describeJobTemplate: <unset> for what the jobTemplate leaves out, no Job-only lines.
+    for line in ("Time Zone:                     <unset>", "Starting Deadline Seconds:     <unset>",
+                 "Selector:                      <unset>", "Parallelism:                   <unset>"):
+        assert line in out
+    assert "Backoff Limit" not in out and "Completion Mode" not in out
 
 
 def test_create_job_and_cronjob_from_flags() -> None:

@@ -104,7 +104,8 @@ def test_describe_stateful_set() -> None:
     assert got["Update Strategy"] == "RollingUpdate"
     assert got["Pods Status"] == "1 Running / 0 Waiting / 0 Succeeded / 1 Failed"  # the stray Pod is not its own
     text = got["__text__"]
-    assert "\nUpdate Strategy:    RollingUpdate\n  Partition:        1\nPods Status:" in text
+    assert (got["Service Name"], got["Pod Management Policy"]) == ("db", "")
+    assert "\nUpdate Strategy:        RollingUpdate\n  Partition:            1\nPods Status:" in text
     claims = text[text.index("Volume Claims:"):].splitlines()
     assert [line.split() for line in claims[1:7]] == [
         ["Name:", "data"], ["StorageClass:", "local-path"], ["Labels:", "<none>"], ["Annotations:", "<none>"],
@@ -115,6 +116,12 @@ def test_describe_stateful_set() -> None:
     cluster.add(bare)
     got = described(cluster, "statefulset", "bare")
     assert got["Volume Claims"] == "<none>" and got["Replicas"] == "1 desired | 0 total"
+    assert "Persistent Volume Claim Retention Policy" not in got["__text__"]
+    bare.spec.persistent_volume_claim_retention_policy.when_deleted = "Delete"
+    bare.spec.persistent_volume_claim_retention_policy.when_scaled = "Retain"
+    cluster.add(bare)
+    text = described(cluster, "statefulset", "bare")["__text__"]
+    assert "\nPersistent Volume Claim Retention Policy:\n  WhenDeleted:  Delete\n  WhenScaled:   Retain\n" in text
 
 
 @pytest.mark.parametrize("resource,kind,name,printed", [
