@@ -4,7 +4,8 @@ The session's shared apiserver (rest_server.py: ``--data-dir`` only, so its own 
 credentials and mutual TLS with Node,RBAC, plus ``--http-listen 127.0.0.1:0``); with its admin
 kubeconfig pointed at the HTTPS port, the real kubectl (real_kubectl.py) drives it: version,
 create -f, get, get -o json, label, delete, api-resources (discovery), auth can-i, drain; scale,
-rollout restart and describe of the issue-14 kinds (describe compared with pykubectl's, line for line).
+rollout restart and describe of the issue-14 kinds (ds, sts, job, cronjob, pv, pvc, sc: describe
+compared with pykubectl's, line for line).
 Also: no client certificate, no handshake."""
 
 from __future__ import annotations
@@ -250,3 +251,126 @@ def test_kubectl_and_pykubectl_describe_jobs_and_cronjobs_alike(rest_server: Res
             ours = rest_server.pykubectl("-n", ns, "describe", *resource)
             assert ours.code == 0, ours.err
             assert ours.out.rstrip("\n") == described.stdout.rstrip("\n")
+
+
+
+STORAGE = """\
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data
+  labels: {app: db}
+spec:
+  storageClassName: local-path
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests: {storage: 1Gi}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: bound
+spec:
+  storageClassName: manual
+  volumeName: rest-api-pv-2
+  accessModes: [ReadWriteOnce, ReadOnlyMany]
+  resources:
+    requests: {storage: 1Gi}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  volumes:
+  - name: data
+    persistentVolumeClaim: {claimName: data}
+  containers:
+  - name: c
+    image: nginx
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: api
+spec:
+  volumes:
+  - name: data
+    persistentVolumeClaim: {claimName: data}
+  containers:
+  - name: c
+    image: nginx
+"""
+STORAGE_CLUSTER = """\
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: rest-api-pv-1
+spec:
+  capacity: {storage: 2Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: manual
+  hostPath: {path: /srv/pv1, type: DirectoryOrCreate}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: rest-api-pv-2
+  labels: {tier: fast}
+spec:
+  capacity: {storage: 5Gi}
+  accessModes: [ReadWriteOnce, ReadOnlyMany]
+  persistentVolumeReclaimPolicy: Delete
+  storageClassName: manual
+  local: {path: /mnt/disk}
+  claimRef: {namespace: NS, name: bound}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions:
+        - {key: kubernetes.io/hostname, operator: In, values: [n1, n2]}
+        - {key: disk, operator: Exists}
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: rest-api-sc
+  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+provisioner: pykube.io/local-path
+parameters: {a: b}
+allowVolumeExpansion: false
+volumeBindingMode: WaitForFirstConsumer
+reclaimPolicy: Delete
+"""
+
+
+def test_kubectl_and_pykubectl_describe_storage_alike(rest_server: RestServer) -> None:
+    """describePersistentVolume (node affinity terms, hostPath/local sources, claim), describe
+    PersistentVolumeClaim (capacity and modes only once bound, Used By) and StorageClassDescriber,
+    kubectl's and pykubectl's, line for line."""
+    with rest_server.namespace("rest-storage") as ns:
+        pvs = ("rest-api-pv-1", "rest-api-pv-2")
+        try:
+            made = rest_server.kubectl("-n", ns, "create", "-f", "-", stdin=STORAGE)
+            assert made.returncode == 0, made.stderr
+            made = rest_server.kubectl("create", "-f", "-", stdin=STORAGE_CLUSTER.replace("NS", ns))
+            assert made.returncode == 0, made.stderr
+            for path, status in ((f"/api/v1/namespaces/{ns}/persistentvolumeclaims/bound/status",
+                                  {"phase": "Bound", "accessModes": ["ReadWriteOnce", "ReadOnlyMany"],
+                                   "capacity": {"storage": "5Gi"}}),
+                                 ("/api/v1/persistentvolumes/rest-api-pv-2/status", {"phase": "Bound",
+                                                                                     "message": "all good"})):
+                patched = rest_server.request("PATCH", path, {"status": status},
+                                              content_type="application/merge-patch+json")
+                assert patched.status == 200, patched.body
+            for resource in (("pvc", "data"), ("pvc", "bound"), ("pv", pvs[0]), ("pv", pvs[1]),
+                             ("sc", "rest-api-sc")):
+                described = rest_server.kubectl("-n", ns, "describe", *resource)
+                assert described.returncode == 0, described.stderr
+                ours = rest_server.pykubectl("-n", ns, "describe", *resource)
+                assert ours.code == 0, ours.err
+                assert ours.out.rstrip("\n") == described.stdout.rstrip("\n")
+        finally:
+            rest_server.kubectl("delete", "pv", *pvs, "--ignore-not-found")
+            rest_server.kubectl("delete", "sc", "rest-api-sc", "--ignore-not-found")

@@ -33,6 +33,8 @@ from kubectl.verbs.describe.pods import describe_pod
 from kubectl.verbs.describe.rbac import describe_role, describe_role_binding
 from kubectl.verbs.describe.services import describe_endpoint_slice, describe_service
 from kubectl.verbs.describe.sets import describe_daemon_set, describe_stateful_set
+from kubectl.verbs.describe.storage import (describe_persistent_volume, describe_persistent_volume_claim,
+                                            describe_storage_class)
 from kubectl.verbs.describe.workloads import describe_deployment, describe_replica_set
 from kubectl.verbs.options import no_resources_found
 from kubectl.verbs.updating import get_object
@@ -44,7 +46,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "describe", parents=[common], help="Show details of a specific resource or group of resources",
         description="Describe pods, deployments, replicasets, daemonsets, statefulsets, jobs, cronjobs, nodes, "
-                    "services, endpointslices, configmaps, secrets, roles and bindings (and other "
+                    "services, endpointslices, configmaps, secrets, roles and bindings, persistentvolumes, "
+                    "persistentvolumeclaims, storageclasses (and other "
                     "kinds generically), "
                     "with their events. A NAME that matches no object is taken as a name prefix.",
     )
@@ -138,4 +141,7 @@ DESCRIBERS: dict[str, Describer] = {
     "StatefulSet": describe_stateful_set,
     "Job": describe_job,
     "CronJob": describe_cron_job,
+    "PersistentVolume": describe_persistent_volume,
+    "PersistentVolumeClaim": describe_persistent_volume_claim,
+    "StorageClass": describe_storage_class,
 }
