@@ -9,7 +9,7 @@ sends whole objects), so it announces the verbs without those two.
 
 Subresources are the paths under one object (``pods/{name}/status``): the status of every
 kind that has one, the Pod's binding (the scheduler's), eviction (``kubectl drain``), log
-and exec, and the scale of Deployments and ReplicaSets (``kubectl scale``). Some answer
+and exec, and the scale of Deployments, ReplicaSets and StatefulSets (``kubectl scale``). Some answer
 with a kind of another group: an eviction is a ``policy/v1`` Eviction, a scale an
 ``autoscaling/v1`` Scale, and discovery says so (kubectl looks for exactly that).
 """

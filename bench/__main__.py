@@ -1,6 +1,6 @@
 """``python -m bench [--quick] [--out DIR] [--report]``: every benchmark this machine can run, in order.
 
-apiserver, scheduler_bare, scheduler, startup, memory, security and http_api first (they need
+apiserver, scheduler_bare, scheduler, startup, memory, security, http_api and jobs first (they need
 nothing but Python and the venv's kubectl: real pykube processes and hollow nodes on 127.0.0.1);
 then kubelet, cluster and network when running as root with Podman installed (they start Podman
 services, network namespaces and a local registry). Each prints its own figures and, with --out,
@@ -49,6 +49,7 @@ BENCHMARKS: tuple[tuple[str, bool], ...] = (
     ("memory", False),
     ("security", False),
     ("http_api", False),
+    ("jobs", False),
     ("kubelet", True),
     ("cluster", True),
     ("network", True),

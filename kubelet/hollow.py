@@ -37,6 +37,11 @@ dead containers and restarts those of Pods still bound to it (RESTARTS goes up).
 Each re-read logs ``hollow nodes reconfigured`` with the stopped names, which is what
 ``pykube stop-node`` waits for.
 
+Containers that finish (``--exit-after IMAGE=SECONDS[:CODE]``, repeatable): a container of
+IMAGE exits by itself SECONDS after it started, with CODE (default 0), on every hollow node;
+other images run until stopped. That is what lets the Pods of a Job succeed on hollow nodes
+(bench.jobs); its figures are the fake runtime's, labelled ``kubelets: hollow``.
+
 The process's own lines (``hollow nodes running`` with the nodes count and the RSS per
 node, ``hollow nodes reconfigured``, ``hollow nodes stopped``) are logged at info
 whatever ``--log-level`` says; the N kubelets log at ``--log-level`` (default warning).
@@ -51,7 +56,7 @@ import logging
 import random
 import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import structlog
@@ -63,7 +68,7 @@ from component_base.logs import configure_logging
 from component_base.service import run_until_signalled
 from kubelet.config import KubeletConfig, add_settings_flags, config_from_flags
 from kubelet.kubelet import Kubelet
-from kubelet.runtime.fake import FakeRuntime
+from kubelet.runtime.fake import FakeRuntime, ImageBehavior
 
 # The process's own few lifecycle lines: always at info, however quiet the kubelets are.
 log = structlog.wrap_logger(None, wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
@@ -100,6 +105,19 @@ def read_stopped_file(path: str | Path | None) -> set[str]:
     return names
 
 
+def parse_exit_after(value: str) -> tuple[str, ImageBehavior]:
+    """``IMAGE=SECONDS[:CODE]`` -> (image, the behaviour: exit after SECONDS with CODE)."""
+    image, sep, rest = value.rpartition("=")
+    seconds, _, code = rest.partition(":")
+    try:
+        behavior = ImageBehavior(exit_after=float(seconds), exit_code=int(code or 0))
+    except ValueError:
+        behavior = None
+    if not sep or not image or behavior is None or behavior.exit_after < 0 or not 0 <= behavior.exit_code <= 255:
+        raise ValueError(f"--exit-after {value!r}: want IMAGE=SECONDS[:CODE] (SECONDS >= 0, CODE 0..255)")
+    return image, behavior
+
+
 def rss_bytes() -> int:
     """This process's resident set size (0 where /proc is not there)."""
     try:
@@ -117,8 +135,10 @@ class HollowNodes:
     the object is the power cut, and costs nothing while it lasts)."""
 
     def __init__(self, api: AsyncAPI, names: list[str], *, config_template: KubeletConfig | None = None,
-                 start_concurrency: int = 50, stopped: Iterable[str] = (), first: int = 1) -> None:
-        """first: the number of the first node (its pod subnet is ``hollow_pod_cidr(first)``)."""
+                 start_concurrency: int = 50, stopped: Iterable[str] = (), first: int = 1,
+                 behaviors: Mapping[str, ImageBehavior] | None = None) -> None:
+        """first: the number of the first node (its pod subnet is ``hollow_pod_cidr(first)``);
+        behaviors: image -> what its containers do on every node (default: run until stopped)."""
         self.api = api
         self.batcher = Batcher(api, max_batch=200)  # every hollow node's status writes, batched together
         self.names = list(names)
@@ -127,6 +147,9 @@ class HollowNodes:
             name: FakeRuntime(node_name=name, any_image=True, record_calls=False,
                               pod_cidr=hollow_pod_cidr(number))
             for number, name in enumerate(self.names, first)}
+        for runtime in self.runtimes.values():
+            for image, behavior in (behaviors or {}).items():
+                runtime.behave(image, behavior)
         self.stopped: set[str] = set(stopped) & set(self.names)
         self.kubelets: dict[str, Kubelet] = {
             name: self._new_kubelet(name) for name in self.names if name not in self.stopped}
@@ -206,6 +229,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--first", type=int, default=1, metavar="I", help="number of the first node (default 1)")
     parser.add_argument("--stopped-file", default="", metavar="PATH",
                         help="names of powered-off nodes, one a line; re-read on SIGHUP")
+    parser.add_argument("--exit-after", action="append", default=[], metavar="IMAGE=SECONDS[:CODE]",
+                        help="containers of IMAGE exit SECONDS after starting, with CODE (default 0); repeatable")
     add_settings_flags(parser)  # the kubelet's own settings: `pykube up --kubelet-arg=...` reaches these too
     parser.add_argument("--log-format", choices=("json", "console"), default="json")
     parser.add_argument("--log-level", default="warning",
@@ -213,6 +238,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.nodes < 1 or args.first < 0 or args.first + args.nodes > 127 * 256:
         parser.error("--nodes must be >= 1, and --first + --nodes at most 32512 (pod subnets)")
+    try:
+        args.behaviors = dict(parse_exit_after(value) for value in args.exit_after)
+    except ValueError as err:
+        parser.error(str(err))
     try:
         args.settings = component_settings(args.server, args.kubeconfig)
     except ConfigError as err:
@@ -227,7 +256,8 @@ def config_template(args: argparse.Namespace) -> KubeletConfig:
 async def serve(args: argparse.Namespace) -> None:
     api = AsyncAPI(args.settings.server, tls=args.settings.tls)
     hollow = HollowNodes(api, node_names(args.nodes, args.prefix, args.first), first=args.first,
-                         config_template=config_template(args), stopped=read_stopped_file(args.stopped_file))
+                         config_template=config_template(args), stopped=read_stopped_file(args.stopped_file),
+                         behaviors=args.behaviors)
 
     # SIGHUP: re-read the stopped file. Installed before anything starts (the default action
     # of SIGHUP would end the process); reloads queue behind a start in progress.

@@ -2,7 +2,7 @@
 
 ==========  ===================  ===================================================================
 status      GET, PUT, PATCH      the object; writes go through registry.update_status (only status)
-scale       GET, PUT, PATCH      deployments and replicasets as an autoscaling/v1 Scale (spec.replicas,
+scale       GET, PUT, PATCH      deployments, replicasets and statefulsets as an autoscaling/v1 Scale (spec.replicas,
                                  status.replicas, status.selector as a string); ``kubectl scale``
                                  PATCHes it with a merge patch
 binding     POST                 pods: a v1 Binding → registry.bind; 201 Status Success
@@ -53,7 +53,7 @@ async def serve_status(api: API, request: web.Request, kind: KindInfo, info: Req
 # ------------------------------------------------------------------ scale
 
 def scale_of(obj: Message) -> dict[str, Any]:
-    """The autoscaling/v1 Scale of a Deployment or ReplicaSet."""
+    """The autoscaling/v1 Scale of a Deployment, ReplicaSet or StatefulSet."""
     meta = to_dict(obj).get("metadata", {})
     spec, status_ = obj.spec, obj.status  # type: ignore[attr-defined]
     return {

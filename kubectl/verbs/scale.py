@@ -1,11 +1,13 @@
-"""``pykubectl scale``: set the replica count of Deployments and ReplicaSets.
+"""``pykubectl scale``: set the replica count of Deployments, ReplicaSets and StatefulSets.
 
     pykubectl scale deployment/web --replicas 6
     pykubectl scale deploy web api --replicas 0
     pykubectl scale rs -l app=web --replicas 2 --current-replicas 3
+    pykubectl scale sts/db --replicas 3
 
-Only spec.replicas changes; the Deployment controller (or the ReplicaSet controller)
-does the rest. The write is a compare-and-swap on resourceVersion, retried on conflict,
+Only spec.replicas changes; the Deployment controller (or the ReplicaSet or StatefulSet
+controller) does the rest. As in kubectl, DaemonSets (one Pod per node), Jobs (their
+parallelism, not a replica count) and CronJobs cannot be scaled. The write is a compare-and-swap on resourceVersion, retried on conflict,
 so scaling never undoes a change someone made a moment earlier.
 """
 
@@ -32,10 +34,10 @@ class PreconditionError(CliError):
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
-        "scale", parents=[common], help="Set a new size for a deployment or replica set",
-        description="Set spec.replicas of deployments (deploy) or replica sets (rs).",
+        "scale", parents=[common], help="Set a new size for a deployment, replica set or stateful set",
+        description="Set spec.replicas of deployments (deploy), replica sets (rs) or stateful sets (sts).",
     )
-    parser.add_argument("resource", nargs="?", metavar="TYPE[/NAME]", help="deployment/web, deploy, rs")
+    parser.add_argument("resource", nargs="?", metavar="TYPE[/NAME]", help="deployment/web, deploy, rs, sts")
     parser.add_argument("names", nargs="*", metavar="NAME", help="names of the objects to scale")
     parser.add_argument("--replicas", type=int, default=None, metavar="COUNT", help="the new number of replicas")
     parser.add_argument("--current-replicas", type=int, default=-1, metavar="COUNT",

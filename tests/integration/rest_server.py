@@ -20,6 +20,7 @@ import json
 import os
 import ssl
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from typing import Any
 import yaml
 
 from apimachinery.kinds import KINDS
-from apiserver_process import REPO_ROOT, ApiserverProcess
+from apiserver_process import REPO_ROOT, ApiserverProcess, KubectlResult, repo_env
 from real_kubectl import real_kubectl
 
 
@@ -70,6 +71,13 @@ class RestServer:
         cache = cache_dir or self.cache_dir
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(cache.parent)}
         return [str(real_kubectl()), f"--cache-dir={cache}", *args], env
+
+    def pykubectl(self, *args: str, stdin: str | None = None, timeout: float = 30) -> KubectlResult:
+        """Run pykubectl with the admin's ``admin.kubeconfig`` (the gRPC port, mutual TLS)."""
+        admin = self.kubeconfig.with_name("admin.kubeconfig")
+        proc = subprocess.run([sys.executable, "-m", "kubectl", "--kubeconfig", str(admin), *args], input=stdin,
+                              capture_output=True, text=True, env=repo_env(), cwd=REPO_ROOT, timeout=timeout)
+        return KubectlResult(proc.returncode, proc.stdout, proc.stderr)
 
     # ------------------------------------------------------------------ raw HTTPS
 

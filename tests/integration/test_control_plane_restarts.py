@@ -1,7 +1,8 @@
 """kill -9 of the scheduler or the controller-manager in the middle of a rolling
 update: started again, they finish it with exactly the desired Pods, none
-duplicated. Real processes (apiserver, scheduler, controller-manager, three
-hollow kubelets on the fake runtime), real gRPC; no containers needed."""
+duplicated; and of the controller-manager in the middle of a Job: it completes with
+exactly its completions. Real processes (apiserver, scheduler, controller-manager,
+three hollow kubelets on the fake runtime), real gRPC; no containers needed."""
 
 from __future__ import annotations
 
@@ -135,3 +136,68 @@ def test_kill_9_mid_rollout_then_restart_ends_with_exactly_the_desired_pods(plan
     history = run_kubectl(plane.apiserver.address, "get", "rs", "-o", "yaml")
     assert history.code == 0
     assert len(yaml.safe_load(history.out)["items"]) == 2
+
+
+JOB_IMAGE = "docker.io/library/busybox:1.36"
+JOB = f"""\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: batch
+spec:
+  completions: 6
+  parallelism: 2
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: work
+        image: {JOB_IMAGE}
+"""
+
+
+def test_kill_9_of_the_controller_manager_mid_job_still_completes_it_exactly(tmp_path):
+    """A fault of issue 14: the Job controller's process dies with Pods in flight. Started again,
+    it finishes the Job: Complete with exactly `completions` Pods succeeded, none failed, none
+    extra. Hollow nodes whose containers of the Job's image exit 0 after 0.5 s."""
+    apiserver = ApiserverProcess(tmp_path / "data", tmp_path / "apiserver.log").start()
+    address = apiserver.address
+    processes: list[ComponentProcess] = []
+    try:
+        processes.append(ComponentProcess("scheduler.main", ["--server", address], tmp_path / "scheduler.log",
+                                          "scheduler running").start())
+        controllers = ComponentProcess("controllers.main", ["--server", address], tmp_path / "controller-manager.log",
+                                       "controller-manager running").start()
+        processes.append(controllers)
+        processes.append(ComponentProcess("kubelet.hollow", ["--server", address, "--nodes", "3",
+                                                             "--exit-after", f"{JOB_IMAGE}=0.5"],
+                                          tmp_path / "hollow.log", "hollow nodes running").start())
+        stub = apiserver.stub()
+
+        def job():
+            return unwrap(stub.Get(api_pb2.GetRequest(kind="Job", namespace="default", name="batch"), timeout=10))
+
+        result = run_kubectl(address, "apply", "-f", "-", stdin=JOB)
+        assert result.code == 0, result.err
+        wait_for("the Job under way (1 to 5 succeeded)", lambda: 1 <= job().status.succeeded < 6, timeout=60)
+        assert controllers.kill() == -9
+        controllers.start()
+
+        def complete():
+            conditions = {c.type: c.status for c in job().status.conditions}
+            return conditions.get("Complete") == "True" or conditions.get("Failed") == "True"
+        wait_for("the Job to finish", complete, timeout=90)
+        finished = job()
+        assert {c.type: c.status for c in finished.status.conditions}.get("Complete") == "True"
+        assert (finished.status.succeeded, finished.status.failed, finished.status.active) == (6, 0, 0)
+        pods = [unwrap(o) for o in stub.List(api_pb2.ListRequest(kind="Pod", namespace="default",
+                                                                 label_selector="job-name=batch"), timeout=10).items]
+        phases = sorted(p.status.phase for p in pods if not p.metadata.HasField("deletion_timestamp"))
+        assert phases == ["Succeeded"] * 6, phases
+    finally:
+        for process in processes:
+            if process.proc is not None:
+                process.kill()
+        apiserver.stop()

@@ -173,6 +173,13 @@ CASES = [
     (["get", "clusterrolebindings", "-o", "wide"], "ClusterRoleBinding", None, {"wide": True}),
     (["get", "jobs", "-o", "wide"], "Job", "default", {"wide": True}),
     (["get", "cj"], "CronJob", "default", {}),
+    (["get", "ds", "-o", "wide"], "DaemonSet", "default", {"wide": True}),
+    (["get", "sts", "-o", "wide"], "StatefulSet", "default", {"wide": True}),
+    (["get", "cm"], "ConfigMap", "default", {}),
+    (["get", "secrets"], "Secret", "default", {}),
+    (["get", "pv"], "PersistentVolume", None, {}),
+    (["get", "pvc", "-o", "wide"], "PersistentVolumeClaim", "default", {"wide": True}),
+    (["get", "sc"], "StorageClass", None, {}),
 ]
 
 

@@ -2,10 +2,15 @@
 rest_server.py, the admin's client certificate): each answer is Kubernetes' ``Status``
 (kind, apiVersion, status, reason, code as the HTTP code) and nothing is written (the list
 shows no such object; an existing object keeps its content and resourceVersion).
+
+The bad workload manifests of issue 14 go through pykubectl (the same server's gRPC port, the
+admin's admin.kubeconfig) as a person applies them: exit code 1, Kubernetes' message, no
+traceback, nothing written (no object, or the existing one at its resourceVersion).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 
@@ -131,3 +136,159 @@ def test_a_namespace_or_name_that_does_not_match_the_url(rest_server: RestServer
     after = rest_server.request("GET", f"/api/v1/namespaces/{namespace}/pods/named").body
     assert after["metadata"]["resourceVersion"] == made.body["metadata"]["resourceVersion"]
     assert pod_names(rest_server, namespace) == ["named"]
+
+
+
+# ---------------------------------------------------------------- workload manifests via pykubectl
+
+def _pod_yaml(name: str, container_extra: str = "", spec_extra: str = "") -> str:
+    return (f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n{spec_extra}"
+            f"  containers:\n  - name: c\n    image: nginx\n{container_extra}")
+
+
+_JOB = """\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: negative
+spec:
+  completions: -1
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: c
+        image: busybox
+"""
+
+_CRONJOB = """\
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: badcron
+spec:
+  schedule: "61 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+          - name: c
+            image: busybox
+"""
+
+_BIG_SECRET = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: big\ndata:\n  blob: {}\n".format(
+    base64.b64encode(b"x" * (1024 * 1024 + 1)).decode())
+
+# case -> (manifest, kind to list afterwards, fragments of the error)
+WORKLOAD_BAD_INPUTS = {
+    "configmap-key-ref-without-key": (
+        _pod_yaml("nokey", "    env:\n    - name: A\n      valueFrom:\n        configMapKeyRef: {name: app}\n"),
+        "pods", ['Pod "nokey" is invalid', "spec.containers[0].env[0].valueFrom.configMapKeyRef.key: "
+                 "Required value"]),
+    "secret-key-ref-bad-key": (
+        _pod_yaml("badkey", "    env:\n    - name: A\n      valueFrom:\n        secretKeyRef: {name: db, key: a/b}\n"),
+        "pods", ['spec.containers[0].env[0].valueFrom.secretKeyRef.key: Invalid value: "a/b"',
+                 "a valid config key must consist of alphanumeric characters"]),
+    "env-from-without-a-source": (
+        _pod_yaml("nosource", "    envFrom:\n    - prefix: APP_\n"),
+        "pods", ['spec.containers[0].envFrom[0]: Invalid value: "": must specify one of: '
+                 "`configMapRef` or `secretRef`"]),
+    "secret-over-1-mib": (
+        _BIG_SECRET, "secrets", ['Secret "big" is invalid', "data: Too long: must have at most 1048576 bytes"]),
+    "host-path-of-an-unknown-type": (
+        _pod_yaml("hostpath", "    volumeMounts:\n    - {name: h, mountPath: /h}\n",
+                  "  volumes:\n  - name: h\n    hostPath: {path: /srv/data, type: Folder}\n"),
+        "pods", ['spec.volumes[0].hostPath.type: Unsupported value: "Folder"', '"DirectoryOrCreate"']),
+    "job-completions-below-zero": (
+        _JOB, "jobs", ['Job.batch "negative" is invalid',
+                       "spec.completions: Invalid value: -1: must be greater than or equal to 0"]),
+    "cronjob-invalid-schedule": (
+        _CRONJOB, "cronjobs", ['CronJob.batch "badcron" is invalid', 'spec.schedule: Invalid value: "61 * * * *"',
+                               "above maximum (59)"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WORKLOAD_BAD_INPUTS))
+def test_bad_workload_manifests_through_pykubectl(rest_server: RestServer, namespace: str, tmp_path,
+                                                  case: str) -> None:
+    manifest, plural, fragments = WORKLOAD_BAD_INPUTS[case]
+    path = tmp_path / "bad.yaml"
+    path.write_text(manifest)
+
+    result = rest_server.pykubectl("apply", "-n", namespace, "-f", str(path))
+
+    assert result.code == 1, result
+    assert "Traceback" not in result.err
+    for fragment in fragments:
+        assert fragment in result.err, f"{fragment!r} not in {result.err!r}"
+    assert result.out == ""
+    listed = rest_server.pykubectl("get", plural, "-n", namespace, "-o", "name")
+    assert (listed.code, listed.out) == (0, ""), listed
+
+
+_STATEFULSET = """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  serviceName: {service}
+  replicas: 1
+  selector:
+    matchLabels: {{app: db}}
+  template:
+    metadata:
+      labels: {{app: db}}
+    spec:
+      containers:
+      - name: c
+        image: nginx
+"""
+
+
+def test_a_statefulset_service_name_is_immutable(rest_server: RestServer, namespace: str) -> None:
+    made = rest_server.pykubectl("apply", "-n", namespace, "-f", "-", stdin=_STATEFULSET.format(service="db"))
+    assert made.code == 0 and "statefulset.apps/db created" in made.out, made
+    path = f"/apis/apps/v1/namespaces/{namespace}/statefulsets/db"
+    before = rest_server.request("GET", path).body
+
+    result = rest_server.pykubectl("apply", "-n", namespace, "-f", "-", stdin=_STATEFULSET.format(service="other"))
+
+    assert result.code == 1, result
+    assert "Traceback" not in result.err
+    assert ('StatefulSet.apps "db" is invalid: spec: Forbidden: updates to statefulset spec for fields other than '
+            "'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and "
+            "'minReadySeconds' are forbidden") in result.err
+    after = rest_server.request("GET", path).body
+    assert after["spec"]["serviceName"] == "db"
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+
+_CLAIM = """\
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data
+spec:
+  storageClassName: no-such-class
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests: {storage: 1Gi}
+"""
+
+
+def test_a_claim_for_an_unknown_storage_class_is_accepted_and_pending(rest_server: RestServer,
+                                                                       namespace: str) -> None:
+    """Kubernetes accepts the claim (a class may be created later) and leaves it Pending; the
+    binding controller's ProvisioningFailed event is its decision's (unit-tested in
+    tests/unit/controllers/test_volume_binding_decisions.py)."""
+    made = rest_server.pykubectl("apply", "-n", namespace, "-f", "-", stdin=_CLAIM)
+    assert made.code == 0 and "persistentvolumeclaim/data created" in made.out, made
+    claim = rest_server.request("GET", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/data").body
+    assert claim["status"]["phase"] == "Pending"
+    assert "volumeName" not in claim["spec"]
+    listed = rest_server.pykubectl("get", "pvc", "-n", namespace)
+    row = listed.out.splitlines()[1].split()
+    assert row[:2] == ["data", "Pending"] and "no-such-class" in row, listed.out

@@ -32,6 +32,9 @@ from kubectl.verbs.describe.nodes import describe_node
 from kubectl.verbs.describe.pods import describe_pod
 from kubectl.verbs.describe.rbac import describe_role, describe_role_binding
 from kubectl.verbs.describe.services import describe_endpoint_slice, describe_service
+from kubectl.verbs.describe.sets import describe_daemon_set, describe_stateful_set
+from kubectl.verbs.describe.storage import (describe_persistent_volume, describe_persistent_volume_claim,
+                                            describe_storage_class)
 from kubectl.verbs.describe.workloads import describe_deployment, describe_replica_set
 from kubectl.verbs.options import no_resources_found
 from kubectl.verbs.updating import get_object
@@ -42,7 +45,9 @@ from protos import core_pb2
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "describe", parents=[common], help="Show details of a specific resource or group of resources",
-        description="Describe pods, deployments, replicasets, nodes, services, endpointslices (and other "
+        description="Describe pods, deployments, replicasets, daemonsets, statefulsets, jobs, cronjobs, nodes, "
+                    "services, endpointslices, configmaps, secrets, roles and bindings, persistentvolumes, "
+                    "persistentvolumeclaims, storageclasses (and other "
                     "kinds generically), "
                     "with their events. A NAME that matches no object is taken as a name prefix.",
     )
@@ -132,6 +137,11 @@ DESCRIBERS: dict[str, Describer] = {
     "ClusterRole": describe_role,
     "RoleBinding": describe_role_binding,
     "ClusterRoleBinding": describe_role_binding,
+    "DaemonSet": describe_daemon_set,
+    "StatefulSet": describe_stateful_set,
     "Job": describe_job,
     "CronJob": describe_cron_job,
+    "PersistentVolume": describe_persistent_volume,
+    "PersistentVolumeClaim": describe_persistent_volume_claim,
+    "StorageClass": describe_storage_class,
 }

@@ -1,9 +1,13 @@
-"""``pykubectl rollout SUBCOMMAND``: manage the rollout of a Deployment.
+"""``pykubectl rollout SUBCOMMAND``: manage the rollout of a Deployment, DaemonSet or StatefulSet.
 
-    pykubectl rollout status deployment/web
+    pykubectl rollout status deployment/web          # also ds/NAME, sts/NAME
     pykubectl rollout history deployment/web [--revision 2]
     pykubectl rollout undo deployment/web [--to-revision 1]
-    pykubectl rollout restart deployment/web
+    pykubectl rollout restart deployment/web         # also ds/NAME, sts/NAME
+
+history and undo are the Deployment's only: a DaemonSet's or StatefulSet's revisions would
+be ControllerRevision objects, which pykube does not keep (their controllers compare
+template hashes), so kubectl's "no history viewer / rollbacker" answers them.
 
 One module per subcommand; deployments.py holds what they share (a Deployment's
 ReplicaSets, revisions, the template comparison kubectl uses).
@@ -24,7 +28,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
     parser = subparsers.add_parser(
         "rollout", parents=[common], help="Manage the rollout of a resource",
-        description="Manage the rollout of a deployment: status, history, undo, restart.",
+        description="Manage the rollout of a deployment (status, history, undo, restart), a daemonset or a "
+                    "statefulset (status, restart).",
     )
     commands = parser.add_subparsers(dest="rollout_command", metavar="SUBCOMMAND")
     for subcommand in (history, restart, status, undo):

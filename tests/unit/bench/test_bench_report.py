@@ -230,7 +230,7 @@ def test_suite_order_and_report_at_the_end(tmp_path: Path, monkeypatch: pytest.M
                        "--report-plots", str(tmp_path / "plots")])
     assert code == 1
     assert ran == ["apiserver", "scheduler_bare", "scheduler", "startup", "memory", "security",
-                   "http_api"]  # the Podman ones skipped
+                   "http_api", "jobs"]  # the Podman ones skipped
     text = doc.read_text()
     assert "`memory.figure`" in text and "Test CPU" in text and "Hand-written analysis" in text
     assert json.loads((out / "machine.json").read_text())["cpu"] == "Test CPU"

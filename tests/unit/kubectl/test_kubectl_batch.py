@@ -6,6 +6,7 @@ import pytest
 from kubectl_cluster_fake import ClusterFake
 from kubectl_testlib import Harness, meta, run_verb, timestamp
 
+from kubectl.errors import CliError
 from protos import batch_pb2
 
 pytestmark = pytest.mark.usefixtures("utc")
@@ -59,10 +60,19 @@ def test_describe_job_and_cronjob() -> None:
     cluster.add(a_cron_job())
     out = run(cluster, "describe", "job", "pi")
     for line in ("Completions:      2", "Completion Mode:  NonIndexed", "Backoff Limit:    6",
-                 "Pods Statuses:    0 Active (0 Ready) / 2 Succeeded / 0 Failed", "Duration:         90s"):
+                 "Pods Statuses:    0 Active / 2 Succeeded / 0 Failed", "Duration:         90s"):
         assert line.split() == next(l for l in out.splitlines() if l.startswith(line.split(":")[0] + ":")).split()
+    ready = a_job()
+    ready.metadata.name, ready.status.ready, ready.status.active = "ready", 1, 1
+    cluster.add(ready)
+    assert "Pods Statuses:    1 Active (1 Ready) / 2 Succeeded / 0 Failed" in run(cluster, "describe", "job", "ready")
     out = run(cluster, "describe", "cronjob", "tick")
     assert "Concurrency Policy:" in out and "Forbid" in out and "Last Schedule Time:" in out
+    # kubectl's describeJobTemplate: <unset> for what the jobTemplate leaves out, no Job-only lines.
+    for line in ("Time Zone:                     <unset>", "Starting Deadline Seconds:     <unset>",
+                 "Selector:                      <unset>", "Parallelism:                   <unset>"):
+        assert line in out
+    assert "Backoff Limit" not in out and "Completion Mode" not in out
 
 
 def test_create_job_and_cronjob_from_flags() -> None:
@@ -96,3 +106,18 @@ def test_create_job_from_a_cronjob() -> None:
     assert job["metadata"]["annotations"] == {"cronjob.kubernetes.io/instantiate": "manual"}
     assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
     assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox"
+
+
+def test_wait_for_a_job_to_complete() -> None:
+    """`kubectl wait --for=condition=complete job/NAME`, the way a migration Job is awaited."""
+    cluster = ClusterFake()
+    cluster.add(a_job())
+    h = Harness(cluster)
+    assert run_verb(h, "wait", "--for=condition=complete", "job/pi", "--timeout=0") == 0
+    assert h.stdout == "job.batch/pi condition met\n"
+    running = a_job()
+    running.metadata.name = "running"
+    del running.status.conditions[:]
+    cluster.add(running)
+    with pytest.raises(CliError, match="^timed out waiting for the condition on jobs.batch/running$"):
+        run_verb(Harness(cluster), "wait", "--for=condition=complete", "job/running", "--timeout=0")

@@ -20,9 +20,13 @@ from kubelet.hollow import (
     hollow_pod_cidr,
     node_names,
     parse_args,
+    parse_exit_after,
     read_stopped_file,
 )
+import pytest
+
 from kubelet.runtime import EXITED
+from kubelet.runtime.fake import ImageBehavior
 from protos import core_pb2, meta_pb2
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -244,3 +248,47 @@ def _json(line):
     except ValueError:
         return {}
     return record if isinstance(record, dict) else {}
+
+
+def test_exit_after_flag():
+    assert parse_exit_after("busybox=0.5") == ("busybox", ImageBehavior(exit_after=0.5, exit_code=0))
+    assert parse_exit_after("reg:5000/a:1=2:3") == ("reg:5000/a:1", ImageBehavior(exit_after=2.0, exit_code=3))
+    for bad in ("busybox", "=1", "busybox=x", "busybox=-1", "busybox=1:256", "busybox=1:x"):
+        with pytest.raises(ValueError, match="IMAGE=SECONDS"):
+            parse_exit_after(bad)
+    args = parse_args(["--nodes", "1", "--server", "127.0.0.1:1", "--exit-after", "busybox=0.2",
+                       "--exit-after", "fails=0:1"])
+    assert args.behaviors == {"busybox": ImageBehavior(exit_after=0.2), "fails": ImageBehavior(exit_after=0.0,
+                                                                                                exit_code=1)}
+
+
+def test_a_pod_whose_image_exits_succeeds_on_a_hollow_node():
+    """--exit-after: a restartPolicy Never Pod's container exits 0 -> the Pod is Succeeded
+    (what a Job's Pods need on hollow nodes); other images keep running."""
+    async def main():
+        server = APIServer(ServerConfig(listen="127.0.0.1:0"))
+        await server.start()
+        api = AsyncAPI(server.address)
+        hollow = HollowNodes(api, ["hollow-1"], config_template=KubeletConfig(node_name="", lease_interval=0.3),
+                             behaviors={"busybox": ImageBehavior(exit_after=0.1)})
+        try:
+            await asyncio.wait_for(hollow.start(), 20)
+            done = bound_pod("done", "hollow-1")
+            done.spec.restart_policy = "Never"
+            done.spec.containers[0].image = "busybox"
+            await api.create(done)
+            await api.create(bound_pod("runs", "hollow-1"))
+
+            async def phases():
+                pods = (await api.list("Pod", namespace="default"))[0]
+                got = {p.metadata.name: p.status.phase for p in pods}
+                return got if got == {"done": "Succeeded", "runs": "Running"} else None
+            await eventually("done Succeeded, runs Running", phases)
+            finished = await api.get("Pod", "done", "default")
+            terminated = finished.status.container_statuses[0].state.terminated
+            assert (terminated.exit_code, terminated.reason) == (0, "Completed")
+        finally:
+            await hollow.stop()
+            await api.close()
+            await server.stop(0)
+    asyncio.run(main())

@@ -100,3 +100,24 @@ def test_resource_field_ref_without_a_limit_is_the_node_allocatable(tmp_path):
         await node.worker.sync()
         assert node.runtime.calls_to("create_container")[0][1].env == {"MEM_MI": "1024"}
     asyncio.run(scenario())
+
+
+def test_a_host_path_of_the_wrong_type_is_failed_mount_and_no_container(tmp_path):
+    """Bad input of issue 14: a hostPath whose type does not match what is on the node. The
+    Pod waits in ContainerCreating with Kubernetes' FailedMount event; nothing is started."""
+    async def scenario():
+        node = node_with(tmp_path, {})
+        not_a_dir = tmp_path / "plain-file"
+        not_a_dir.write_text("")
+        p = pod()
+        host = p.spec.volumes.add(name="h").host_path
+        host.path, host.type = str(not_a_dir), "Directory"
+        p.spec.containers[0].volume_mounts.add(name="h", mount_path="/h")
+        node.host.pods[UID] = p
+        await node.worker.sync()
+        assert node.statuses[UID].container_statuses[0].state.waiting.reason == "ContainerCreating"
+        assert ("FailedMount", f'MountVolume.SetUp failed for volume "h" : hostPath type check failed: '
+                               f'{not_a_dir} is not a directory') in node.events
+        assert node.runtime.calls_to("create_container") == []
+        assert not_a_dir.is_file()  # the node's file is left as it was
+    asyncio.run(scenario())

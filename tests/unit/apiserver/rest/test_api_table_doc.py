@@ -30,3 +30,17 @@ def test_the_readme_table_is_what_is_served() -> None:
     text = README.read_text()
     block = text[text.index(BEGIN):text.index(END)].split("\n", 1)[1].strip()
     assert block == api_table(), f"update README.md's api-table block to:\n{api_table()}"
+
+
+KINDS_BEGIN, KINDS_END = "<!-- kinds-table:begin", "<!-- kinds-table:end -->"
+
+
+def test_the_readme_kinds_table_has_a_row_per_kind() -> None:
+    """The "what is and is not implemented" table names every kind served, once, in KINDS'
+    order, and says something about each: a kind added without a row fails here."""
+    text = README.read_text()
+    block = text[text.index(KINDS_BEGIN):text.index(KINDS_END)].split("\n", 1)[1].strip().splitlines()
+    assert block[0] == "| kind | what pykube does with it | not implemented | more |"
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in block[2:]]
+    assert [row[0] for row in rows] == [info.kind for info in KINDS]
+    assert all(len(row) == 4 and row[1] for row in rows), [row for row in rows if len(row) != 4 or not row[1]]

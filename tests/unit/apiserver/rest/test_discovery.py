@@ -111,7 +111,9 @@ def test_pod_subresources() -> None:
 
 
 def test_scale_is_an_autoscaling_v1_scale() -> None:
-    for name in ("deployments/scale", "replicasets/scale"):
+    scaled = {name for name in resources("apps/v1") if name.endswith("/scale")}
+    assert scaled == {"deployments/scale", "replicasets/scale", "statefulsets/scale"}  # kubectl scale's kinds
+    for name in scaled:
         entry = resources("apps/v1")[name]
         assert (entry["group"], entry["version"], entry["kind"], entry["verbs"]) == \
             ("autoscaling", "v1", "Scale", ["get", "patch", "update"])

@@ -287,6 +287,29 @@ def test_scale_subresource() -> None:
     serve(test)
 
 
+def test_a_stateful_set_has_the_scale_subresource_too() -> None:
+    """kubectl scale sts/NAME PATCHes statefulsets/NAME/scale; a DaemonSet has no scale."""
+    async def test(client: TestClient, registry: Registry) -> None:
+        sts = deployment("db", replicas=3)
+        sts["kind"], sts["spec"]["serviceName"] = "StatefulSet", "db"
+        path = "/apis/apps/v1/namespaces/default/statefulsets"
+        made = await client.post(path, json=sts)
+        assert made.status == 201, await made.text()
+        scale = await (await client.get(f"{path}/db/scale")).json()
+        assert (scale["kind"], scale["spec"], scale["status"]["selector"]) == ("Scale", {"replicas": 3}, "app=db")
+        patched = await client.patch(f"{path}/db/scale", data=json.dumps({"spec": {"replicas": 1}}),
+                                     headers={"Content-Type": "application/merge-patch+json"})
+        assert patched.status == 200 and (await patched.json())["spec"]["replicas"] == 1
+        assert registry.get("StatefulSet", "default", "db").spec.replicas == 1
+        ds = deployment("agent")
+        ds["kind"] = "DaemonSet"
+        del ds["spec"]["replicas"]
+        daemon_sets = "/apis/apps/v1/namespaces/default/daemonsets"
+        assert (await client.post(daemon_sets, json=ds)).status == 201
+        await status_of(await client.get(f"{daemon_sets}/agent/scale"), 404, "NotFound")
+    serve(test)
+
+
 def test_binding_and_eviction() -> None:
     async def test(client: TestClient, registry: Registry) -> None:
         await client.post(PODS, json=pod())
