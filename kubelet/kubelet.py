@@ -2,7 +2,8 @@
 
     informer (Pods with spec.nodeName=<this node>) ──┐
     PLEG (runtime events + relist) ──────────────────┼─> pod workers (one per Pod)
-    prober (liveness/readiness results) ─────────────┘        │ decide → act (runtime)
+    prober (liveness/readiness results) ─────────────┤        │ decide → act (runtime)
+    config cache (a watch per referenced ConfigMap/Secret) ┘
                                                               └─> status manager ─> apiserver
     node status + Lease heartbeats ─────────────────────────────────────────────> apiserver
 

@@ -1,7 +1,7 @@
 """ConfigMaps, Secrets and volumes of Pods run by a real pykubelet on real Podman, seen from
 inside the containers (podman exec): env from configMapKeyRef/secretKeyRef/envFrom, a
 configMap volume that follows the ConfigMap while the env does not, subPath and readOnly
-mounts, an emptyDir that outlives a killed container, and CreateContainerConfigError with
+mounts, a Secret volume on a tmpfs, an emptyDir that outlives a killed container, and CreateContainerConfigError with
 Kubernetes' messages until the ConfigMap (and its key) appears.
 
 One shared set-up (node lab, apiserver, kubelet) for the module. The kubelet's periodic
@@ -37,10 +37,21 @@ def node(tmp_path_factory):
                              extra_args=("--root-dir", str(base / "root"))).start()
     try:
         yield apiserver, lab.nodes[NODE]
+        delete_all_pods(apiserver)  # the kubelet tears their volumes down (Secrets' /dev/shm dirs too)
     finally:
         kubelet.stop()
         apiserver.stop()
         lab.cleanup()
+
+
+def delete_all_pods(apiserver: ApiserverProcess) -> None:
+    stub = apiserver.stub()
+    for pod in stub.List(api_pb2.ListRequest(kind="Pod", namespace="default"), timeout=10).items:
+        pod = unwrap(pod)
+        # Graceful (grace 1 s): the object goes once the kubelet has stopped it and torn its volumes down.
+        stub.Delete(api_pb2.DeleteRequest(kind="Pod", namespace="default", name=pod.metadata.name), timeout=10)
+    wait_for("every Pod gone", lambda: not stub.List(api_pb2.ListRequest(kind="Pod", namespace="default"),
+                                                     timeout=10).items, timeout=30)
 
 
 def apply(apiserver: ApiserverProcess, manifest: dict, update: bool = False):
@@ -61,7 +72,7 @@ def config_map(name: str, **data: str) -> dict:
 
 def busybox_pod(name: str, container: dict, volumes: list[dict] = ()) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
-            "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 0, "volumes": list(volumes),
+            "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1, "volumes": list(volumes),
                      "containers": [{"name": "main", "image": BUSYBOX, "command": ["sleep", "3600"], **container}]}}
 
 
@@ -100,6 +111,9 @@ def test_env_and_config_volumes_seen_in_the_container(node):
     files = exec_in(podman, apiserver, "cfg", "cat", "/etc/app/mode", "/etc/app/app.conf", "/etc/one.conf",
                     "/etc/creds/u")
     assert files.stdout == "fastx=1\nx=1\nadmin", files.stderr
+    mounts = {line.split()[1]: line.split()[2] for line in
+              exec_in(podman, apiserver, "cfg", "cat", "/proc/mounts").stdout.splitlines()}
+    assert mounts["/etc/creds"] == "tmpfs"  # the Secret never touches the node's disk (as Kubernetes)
     wrote = exec_in(podman, apiserver, "cfg", "sh", "-c", "echo hi > /scratch/f && cat /scratch-ro/f")
     assert (wrote.returncode, wrote.stdout) == (0, "hi\n"), wrote.stderr
     refused = exec_in(podman, apiserver, "cfg", "sh", "-c", "echo no > /scratch-ro/g")
