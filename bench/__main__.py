@@ -2,7 +2,7 @@
 
 apiserver, scheduler_bare, scheduler, startup, memory, security, http_api and jobs first (they need
 nothing but Python and the venv's kubectl: real pykube processes and hollow nodes on 127.0.0.1);
-then kubelet, cluster and network when running as root with Podman installed (they start Podman
+then kubelet, cluster, network and workloads when running as root with Podman installed (they start Podman
 services, network namespaces and a local registry). Each prints its own figures and, with --out,
 appends its records to DIR/results.json; ``python -m bench`` also writes
 DIR/machine.json (CPUs, CPU model, RAM, kernel, Python, Podman) so that a report
@@ -53,6 +53,7 @@ BENCHMARKS: tuple[tuple[str, bool], ...] = (
     ("kubelet", True),
     ("cluster", True),
     ("network", True),
+    ("workloads", True),
 )
 
 

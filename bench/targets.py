@@ -100,9 +100,10 @@ _NETWORK = {"nodes": 3, "scale_ups": 30, "requests": 2000, "lookups": 1000}
 _SECURITY = {"clients": 16, "objects": 10000}
 _HTTP_CREATES = {"clients": 16, "objects": 10000}
 _HTTP_GET = {"pods": 1000, "runs": 20}
+_WORKLOADS = {"runs": 20, "updates": 50}
 
-# Issue 6's targets, issue 10's raised ones, issue 11's network ones, issue 12's security ones and issue 13's
-# HTTP API ones. Where a target names no percentile
+# Issue 6's targets, issue 10's raised ones, issue 11's network ones, issue 12's security ones, issue 13's
+# HTTP API ones and issue 14's workload ones. Where a target names no percentile
 # (the ratios to a peer, node loss) both the median and the tail are held to it.
 TARGETS: tuple[Target, ...] = (
     Target("kubelet.pod_start.p50", RATIO_LE, 1.5, "ratio",
@@ -161,6 +162,15 @@ TARGETS: tuple[Target, ...] = (
     Target("http.kubectl_get.p50", RATIO_LE, 1.5, "ratio",
            "`kubectl get pods` (the real kubectl over HTTPS, discovery cached) vs `pykubectl get pods` (gRPC) over "
            "1000 Pods: same server, same run, a new process each, wall time, p50 of 20", _HTTP_GET),
+    Target("workloads.pod_start_config.p50", RATIO_LE, 1.2, "ratio",
+           "pod start on real Podman with a ConfigMap volume + a Secret env var (objects of its own) vs the same "
+           "Pod without them, same run, ABBA order, p50", _WORKLOADS),
+    Target("workloads.pod_start_config.p95", RATIO_LE, 1.2, "ratio",
+           "pod start on real Podman with a ConfigMap volume + a Secret env var vs the same Pod without, p95",
+           _WORKLOADS),
+    Target("workloads.config_to_file.p99", LE, 2.0, "s",
+           "ConfigMap update → the new value read inside the running container (podman exec), p99 "
+           "(Kubernetes: up to ~1 min)", _WORKLOADS),
 )
 
 

@@ -2,7 +2,8 @@
 
     informer (Pods with spec.nodeName=<this node>) ──┐
     PLEG (runtime events + relist) ──────────────────┼─> pod workers (one per Pod)
-    prober (liveness/readiness results) ─────────────┘        │ decide → act (runtime)
+    prober (liveness/readiness results) ─────────────┤        │ decide → act (runtime)
+    config cache (a watch per referenced ConfigMap/Secret) ┘
                                                               └─> status manager ─> apiserver
     node status + Lease heartbeats ─────────────────────────────────────────────> apiserver
 
@@ -40,7 +41,7 @@ from kubelet.node_status import NodeLease, NodeStatusReporter, network_not_ready
 from kubelet.pleg import PLEG, RuntimeCache
 from kubelet.pod_workers import NodeParts, PodWorker
 from kubelet.claims import APIClaimSource
-from kubelet.config_source import APIConfigSource
+from kubelet.config_cache import ConfigCache
 from kubelet.prober import Prober
 from kubelet.runtime import DNSConfig, Runtime
 from kubelet.status_manager import StatusManager
@@ -85,10 +86,12 @@ class Kubelet:
                                    BackOffPolicy(config.pull_backoff_initial, config.pull_backoff_max))
         self.prober = Prober(runtime, self.wake_pod, probe_executor)
         self.status_manager = StatusManager(api, self.pod_by_uid, batcher=self.batcher)
+        # The ConfigMaps/Secrets the Pods refer to, one watch each; a change wakes their Pods.
+        self.configs = ConfigCache(api, on_change=self.wake_pod)
         self.worker_parts = NodeParts(runtime, self.runtime_cache, self.backoff, self.prober, self.images,
                                       self.status_manager.set, self.record, config.node_ip,
                                       config.resync_interval, self._pod_dns,
-                                      configs=APIConfigSource(api), root_dir=root_dir(config),
+                                      configs=self.configs, root_dir=root_dir(config),
                                       claims=APIClaimSource(api))
         self.workers: dict[str, PodWorker] = {}
         self._uid_to_key: dict[str, str] = {}
@@ -136,8 +139,10 @@ class Kubelet:
         uid = pod.metadata.uid
         if event == "DELETED":
             self._uid_to_key.pop(uid, None)
+            self.configs.unregister_pod(uid)
         else:
             self._uid_to_key[uid] = f"{pod.metadata.namespace}/{pod.metadata.name}"
+            self.configs.register_pod(pod)
         self.wake_pod(uid)
 
     def wake_pod(self, uid: str) -> None:
@@ -265,5 +270,6 @@ class Kubelet:
         await asyncio.gather(*self.tasks, *(w.task for w in self.workers.values() if w.task),
                              return_exceptions=True)
         self.tasks.clear()
+        await self.configs.stop()
         if self._own_batcher:
             await self.batcher.close()

@@ -11,9 +11,9 @@ mount is bound to the file of the time and never changes, as in Kubernetes).
 
 emptyDir with medium Memory is a tmpfs mounted on the volume directory (with sizeLimit as its
 size) when the kubelet may mount (root); otherwise the directory lives under /dev/shm (a tmpfs
-on Linux, without a size cap) and the volume path is a symlink to it. Secrets are written to
-the node's disk like ConfigMaps unless the kubelet's root is on a tmpfs (Kubernetes mounts a
-tmpfs per Secret volume).
+on Linux, without a size cap) and the volume path is a symlink to it. A Secret volume is always
+such a /dev/shm directory, so Secrets never touch the node's disk (Kubernetes mounts a tmpfs
+per Secret volume; see ``_secret_dir`` for why not a mount here); ``tear_down`` removes them.
 
 The payload functions are pure (the ConfigMaps and Secrets come through the same Lookup as
 kubelet.envvars); ``set_up`` and ``tear_down`` do the filesystem work; ``container_mounts``
@@ -217,6 +217,27 @@ def check_host_path(volume: str, source: core_pb2.HostPathVolumeSource) -> None:
 
 # ---------------------------------------------------------------------------------- emptyDir
 
+def _shm_dir(path: str, uid: str, name: str, mode: int) -> None:
+    """path becomes a symlink to <SHM_ROOT>/<uid>/<name> (on /dev/shm, a tmpfs on Linux);
+    a plain directory where there is no /dev/shm. Kept once made."""
+    if os.path.islink(path):
+        return
+    os.makedirs(path, exist_ok=True)
+    if not os.path.isdir("/dev/shm"):
+        return  # not Linux: a plain directory
+    shm = os.path.join(SHM_ROOT, uid, name)
+    os.makedirs(shm, mode=mode, exist_ok=True)
+    os.chmod(shm, mode)
+    for leftover in os.listdir(path):  # a volume written on disk by an older kubelet
+        full = os.path.join(path, leftover)
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full)
+        else:
+            os.unlink(full)
+    os.rmdir(path)
+    os.symlink(shm, path)
+
+
 def _memory_dir(path: str, uid: str, name: str, size_limit: str) -> None:
     if os.path.ismount(path) or os.path.islink(path):
         return
@@ -233,13 +254,17 @@ def _memory_dir(path: str, uid: str, name: str, size_limit: str) -> None:
         if done.returncode == 0:
             return
         log.warning("no tmpfs for emptyDir medium Memory, using /dev/shm", path=path, error=done.stderr.strip())
-    shm = os.path.join(SHM_ROOT, uid, name)
-    if not os.path.isdir("/dev/shm"):
-        return  # not Linux: a plain directory
-    os.makedirs(shm, mode=0o777, exist_ok=True)
-    os.chmod(shm, 0o777)
-    os.rmdir(path)
-    os.symlink(shm, path)
+    _shm_dir(path, uid, name, 0o777)
+
+
+def _secret_dir(path: str, uid: str, name: str) -> None:
+    """Secrets never touch the node's disk: Kubernetes mounts a tmpfs per Secret volume; here
+    the volume is a directory on /dev/shm (the host's tmpfs). Not a mount of its own because
+    the runtime may live in a mount namespace of its own (a pykube lab node's Podman runs under
+    ``unshare --mount --propagation private``), where a tmpfs the kubelet mounts later is never
+    seen (the container would get the empty directory under it), while /dev/shm is the same
+    tmpfs in both."""
+    _shm_dir(path, uid, name, 0o755)
 
 
 def set_up(root: str, pod: core_pb2.Pod, lookup: Lookup, *, pod_ip: str = "", host_ip: str = "",
@@ -269,6 +294,8 @@ def set_up(root: str, pod: core_pb2.Pod, lookup: Lookup, *, pod_ip: str = "", ho
             path = bound
         else:
             files = payload(pod, volume, lookup, pod_ip=pod_ip, host_ip=host_ip, node_allocatable=node_allocatable)
+            if source == "secret":
+                _secret_dir(path, uid, volume.name)
             try:
                 atomic_writer.write(path, files or {})
             except PayloadError as err:
@@ -278,14 +305,16 @@ def set_up(root: str, pod: core_pb2.Pod, lookup: Lookup, *, pod_ip: str = "", ho
 
 
 def tear_down(root: str, uid: str) -> None:
-    """Remove the Pod's volume directories (unmounting tmpfs emptyDirs); hostPaths stay."""
+    """Remove the Pod's volume directories (unmounting the tmpfs of emptyDirs of medium Memory;
+    their and the Secret volumes' /dev/shm directories removed); hostPaths stay."""
     base = os.path.join(pods_dir(root), uid)
-    empty_dirs = os.path.join(base, "volumes", PLUGINS["empty_dir"])
-    if os.path.isdir(empty_dirs):
-        for name in os.listdir(empty_dirs):
-            path = os.path.join(empty_dirs, name)
-            if os.path.ismount(path):
-                subprocess.run(["umount", path], capture_output=True)
+    for plugin in (PLUGINS["empty_dir"],):
+        plugin_dir = os.path.join(base, "volumes", plugin)
+        if os.path.isdir(plugin_dir):
+            for name in os.listdir(plugin_dir):
+                path = os.path.join(plugin_dir, name)
+                if os.path.ismount(path):
+                    subprocess.run(["umount", path], capture_output=True)
     shutil.rmtree(os.path.join(SHM_ROOT, uid), ignore_errors=True)
     shutil.rmtree(base, ignore_errors=True)
 

@@ -4,7 +4,8 @@ pure decisions.
 A kubelet authenticates as ``system:node:<name>`` in the group ``system:nodes``. It reads
 what it needs (nodes, pods, services and endpointslices: the last two for a pykube-proxy
 that runs with its node's identity, as a token-joined worker does; and, one by one, the
-ConfigMaps and Secrets its Pods refer to: node_graph.py), and writes only:
+ConfigMaps and Secrets its Pods refer to: node_graph.py; a get, or a list/watch whose
+``metadata.name`` field selector names one of them), and writes only:
 
 * its own Node (create, update; status) — never another node, never its own taints, and no
   label that steers workloads onto it (``node-restriction.kubernetes.io/*``, or any
@@ -116,11 +117,23 @@ class NodeAuthorizer:
         return NO_OPINION
 
     def _config(self, node: str, attrs: Attributes) -> Decision:
-        """Kubernetes' authorizeReadNamespacedObject (and authorizeGet for volumes): get a
-        ConfigMap, Secret or PersistentVolumeClaim a Pod bound to the node refers to, or the
-        PersistentVolume bound to such a claim (the graph decides); nothing else."""
-        if attrs.verb != "get" or attrs.subresource or not attrs.name:
-            return Decision(False, "can only get individual resources of this type")
+        """Kubernetes' authorizeReadNamespacedObject for ConfigMaps and Secrets: read (get, or
+        list/watch narrowed to the one object by a ``metadata.name=`` field selector, which names
+        it in the attributes: the kubelet's watch-based ConfigMap/Secret cache) one a Pod bound
+        to the node refers to; and authorizeGet for PersistentVolumeClaims and PersistentVolumes:
+        get a claim such a Pod uses, or the volume bound to it. The graph decides; nothing else,
+        and never a whole collection."""
+        if attrs.resource not in ("configmaps", "secrets"):
+            if attrs.verb != "get" or attrs.subresource or not attrs.name:
+                return Decision(False, "can only get individual resources of this type")
+        elif attrs.verb not in ("get", "list", "watch"):
+            return Decision(False, "can only read resources of this type")
+        elif attrs.subresource:
+            return Decision(False, "cannot read subresource")
+        elif not attrs.namespace:
+            return Decision(False, "can only read namespaced object of this type")
+        elif not attrs.name:
+            return Decision(False, "No Object name found")
         if self.node_reads(node, CONFIG_RESOURCES[attrs.resource], attrs.namespace, attrs.name):
             return ALLOW
         return Decision(False, NO_RELATIONSHIP.format(node=node))

@@ -41,8 +41,10 @@ def wait_for(what: str, check: Callable[[], object], timeout: float = 30.0, inte
 
 
 class KubeletProcess:
-    def __init__(self, apiserver: ApiserverProcess, lab: NodeLab, log_path: Path) -> None:
+    def __init__(self, apiserver: ApiserverProcess, lab: NodeLab, log_path: Path, extra_args: tuple[str, ...] = ()
+                 ) -> None:
         self.apiserver, self.lab, self.log_path = apiserver, lab, log_path
+        self.extra_args = extra_args
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "KubeletProcess":
@@ -51,7 +53,8 @@ class KubeletProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kubelet.main", "--server", self.apiserver.address, "--node-name", NODE,
              "--podman-url", node.url, "--probe-netns", node.netns_path,
-             "--backoff-initial", "2", "--backoff-max", "16", "--relist-interval", str(RELIST_INTERVAL)],
+             "--backoff-initial", "2", "--backoff-max", "16", "--relist-interval", str(RELIST_INTERVAL),
+             *self.extra_args],
             stdout=log, stderr=log, env=repo_env(), cwd=REPO_ROOT)
         log.close()
         wait_for("the Node registered", lambda: self.assign_pod_cidr() or self.proc.poll() is not None)

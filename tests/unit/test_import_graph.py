@@ -42,6 +42,7 @@ ALLOWED = {
     ("bench.kubelet", "cluster.lab"): "the benchmarks start the clusters they measure",
     ("bench.memory", "cluster.lab"): "the benchmarks start the clusters they measure",
     ("bench.network", "cluster.lab"): "the benchmarks start the clusters they measure",
+    ("bench.workloads", "cluster.lab"): "the benchmarks start the clusters they measure",
     ("bench.network", "cluster.local_cluster"): "the benchmarks start the clusters they measure",
     ("cluster.state_dir", "kubelet.hollow"):
         "reads the hollow nodes' powered-off file, whose format kubelet.hollow owns",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from apimachinery.convert import from_dict
 from apimachinery.identity import UserInfo
-from apiserver.auth.attributes import Attributes
+from apiserver.auth.attributes import Attributes, attributes_for
 from apiserver.auth.authorizer import config_graph
 from apiserver.auth.node import NodeAuthorizer
 from apiserver.auth.node_graph import ConfigGraph
 from apiserver.watchcache import Change, WatchCache
+from protos import api_pb2
 
 N1 = UserInfo("system:node:n1", ("system:nodes", "system:authenticated"))
 
@@ -53,7 +54,34 @@ def test_node_authorizer_decisions():
     denied = authz.authorize(get("secrets", "not-mine"))
     assert not denied.allowed and denied.reason == "no relationship found between node 'n1' and this object"
     listed = authz.authorize(get("secrets", "", verb="list"))
-    assert not listed.allowed and listed.reason == "can only get individual resources of this type"
+    assert not listed.allowed and listed.reason == "No Object name found"
+    written = authz.authorize(get("secrets", "db", verb="update"))
+    assert not written.allowed and written.reason == "can only read resources of this type"
+
+
+def test_node_may_list_and_watch_one_referenced_object_by_name_selector():
+    """The kubelet's watch-based cache: list/watch with fieldSelector metadata.name=<name> in
+    the Pod's namespace, as Kubernetes' node authorizer allows; nothing broader."""
+    graph = ConfigGraph()
+    graph.set(USES)
+    authz = NodeAuthorizer(lambda ns, name: None, graph.allows)
+
+    def call(method, kind, namespace, selector):
+        request = api_pb2.WatchRequest(kind=kind, namespace=namespace, field_selector=selector) \
+            if method != "List" else api_pb2.ListRequest(kind=kind, namespace=namespace, field_selector=selector)
+        return [authz.authorize(a) for a in attributes_for(method, request, N1)]
+
+    for method in ("List", "Watch", "WatchBatches"):
+        assert all(d.allowed for d in call(method, "ConfigMap", "default", "metadata.name=files"))
+        assert all(d.allowed for d in call(method, "Secret", "default", "metadata.name=db"))
+        # not referenced, the whole collection, another namespace, every namespace: refused
+        assert not any(d.allowed for d in call(method, "Secret", "default", "metadata.name=not-mine"))
+        assert not any(d.allowed for d in call(method, "Secret", "default", ""))
+        assert not any(d.allowed for d in call(method, "Secret", "default", "metadata.name!=db"))
+        assert not any(d.allowed for d in call(method, "Secret", "other", "metadata.name=db"))
+        everywhere = call(method, "Secret", "", "metadata.name=db")
+        assert not any(d.allowed for d in everywhere)
+        assert everywhere[0].reason == "can only read namespaced object of this type"
 
 
 def test_graph_follows_the_watch_cache():

@@ -289,3 +289,33 @@ def test_missing_sub_path_of_a_config_map_is_an_error(tmp_path):
     with pytest.raises(VolumeError, match="nope.conf does not exist"):
         container_mounts(pod, pod.spec.containers[0], paths)
     assert not os.path.exists(os.path.join(paths["cfg"], "nope.conf"))
+
+
+def _fs_type(path: str) -> str:
+    """The filesystem type of the mount holding path (the longest mount point above it)."""
+    best, kind = "", ""
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            point, fs = line.split()[1], line.split()[2]
+            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+                best, kind = point, fs
+    return kind
+
+
+def test_secret_volume_is_in_memory_and_removed_at_tear_down(tmp_path):
+    """A directory on /dev/shm (a tmpfs), the files behind the AtomicWriter's names; the mount
+    binds that directory; tear_down removes it."""
+    root = tmp_path / "root"
+    pod = make_pod([{"name": "s", "secret": {"secretName": "creds"}}], mounts=[{"name": "s", "mountPath": "/etc/s"}])
+    paths = set_up(str(root), pod, LOOKUP)
+    real = os.path.realpath(paths["s"])
+    assert os.path.islink(paths["s"]) and real == os.path.join(volumes.SHM_ROOT, "uid-1", "s")
+    assert _fs_type(real) == "tmpfs"
+    assert atomic_writer.read(paths["s"]) == {"user": b"admin", "pass": b"s3cret"}
+    assert not any(f.is_file() for f in root.rglob("*"))  # nothing of it on the disk
+    set_up(str(root), pod, LOOKUP)  # a later sync: the same directory
+    assert os.path.realpath(paths["s"]) == real
+    mounts = container_mounts(pod, pod.spec.containers[0], paths)
+    assert mounts[0].host_path == real and mounts[0].read_only
+    tear_down(str(root), "uid-1")
+    assert not os.path.exists(real) and not os.path.lexists(paths["s"])
