@@ -25,13 +25,11 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import subprocess
 from typing import Callable, Mapping
 
 import structlog
 
 from apimachinery.pod_references import config_references
-from apimachinery.quantity import QuantityError, to_bytes
 from kubelet import atomic_writer
 from kubelet.atomic_writer import FileProjection, PayloadError
 from kubelet.envvars import CONFIG_MAP, SECRET, ConfigError, Lookup, format_map, pod_field, resource_value
@@ -238,22 +236,10 @@ def _shm_dir(path: str, uid: str, name: str, mode: int) -> None:
     os.symlink(shm, path)
 
 
-def _memory_dir(path: str, uid: str, name: str, size_limit: str) -> None:
-    if os.path.ismount(path) or os.path.islink(path):
-        return
-    os.makedirs(path, exist_ok=True)
-    if os.geteuid() == 0:
-        options = "mode=0777"
-        try:
-            if size_limit:
-                options += f",size={to_bytes(size_limit)}"
-        except QuantityError:
-            pass
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", path],
-                              capture_output=True, text=True)
-        if done.returncode == 0:
-            return
-        log.warning("no tmpfs for emptyDir medium Memory, using /dev/shm", path=path, error=done.stderr.strip())
+def _memory_dir(path: str, uid: str, name: str) -> None:
+    """emptyDir medium Memory: a directory on /dev/shm, as a Secret volume (see _secret_dir for
+    why not a tmpfs mount of its own). Kubernetes sizes its tmpfs to ``sizeLimit``; here the
+    limit is the size of /dev/shm."""
     _shm_dir(path, uid, name, 0o777)
 
 
@@ -282,7 +268,7 @@ def set_up(root: str, pod: core_pb2.Pod, lookup: Lookup, *, pod_ip: str = "", ho
             check_host_path(volume.name, volume.host_path)
         elif source == "empty_dir":
             if volume.empty_dir.medium == "Memory":
-                _memory_dir(path, uid, volume.name, volume.empty_dir.size_limit)
+                _memory_dir(path, uid, volume.name)
             else:
                 os.makedirs(path, exist_ok=True)
                 os.chmod(path, 0o777)  # Kubernetes: world-writable, any container user may write
@@ -305,18 +291,10 @@ def set_up(root: str, pod: core_pb2.Pod, lookup: Lookup, *, pod_ip: str = "", ho
 
 
 def tear_down(root: str, uid: str) -> None:
-    """Remove the Pod's volume directories (unmounting the tmpfs of emptyDirs of medium Memory;
-    their and the Secret volumes' /dev/shm directories removed); hostPaths stay."""
-    base = os.path.join(pods_dir(root), uid)
-    for plugin in (PLUGINS["empty_dir"],):
-        plugin_dir = os.path.join(base, "volumes", plugin)
-        if os.path.isdir(plugin_dir):
-            for name in os.listdir(plugin_dir):
-                path = os.path.join(plugin_dir, name)
-                if os.path.ismount(path):
-                    subprocess.run(["umount", path], capture_output=True)
+    """Remove the Pod's volume directories and their /dev/shm directories (emptyDirs of medium
+    Memory, Secret volumes); hostPaths and claimed volumes stay."""
     shutil.rmtree(os.path.join(SHM_ROOT, uid), ignore_errors=True)
-    shutil.rmtree(base, ignore_errors=True)
+    shutil.rmtree(os.path.join(pods_dir(root), uid), ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------ the mounts
