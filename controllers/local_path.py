@@ -28,12 +28,13 @@ from dataclasses import dataclass
 import structlog
 from google.protobuf.message import Message
 
+from apimachinery.storage_classes import DEFAULT_CLASS_ANNOTATION, claim_class
 from client.api import AsyncAPI, describe, is_already_exists, is_conflict, is_not_found
 from client.events import NORMAL, WARNING, EventRecorder
 from client.informer import SharedInformers, object_key
 from controllers.base import Controller
 from controllers.persistentvolume import LOCAL_PATH_PROVISIONER, PROVISIONED_BY
-from controllers.volume_binding import DEFAULT_CLASS_ANNOTATION, SELECTED_NODE, Event, claim_class
+from controllers.volume_binding import SELECTED_NODE, Event
 from protos import core_pb2, meta_pb2, storage_pb2
 
 log = structlog.get_logger("local-path-provisioner")

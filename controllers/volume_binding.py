@@ -30,9 +30,9 @@ from typing import Iterable
 
 from apimachinery.quantity import parse_quantity
 from apimachinery.selectors import LabelSelector
+from apimachinery.storage_classes import claim_class
 from protos import core_pb2, storage_pb2
 
-DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 # Set by the scheduler on a WaitForFirstConsumer claim: the node its first Pod goes to.
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
 
@@ -48,18 +48,6 @@ class Event:
 class ClaimPlan:
     volume: str = ""  # the PersistentVolume to bind to; "" stays Pending
     event: Event | None = None
-
-
-def default_class(classes: Iterable[storage_pb2.StorageClass]) -> str:
-    defaults = sorted(c.metadata.name for c in classes
-                      if c.metadata.annotations.get(DEFAULT_CLASS_ANNOTATION) == "true")
-    return defaults[0] if defaults else ""
-
-
-def claim_class(claim: core_pb2.PersistentVolumeClaim, classes: Iterable[storage_pb2.StorageClass]) -> str:
-    if claim.spec.HasField("storage_class_name"):
-        return claim.spec.storage_class_name
-    return default_class(classes)
 
 
 def _storage(resources: object) -> Decimal:

@@ -13,6 +13,7 @@ validated and defaulted as Kubernetes' pkg/apis/core and pkg/apis/storage valida
 from __future__ import annotations
 
 from apimachinery.quantity import parse_quantity
+from apimachinery.storage_classes import default_class
 from apiserver.registry import validation as v
 from apiserver.registry.base import Strategy
 from protos import core_pb2, storage_pb2
@@ -148,7 +149,6 @@ class StorageClassStrategy(Strategy):
         return errs
 
 
-DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 
 def default_storage_class(pvc: core_pb2.PersistentVolumeClaim, classes: list[storage_pb2.StorageClass]) -> None:
@@ -157,12 +157,9 @@ def default_storage_class(pvc: core_pb2.PersistentVolumeClaim, classes: list[sto
     are marked, as Kubernetes since 1.26); no default class leaves it unset."""
     if pvc.spec.HasField("storage_class_name"):
         return
-    defaults = [c for c in classes if c.metadata.annotations.get(DEFAULT_CLASS_ANNOTATION) == "true"]
-    if not defaults:
-        return
-    newest = max(defaults, key=lambda c: (c.metadata.creation_timestamp.seconds, c.metadata.creation_timestamp.nanos,
-                                          c.metadata.name))
-    pvc.spec.storage_class_name = newest.metadata.name
+    default = default_class(classes)
+    if default is not None:
+        pvc.spec.storage_class_name = default.metadata.name
 
 
 PVC_PROTECTION = "kubernetes.io/pvc-protection"

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
+from apimachinery.storage_classes import claim_class
 from client.api import is_conflict
 from protos import core_pb2
 from scheduler.interface import SKIP, Cycle, Plugin
 from scheduler.nodeinfo import NodeInfo, PodInfo
 
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
-DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 CONFLICT = "node(s) had volume node affinity conflict"
 UNBOUND_IMMEDIATE = "pod has unbound immediate PersistentVolumeClaims"
 MISSING_VOLUME = "pvc(s) bound to non-existent pv(s)"
@@ -84,12 +84,7 @@ class PodVolumes:
 
 
 def _class_of(claim: core_pb2.PersistentVolumeClaim, classes: list[Any]) -> Any:
-    if claim.spec.HasField("storage_class_name"):
-        name = claim.spec.storage_class_name
-    else:
-        defaults = sorted(c.metadata.name for c in classes
-                          if c.metadata.annotations.get(DEFAULT_CLASS_ANNOTATION) == "true")
-        name = defaults[0] if defaults else ""
+    name = claim_class(claim, classes)
     return next((c for c in classes if c.metadata.name == name), None) if name else None
 
 

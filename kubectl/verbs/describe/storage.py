@@ -7,7 +7,8 @@ from typing import Sequence
 
 from apimachinery.kinds import kind_info
 from apimachinery.tables.cells import NONE, UNSET, age, format_labels
-from apimachinery.tables.columns import DEFAULT_CLASS_ANNOTATION, access_modes_text
+from apimachinery.storage_classes import DEFAULT_CLASS_ANNOTATION
+from apimachinery.tables.storage import access_modes_text
 from kubectl.context import Context
 from kubectl.describe_text import PrefixWriter
 from kubectl.verbs.describe.common import LEVEL_0, LEVEL_1, LEVEL_2, annotations_multiline, describe_events, \
