@@ -63,9 +63,11 @@ def web_pod(lab, clients):
 
 
 def test_registry_serves_the_lab_images(lab):
-    assert lab.images == [WEB, WEB.replace(":1.0", ":2.0"), "docker.io/library/multi-client:1.0", BUSYBOX, CRASHLOOP]
-    assert set(lab.registry.catalog()) >= {"library/multi-worker", "library/busybox",
-                                           "library/crashloop"}
+    course = [f"docker.io/library/course-{part}:1.0" for part in ("kv", "api", "web", "worker", "agent", "migrate")]
+    assert lab.images == [WEB, WEB.replace(":1.0", ":2.0"), "docker.io/library/multi-client:1.0", BUSYBOX, CRASHLOOP,
+                          *course]
+    assert set(lab.registry.catalog()) >= {"library/multi-worker", "library/busybox", "library/crashloop",
+                                           "library/course-kv"}
 
 
 def test_node_namespaces_are_sealed(lab):

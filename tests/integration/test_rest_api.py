@@ -372,5 +372,12 @@ def test_kubectl_and_pykubectl_describe_storage_alike(rest_server: RestServer) -
                 assert ours.code == 0, ours.err
                 assert ours.out.rstrip("\n") == described.stdout.rstrip("\n")
         finally:
+            # Claims and volumes carry the pvc-/pv-protection finalizers from admission, and no
+            # controller-manager runs here to lift them: the test does, as an admin would.
+            for resource in (f"namespaces/{ns}/persistentvolumeclaims/data",
+                             f"namespaces/{ns}/persistentvolumeclaims/bound",
+                             *(f"persistentvolumes/{pv}" for pv in pvs)):
+                rest_server.request("PATCH", f"/api/v1/{resource}", {"metadata": {"finalizers": None}},
+                                    content_type="application/merge-patch+json")
             rest_server.kubectl("delete", "pv", *pvs, "--ignore-not-found")
             rest_server.kubectl("delete", "sc", "rest-api-sc", "--ignore-not-found")
