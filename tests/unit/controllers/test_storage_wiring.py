@@ -2,7 +2,8 @@
 local-path provisioner and a kubelet on the fake runtime. A Pod of a local-path claim is
 scheduled, its claim gets the selected node, a volume is made there and bound, the kubelet
 mounts it; the next Pod of the claim goes to the same node; deleting the claim runs the
-helper Pod and removes the volume."""
+helper Pod and removes the volume. When the volume's node is lost, a Pod of the claim stays
+Pending."""
 
 from __future__ import annotations
 
@@ -81,6 +82,22 @@ def test_a_pod_with_a_local_path_claim_runs_and_its_successor_lands_on_the_same_
             for name in ("db", "db2", "db3"):
                 await cluster.api.delete("Pod", name, "default")
                 await eventually(f"{name} gone", lambda name=name: gone(cluster, "Pod", name, "default"))
+
+            # The volume's node is lost (the node lifecycle controller taints it unreachable):
+            # the next Pod of the claim fits nowhere and stays Pending, as in Kubernetes.
+            lost = await cluster.api.get("Node", node)
+            lost.spec.taints.add(key="node.kubernetes.io/unreachable", effect="NoSchedule")
+            await cluster.api.update(lost)
+            await cluster.api.create(pod("db4"))
+
+            async def conflict():
+                events = await cluster.events("FailedScheduling")
+                return [e for e in events if e.involved_object.name == "db4"
+                        and "volume node affinity conflict" in e.message]
+            await eventually("db4 unschedulable: its volume's node is lost", conflict)
+            assert not (await cluster.api.get("Pod", "db4", "default")).spec.node_name
+            await cluster.api.delete("Pod", "db4", "default")
+            await eventually("db4 gone", lambda: gone(cluster, "Pod", "db4", "default"))
 
             await cluster.api.delete("PersistentVolumeClaim", "data", "default")
             await eventually("the volume deleted after the helper Pod ran",
