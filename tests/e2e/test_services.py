@@ -181,6 +181,7 @@ class Request:
     ok: bool
     pod: str | None  # who answered
     said: str = ""  # the answer or wget's complaint
+    code: int = 0  # wget's exit code (143: `timeout` stopped it, nothing answered within 1 s)
 
 
 class StreamedExec:
@@ -226,7 +227,7 @@ def parse_requests(lines: list[str]) -> list[Request]:
         if match:
             who = served_by(match.group(3))
             out.append(Request(float(match.group(1)), match.group(2) == "0", who[0] if who else None,
-                               match.group(3)))
+                               match.group(3), int(match.group(2))))
     return out
 
 
@@ -249,6 +250,7 @@ def test_a_deleted_pod_gets_no_request_one_second_after_its_deletion(cluster):
             assert line is not None, "\n".join(stream.seen)
             answered += [r.pod for r in parse_requests([line]) if r.ok and r.pod]
         victim = answered[-1]
+        victim_node = node_of(cluster).get(victim)
         deleted_at = boottime()
         # A 1 s grace period: httpd (PID 1) ignores SIGTERM, so the Pod is killed 1 s after the
         # deletion; a node still sending it connections after that would see them fail.
@@ -263,7 +265,8 @@ def test_a_deleted_pod_gets_no_request_one_second_after_its_deletion(cluster):
     failed = [r for r in after if not r.ok]
     assert not failed, (f"{len(failed)} of {len(after)} requests failed 1 s or more after the deletion, from "
                         f"{failed[0].started - deleted_at:.2f} s to {failed[-1].started - deleted_at:.2f} s after it: "
-                        f"{Counter(r.said for r in failed).most_common(3)}")
+                        f"{Counter((r.code, r.said) for r in failed).most_common(3)}; the deleted Pod {victim} was on "
+                        f"{victim_node}, the Pods now: {node_of(cluster)}")
     to_victim = [r for r in after if r.pod == victim]
     assert not to_victim, f"{len(to_victim)} requests reached the deleted Pod {victim}"
     assert {r.pod for r in after} - {None}, "no request after the deletion named its Pod"
