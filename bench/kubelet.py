@@ -113,10 +113,10 @@ def is_running(restarts: int):
     return ok
 
 
-def start_kubelet(work: Path, address: str, lab: NodeLab) -> ChildProcess:
+def start_kubelet(work: Path, address: str, lab: NodeLab, *extra: str) -> ChildProcess:
     node = lab.nodes[NODE]
     argv = [sys.executable, "-m", "kubelet.main", "--server", address, "--node-name", NODE,
-            "--podman-url", node.url, "--probe-netns", node.netns_path]
+            "--podman-url", node.url, "--probe-netns", node.netns_path, *extra]
     return ChildProcess("pykubelet", argv, work / "kubelet.log")
 
 
@@ -226,9 +226,9 @@ def podman_start_peer(lab: NodeLab, runs: int) -> list[float]:
     return times
 
 
-def summary(label: str, values: Sequence[float]) -> str:
-    return (f"{label:<44} n={len(values):<3} p50 {percentile(values, 50) * 1000:7.1f} ms   "
-            f"p95 {percentile(values, 95) * 1000:7.1f} ms")
+def summary(label: str, values: Sequence[float], qs: Sequence[int] = (50, 95)) -> str:
+    figures = "   ".join(f"p{q} {percentile(values, q) * 1000:7.1f} ms" for q in qs)
+    return f"{label:<52} n={len(values):<3} {figures}"
 
 
 
@@ -265,7 +265,7 @@ def run(runs: int, kills: int, out: Path | None, quick: bool, profile: Path | No
             lab.cleanup()
     print(summary("pykube: Pod bound → Running (cached image)", starts))
     print(summary("peer: podman run -d (same image, same node)", run_times))
-    print(summary("pykube: podman kill → Running again", heals) + f"   p99 {percentile(heals, 99) * 1000:7.1f} ms")
+    print(summary("pykube: podman kill → Running again", heals, (50, 95, 99)))
     if restart_times is None:
         print("peer: podman --restart=always did not restart the killed container here; skipped")
     else:

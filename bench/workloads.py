@@ -43,9 +43,9 @@ import grpc
 import podman
 
 from apimachinery.kinds import unwrap, wrap
-from bench.common import (ChildProcess, Record, append_results, apiserver_healthy, latency_records, log_says, mode,
-                          percentile, print_table, start_apiserver, start_component, wait_until)
-from bench.kubelet import NODE, PodWatch, is_running
+from bench.common import (Record, append_results, apiserver_healthy, latency_records, log_says, mode, print_table,
+                          start_apiserver, start_component, wait_until)
+from bench.kubelet import NODE, PodWatch, is_running, start_kubelet, summary
 from cluster.lab import NodeLab, environment_problems
 from protos import api_pb2, api_pb2_grpc, core_pb2, meta_pb2
 
@@ -225,11 +225,6 @@ async def phases(address: str, lab: NodeLab, root_dir: Path, settings: Settings)
         await channel.close()
 
 
-def summary(label: str, values: Sequence[float], qs: Sequence[int] = (50, 95)) -> str:
-    figures = "   ".join(f"p{q} {percentile(values, q) * 1000:7.1f} ms" for q in qs)
-    return f"{label:<52} n={len(values):<3} {figures}"
-
-
 def run(settings: Settings, out: Path | None, quick: bool) -> int:
     problems = environment_problems()
     if problems:
@@ -245,11 +240,7 @@ def run(settings: Settings, out: Path | None, quick: bool) -> int:
             asyncio.run(wait_until(lambda: apiserver_healthy(address), apiserver, 20))
             ipam = start_component(work, "controller-manager", "controllers.main", address, "--controllers", "nodeipam")
             asyncio.run(wait_until(log_says(ipam, "controller-manager running"), ipam, 20))
-            node = lab.nodes[NODE]
-            kubelet = ChildProcess("pykubelet", [
-                sys.executable, "-m", "kubelet.main", "--server", address, "--node-name", NODE,
-                "--podman-url", node.url, "--probe-netns", node.netns_path, "--root-dir", str(root_dir)],
-                work / "kubelet.log")
+            kubelet = start_kubelet(work, address, lab, "--root-dir", str(root_dir))
             try:
                 m = asyncio.run(asyncio.wait_for(phases(address, lab, root_dir, settings),
                                                  PHASE_TIMEOUT * 2 + 10 * settings.runs
