@@ -18,7 +18,7 @@ node per claim, for the StorageClass ``local-path`` (WaitForFirstConsumer, recla
   cluster the controller-manager runs in has it (``pykube up`` included).
 
 Pure decisions (``plan_provision``, ``plan_delete``) and builders (``volume_for``,
-``helper_pod``, ``default_class``), then the thin ``LocalPathProvisioner`` executor."""
+``helper_pod``, ``local_path_class``), then the thin ``LocalPathProvisioner`` executor."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ class LocalPathConfig:
     helper_namespace: str = HELPER_NAMESPACE
 
 
-def default_class() -> storage_pb2.StorageClass:
+def local_path_class() -> storage_pb2.StorageClass:
     return storage_pb2.StorageClass(
         metadata=meta_pb2.ObjectMeta(name=CLASS_NAME, annotations={DEFAULT_CLASS_ANNOTATION: "true"}),
         provisioner=LOCAL_PATH_PROVISIONER, reclaim_policy="Delete", volume_binding_mode="WaitForFirstConsumer")
@@ -220,7 +220,7 @@ class LocalPathProvisioner(Controller):
         if self.classes.get(CLASS_NAME) is not None:
             return
         try:
-            await self.api.create(default_class())
+            await self.api.create(local_path_class())
             log.info("created the default StorageClass", name=CLASS_NAME)
         except Exception as err:  # noqa: BLE001 -- provisioning still works for classes that exist
             if not is_already_exists(err):
@@ -297,5 +297,5 @@ class LocalPathProvisioner(Controller):
                 raise
 
 
-__all__ = ["CLASS_NAME", "LocalPathConfig", "LocalPathProvisioner", "ROOT_ANNOTATION", "default_class",
+__all__ = ["CLASS_NAME", "LocalPathConfig", "LocalPathProvisioner", "ROOT_ANNOTATION", "local_path_class",
            "helper_pod", "plan_delete", "plan_provision", "volume_for"]

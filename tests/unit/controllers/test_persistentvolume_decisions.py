@@ -10,7 +10,7 @@ from test_volume_binding_decisions import pv, pvc, sc
 from apimachinery.convert import from_dict
 from controllers.local_path import (
     LocalPathConfig,
-    default_class,
+    local_path_class,
     helper_pod,
     plan_delete,
     plan_provision,
@@ -89,7 +89,7 @@ def node(name: str, root: str = "/var/lib/k/storage") -> Any:
 
 
 def test_provision_only_once_a_node_is_selected() -> None:
-    classes = [default_class()]
+    classes = [local_path_class()]
     c = claim()
     c.metadata.namespace = "default"
     assert plan_provision(c, classes, {"n1": node("n1")}, set()).volume is None
@@ -118,7 +118,7 @@ def test_provision_only_once_a_node_is_selected() -> None:
 def test_delete_through_a_helper_pod_then_the_volume() -> None:
     c = claim()
     c.metadata.annotations[SELECTED_NODE] = "n1"
-    volume = plan_provision(c, [default_class()], {"n1": node("n1")}, set()).volume
+    volume = plan_provision(c, [local_path_class()], {"n1": node("n1")}, set()).volume
     volume.status.phase = "Bound"
     assert plan_delete(volume, None, True).create_helper is False
     volume.status.phase = "Released"
